@@ -1,0 +1,91 @@
+/// The contract of the pure decision core. `decide` itself lives in `Rollout+Decide.swift`:
+///
+///     public func decide(_ rollout: Rollout, strategy: Strategy, input: DecisionInput, now: Timestamp) -> Decision
+///
+/// and `Rollout.start(...)` builds the first state of a rollout. Both are pure: no clock, no I/O.
+
+/// What `decide` is told: what the controller observed this tick, or a human's command.
+public enum DecisionInput: Sendable, Hashable, Codable {
+    case observed(Observations)
+    case command(Command)
+}
+
+/// What the controller saw in one tick, before deciding.
+public struct Observations: Sendable, Hashable, Codable {
+    /// One sample per check that was queried this tick, keyed by check name.
+    public var samples: [String: Sample]
+    /// The canary weight read back from the router; nil when it could not be read.
+    public var routerWeight: Int?
+    /// The canary workload's readiness; nil when it could not be read.
+    public var canary: CanaryStatus?
+    /// Effects of the last decision that failed (they are retried by re-deciding, never blindly).
+    public var failedEffects: [EffectFailure]
+
+    public init(
+        samples: [String: Sample] = [:], routerWeight: Int? = nil, canary: CanaryStatus? = nil,
+        failedEffects: [EffectFailure] = []
+    ) {
+        self.samples = samples
+        self.routerWeight = routerWeight
+        self.canary = canary
+        self.failedEffects = failedEffects
+    }
+}
+
+/// Readiness of the canary workload (always `.ready` for `upstreams` targets).
+public enum CanaryStatus: Sendable, Hashable, Codable {
+    case ready
+    /// Still becoming available (e.g. pods starting); the reason is for humans.
+    case progressing(String)
+    /// Will not become available (e.g. the image cannot be pulled).
+    case failed(String)
+}
+
+/// An effect that the controller could not carry out, and why.
+public struct EffectFailure: Sendable, Hashable, Codable {
+    public var effect: Effect
+    public var message: String
+    public init(effect: Effect, message: String) {
+        self.effect = effect
+        self.message = message
+    }
+}
+
+/// A human's (or CI's) command, with the actor it is recorded against.
+public enum Command: Sendable, Hashable, Codable {
+    /// End the current hold or pause now; `full` goes straight to 100 %.
+    case promote(actor: String, full: Bool)
+    case pause(actor: String)
+    case resume(actor: String)
+    /// Traffic to stable first, then the canary is scaled down.
+    case rollback(actor: String, reason: String)
+    /// Another rollout of the same strategy was started with `--supersede`: roll this one back.
+    case supersede(actor: String, by: String)
+}
+
+/// Something the controller must do to the outside world. Every effect is idempotent and absolute
+/// ("weight = 25", "scale to N"), so replaying an unconfirmed one after a restart is safe.
+public enum Effect: Sendable, Hashable, Codable {
+    /// Create or update the canary with `version`, with capacity for `weight` percent of traffic.
+    case deployCanary(version: String, weight: Int)
+    /// Set the router to send `weight` percent to the canary and the rest to stable.
+    case setWeight(Int)
+    /// Make `version` the stable one (patch the stable Deployment and wait; or swap pool roles).
+    case promoteStable(version: String)
+    /// Scale the canary to zero.
+    case scaleDownCanary
+    /// Remove what the router created for this rollout (e.g. a managed canary Ingress).
+    case finalizeTraffic
+}
+
+/// What `decide` returns: the new state, the effects to run (in order), the events that explain it.
+public struct Decision: Sendable, Hashable {
+    public var rollout: Rollout
+    public var effects: [Effect]
+    public var events: [Event]
+    public init(rollout: Rollout, effects: [Effect] = [], events: [Event] = []) {
+        self.rollout = rollout
+        self.effects = effects
+        self.events = events
+    }
+}

@@ -1,0 +1,134 @@
+/// One attempt to move a strategy's target to a new version: the state `decide` reads and returns.
+///
+/// Everything the controller needs to resume after a restart is here; the store persists it whole.
+public struct Rollout: Sendable, Hashable, Codable {
+    /// Unique, assigned at start (e.g. `r-20261124-0001` or a UUID); stable forever.
+    public var id: String
+    public var strategy: StrategyKey
+    /// The strategy revision this rollout runs (a later apply does not change a running rollout).
+    public var strategyRevision: Int
+    /// The version being rolled out (an image tag for Deployment targets).
+    public var version: String
+    public var phase: Phase
+    /// Index into `strategy.stages` of the current stage.
+    public var stageIndex: Int
+    /// When the current stage's weight was confirmed at the router (its hold counts from here);
+    /// nil while the stage is still being entered.
+    public var stageStartedAt: Timestamp?
+    /// The canary weight Sluice wants the router to have now: 0, a stage's weight, or 100.
+    public var desiredWeight: Int
+    /// Why the rollout is paused, when `phase == .paused`.
+    public var pause: PauseCause?
+    /// Per check name: streaks and whether it passed in the current stage.
+    public var checks: [String: CheckState]
+    /// The pools for an `upstreams` target, in their roles for this rollout (after earlier swaps).
+    public var pools: Pools?
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+    /// Who or what ended or is ending the rollout, and why (rollback reason, failure reason).
+    public var endReason: String?
+    /// A promotion was requested with `--full`: go straight to 100 %.
+    public var fullPromotionRequested: Bool
+
+    public init(
+        id: String, strategy: StrategyKey, strategyRevision: Int, version: String, phase: Phase = .pending,
+        stageIndex: Int = 0, stageStartedAt: Timestamp? = nil, desiredWeight: Int = 0, pause: PauseCause? = nil,
+        checks: [String: CheckState] = [:], pools: Pools? = nil, createdAt: Timestamp, updatedAt: Timestamp? = nil,
+        endReason: String? = nil, fullPromotionRequested: Bool = false
+    ) {
+        self.id = id
+        self.strategy = strategy
+        self.strategyRevision = strategyRevision
+        self.version = version
+        self.phase = phase
+        self.stageIndex = stageIndex
+        self.stageStartedAt = stageStartedAt
+        self.desiredWeight = desiredWeight
+        self.pause = pause
+        self.checks = checks
+        self.pools = pools
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt ?? createdAt
+        self.endReason = endReason
+        self.fullPromotionRequested = fullPromotionRequested
+    }
+}
+
+/// The phases of cli-and-api.md.
+public enum Phase: String, Sendable, Hashable, Codable, CaseIterable {
+    case pending = "Pending"
+    case progressing = "Progressing"
+    case paused = "Paused"
+    case promoting = "Promoting"
+    case succeeded = "Succeeded"
+    case rollingBack = "RollingBack"
+    case rolledBack = "RolledBack"
+    case failed = "Failed"
+
+    /// No further transition happens from a terminal phase.
+    public var isTerminal: Bool { self == .succeeded || self == .rolledBack || self == .failed }
+}
+
+/// Why a rollout is paused; a human `resume` (or `promote`) clears it.
+public enum PauseCause: Sendable, Hashable, Codable {
+    /// `sluice pause` by an actor.
+    case manual(actor: String)
+    /// A `pause: true` stage waiting for `sluice promote`.
+    case stageGate
+    /// A breach with `rollback.automatic: false`.
+    case breach(check: String)
+    /// `noDataLimit` reached with `onNoData: pause`.
+    case noData(check: String)
+}
+
+/// The pools of an `upstreams` target in their roles for one rollout.
+public struct Pools: Sendable, Hashable, Codable {
+    public var stable: [String]
+    public var canary: [String]
+    public init(stable: [String], canary: [String]) {
+        self.stable = stable
+        self.canary = canary
+    }
+}
+
+/// What analysis remembers about one check between samples.
+public struct CheckState: Sendable, Hashable, Codable {
+    public var consecutiveBreaches: Int
+    public var consecutiveNoData: Int
+    /// At least one `pass` since the current stage started.
+    public var passedInStage: Bool
+    public var lastSample: Sample?
+
+    public init(consecutiveBreaches: Int = 0, consecutiveNoData: Int = 0, passedInStage: Bool = false, lastSample: Sample? = nil) {
+        self.consecutiveBreaches = consecutiveBreaches
+        self.consecutiveNoData = consecutiveNoData
+        self.passedInStage = passedInStage
+        self.lastSample = lastSample
+    }
+}
+
+/// pass, breach, or no-data: a sample's verdict.
+public enum SampleVerdict: String, Sendable, Hashable, Codable {
+    case pass
+    case breach
+    case noData = "no-data"
+}
+
+/// One sample of one check.
+public struct Sample: Sendable, Hashable, Codable {
+    public var check: String
+    public var time: Timestamp
+    /// The value, when the provider returned one (NaN and ±Inf are no-data and never stored here).
+    public var value: Double?
+    public var verdict: SampleVerdict
+    /// Why there is no data (provider error text, "empty result", "NaN"), when `verdict == .noData`.
+    public var reason: String?
+
+    public init(check: String, time: Timestamp, value: Double?, verdict: SampleVerdict, reason: String? = nil) {
+        self.check = check
+        self.time = time
+        self.value = value
+        self.verdict = verdict
+        self.reason = reason
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+
+/// The one outbound HTTP seam of Sluice. `CurlClient` implements it over libcurl's multi interface.
+public protocol HTTPClient: Sendable {
+    /// Sends `request` and returns the response. A 4xx/5xx answer is a response, not an error;
+    /// transport failures throw `HTTPError`.
+    func execute(_ request: HTTPRequest) async throws -> HTTPResponse
+}
+
+/// An outbound request and everything that governs how it is sent.
+public struct HTTPRequest: Sendable {
+    public var method: String
+    public var url: String
+    /// Header fields in order; names are case-insensitive on the wire.
+    public var headers: [(name: String, value: String)]
+    public var body: Data?
+    /// Whole-transfer deadline.
+    public var timeout: Duration
+    public var connectTimeout: Duration
+    /// A larger response body fails with `HTTPError.Code.tooLarge`; memory stays bounded.
+    public var maxResponseBytes: Int
+    public var tls: TLSOptions
+    public var auth: Authentication?
+    public var retry: RetryPolicy
+
+    public init(
+        method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: Data? = nil,
+        timeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5), maxResponseBytes: Int = 16 << 20,
+        tls: TLSOptions = .init(), auth: Authentication? = nil, retry: RetryPolicy = .default
+    ) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+        self.timeout = timeout
+        self.connectTimeout = connectTimeout
+        self.maxResponseBytes = maxResponseBytes
+        self.tls = tls
+        self.auth = auth
+        self.retry = retry
+    }
+}
+
+/// A received response.
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: Data
+
+    public init(status: Int, headers: [(name: String, value: String)] = [], body: Data = Data()) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The first header named `name`, compared case-insensitively.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+}
+
+/// TLS settings of one request. Verification is on unless `insecureSkipVerify` is set explicitly.
+public struct TLSOptions: Sendable, Hashable {
+    public enum Source: Sendable, Hashable {
+        case file(String)
+        case pem(Data)
+    }
+    public var ca: Source?
+    public var clientCertificate: Source?
+    public var clientKey: Source?
+    public var insecureSkipVerify: Bool
+
+    public init(ca: Source? = nil, clientCertificate: Source? = nil, clientKey: Source? = nil, insecureSkipVerify: Bool = false) {
+        self.ca = ca
+        self.clientCertificate = clientCertificate
+        self.clientKey = clientKey
+        self.insecureSkipVerify = insecureSkipVerify
+    }
+}
+
+/// How a request proves who sends it.
+public enum Authentication: Sendable, Hashable {
+    case bearer(String)
+    case awsSigV4(AWSCredentials, region: String, service: String)
+}
+
+/// AWS credentials; `sessionToken` for temporary ones.
+public struct AWSCredentials: Sendable, Hashable {
+    public var accessKeyID: String
+    public var secretAccessKey: String
+    public var sessionToken: String?
+    public init(accessKeyID: String, secretAccessKey: String, sessionToken: String? = nil) {
+        self.accessKeyID = accessKeyID
+        self.secretAccessKey = secretAccessKey
+        self.sessionToken = sessionToken
+    }
+}
+
+/// Bounded retries with exponential backoff and full jitter.
+public struct RetryPolicy: Sendable, Hashable {
+    /// Total attempts including the first; 1 means no retry.
+    public var maxAttempts: Int
+    public var baseDelay: Duration
+    public var maxDelay: Duration
+    /// Retry even a non-idempotent method (the caller knows it is safe).
+    public var retryNonIdempotent: Bool
+
+    public init(maxAttempts: Int = 3, baseDelay: Duration = .milliseconds(100), maxDelay: Duration = .seconds(5), retryNonIdempotent: Bool = false) {
+        self.maxAttempts = maxAttempts
+        self.baseDelay = baseDelay
+        self.maxDelay = maxDelay
+        self.retryNonIdempotent = retryNonIdempotent
+    }
+
+    public static let `default` = RetryPolicy()
+    public static let none = RetryPolicy(maxAttempts: 1)
+}

@@ -1,0 +1,12 @@
+import ArgumentParser
+import SluiceCore
+
+/// The `sluice` CLI: `serve` plus the client verbs. Only argument wiring lives here.
+@main
+struct Sluice: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice",
+        abstract: "Progressive delivery: ship a new version a slice at a time, take it back when it hurts.",
+        subcommands: []
+    )
+}
