@@ -25,6 +25,7 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(name: "SluiceHTTP", dependencies: ["CCurl"]),
+        .target(name: "SluiceProviders", dependencies: ["SluiceCore", "SluiceHTTP"]),
         .executableTarget(
             name: "sluice",
             dependencies: [
@@ -34,6 +35,10 @@ let package = Package(
         ),
         .target(name: "SluiceTestSupport", dependencies: [], path: "Tests/Support"),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport"]),
+        .testTarget(
+            name: "SluiceProvidersTests",
+            dependencies: ["SluiceProviders", "SluiceHTTP", "SluiceCore", "SluiceTestSupport"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
