@@ -1,0 +1,69 @@
+import SluiceCore
+import SluiceHTTP
+
+/// What a router needs besides its own settings in the strategy.
+public struct RouterContext: Sendable {
+    /// The strategy's namespace (Kubernetes routers).
+    public var namespace: String
+    /// The pools in their roles for this rollout, for an `upstreams` target.
+    public var pools: Pools?
+    /// The one outbound HTTP client.
+    public var http: any HTTPClient
+    /// Where AWS credentials are looked up (`AWS_ACCESS_KEY_ID`, `AWS_PROFILE`, `HOME`...).
+    public var environment: [String: String]
+
+    public init(namespace: String = "default", pools: Pools? = nil, http: any HTTPClient, environment: [String: String]) {
+        self.namespace = namespace
+        self.pools = pools
+        self.http = http
+        self.environment = environment
+    }
+}
+
+/// Maps the router key of a strategy (`caddy`, `awsALB`, ...) to the factory that builds its router.
+public struct RouterRegistry: Sendable {
+    /// Builds a router from its route; throws `ProviderError.invalidConfiguration` on bad settings.
+    public typealias Factory = @Sendable (TrafficRoute, RouterContext) throws -> any TrafficRouter
+
+    private var factories: [String: Factory]
+
+    /// A registry with exactly `factories`, keyed by `TrafficRoute.kind`.
+    public init(factories: [String: Factory] = [:]) {
+        self.factories = factories
+    }
+
+    /// The routers that need only HTTP: Caddy and AWS ALB.
+    public static let http = RouterRegistry(factories: [
+        "caddy": { route, context in
+            guard case .caddy(let adminURL, let handlerID) = route else { throw mismatch(route, "caddy") }
+            return try CaddyRouter(adminURL: adminURL, handlerID: handlerID, pools: context.pools, client: context.http)
+        },
+        "awsALB": { route, context in
+            guard case .awsALB(let alb) = route else { throw mismatch(route, "awsALB") }
+            let credentials = try AWSCredentials.resolve(environment: context.environment)
+            return try ALBRouter(route: alb, credentials: credentials, client: context.http)
+        },
+    ])
+
+    /// Adds or replaces the factory for `kind`.
+    public mutating func register(_ kind: String, _ factory: @escaping Factory) {
+        factories[kind] = factory
+    }
+
+    /// The router kinds this registry can build.
+    public var kinds: [String] { factories.keys.sorted() }
+
+    /// The router for `route`.
+    public func router(for route: TrafficRoute, context: RouterContext) throws -> any TrafficRouter {
+        guard let factory = factories[route.kind] else {
+            throw ProviderError(
+                .invalidConfiguration, provider: route.kind,
+                "no '\(route.kind)' router is registered (known: \(kinds.joined(separator: ", ")))")
+        }
+        return try factory(route, context)
+    }
+
+    private static func mismatch(_ route: TrafficRoute, _ kind: String) -> ProviderError {
+        ProviderError(.invalidConfiguration, provider: kind, "the '\(kind)' factory was given a '\(route.kind)' route")
+    }
+}
