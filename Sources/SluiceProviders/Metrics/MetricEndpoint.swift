@@ -1,0 +1,79 @@
+import Foundation
+import SluiceHTTP
+
+/// What both metric providers share: one GET with the strategy's headers and a deadline, and a
+/// `ProviderError` for anything that is not an answer. No retry: a tick that gets no answer is a
+/// no-data sample, and the next tick asks again; a retry would only push the tick past its interval.
+struct MetricEndpoint: Sendable {
+    /// How errors name the provider, e.g. `prometheus "prom" at http://host:9090`; never a secret.
+    let provider: String
+    let client: any HTTPClient
+    let timeout: Duration
+    let headers: [String: String]
+
+    init(kind: String, name: String, url: String, client: any HTTPClient, timeout: Duration, headers: [String: String]) {
+        self.provider = "\(kind) \"\(name)\" at \(redacted(url))"
+        self.client = client
+        self.timeout = timeout
+        self.headers = headers
+    }
+
+    /// GET `url`; a response of any status, or `ProviderError.unavailable` when none came in time.
+    func get(_ url: String, auth: Authentication? = nil) async throws -> HTTPResponse {
+        var fields = headers.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
+        if !headers.keys.contains(where: { $0.caseInsensitiveCompare("Accept") == .orderedSame }) {
+            fields.append((name: "Accept", value: "application/json"))
+        }
+        let request = HTTPRequest(
+            method: "GET", url: url, headers: fields, timeout: timeout, connectTimeout: min(timeout, .seconds(5)),
+            maxResponseBytes: 4 << 20, auth: auth, retry: .none
+        )
+        do {
+            return try await client.execute(request)
+        } catch let error as ProviderError {
+            throw error
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw ProviderError(.unavailable, provider: provider, "no answer: \(error)")
+        }
+    }
+
+    /// The error for a response that is not a success: 5xx is unavailable (try again), 4xx rejected.
+    func failure(_ response: HTTPResponse, _ message: String? = nil) -> ProviderError {
+        let detail = message ?? snippet(response.body)
+        switch response.status {
+        case 401, 403:
+            return ProviderError(
+                .rejected, provider: provider, "not authorised (check the token and headers): \(detail)",
+                status: response.status)
+        case 400..<500:
+            return ProviderError(.rejected, provider: provider, detail, status: response.status)
+        default:
+            return ProviderError(.unavailable, provider: provider, detail, status: response.status)
+        }
+    }
+
+    /// A response that answered, but not with something usable.
+    func badResponse(_ message: String) -> ProviderError {
+        ProviderError(.badResponse, provider: provider, message)
+    }
+}
+
+/// The start of a body on one line, for error messages.
+func snippet(_ body: Data, limit: Int = 300) -> String {
+    let text = String(decoding: body.prefix(limit), as: UTF8.self)
+        .split(whereSeparator: \.isNewline).joined(separator: " ")
+    if text.isEmpty { return "empty body" }
+    return body.count > limit ? text + "…" : text
+}
+
+/// `url` without user info and query string, which may carry credentials, for messages and logs.
+func redacted(_ url: String) -> String {
+    guard var components = URLComponents(string: url) else { return "<unparsable URL>" }
+    components.user = nil
+    components.password = nil
+    components.query = nil
+    components.fragment = nil
+    return components.string ?? "<unparsable URL>"
+}
