@@ -11,7 +11,7 @@ import Testing
     static let config = PrometheusConfig(address: "http://127.0.0.1:9090/prom/", timeout: .seconds(3))
 
     func provider(status: Int = 200, body: String, metrics: ProviderMetrics = .init()) -> PrometheusProvider {
-        PrometheusProvider(name: "prom", config: Self.config, client: RecordingHTTPClient(status: status, body: body),
+        PrometheusProvider(name: "prom", config: Self.config, client: ScriptedHTTPClient(status: status, body: body),
             metrics: metrics)
     }
 
@@ -83,7 +83,7 @@ import Testing
     }
 
     @Test func transportFailureIsUnavailable() async throws {
-        let client = RecordingHTTPClient { _ in throw TransportFailure(description: "connection refused") }
+        let client = ScriptedHTTPClient { _ in throw TransportFailure(description: "connection refused") }
         let provider = PrometheusProvider(name: "prom", config: Self.config, client: client)
         let error = try await #require(throws: ProviderError.self) { try await provider.read(query: "up") }
         #expect(error.code == .unavailable)
@@ -95,7 +95,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let tokenFile = directory + "/token"
         try "first-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
-        let client = RecordingHTTPClient(status: 200, body: #"{"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}"#)
+        let client = ScriptedHTTPClient(status: 200, body: #"{"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}"#)
         let config = PrometheusConfig(
             address: "http://127.0.0.1:9090/prom/", timeout: .seconds(3), headers: ["X-Scope-OrgID": "shop"],
             bearerTokenFile: tokenFile)
@@ -120,7 +120,7 @@ import Testing
 
     @Test func unreadableTokenFileIsAnErrorWithoutAnyToken() async throws {
         let config = PrometheusConfig(address: "http://127.0.0.1:9090", bearerTokenFile: "/nonexistent/token")
-        let provider = PrometheusProvider(name: "prom", config: config, client: RecordingHTTPClient(body: "{}"))
+        let provider = PrometheusProvider(name: "prom", config: config, client: ScriptedHTTPClient(body: "{}"))
         let error = try await #require(throws: ProviderError.self) { try await provider.read(query: "up") }
         #expect(error.code == .invalidConfiguration)
         #expect(error.message.contains("/nonexistent/token"))
@@ -128,7 +128,7 @@ import Testing
 
     @Test func credentialsInTheAddressNeverReachAMessage() async throws {
         let config = PrometheusConfig(address: "http://user:s3cret@127.0.0.1:9090")
-        let provider = PrometheusProvider(name: "prom", config: config, client: RecordingHTTPClient(status: 500, body: "down"))
+        let provider = PrometheusProvider(name: "prom", config: config, client: ScriptedHTTPClient(status: 500, body: "down"))
         let error = try await #require(throws: ProviderError.self) { try await provider.read(query: "up") }
         #expect(!error.description.contains("s3cret"))
         #expect(error.description.contains("127.0.0.1:9090"))

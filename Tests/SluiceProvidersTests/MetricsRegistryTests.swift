@@ -10,7 +10,7 @@ import Testing
     static let scalarOne = #"{"status":"success","data":{"resultType":"scalar","result":[1,"0.5"]}}"#
 
     @Test func makesOneProviderPerEntryByKind() throws {
-        let registry = MetricProviderRegistry(client: RecordingHTTPClient(body: "{}"))
+        let registry = MetricProviderRegistry(client: ScriptedHTTPClient(body: "{}"))
         let analysis = Analysis(providers: [
             "prom": .prometheus(PrometheusConfig(address: "http://127.0.0.1:9090")),
             "stats": .web(WebConfig(url: "http://127.0.0.1:1/", jsonPath: "v")),
@@ -28,7 +28,7 @@ import Testing
     ])
     func runnerGivesTheVerdictOfTheThresholds(check: Check, verdict: SampleVerdict) async throws {
         let metrics = ProviderMetrics()
-        let registry = MetricProviderRegistry(client: RecordingHTTPClient(body: Self.scalarOne), metrics: metrics)
+        let registry = MetricProviderRegistry(client: ScriptedHTTPClient(body: Self.scalarOne), metrics: metrics)
         let provider = try registry.makeProvider(name: "prom", config: .prometheus(.init(address: "http://x:9090")))
         let result = await CheckRunner(providers: ["prom": provider]).run(check, query: "q")
         #expect(result.value == 0.5)
@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func runnerTurnsErrorsAndMissingProvidersIntoNoDataWithTheMessage() async throws {
-        let client = RecordingHTTPClient(status: 400, body: #"{"status":"error","errorType":"bad_data","error":"parse error"}"#)
+        let client = ScriptedHTTPClient(status: 400, body: #"{"status":"error","errorType":"bad_data","error":"parse error"}"#)
         let runner = CheckRunner(providers: [
             "prom": PrometheusProvider(name: "prom", config: .init(address: "http://x:9090"), client: client)
         ])

@@ -3,7 +3,7 @@ import SluiceHTTP
 
 /// An `HTTPClient` that answers every request with one canned response (or error) and remembers
 /// the requests, for tests of how providers build requests and read answers.
-final class RecordingHTTPClient: HTTPClient, @unchecked Sendable {
+final class ScriptedHTTPClient: HTTPClient, @unchecked Sendable {
     private let lock = NSLock()
     private var recorded: [HTTPRequest] = []
     private let answer: @Sendable (HTTPRequest) throws -> HTTPResponse

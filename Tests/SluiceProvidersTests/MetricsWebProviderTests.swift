@@ -15,7 +15,7 @@ import Testing
     func provider(path: String, status: Int = 200, body: String = document) -> WebProvider {
         WebProvider(
             name: "stats", config: WebConfig(url: "http://127.0.0.1:1/stats?token=abc", jsonPath: path),
-            client: RecordingHTTPClient(status: status, body: body))
+            client: ScriptedHTTPClient(status: status, body: body))
     }
 
     @Test(arguments: [
@@ -70,7 +70,7 @@ import Testing
     }
 
     @Test func queryIsFilledIntoTheURLWhereAsked() async throws {
-        let client = RecordingHTTPClient(status: 200, body: #"{"v": 1}"#)
+        let client = ScriptedHTTPClient(status: 200, body: #"{"v": 1}"#)
         let config = WebConfig(
             url: "http://127.0.0.1:1/q?expr={{query}}", jsonPath: "v", headers: ["X-Api-Key": "k"], timeout: .seconds(2))
         let provider = WebProvider(name: "stats", config: config, client: client)
