@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .target(
@@ -26,6 +27,7 @@ let package = Package(
         ),
         .target(name: "SluiceHTTP", dependencies: ["CCurl"]),
         .target(name: "SluiceProviders", dependencies: ["SluiceCore", "SluiceHTTP"]),
+        .target(name: "SluiceStore", dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(
             name: "sluice",
             dependencies: [
@@ -38,6 +40,14 @@ let package = Package(
         .testTarget(
             name: "SluiceProvidersTests",
             dependencies: ["SluiceProviders", "SluiceHTTP", "SluiceCore", "SluiceTestSupport"]
+        ),
+        .target(name: "SluiceRuntimeTestSupport", dependencies: ["SluiceCore"], path: "Tests/RuntimeSupport"),
+        .testTarget(
+            name: "SluiceStoreTests",
+            dependencies: [
+                "SluiceStore", "SluiceCore", "SluiceTestSupport", "SluiceRuntimeTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

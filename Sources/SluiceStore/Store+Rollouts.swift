@@ -1,0 +1,275 @@
+import GRDB
+import SluiceCore
+
+/// A rollout as stored, with the generation that `record` checks to detect concurrent decisions.
+public struct RolloutRecord: Sendable, Hashable {
+    public var rollout: Rollout
+    /// Bumped by every recorded decision of this rollout.
+    public var generation: Int64
+}
+
+/// What one recorded decision wrote, as committed: events carry their `seq`, effects their id.
+public struct RecordedDecision: Sendable, Hashable {
+    public var previous: Rollout?
+    public var rollout: Rollout
+    public var generation: Int64
+    public var events: [Event]
+    public var effects: [StoredEffect]
+    /// Pending effects of earlier decisions that this one made moot (a rollback supersedes them).
+    public var supersededEffects: [Int64]
+}
+
+extension Phase {
+    /// Phases that end or are ending a rollout by rolling back; entering one supersedes pending effects.
+    var isRollingBack: Bool { self == .rollingBack || self == .rolledBack || self == .failed }
+}
+
+extension Store {
+    /// Starts a rollout of the strategy's latest revision in one transaction: refuses when the strategy
+    /// has an active rollout, assigns the id (`r-YYYYMMDD-NNNN`), resolves the pool roles, and records
+    /// the decision `build` returns (typically `Rollout.start`).
+    public func startRollout(
+        strategy key: StrategyKey, now: Timestamp,
+        _ build: @escaping @Sendable (_ id: String, _ strategy: StoredStrategy, _ pools: Pools?) throws -> Decision
+    ) async throws -> RecordedDecision {
+        try await write("start a rollout of \(key)") { db in
+            guard let stored = try Self.latestStrategy(db, key) else {
+                throw StoreError(.notFound, "strategy \(key) does not exist")
+            }
+            if let active = try String.fetchOne(
+                db, sql: "SELECT id FROM rollouts WHERE namespace = ? AND name = ? AND active = 1",
+                arguments: [key.namespace, key.name]
+            ) {
+                throw StoreError(.activeRollout, "strategy \(key) already has an active rollout \(active)")
+            }
+            let id = try Self.nextRolloutID(db, now: now)
+            let decision = try build(id, stored, try Self.poolRoles(db, stored.strategy))
+            guard decision.rollout.id == id, decision.rollout.strategy == key else {
+                throw StoreError(.invalidDecision, "the start decision is for \(decision.rollout.id), not \(id)")
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO rollouts (id, namespace, name, phase, active, generation, created_at, updated_at,
+                        content) VALUES (?, ?, ?, 'Pending', 1, 0, ?, ?, '{}')
+                    """,
+                arguments: [id, key.namespace, key.name, now.millisecondsSinceEpoch, now.millisecondsSinceEpoch]
+            )
+            return try self.apply(db, decision, previous: nil, generation: 0, samples: [], reported: [], now: now)
+        }
+    }
+
+    /// Records the decision `decide` makes from the rollout's current state, in one transaction: the new
+    /// state, its events (assigned their `seq`), its effects (pending), the samples, and the failed effects
+    /// it was told about (`reportedFailures`, marked reported). With `expectedGeneration`, refuses with
+    /// `staleState` when another decision was recorded since the caller read the rollout. Returns nil,
+    /// writing nothing, when `decide` returns nil.
+    public func record(
+        rolloutID: String, expectedGeneration: Int64? = nil, samples: [Sample] = [], reportedFailures: [Int64] = [],
+        now: Timestamp, _ decide: @escaping @Sendable (Rollout, StoredStrategy) throws -> Decision?
+    ) async throws -> RecordedDecision? {
+        try await write("record a decision of \(rolloutID)") { db -> RecordedDecision? in
+            guard let current = try Self.rolloutRecord(db, rolloutID) else {
+                throw StoreError(.notFound, "rollout \(rolloutID) does not exist")
+            }
+            if let expectedGeneration, expectedGeneration != current.generation {
+                throw StoreError(.staleState, "rollout \(rolloutID) changed since it was read")
+            }
+            let key = current.rollout.strategy
+            guard let stored = try Self.strategyRevision(db, key, revision: current.rollout.strategyRevision) else {
+                throw StoreError(.notFound, "strategy \(key) revision \(current.rollout.strategyRevision) is missing")
+            }
+            guard let decision = try decide(current.rollout, stored) else { return nil }
+            guard decision.rollout.id == rolloutID else {
+                throw StoreError(.invalidDecision, "a decision for \(decision.rollout.id) recorded as \(rolloutID)")
+            }
+            return try self.apply(
+                db, decision, previous: current.rollout, generation: current.generation, samples: samples,
+                reported: reportedFailures, now: now
+            )
+        }
+    }
+
+    /// One rollout, or nil.
+    public func rollout(_ id: String) async throws -> Rollout? {
+        try await rolloutRecord(id)?.rollout
+    }
+
+    /// One rollout with its generation, or nil.
+    public func rolloutRecord(_ id: String) async throws -> RolloutRecord? {
+        try await read("read rollout \(id)") { db in try Self.rolloutRecord(db, id) }
+    }
+
+    /// Rollouts, newest first, optionally of one strategy and/or in some phases.
+    public func rollouts(strategy: StrategyKey? = nil, phases: Set<Phase>? = nil, limit: Int = 1000) async throws
+        -> [Rollout]
+    {
+        try await read("list rollouts") { db in
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
+            if let strategy {
+                clauses.append("namespace = ? AND name = ?")
+                arguments += [strategy.namespace, strategy.name]
+            }
+            if let phases {
+                clauses.append("phase IN (\(phases.map { _ in "?" }.joined(separator: ", ")))")
+                arguments += StatementArguments(phases.map(\.rawValue).sorted())
+            }
+            let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            arguments += [limit]
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM rollouts \(filter) ORDER BY created_at DESC, id DESC LIMIT ?",
+                arguments: arguments
+            )
+            return try rows.map { try Self.decodeRollout($0).rollout }
+        }
+    }
+
+    /// Every rollout not in a terminal phase, oldest first: what the controller drives.
+    public func activeRollouts() async throws -> [Rollout] {
+        try await read("list active rollouts") { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM rollouts WHERE active = 1 ORDER BY created_at, id")
+            return try rows.map { try Self.decodeRollout($0).rollout }
+        }
+    }
+
+    /// The active rollout of a strategy, or nil.
+    public func activeRollout(of key: StrategyKey) async throws -> Rollout? {
+        try await read("read the active rollout of \(key)") { db in
+            let row = try Row.fetchOne(
+                db, sql: "SELECT * FROM rollouts WHERE namespace = ? AND name = ? AND active = 1",
+                arguments: [key.namespace, key.name]
+            )
+            return try row.map { try Self.decodeRollout($0).rollout }
+        }
+    }
+
+    /// The pools in their current roles for a strategy's next rollout (nil for `deployment` targets).
+    public func poolRoles(_ key: StrategyKey) async throws -> Pools? {
+        try await read("read the pool roles of \(key)") { db in
+            guard let stored = try Self.latestStrategy(db, key) else { return nil }
+            return try Self.poolRoles(db, stored.strategy)
+        }
+    }
+
+    // MARK: - Inside a transaction
+
+    /// Writes a decision and arranges for its events to be published once the transaction commits.
+    func apply(
+        _ db: Database, _ decision: Decision, previous: Rollout?, generation: Int64, samples: [Sample],
+        reported: [Int64], now: Timestamp
+    ) throws -> RecordedDecision {
+        let rollout = decision.rollout
+        let key = rollout.strategy
+        let newGeneration = generation + 1
+        try db.execute(
+            sql: """
+                UPDATE rollouts SET phase = ?, active = ?, generation = ?, updated_at = ?, content = ?
+                WHERE id = ?
+                """,
+            arguments: [
+                rollout.phase.rawValue, rollout.phase.isTerminal ? 0 : 1, newGeneration,
+                rollout.updatedAt.millisecondsSinceEpoch, try StoreJSON.encode(rollout), rollout.id,
+            ]
+        )
+        var events: [Event] = []
+        for var event in decision.events {
+            guard event.rollout == rollout.id, event.strategy == key else {
+                throw StoreError(.invalidDecision, "an event of \(event.rollout) in a decision of \(rollout.id)")
+            }
+            event.seq = 0
+            try db.execute(
+                sql: "INSERT INTO events (time, rollout, namespace, name, type, content) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    event.time.millisecondsSinceEpoch, event.rollout, key.namespace, key.name, event.type.rawValue,
+                    try StoreJSON.encode(event),
+                ]
+            )
+            event.seq = db.lastInsertedRowID
+            events.append(event)
+        }
+        var superseded: [Int64] = []
+        if rollout.phase.isRollingBack && !(previous?.phase.isRollingBack ?? false) {
+            superseded = try Int64.fetchAll(
+                db, sql: "SELECT id FROM effects WHERE rollout = ? AND status = 'pending' ORDER BY id",
+                arguments: [rollout.id]
+            )
+            try Self.settle(db, superseded, .superseded, message: "superseded by the rollback", now: now)
+        }
+        try Self.settle(db, reported, .reported, message: nil, now: now, onlyFrom: .failed)
+        var effects: [StoredEffect] = []
+        for effect in decision.effects {
+            try db.execute(
+                sql: "INSERT INTO effects (rollout, status, content, created_at) VALUES (?, 'pending', ?, ?)",
+                arguments: [rollout.id, try StoreJSON.encode(effect), now.millisecondsSinceEpoch]
+            )
+            effects.append(
+                StoredEffect(
+                    id: db.lastInsertedRowID, rollout: rollout.id, effect: effect, status: .pending, createdAt: now
+                )
+            )
+        }
+        for sample in samples {
+            try insertSample(db, rollout: rollout.id, sample)
+        }
+        if rollout.phase == .succeeded, previous?.phase != .succeeded, let pools = rollout.pools {
+            try db.execute(
+                sql: """
+                    INSERT INTO pool_roles (namespace, name, content, updated_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (namespace, name) DO UPDATE SET content = excluded.content,
+                        updated_at = excluded.updated_at
+                    """,
+                arguments: [
+                    key.namespace, key.name, try StoreJSON.encode(Pools(stable: pools.canary, canary: pools.stable)),
+                    now.millisecondsSinceEpoch,
+                ]
+            )
+        }
+        let recorded = RecordedDecision(
+            previous: previous, rollout: rollout, generation: newGeneration, events: events, effects: effects,
+            supersededEffects: superseded
+        )
+        let broadcaster = self.broadcaster
+        // Published from the writer's queue right after commit, so subscribers see events in `seq` order.
+        let published = events
+        db.afterNextTransaction { _ in broadcaster.publish(published) }
+        return recorded
+    }
+
+    static func rolloutRecord(_ db: Database, _ id: String) throws -> RolloutRecord? {
+        try Row.fetchOne(db, sql: "SELECT * FROM rollouts WHERE id = ?", arguments: [id]).map(decodeRollout)
+    }
+
+    static func decodeRollout(_ row: Row) throws -> RolloutRecord {
+        let id: String = row["id"]
+        return RolloutRecord(
+            rollout: try StoreJSON.decode(Rollout.self, row["content"], what: "rollout \(id)"),
+            generation: row["generation"]
+        )
+    }
+
+    /// `r-YYYYMMDD-NNNN`, numbered per UTC day in creation order.
+    static func nextRolloutID(_ db: Database, now: Timestamp) throws -> String {
+        let day = String(now.rfc3339.prefix(10)).replacingOccurrences(of: "-", with: "")
+        let prefix = "r-\(day)-"
+        let count = try Int.fetchOne(
+            db, sql: "SELECT COUNT(*) FROM rollouts WHERE id LIKE ?", arguments: [prefix + "%"]
+        ) ?? 0
+        let number = String(count + 1)
+        return prefix + String(repeating: "0", count: max(0, 4 - number.count)) + number
+    }
+
+    /// The recorded roles when they still name the strategy's pools; else the strategy's own roles.
+    static func poolRoles(_ db: Database, _ strategy: Strategy) throws -> Pools? {
+        guard case .upstreams(let stable, let canary) = strategy.target else { return nil }
+        let declared = Pools(stable: stable, canary: canary)
+        guard
+            let text = try String.fetchOne(
+                db, sql: "SELECT content FROM pool_roles WHERE namespace = ? AND name = ?",
+                arguments: [strategy.namespace, strategy.name]
+            )
+        else { return declared }
+        let recorded = try StoreJSON.decode(Pools.self, text, what: "pool roles of \(strategy.key)")
+        let same = Set(recorded.stable + recorded.canary) == Set(stable + canary)
+        return same ? recorded : declared
+    }
+}

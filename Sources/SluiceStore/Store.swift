@@ -1,0 +1,87 @@
+import Foundation
+import GRDB
+import SluiceCore
+
+/// Durable state of Sluice on SQLite: strategies and their revisions, rollouts, the append-only event
+/// log, recent samples, effects and pool roles. Every decision is recorded in one transaction
+/// (`record`), and its events reach `eventStream` subscribers only after that transaction committed.
+public final class Store: Sendable {
+    /// How many samples are kept per rollout and check (the oldest are dropped first).
+    public let samplesPerCheck: Int
+    let writer: any DatabaseWriter
+    let broadcaster = EventBroadcaster()
+
+    /// Opens (creating if needed) the database at `path` in WAL mode and migrates its schema.
+    public convenience init(path: String, samplesPerCheck: Int = 100) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.label = "sluice-store"
+        do {
+            let pool = try DatabasePool(path: path, configuration: config)
+            try self.init(writer: pool, samplesPerCheck: samplesPerCheck)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(.database, "cannot open the store at \(path)", underlying: error)
+        }
+    }
+
+    /// An in-memory store, for tests and `--dry-run`.
+    public static func inMemory(samplesPerCheck: Int = 100) throws -> Store {
+        try Store(writer: DatabaseQueue(), samplesPerCheck: samplesPerCheck)
+    }
+
+    init(writer: any DatabaseWriter, samplesPerCheck: Int) throws {
+        precondition(samplesPerCheck > 0, "samplesPerCheck must be positive")
+        self.writer = writer
+        self.samplesPerCheck = samplesPerCheck
+        do {
+            try Self.migrator.migrate(writer)
+        } catch {
+            throw StoreError(.database, "cannot migrate the store's schema", underlying: error)
+        }
+    }
+
+    /// Runs `body` in one write transaction, mapping database failures to `StoreError`.
+    func write<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await mapFailures(what) { try await writer.write(body) }
+    }
+
+    /// Runs `body` against a consistent snapshot, mapping database failures to `StoreError`.
+    func read<T: Sendable>(_ what: String, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await mapFailures(what) { try await writer.read(body) }
+    }
+
+    private func mapFailures<T>(_ what: String, _ access: () async throws -> T) async throws -> T {
+        do {
+            return try await access()
+        } catch let error as StoreError {
+            throw error
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw StoreError(.database, "cannot \(what)", underlying: error)
+        }
+    }
+}
+
+/// JSON for the store's columns: sorted keys, so equal values give equal text.
+enum StoreJSON {
+    static func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        do {
+            return String(decoding: try encoder.encode(value), as: UTF8.self)
+        } catch {
+            throw StoreError(.corruptData, "cannot encode \(T.self)", underlying: error)
+        }
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ text: String, what: String) throws -> T {
+        do {
+            return try JSONDecoder().decode(type, from: Data(text.utf8))
+        } catch {
+            throw StoreError(.corruptData, "cannot decode \(what)", underlying: error)
+        }
+    }
+}

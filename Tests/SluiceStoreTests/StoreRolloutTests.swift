@@ -1,0 +1,142 @@
+import GRDB
+import SluiceCore
+import SluiceRuntimeTestSupport
+import Testing
+
+@testable import SluiceStore
+
+/// A hand-made start decision: Progressing at 5 %, one event, one effect.
+func startDecision(_ id: String, _ stored: StoredStrategy, _ pools: Pools?, now: Timestamp) -> Decision {
+    let rollout = Rollout(
+        id: id, strategy: stored.key, strategyRevision: stored.revision, version: "v2", phase: .progressing,
+        desiredWeight: 5, pools: pools, createdAt: now
+    )
+    return Decision(
+        rollout: rollout, effects: [.setWeight(5)],
+        events: [Event(time: now, rollout: id, strategy: stored.key, type: .rolloutStarted, message: "started")]
+    )
+}
+
+/// A decision that moves `rollout` to `phase` at `weight` with one event of `type`.
+func step(
+    _ rollout: Rollout, to phase: Phase, weight: Int, type: EventType, effects: [Effect] = [], now: Timestamp
+) -> Decision {
+    var next = rollout
+    next.phase = phase
+    next.desiredWeight = weight
+    next.updatedAt = now
+    return Decision(
+        rollout: next, effects: effects,
+        events: [Event(time: now, rollout: next.id, strategy: next.strategy, type: type, weight: weight, message: "\(type)")]
+    )
+}
+
+@Suite struct StoreRolloutTests {
+    let strategy = Fixtures.strategy()
+
+    func storeWithStrategy() async throws -> Store {
+        let store = try Store.inMemory()
+        _ = try await store.putStrategy(strategy, now: Fixtures.epoch)
+        return store
+    }
+
+    @Test func startAssignsDailyIDsAndAllowsOneActiveRolloutPerStrategy() async throws {
+        let store = try await storeWithStrategy()
+        let first = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        #expect(first.rollout.id == "r-20261124-0001")
+        #expect(first.events.map(\.seq) == [1])
+        #expect(first.effects.map(\.effect) == [.setWeight(5)])
+        #expect(first.rollout.pools == Pools(stable: ["10.0.0.1:80"], canary: ["10.0.0.2:80"]))
+
+        await #expect {
+            _ = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+                startDecision(id, stored, pools, now: Fixtures.epoch)
+            }
+        } throws: { ($0 as? StoreError)?.code == .activeRollout && "\($0)".contains("r-20261124-0001") }
+
+        let rolledBack = try await store.record(rolloutID: first.rollout.id, now: Fixtures.epoch) { rollout, _ in
+            step(rollout, to: .rolledBack, weight: 0, type: .rolledBack, now: Fixtures.epoch)
+        }
+        #expect(rolledBack?.generation == 2)
+        #expect(try await store.activeRollout(of: strategy.key) == nil)
+
+        let second = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        #expect(second.rollout.id == "r-20261124-0002")
+        #expect(try await store.activeRollouts().map(\.id) == ["r-20261124-0002"])
+        #expect(try await store.rollouts(strategy: strategy.key).map(\.id) == ["r-20261124-0002", "r-20261124-0001"])
+        #expect(try await store.rollouts(phases: [.rolledBack]).map(\.id) == ["r-20261124-0001"])
+        #expect(try await store.rollouts(phases: [.succeeded, .failed]).isEmpty)
+    }
+
+    @Test func startOfAnUnknownStrategyIsNotFound() async throws {
+        let store = try Store.inMemory()
+        await #expect {
+            _ = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+                startDecision(id, stored, pools, now: Fixtures.epoch)
+            }
+        } throws: { ($0 as? StoreError)?.code == .notFound }
+        await #expect {
+            _ = try await store.record(rolloutID: "r-missing", now: Fixtures.epoch) { rollout, _ in Decision(rollout: rollout) }
+        } throws: { ($0 as? StoreError)?.code == .notFound }
+    }
+
+    @Test func aDecisionOnAStaleGenerationIsRefusedAndWritesNothing() async throws {
+        let store = try await storeWithStrategy()
+        let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
+            step(rollout, to: .paused, weight: 5, type: .paused, now: Fixtures.epoch)
+        }
+        await #expect {
+            _ = try await store.record(
+                rolloutID: started.rollout.id, expectedGeneration: started.generation, now: Fixtures.epoch
+            ) { rollout, _ in
+                step(rollout, to: .progressing, weight: 25, type: .trafficShifted, effects: [.setWeight(25)], now: Fixtures.epoch)
+            }
+        } throws: { ($0 as? StoreError)?.code == .staleState }
+        #expect(try await store.rollout(started.rollout.id)?.phase == .paused)
+        #expect(try await store.events().map(\.type) == [.rolloutStarted, .paused])
+        #expect(try await store.effects(rollout: started.rollout.id).map(\.effect) == [.setWeight(5)])
+    }
+
+    @Test func aDecisionWhoseEventsBelongElsewhereIsRefusedWhole() async throws {
+        let store = try await storeWithStrategy()
+        let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        await #expect {
+            _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
+                var decision = step(rollout, to: .paused, weight: 5, type: .paused, now: Fixtures.epoch)
+                decision.events[0].rollout = "r-other"
+                return decision
+            }
+        } throws: { ($0 as? StoreError)?.code == .invalidDecision }
+        #expect(try await store.rollout(started.rollout.id)?.phase == .progressing)
+        #expect(try await store.lastSeq() == 1)
+    }
+
+    @Test func promotionSwapsThePoolRolesForTheNextRollout() async throws {
+        let store = try await storeWithStrategy()
+        let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
+            step(rollout, to: .succeeded, weight: 100, type: .promoted, now: Fixtures.epoch)
+        }
+        #expect(try await store.poolRoles(strategy.key) == Pools(stable: ["10.0.0.2:80"], canary: ["10.0.0.1:80"]))
+        let next = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        #expect(next.rollout.pools == Pools(stable: ["10.0.0.2:80"], canary: ["10.0.0.1:80"]))
+
+        // Roles recorded for other pools no longer apply once the strategy names new ones.
+        let repooled = Fixtures.strategy(target: .upstreams(stable: ["10.0.1.1:80"], canary: ["10.0.1.2:80"]))
+        _ = try await store.putStrategy(repooled, now: Fixtures.epoch)
+        #expect(try await store.poolRoles(strategy.key) == Pools(stable: ["10.0.1.1:80"], canary: ["10.0.1.2:80"]))
+    }
+}
