@@ -79,13 +79,19 @@ public enum Effect: Sendable, Hashable, Codable {
 }
 
 /// What `decide` returns: the new state, the effects to run (in order), the events that explain it.
+///
+/// Effects run in order and the first failure stops the list: a later effect may rely on an earlier one
+/// (`scaleDownCanary` only after `setWeight(0)`). Failures come back in the next `Observations`.
 public struct Decision: Sendable, Hashable {
     public var rollout: Rollout
     public var effects: [Effect]
     public var events: [Event]
-    public init(rollout: Rollout, effects: [Effect] = [], events: [Event] = []) {
+    /// Why a command was refused (the API answers 409 with it); the state is then unchanged and nothing runs.
+    public var rejection: String?
+    public init(rollout: Rollout, effects: [Effect] = [], events: [Event] = [], rejection: String? = nil) {
         self.rollout = rollout
         self.effects = effects
         self.events = events
+        self.rejection = rejection
     }
 }

@@ -74,4 +74,6 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
     public static let driftDetected = EventType("DriftDetected")
     public static let driftCorrected = EventType("DriftCorrected")
     public static let effectFailed = EventType("EffectFailed")
+    /// `promoteStable` was confirmed: the new version is the stable one (Deployment patched or pools swapped).
+    public static let stablePromoted = EventType("StablePromoted")
 }

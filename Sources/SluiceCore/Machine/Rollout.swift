@@ -29,12 +29,26 @@ public struct Rollout: Sendable, Hashable, Codable {
     public var endReason: String?
     /// A promotion was requested with `--full`: go straight to 100 %.
     public var fullPromotionRequested: Bool
+    /// Why the rollout is rolling (or was rolled) back; decides whether it ends `RolledBack` or `Failed`.
+    public var rollbackCause: RollbackCause?
+    /// When the canary was last asked for capacity for the current stage; the progress deadline counts from here.
+    public var canaryRequestedAt: Timestamp?
+    /// The actor whose `promote` waived the current stage's hold or pause gate (the checks must still pass).
+    public var holdWaivedBy: String?
+    /// Since when the router reads back another weight than `desiredWeight` after it had been reached.
+    public var driftDetectedAt: Timestamp?
+    /// When `promoteStable` was confirmed; from then on the new version is the stable one and rollback is refused.
+    public var stablePromotedAt: Timestamp?
+    /// The effects reported failing on the last tick, so that `EffectFailed` is emitted on changes only.
+    public var failingEffects: [Effect]?
 
     public init(
         id: String, strategy: StrategyKey, strategyRevision: Int, version: String, phase: Phase = .pending,
         stageIndex: Int = 0, stageStartedAt: Timestamp? = nil, desiredWeight: Int = 0, pause: PauseCause? = nil,
         checks: [String: CheckState] = [:], pools: Pools? = nil, createdAt: Timestamp, updatedAt: Timestamp? = nil,
-        endReason: String? = nil, fullPromotionRequested: Bool = false
+        endReason: String? = nil, fullPromotionRequested: Bool = false, rollbackCause: RollbackCause? = nil,
+        canaryRequestedAt: Timestamp? = nil, holdWaivedBy: String? = nil, driftDetectedAt: Timestamp? = nil,
+        stablePromotedAt: Timestamp? = nil, failingEffects: [Effect]? = nil
     ) {
         self.id = id
         self.strategy = strategy
@@ -51,6 +65,36 @@ public struct Rollout: Sendable, Hashable, Codable {
         self.updatedAt = updatedAt ?? createdAt
         self.endReason = endReason
         self.fullPromotionRequested = fullPromotionRequested
+        self.rollbackCause = rollbackCause
+        self.canaryRequestedAt = canaryRequestedAt
+        self.holdWaivedBy = holdWaivedBy
+        self.driftDetectedAt = driftDetectedAt
+        self.stablePromotedAt = stablePromotedAt
+        self.failingEffects = failingEffects
+    }
+}
+
+/// What started a rollback. A failure of the canary itself ends in `Failed`, everything else in `RolledBack`.
+public enum RollbackCause: Sendable, Hashable, Codable {
+    /// `sluice rollback --reason`.
+    case command(actor: String, reason: String)
+    /// A newer rollout of the same strategy was started with `--supersede`.
+    case superseded(actor: String, by: String)
+    /// `failureLimit` consecutive breaches of a check with `rollback.automatic: true`.
+    case breach(check: String)
+    /// `noDataLimit` consecutive no-data samples of a check with `onNoData: rollback`.
+    case noData(check: String)
+    /// The workload reported that the canary cannot become available.
+    case canaryFailed(reason: String)
+    /// The canary did not become ready within the progress deadline.
+    case progressDeadline(reason: String)
+
+    /// The phase the rollback ends in once traffic is back on stable.
+    public var finalPhase: Phase {
+        switch self {
+        case .canaryFailed, .progressDeadline: .failed
+        case .command, .superseded, .breach, .noData: .rolledBack
+        }
     }
 }
 
