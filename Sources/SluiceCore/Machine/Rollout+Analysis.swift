@@ -1,0 +1,113 @@
+/// Analysis (strategy-v1.md "Analysis"): each sample updates its check's streaks; limits turn into a rollback
+/// or a pause. Events are emitted on transitions only (a streak starts, a check recovers, a no-data reason
+/// changes), never per routine sample: 10k rollouts with 2 checks every 10 s must not flood the log.
+extension Decider {
+    /// The verdict `decide` trusts: recomputed from the value against the check's thresholds, so that a
+    /// sample without a finite value is no-data whatever the provider said, and no-data is never a pass.
+    static func verdict(of sample: Sample, for check: Check) -> (SampleVerdict, Double?) {
+        guard sample.verdict != .noData, let value = sample.value, value.isFinite else { return (.noData, nil) }
+        return (check.verdict(for: value), value)
+    }
+
+    mutating func analyze(_ samples: [String: Sample]) {
+        // A pass counts for the stage only when its weight was confirmed before this tick's samples were taken.
+        let stageStartedAt = rollout.stageStartedAt
+        var breachLimit: String?
+        var noDataLimit: String?
+        for check in strategy.checks(inStage: rollout.stageIndex) {
+            guard let sample = samples[check.name] else { continue }
+            var state = rollout.checks[check.name] ?? CheckState()
+            let (verdict, value) = Self.verdict(of: sample, for: check)
+            let previousReason = state.lastSample?.verdict == .noData ? state.lastSample?.reason : nil
+            let reason = verdict == .noData ? (sample.reason ?? "no value") : nil
+            var data: [String: JSONValue] = ["check": .string(check.name)]
+            if let value { data["value"] = .number(value) }
+            if let max = check.max { data["max"] = .number(max) }
+            if let min = check.min { data["min"] = .number(min) }
+            switch verdict {
+            case .pass:
+                if state.consecutiveBreaches > 0 || state.consecutiveNoData > 0 {
+                    data["after"] = .string(state.consecutiveBreaches > 0 ? "breach" : "no-data")
+                    emit(.checkRecovered, message: "\(check.name) passes again (\(value ?? 0))", data: data)
+                }
+                state.consecutiveBreaches = 0
+                state.consecutiveNoData = 0
+                if let stageStartedAt, sample.time >= stageStartedAt { state.passedInStage = true }
+            case .breach:
+                // A breach ends a no-data streak; a no-data sample neither extends nor ends a breach streak.
+                state.consecutiveNoData = 0
+                state.consecutiveBreaches += 1
+                if state.consecutiveBreaches == 1 {
+                    data["failureLimit"] = .number(Double(strategy.analysis.failureLimit))
+                    emit(
+                        .checkBreached, reason: "Breach",
+                        message: "\(check.name) = \(value ?? 0) breaches \(thresholds(check))", data: data)
+                }
+                if state.consecutiveBreaches >= strategy.analysis.failureLimit, breachLimit == nil {
+                    breachLimit = check.name
+                }
+            case .noData:
+                state.consecutiveNoData += 1
+                if state.consecutiveNoData == 1 || reason != previousReason {
+                    data["reason"] = .string(reason ?? "")
+                    data["noDataLimit"] = .number(Double(strategy.analysis.noDataLimit))
+                    emit(
+                        .checkNoData, reason: "NoData", message: "\(check.name) has no data: \(reason ?? "")",
+                        data: data)
+                }
+                if state.consecutiveNoData >= strategy.analysis.noDataLimit, noDataLimit == nil {
+                    noDataLimit = check.name
+                }
+            }
+            state.lastSample = Sample(
+                check: check.name, time: sample.time, value: value, verdict: verdict, reason: reason)
+            rollout.checks[check.name] = state
+        }
+        if let check = breachLimit {
+            let streak = rollout.checks[check]?.consecutiveBreaches ?? 0
+            let why = "\(check) breached \(streak) consecutive time(s) (failureLimit \(strategy.analysis.failureLimit))"
+            if strategy.rollback.automatic {
+                startRollback(cause: .breach(check: check), actor: Event.controller, reason: why)
+                return
+            }
+            pauseForAnalysis(.breach(check: check), reasonCode: "CheckBreached", why: why + "; rollback.automatic is false")
+        }
+        if let check = noDataLimit {
+            let why = "\(check) had no data \(strategy.analysis.noDataLimit) consecutive time(s) (noDataLimit)"
+            switch strategy.analysis.onNoData {
+            case .rollback:
+                startRollback(cause: .noData(check: check), actor: Event.controller, reason: why)
+            case .pause:
+                pauseForAnalysis(.noData(check: check), reasonCode: "NoData", why: why)
+            }
+        }
+    }
+
+    /// Pauses a progressing rollout for a human; an already paused one stays paused (and keeps analysing).
+    private mutating func pauseForAnalysis(_ cause: PauseCause, reasonCode: String, why: String) {
+        guard rollout.phase == .progressing else { return }
+        rollout.phase = .paused
+        rollout.pause = cause
+        emit(.paused, reason: reasonCode, message: "paused: \(why); `sluice resume` or `sluice rollback`")
+    }
+
+    /// The per-stage part of analysis starts over; streaks of checks that still apply carry on.
+    mutating func resetChecks() {
+        var checks: [String: CheckState] = [:]
+        for check in strategy.checks(inStage: rollout.stageIndex) {
+            var state = rollout.checks[check.name] ?? CheckState()
+            state.passedInStage = false
+            checks[check.name] = state
+        }
+        rollout.checks = checks
+    }
+
+    private func thresholds(_ check: Check) -> String {
+        switch (check.min, check.max) {
+        case (let min?, let max?): "[\(min), \(max)]"
+        case (nil, let max?): "max \(max)"
+        case (let min?, nil): "min \(min)"
+        case (nil, nil): "no threshold"
+        }
+    }
+}

@@ -1,0 +1,403 @@
+/// Decides what a rollout does next: the one pure function the controller calls every tick and for every
+/// command (ARCHITECTURE.md rule 1). No clock, no I/O: time comes in as `now`, the world as `input`.
+///
+/// Level-based and idempotent: effects are absolute and are emitted again whenever what the router or
+/// the workload reports differs from what the state wants, so a failed or lost effect is retried simply by
+/// deciding again. A terminal rollout never changes. See docs/decide.md for every rule.
+public func decide(_ rollout: Rollout, strategy: Strategy, input: DecisionInput, now: Timestamp) -> Decision {
+    guard !strategy.stages.isEmpty else {
+        return Decision(rollout: rollout, rejection: "strategy \(strategy.key) has no stages")
+    }
+    var decider = Decider(rollout: rollout, strategy: strategy, now: now)
+    if rollout.phase.isTerminal {
+        if case .command = input {
+            decider.reject("rollout \(rollout.id) is \(rollout.phase.rawValue); a finished rollout never changes")
+        }
+        return decider.decision
+    }
+    switch input {
+    case .observed(let observations): decider.observe(observations)
+    case .command(let command): decider.apply(command)
+    }
+    return decider.decision
+}
+
+extension Rollout {
+    /// How long the canary may take to become ready for a stage's weight before the rollout fails.
+    public static let progressDeadline: Duration = .seconds(600)
+}
+
+/// The working state of one call to `decide`: the rollout being changed and what it has emitted so far.
+struct Decider {
+    let strategy: Strategy
+    /// Never earlier than the rollout's last update, so that a clock stepping back cannot reorder events.
+    let now: Timestamp
+    var rollout: Rollout
+    var effects: [Effect] = []
+    var events: [Event] = []
+    var rejection: String?
+    private let original: Rollout
+
+    init(rollout: Rollout, strategy: Strategy, now: Timestamp) {
+        self.rollout = rollout
+        self.original = rollout
+        self.strategy = strategy
+        self.now = max(now, rollout.updatedAt)
+    }
+
+    var decision: Decision {
+        if rejection != nil { return Decision(rollout: original, rejection: rejection) }
+        var result = rollout
+        if result != original || !events.isEmpty { result.updatedAt = now }
+        return Decision(rollout: result, effects: effects, events: events)
+    }
+
+    var lastStageIndex: Int { strategy.stages.count - 1 }
+
+    /// The current stage; the index is clamped so that a state from another revision cannot trap.
+    var stage: Stage { strategy.stages[min(max(rollout.stageIndex, 0), lastStageIndex)] }
+
+    mutating func reject(_ reason: String) {
+        rejection = reason
+    }
+
+    mutating func emit(
+        _ type: EventType, actor: String = Event.controller, reason: String? = nil, message: String,
+        data: [String: JSONValue] = [:]
+    ) {
+        events.append(
+            Event(
+                time: now, rollout: rollout.id, strategy: rollout.strategy, type: type, stage: rollout.stageIndex,
+                weight: rollout.desiredWeight, actor: actor, reason: reason, message: message, data: data))
+    }
+
+    /// Adds `effect` unless this decision already holds it.
+    mutating func add(_ effect: Effect) {
+        if !effects.contains(effect) { effects.append(effect) }
+    }
+
+    // MARK: - Observations
+
+    mutating func observe(_ observations: Observations) {
+        let phaseAtStart = rollout.phase
+        recordEffectFailures(observations.failedEffects)
+        if case .failed(let reason) = observations.canary, canaryServesTraffic {
+            startRollback(
+                cause: .canaryFailed(reason: reason), actor: Event.controller,
+                reason: "canary failed: \(reason)")
+            return
+        }
+        if rollout.phase == .progressing || rollout.phase == .paused, rollout.desiredWeight > 0 {
+            analyze(observations.samples)
+        }
+        guard rollout.phase == phaseAtStart else { return }
+        switch rollout.phase {
+        case .pending, .progressing, .paused: progress(observations)
+        case .promoting: continuePromotion(observations)
+        case .rollingBack: continueRollback(observations)
+        case .succeeded, .rolledBack, .failed: break
+        }
+    }
+
+    /// Whether the canary still matters to users: until promotion is confirmed or a rollback starts.
+    private var canaryServesTraffic: Bool {
+        switch rollout.phase {
+        case .pending, .progressing, .paused: true
+        case .promoting: rollout.stablePromotedAt == nil
+        case .rollingBack, .succeeded, .rolledBack, .failed: false
+        }
+    }
+
+    private mutating func recordEffectFailures(_ failures: [EffectFailure]) {
+        let previous = rollout.failingEffects ?? []
+        for failure in failures where !previous.contains(failure.effect) {
+            emit(
+                .effectFailed, reason: "EffectFailed",
+                message: "\(failure.effect) failed: \(failure.message); it is retried while it is still needed",
+                data: ["effect": .string("\(failure.effect)"), "error": .string(failure.message)])
+        }
+        let current = failures.map(\.effect)
+        rollout.failingEffects = current.isEmpty ? nil : current
+    }
+
+    /// Pending, Progressing, Paused: canary capacity first, then traffic, then the hold, then the next stage.
+    private mutating func progress(_ observations: Observations) {
+        let stage = stage
+        if rollout.desiredWeight != stage.weight {
+            enterStage(stage, observations)
+            return
+        }
+        if rollout.stageStartedAt == nil {
+            guard observations.routerWeight == rollout.desiredWeight else {
+                add(.setWeight(rollout.desiredWeight))
+                return
+            }
+            rollout.stageStartedAt = now
+            let hold = stage.pause ? "waits for `sluice promote`" : "holds for \(format(stage.hold ?? .zero))"
+            emit(
+                .trafficShifted,
+                message: "router reads back \(rollout.desiredWeight)% to the canary; stage \(stage.name) \(hold)",
+                data: ["stage": .string(stage.name)])
+        } else {
+            watchDrift(observations)
+        }
+        if rollout.phase == .progressing, stage.pause, rollout.holdWaivedBy == nil {
+            rollout.phase = .paused
+            rollout.pause = .stageGate
+            emit(
+                .paused, reason: "StageGate",
+                message: "stage \(stage.name) waits for `sluice promote`; analysis keeps running",
+                data: ["stage": .string(stage.name)])
+            return
+        }
+        if rollout.phase == .progressing, stageMayEnd(stage, observations) {
+            completeStage(stage)
+        }
+    }
+
+    /// The stage's weight is not wanted yet: ask for canary capacity and shift traffic once it is ready.
+    private mutating func enterStage(_ stage: Stage, _ observations: Observations) {
+        if rollout.desiredWeight > 0, observations.routerWeight != rollout.desiredWeight {
+            add(.setWeight(rollout.desiredWeight))
+        }
+        guard observations.canary == .ready else {
+            let requested = rollout.canaryRequestedAt ?? rollout.createdAt
+            if now - requested >= Rollout.progressDeadline {
+                var detail = "no readiness reported"
+                if case .progressing(let why) = observations.canary { detail = why }
+                startRollback(
+                    cause: .progressDeadline(reason: detail), actor: Event.controller,
+                    reason: "canary not ready for \(stage.weight)% within \(format(Rollout.progressDeadline)): \(detail)")
+            } else {
+                add(.deployCanary(version: rollout.version, weight: stage.weight))
+            }
+            return
+        }
+        // Paused stops stage progression: the canary may be ready, but traffic is not shifted until resumed.
+        guard rollout.phase != .paused else { return }
+        emit(
+            .canaryDeployed, message: "canary \(rollout.version) is ready for \(stage.weight)% of traffic",
+            data: ["version": .string(rollout.version), "capacity": .number(Double(stage.weight))])
+        rollout.phase = .progressing
+        rollout.desiredWeight = stage.weight
+        rollout.stageStartedAt = nil
+        rollout.driftDetectedAt = nil
+        effects.removeAll { if case .setWeight = $0 { true } else { false } }
+        add(.setWeight(stage.weight))
+        emit(
+            .stageStarted, message: "stage \(stage.name) started: shifting \(stage.weight)% of traffic to the canary",
+            data: ["stage": .string(stage.name)])
+    }
+
+    /// Drift: the router was at the desired weight and now reads back something else (a hand edit).
+    private mutating func watchDrift(_ observations: Observations) {
+        guard let actual = observations.routerWeight else {
+            add(.setWeight(rollout.desiredWeight))
+            return
+        }
+        if actual != rollout.desiredWeight {
+            add(.setWeight(rollout.desiredWeight))
+            if rollout.driftDetectedAt == nil {
+                rollout.driftDetectedAt = now
+                emit(
+                    .driftDetected, reason: "Drift",
+                    message: "router reads back \(actual)% but the canary should have \(rollout.desiredWeight)%; "
+                        + "setting it again",
+                    data: ["actual": .number(Double(actual)), "desired": .number(Double(rollout.desiredWeight))])
+            }
+        } else if rollout.driftDetectedAt != nil {
+            rollout.driftDetectedAt = nil
+            emit(.driftCorrected, message: "router reads back \(actual)% again")
+        }
+    }
+
+    /// A stage ends when its hold has elapsed (or was waived by `promote`), the router reads back its weight,
+    /// and every check of the stage has passed in it with no open breach streak. No-data never helps.
+    private func stageMayEnd(_ stage: Stage, _ observations: Observations) -> Bool {
+        guard let started = rollout.stageStartedAt, observations.routerWeight == rollout.desiredWeight,
+            rollout.driftDetectedAt == nil
+        else { return false }
+        if rollout.holdWaivedBy == nil {
+            if stage.pause { return false }
+            if now - started < (stage.hold ?? .zero) { return false }
+        }
+        return missingEvidence().isEmpty
+    }
+
+    /// The checks of the current stage that keep it from ending, with why.
+    func missingEvidence() -> [String] {
+        strategy.checks(inStage: rollout.stageIndex).compactMap { check in
+            let state = rollout.checks[check.name] ?? CheckState()
+            if state.consecutiveBreaches > 0 { return "\(check.name) (open breach streak)" }
+            if !state.passedInStage { return "\(check.name) (no pass yet in this stage)" }
+            return nil
+        }
+    }
+
+    private mutating func completeStage(_ stage: Stage) {
+        var data: [String: JSONValue] = [
+            "stage": .string(stage.name),
+            "checks": .array(strategy.checks(inStage: rollout.stageIndex).map { .string($0.name) }),
+        ]
+        if let actor = rollout.holdWaivedBy { data["holdWaivedBy"] = .string(actor) }
+        emit(.stageCompleted, message: "stage \(stage.name) completed: every check passed", data: data)
+        if rollout.stageIndex >= lastStageIndex {
+            rollout.phase = .promoting
+            add(.promoteStable(version: rollout.version))
+            emit(.promoting, message: "last stage completed: making \(rollout.version) the stable version")
+        } else {
+            moveToStage(rollout.fullPromotionRequested ? lastStageIndex : rollout.stageIndex + 1)
+        }
+    }
+
+    /// Starts entering stage `index`: per-stage evidence is reset and canary capacity is asked for first.
+    mutating func moveToStage(_ index: Int) {
+        rollout.stageIndex = index
+        rollout.stageStartedAt = nil
+        rollout.driftDetectedAt = nil
+        rollout.canaryRequestedAt = now
+        if !rollout.fullPromotionRequested { rollout.holdWaivedBy = nil }
+        resetChecks()
+        add(.deployCanary(version: rollout.version, weight: stage.weight))
+    }
+
+    /// Promoting: `promoteStable` until it is confirmed, then traffic back to the (new) stable.
+    private mutating func continuePromotion(_ observations: Observations) {
+        guard rollout.stablePromotedAt != nil else {
+            if observations.routerWeight != rollout.desiredWeight { add(.setWeight(rollout.desiredWeight)) }
+            let promotion = Effect.promoteStable(version: rollout.version)
+            if observations.failedEffects.contains(where: { $0.effect == promotion }) {
+                add(promotion)
+                return
+            }
+            rollout.stablePromotedAt = now
+            rollout.desiredWeight = 0
+            effects = []
+            var data: [String: JSONValue] = ["version": .string(rollout.version)]
+            if let pools = rollout.pools {
+                rollout.pools = Pools(stable: pools.canary, canary: pools.stable)
+                data["stable"] = .array(pools.canary.map { .string($0) })
+                data["previousStable"] = .array(pools.stable.map { .string($0) })
+            }
+            emit(
+                .stablePromoted,
+                message: "\(rollout.version) is the stable version now; moving traffic back to stable", data: data)
+            addCleanup()
+            return
+        }
+        guard observations.routerWeight == 0 else {
+            addCleanup()
+            return
+        }
+        retryFailedCleanup(observations)
+        rollout.phase = .succeeded
+        var data: [String: JSONValue] = ["version": .string(rollout.version)]
+        if let pools = rollout.pools {
+            data["stable"] = .array(pools.stable.map { .string($0) })
+            data["canary"] = .array(pools.canary.map { .string($0) })
+            data["poolsSwapped"] = true
+        }
+        emit(.promoted, message: "\(rollout.version) promoted: stable serves all traffic", data: data)
+    }
+
+    /// RollingBack: weight 0 again and again until the router reads it back; cleanup never blocks that.
+    private mutating func continueRollback(_ observations: Observations) {
+        guard observations.routerWeight == 0 else {
+            addCleanup()
+            return
+        }
+        retryFailedCleanup(observations)
+        let cause = rollout.rollbackCause ?? .command(actor: Event.controller, reason: rollout.endReason ?? "")
+        rollout.phase = cause.finalPhase
+        let reason = rollout.endReason ?? "rolled back"
+        if rollout.phase == .failed {
+            emit(.failed, reason: "CanaryFailed", message: "rollout failed, traffic is on stable: \(reason)")
+        } else {
+            emit(.rolledBack, reason: reasonCode(cause), message: "rolled back, traffic is on stable: \(reason)")
+        }
+    }
+
+    /// Traffic to stable first, then the canary goes away.
+    private mutating func addCleanup() {
+        add(.setWeight(0))
+        add(.scaleDownCanary)
+        add(.finalizeTraffic)
+    }
+
+    /// Once traffic is confirmed on stable, cleanup that failed last tick is tried once more with the verdict.
+    private mutating func retryFailedCleanup(_ observations: Observations) {
+        for failure in observations.failedEffects where failure.effect == .scaleDownCanary
+            || failure.effect == .finalizeTraffic
+        {
+            add(failure.effect)
+        }
+    }
+
+    // MARK: - Rollback
+
+    /// Every rollback starts here: the FIRST effect puts the canary at weight 0, whatever came before.
+    mutating func startRollback(cause: RollbackCause, actor: String, reason: String) {
+        let from = rollout.phase
+        rollout.phase = .rollingBack
+        rollout.pause = nil
+        rollout.desiredWeight = 0
+        rollout.rollbackCause = cause
+        rollout.endReason = reason
+        rollout.driftDetectedAt = nil
+        effects = []
+        addCleanup()
+        var data: [String: JSONValue] = ["from": .string(from.rawValue)]
+        switch cause {
+        case .breach(let check), .noData(let check): data["check"] = .string(check)
+        case .superseded(_, let by): data["supersededBy"] = .string(by)
+        case .command, .canaryFailed, .progressDeadline: break
+        }
+        if from == .promoting {
+            data["promoteStableRequested"] = true
+        }
+        emit(
+            .rollbackStarted, actor: actor, reason: reasonCode(cause),
+            message: "rolling back from \(from.rawValue): \(reason); traffic to stable first", data: data)
+    }
+
+    func reasonCode(_ cause: RollbackCause) -> String {
+        switch cause {
+        case .command: "Manual"
+        case .superseded: "Superseded"
+        case .breach: "CheckBreached"
+        case .noData: "NoData"
+        case .canaryFailed: "CanaryFailed"
+        case .progressDeadline: "ProgressDeadlineExceeded"
+        }
+    }
+}
+
+/// A duration the way strategies write it: `90s` is `1m30s`, `2h`, `250ms`.
+func format(_ duration: Duration) -> String {
+    var ms = duration.milliseconds
+    if ms == 0 { return "0s" }
+    var text = ms < 0 ? "-" : ""
+    ms = abs(ms)
+    let hours = ms / 3_600_000
+    let minutes = ms / 60_000 % 60
+    let seconds = ms / 1000 % 60
+    let millis = ms % 1000
+    if hours > 0 { text += "\(hours)h" }
+    if minutes > 0 { text += "\(minutes)m" }
+    if seconds > 0 { text += "\(seconds)s" }
+    if millis > 0 { text += "\(millis)ms" }
+    return text
+}
+
+extension Effect: CustomStringConvertible {
+    /// A short form for events and logs, e.g. `setWeight(25)`.
+    public var description: String {
+        switch self {
+        case .deployCanary(let version, let weight): "deployCanary(\(version), \(weight)%)"
+        case .setWeight(let weight): "setWeight(\(weight))"
+        case .promoteStable(let version): "promoteStable(\(version))"
+        case .scaleDownCanary: "scaleDownCanary"
+        case .finalizeTraffic: "finalizeTraffic"
+        }
+    }
+}
