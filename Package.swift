@@ -35,8 +35,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .target(name: "SluiceTestSupport", dependencies: [], path: "Tests/Support"),
+        .target(name: "SluiceTestSupport", dependencies: ["SluiceHTTP"], path: "Tests/Support",
+            exclude: ["servers"]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport"]),
+        .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SluiceTestSupport"]),
         .testTarget(
             name: "SluiceProvidersTests",
             dependencies: ["SluiceProviders", "SluiceHTTP", "SluiceCore", "SluiceTestSupport"]

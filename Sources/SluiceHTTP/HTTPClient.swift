@@ -104,12 +104,18 @@ public struct RetryPolicy: Sendable, Hashable {
     public var maxDelay: Duration
     /// Retry even a non-idempotent method (the caller knows it is safe).
     public var retryNonIdempotent: Bool
+    /// The longest wait a server's `Retry-After` can impose.
+    public var retryAfterCap: Duration
 
-    public init(maxAttempts: Int = 3, baseDelay: Duration = .milliseconds(100), maxDelay: Duration = .seconds(5), retryNonIdempotent: Bool = false) {
+    public init(
+        maxAttempts: Int = 3, baseDelay: Duration = .milliseconds(100), maxDelay: Duration = .seconds(5),
+        retryNonIdempotent: Bool = false, retryAfterCap: Duration = .seconds(30)
+    ) {
         self.maxAttempts = maxAttempts
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
         self.retryNonIdempotent = retryNonIdempotent
+        self.retryAfterCap = retryAfterCap
     }
 
     public static let `default` = RetryPolicy()

@@ -1,0 +1,135 @@
+import CCurl
+import Foundation
+
+/// One thread driving one `curl_multi` handle: `perform` / `info_read` / `poll`, woken by `curl_multi_wakeup`
+/// when a transfer is submitted or cancelled. Connections, TLS sessions and DNS answers are cached by the multi
+/// handle and reused across transfers; HTTP/2 streams are multiplexed where the server offers it.
+final class CurlEventLoop: @unchecked Sendable {
+    private struct Inbox {
+        var added: [CurlTransfer] = []
+        var cancelled: [CurlTransfer] = []
+        var stopping = false
+        var isEmpty: Bool { added.isEmpty && cancelled.isEmpty && !stopping }
+    }
+
+    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
+    private static let maxPooledHandles = 256
+
+    private let multi: UnsafeMutableRawPointer
+    private let inbox = LockedBox(Inbox())
+    private let pool = LockedBox([UnsafeMutableRawPointer]())
+    // Loop thread only.
+    private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+
+    init() throws {
+        Self.globalInit
+        guard let multi = curl_multi_init() else {
+            throw HTTPError(code: .protocolError, url: "", message: "curl_multi_init failed")
+        }
+        self.multi = multi
+        _ = sluice_multi_setopt_long(multi, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
+        let thread = Thread { [self] in run() }
+        thread.name = "sluice-curl"
+        thread.start()
+    }
+
+    /// An easy handle from the pool, or a new one.
+    func makeHandle() throws -> UnsafeMutableRawPointer {
+        if let handle = pool.withLock({ $0.popLast() }) { return handle }
+        guard let handle = curl_easy_init() else {
+            throw HTTPError(code: .protocolError, url: "", message: "curl_easy_init failed")
+        }
+        return handle
+    }
+
+    private func recycle(_ handle: UnsafeMutableRawPointer) {
+        let kept = pool.withLock { pool in
+            guard pool.count < Self.maxPooledHandles else { return false }
+            pool.append(handle)
+            return true
+        }
+        if !kept { curl_easy_cleanup(handle) }
+    }
+
+    func submit(_ transfer: CurlTransfer) {
+        post { $0.added.append(transfer) }
+    }
+
+    func cancel(_ transfer: CurlTransfer) {
+        transfer.markCancelled()
+        post { $0.cancelled.append(transfer) }
+    }
+
+    /// Stops the thread; transfers still running end with `.cancelled`.
+    func shutdown() {
+        post { $0.stopping = true }
+    }
+
+    private func post(_ change: (inout Inbox) -> Void) {
+        let wasEmpty = inbox.withLock { inbox in
+            let wasEmpty = inbox.isEmpty
+            change(&inbox)
+            return wasEmpty
+        }
+        // One wakeup per batch: a non-empty inbox has already woken the loop, which drains it all at once.
+        if wasEmpty { _ = curl_multi_wakeup(multi) }
+    }
+
+    private func run() {
+        var running: Int32 = 0
+        while true {
+            let batch = inbox.withLock { inbox in
+                let batch = inbox
+                inbox.added.removeAll(keepingCapacity: true)
+                inbox.cancelled.removeAll(keepingCapacity: true)
+                return batch
+            }
+            if batch.stopping { break }
+            for transfer in batch.added {
+                if transfer.isCancelled {
+                    finish(transfer, .failure(cancelledError(transfer)))
+                } else if curl_multi_add_handle(multi, transfer.easy) != CURLM_OK {
+                    finish(transfer, .failure(HTTPError(code: .protocolError, url: transfer.url,
+                        message: "curl_multi_add_handle failed")))
+                } else {
+                    active[transfer.easy] = transfer
+                }
+            }
+            for transfer in batch.cancelled where active.removeValue(forKey: transfer.easy) != nil {
+                // Removing a handle mid-transfer closes its connection: the server sees the client go away.
+                curl_multi_remove_handle(multi, transfer.easy)
+                finish(transfer, .failure(cancelledError(transfer)))
+            }
+            curl_multi_perform(multi, &running)
+            var queued: Int32 = 0
+            while let message = curl_multi_info_read(multi, &queued) {
+                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+                let code = message.pointee.data.result  // read before removal frees the message
+                guard let transfer = active.removeValue(forKey: easy) else { continue }
+                curl_multi_remove_handle(multi, easy)
+                finish(transfer, transfer.outcome(code))
+            }
+            curl_multi_poll(multi, nil, 0, 1000, nil)
+        }
+        for (easy, transfer) in active {
+            curl_multi_remove_handle(multi, easy)
+            finish(transfer, .failure(cancelledError(transfer)))
+        }
+        active.removeAll()
+        for handle in pool.withLock({ $0 }) { curl_easy_cleanup(handle) }
+        pool.withLock { $0.removeAll() }
+        curl_multi_cleanup(multi)
+    }
+
+    private func finish(_ transfer: CurlTransfer, _ outcome: Result<HTTPResponse, HTTPError>) {
+        transfer.release()
+        recycle(transfer.easy)
+        let continuation = transfer.continuation
+        transfer.continuation = nil
+        continuation?.resume(with: outcome.mapError { $0 as any Error })
+    }
+
+    private func cancelledError(_ transfer: CurlTransfer) -> HTTPError {
+        HTTPError(code: .cancelled, url: transfer.url, message: "the request was cancelled")
+    }
+}

@@ -1,0 +1,250 @@
+import CCurl
+import Foundation
+
+/// One request on one easy handle: configures the handle from an `HTTPRequest`, collects the response in curl's
+/// callbacks (on the event-loop thread) and resumes the waiting task exactly once.
+final class CurlTransfer: @unchecked Sendable {
+    let easy: UnsafeMutableRawPointer
+    let url: String
+    private let maxResponseBytes: Int
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+    // Touched only by curl's callbacks on the event-loop thread while the handle is in the multi handle.
+    private var body = Data()
+    private var headers: [(name: String, value: String)] = []
+    private var exceededLimit = false
+    // Set before submission on the caller's thread; read on the loop thread after the submission lock.
+    var continuation: CheckedContinuation<HTTPResponse, any Error>?
+    private let cancelled = LockedBox(false)
+
+    init(request: HTTPRequest, easy: UnsafeMutableRawPointer) throws {
+        self.easy = easy
+        self.url = request.url
+        self.maxResponseBytes = request.maxResponseBytes
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        do {
+            try configure(request)
+        } catch {
+            release()
+            throw error
+        }
+    }
+
+    deinit { errorBuffer.deallocate() }
+
+    var isCancelled: Bool { cancelled.withLock { $0 } }
+
+    /// Marks the transfer cancelled; the event loop removes it (or never adds it) and resumes with `.cancelled`.
+    func markCancelled() { cancelled.withLock { $0 = true } }
+
+    // MARK: Configuration
+
+    private func configure(_ request: HTTPRequest) throws {
+        let method = request.method.uppercased()
+        guard !method.isEmpty, method.allSatisfy({ $0.isLetter && $0.isASCII }) else {
+            throw invalid("method \"\(request.method)\" is not an HTTP method")
+        }
+        guard let scheme = request.url.split(separator: ":", maxSplits: 1).first?.lowercased(),
+            scheme == "http" || scheme == "https", request.url.contains("://")
+        else { throw invalid("URL must start with http:// or https://") }
+        guard request.maxResponseBytes >= 0 else { throw invalid("maxResponseBytes must not be negative") }
+
+        let this = Unmanaged.passUnretained(self).toOpaque()
+        try set(CURLOPT_URL, request.url)
+        try set(CURLOPT_NOSIGNAL, 1)
+        try setPointer(CURLOPT_ERRORBUFFER, UnsafeMutableRawPointer(errorBuffer))
+        try set(CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS)
+        try set(CURLOPT_TCP_NODELAY, 1)
+        try set(CURLOPT_TCP_KEEPALIVE, 1)
+        try set(CURLOPT_TIMEOUT_MS, request.timeout.roundedUpMilliseconds)
+        try set(CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeout.roundedUpMilliseconds)
+        try check(sluice_easy_setopt_offset(easy, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(request.maxResponseBytes)))
+        try setPointer(CURLOPT_WRITEDATA, this)
+        try check(sluice_easy_setopt_write_callback(easy, CURLOPT_WRITEFUNCTION) { data, size, count, user in
+            guard let user, let data else { return 0 }
+            return Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue().received(data, size * count)
+        })
+        try setPointer(CURLOPT_HEADERDATA, this)
+        try check(sluice_easy_setopt_write_callback(easy, CURLOPT_HEADERFUNCTION) { data, size, count, user in
+            guard let user, let data else { return 0 }
+            return Unmanaged<CurlTransfer>.fromOpaque(user).takeUnretainedValue().receivedHeader(data, size * count)
+        })
+
+        try configureMethod(method, body: request.body)
+        try configureHeaders(request)
+        try configureTLS(request.tls)
+        if case .awsSigV4(let credentials, let region, let service) = request.auth {
+            try set(CURLOPT_AWS_SIGV4, "aws:amz:\(region):\(service)")
+            try set(CURLOPT_USERNAME, credentials.accessKeyID)
+            try set(CURLOPT_PASSWORD, credentials.secretAccessKey)
+        }
+    }
+
+    private func configureMethod(_ method: String, body: Data?) throws {
+        switch method {
+        case "GET" where body == nil: try set(CURLOPT_HTTPGET, 1)
+        case "HEAD": try set(CURLOPT_NOBODY, 1)
+        default:
+            if method != "POST" { try set(CURLOPT_CUSTOMREQUEST, method) }
+            if let body {
+                try check(sluice_easy_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(body.count)))
+                try body.withUnsafeBytes { bytes in
+                    // COPYPOSTFIELDS copies now, so the handle never points into Swift-managed memory.
+                    let empty: StaticString = ""
+                    let pointer = bytes.baseAddress ?? UnsafeRawPointer(empty.utf8Start)
+                    try check(sluice_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: pointer)))
+                }
+            } else if method == "POST" {
+                try check(sluice_easy_setopt_offset(easy, CURLOPT_POSTFIELDSIZE_LARGE, 0))
+                try set(CURLOPT_COPYPOSTFIELDS, "")
+            }
+        }
+    }
+
+    private func configureHeaders(_ request: HTTPRequest) throws {
+        var lines: [String] = []
+        for (name, value) in request.headers {
+            guard !name.isEmpty, !name.contains(where: { $0 == ":" || $0.isWhitespace || $0.isNewline }) else {
+                throw invalid("header name \"\(name)\" is not a valid field name")
+            }
+            guard !value.contains(where: \.isNewline) else { throw invalid("header \(name) has a line break in its value") }
+            // "Name;" is curl's way to send a header with an empty value.
+            lines.append(value.isEmpty ? "\(name);" : "\(name): \(value)")
+        }
+        switch request.auth {
+        case .bearer(let token):
+            guard !token.contains(where: \.isNewline) else { throw invalid("bearer token has a line break") }
+            lines.append("Authorization: Bearer \(token)")
+        case .awsSigV4(let credentials, _, _):
+            if let token = credentials.sessionToken { lines.append("X-Amz-Security-Token: \(token)") }
+        case nil: break
+        }
+        // Without this curl waits up to a second for "100 Continue" before sending a larger body.
+        lines.append("Expect:")
+        for line in lines {
+            guard let appended = curl_slist_append(headerList, line) else { throw invalid("out of memory for headers") }
+            headerList = appended
+        }
+        try check(sluice_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headerList))
+    }
+
+    private func configureTLS(_ tls: TLSOptions) throws {
+        if tls.insecureSkipVerify {
+            try set(CURLOPT_SSL_VERIFYPEER, 0)
+            try set(CURLOPT_SSL_VERIFYHOST, 0)
+        } else {
+            try set(CURLOPT_SSL_VERIFYPEER, 1)
+            try set(CURLOPT_SSL_VERIFYHOST, 2)
+        }
+        try setSource(tls.ca, file: CURLOPT_CAINFO, blob: CURLOPT_CAINFO_BLOB)
+        try setSource(tls.clientCertificate, file: CURLOPT_SSLCERT, blob: CURLOPT_SSLCERT_BLOB)
+        try setSource(tls.clientKey, file: CURLOPT_SSLKEY, blob: CURLOPT_SSLKEY_BLOB)
+        if tls.clientCertificate != nil {
+            try set(CURLOPT_SSLCERTTYPE, "PEM")
+            try set(CURLOPT_SSLKEYTYPE, "PEM")
+        }
+    }
+
+    private func setSource(_ source: TLSOptions.Source?, file: CURLoption, blob: CURLoption) throws {
+        switch source {
+        case nil: return
+        case .file(let path):
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw invalid("TLS file \(path) does not exist or is not readable")
+            }
+            try set(file, path)
+        case .pem(let data):
+            var copy = Array(data)
+            try copy.withUnsafeMutableBytes { bytes in
+                var value = curl_blob(data: bytes.baseAddress, len: bytes.count, flags: UInt32(CURL_BLOB_COPY))
+                try check(sluice_easy_setopt_blob(easy, blob, &value))
+            }
+        }
+    }
+
+    private func set(_ option: CURLoption, _ value: Int) throws { try check(sluice_easy_setopt_long(easy, option, value)) }
+    private func set(_ option: CURLoption, _ value: String) throws {
+        try check(sluice_easy_setopt_string(easy, option, value))
+    }
+    private func setPointer(_ option: CURLoption, _ value: UnsafeMutableRawPointer) throws {
+        try check(sluice_easy_setopt_pointer(easy, option, value))
+    }
+
+    private func check(_ code: CURLcode) throws {
+        guard code != CURLE_OK else { return }
+        throw invalid("libcurl rejected an option: " + String(cString: curl_easy_strerror(code)))
+    }
+
+    private func invalid(_ message: String) -> HTTPError {
+        HTTPError(code: .invalidRequest, url: url, message: message)
+    }
+
+    // MARK: Callbacks (event-loop thread)
+
+    private func received(_ data: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
+        if body.count + count > maxResponseBytes {
+            exceededLimit = true
+            return 0  // makes curl abort with CURLE_WRITE_ERROR; memory stays bounded
+        }
+        body.append(UnsafeRawPointer(data).assumingMemoryBound(to: UInt8.self), count: count)
+        return count
+    }
+
+    private func receivedHeader(_ data: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
+        let line = String(decoding: UnsafeRawBufferPointer(start: data, count: count), as: UTF8.self)
+        if line.hasPrefix("HTTP/") {
+            headers.removeAll()  // a new response (after 100 Continue, say) starts its own header block
+        } else if let colon = line.firstIndex(of: ":") {
+            let name = String(line[..<colon])
+            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+            headers.append((name: name, value: value))
+        }
+        return count
+    }
+
+    // MARK: Completion (event-loop thread)
+
+    /// Builds the outcome of a finished transfer from curl's result code.
+    func outcome(_ code: CURLcode) -> Result<HTTPResponse, HTTPError> {
+        if code == CURLE_OK {
+            var status = 0
+            _ = sluice_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            return .success(HTTPResponse(status: status, headers: headers, body: body))
+        }
+        let detail = String(cString: errorBuffer)
+        let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+        if exceededLimit || code == CURLE_FILESIZE_EXCEEDED {
+            let limit = "response body exceeds the limit of \(maxResponseBytes) bytes"
+            return .failure(HTTPError(code: .tooLarge, url: url, message: limit, underlyingCode: Int(code.rawValue)))
+        }
+        return .failure(HTTPError(code: Self.errorCode(code, message: message), url: url, message: message,
+            underlyingCode: Int(code.rawValue)))
+    }
+
+    static func errorCode(_ code: CURLcode, message: String) -> HTTPError.Code {
+        switch code {
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY: return .dnsFailed
+        case CURLE_COULDNT_CONNECT: return .connectFailed
+        case CURLE_OPERATION_TIMEDOUT: return .timedOut
+        case CURLE_ABORTED_BY_CALLBACK: return .cancelled
+        case CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL: return .invalidRequest
+        case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_ENGINE_NOTFOUND,
+            CURLE_SSL_ENGINE_SETFAILED, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_CACERT_BADFILE,
+            CURLE_SSL_SHUTDOWN_FAILED, CURLE_SSL_CRL_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH,
+            CURLE_SSL_INVALIDCERTSTATUS, CURLE_SSL_CLIENTCERT:
+            return .tlsFailed
+        case CURLE_RECV_ERROR, CURLE_SEND_ERROR:
+            // A server that rejects the client certificate after a TLS 1.3 handshake shows up as a read error.
+            return message.contains("SSL") || message.contains("alert") ? .tlsFailed : .protocolError
+        default: return .protocolError
+        }
+    }
+
+    /// Frees the header list and resets the handle for reuse; the caller returns it to the pool.
+    func release() {
+        curl_easy_reset(easy)
+        if let headerList { curl_slist_free_all(headerList) }
+        headerList = nil
+    }
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Loopback HTTP(S) server for SluiceHTTP tests.
+
+Usage: http_test_server.py PORT READY_FILE [--cert C --key K [--client-ca CA]]
+Writes READY_FILE once listening. Endpoints:
+  /echo              JSON of method, path, headers, body (base64-free: utf-8 text)
+  /status/N          answers status N
+  /slow?ms=N         answers after N milliseconds
+  /bytes?n=N[&chunked=1]  a body of N bytes, with Content-Length or chunked
+  /flaky?key=K&fail=N&retry_after=S   the first N requests for K answer 503 (Retry-After: S), then 200
+  /hang?id=X         never answers; records when the client closes the connection
+  /state?id=X        "open", "closed" or "unknown" for a /hang id; /count?key=K the request count for K
+"""
+import json, os, select, signal, socket, ssl, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse, parse_qs
+
+LOCK = threading.Lock()
+COUNTS = {}
+HANGS = {}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body=b"", headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def handle_any(self):
+        url = urlparse(self.path)
+        query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if url.path == "/echo":
+            payload = {"method": self.command, "path": self.path,
+                       "headers": {k.lower(): v for k, v in self.headers.items()},
+                       "body": body.decode("utf-8", "replace")}
+            return self.reply(200, json.dumps(payload).encode(), [("Content-Type", "application/json")])
+        if url.path.startswith("/status/"):
+            return self.reply(int(url.path.split("/")[2]), b"status")
+        if url.path == "/slow":
+            time.sleep(int(query.get("ms", "1000")) / 1000)
+            return self.reply(200, b"slow")
+        if url.path == "/bytes":
+            n = int(query["n"])
+            if query.get("chunked") == "1":
+                self.send_response(200)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                chunk = b"x" * 65536
+                left = n
+                try:
+                    while left > 0:
+                        part = chunk[:min(left, len(chunk))]
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                        left -= len(part)
+                    self.wfile.write(b"0\r\n\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+                return
+            return self.reply(200, b"x" * n)
+        if url.path == "/flaky":
+            key = query["key"]
+            with LOCK:
+                COUNTS[key] = COUNTS.get(key, 0) + 1
+                count = COUNTS[key]
+            if count <= int(query.get("fail", "1")):
+                return self.reply(503, b"busy", [("Retry-After", query.get("retry_after", "0"))])
+            return self.reply(200, b"ok after %d" % count)
+        if url.path == "/count":
+            with LOCK:
+                return self.reply(200, str(COUNTS.get(query["key"], 0)).encode())
+        if url.path == "/hang":
+            ident = query["id"]
+            with LOCK:
+                HANGS[ident] = "open"
+            deadline = time.time() + 30
+            conn = self.connection
+            while time.time() < deadline:
+                readable, _, _ = select.select([conn], [], [], 0.05)
+                if readable:
+                    try:
+                        if conn.recv(1, socket.MSG_PEEK) == b"":
+                            break
+                    except (ConnectionResetError, ssl.SSLError, OSError):
+                        break
+            with LOCK:
+                HANGS[ident] = "closed" if time.time() < deadline else "timeout"
+            self.close_connection = True
+            return
+        if url.path == "/state":
+            with LOCK:
+                return self.reply(200, HANGS.get(query["id"], "unknown").encode())
+        return self.reply(404, b"not found")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_any
+
+
+class Server(ThreadingHTTPServer):
+    request_queue_size = 128
+    daemon_threads = True
+
+
+def exit_with_parent(parent):
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+
+
+def main():
+    # The test runner may hand us SIGTERM ignored; take it back so ManagedProcess.stop() ends us at once.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
+    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    port, ready = int(sys.argv[1]), sys.argv[2]
+    args = dict(zip(sys.argv[3::2], sys.argv[4::2]))
+    server = Server(("127.0.0.1", port), Handler)
+    if "--cert" in args:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args["--cert"], args["--key"])
+        if "--client-ca" in args:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(args["--client-ca"])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    with open(ready, "w") as f:
+        f.write("ready")
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
