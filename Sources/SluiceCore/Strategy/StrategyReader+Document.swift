@@ -1,0 +1,631 @@
+import Yams
+
+/// The strategy-v1 rules, section by section. Each `read...` reports what is wrong and returns nil
+/// when it cannot build its part; `readStrategy` returns a strategy only if its document had no error.
+extension StrategyReader {
+    static let documentKeys = ["apiVersion", "kind", "metadata", "spec"]
+    static let metadataKeys = ["name", "namespace", "labels"]
+    static let specKeys = ["target", "traffic", "stages", "analysis", "rollback", "notifications"]
+    static let targetKeys = ["deployment", "container", "upstreams"]
+    static let routerKeys = ["gatewayAPI", "nginxIngress", "caddy", "awsALB"]
+    static let stageKeys = ["name", "weight", "hold", "pause", "checks"]
+    static let analysisKeys = ["interval", "failureLimit", "noDataLimit", "onNoData", "providers", "checks"]
+    static let checkKeys = ["name", "provider", "query", "max", "min"]
+    static let providerKinds = ["prometheus", "web"]
+
+    /// The strategy of one document, where it starts, and its `metadata.name` node.
+    func readStrategy(_ root: Node) -> (Strategy, SourcePosition, Node)? {
+        let before = errors.count
+        guard let doc = mapping(root, "", known: Self.documentKeys) else { return nil }
+        if let node = required(doc, "apiVersion"), let value = string(node, "apiVersion"),
+           value != StrategyLoader.apiVersion
+        {
+            report(
+                .invalidValue, at: node, "apiVersion",
+                "unsupported apiVersion \(StrategyRules.quoted(value)); expected \"\(StrategyLoader.apiVersion)\""
+            )
+        }
+        if let node = required(doc, "kind"), let value = string(node, "kind"), value != StrategyLoader.kind {
+            report(.invalidValue, at: node, "kind", "unsupported kind \(StrategyRules.quoted(value)); expected \"Strategy\"")
+        }
+        let metadata = required(doc, "metadata").flatMap(readMetadata)
+        let spec = required(doc, "spec").flatMap(readSpec)
+        guard errors.count == before, let metadata, let spec else { return nil }
+        let strategy = Strategy(
+            name: metadata.name, namespace: metadata.namespace, labels: metadata.labels, target: spec.target,
+            traffic: spec.traffic, stages: spec.stages, analysis: spec.analysis, rollback: spec.rollback,
+            notifications: spec.notifications
+        )
+        let position = SourcePosition(file: file, line: root.mark?.line ?? 1, column: root.mark?.column ?? 1)
+        return (strategy, position, metadata.nameNode)
+    }
+
+    // MARK: metadata
+
+    private func readMetadata(_ node: Node) -> (name: String, namespace: String, labels: [String: String], nameNode: Node)? {
+        guard let fields = mapping(node, "metadata", known: Self.metadataKeys) else { return nil }
+        let nameNode = required(fields, "name")
+        let name = nameNode.flatMap { string($0, "metadata.name", rule: { StrategyRules.dnsLabel($0) }) }
+        var namespace: String? = "default"
+        if let node = fields["namespace"] {
+            namespace = string(node, "metadata.namespace", rule: { StrategyRules.dnsLabel($0) })
+        }
+        var labels: [String: String]? = [:]
+        if let node = fields["labels"] { labels = stringMap(node, "metadata.labels") }
+        guard let nameNode, let name, let namespace, let labels else { return nil }
+        return (name, namespace, labels, nameNode)
+    }
+
+    // MARK: spec
+
+    private struct Spec {
+        var target: Target
+        var traffic: TrafficRoute
+        var stages: [Stage]
+        var analysis: Analysis
+        var rollback: RollbackPolicy
+        var notifications: [NotificationTarget]
+    }
+
+    private func readSpec(_ node: Node) -> Spec? {
+        guard let fields = mapping(node, "spec", known: Self.specKeys) else { return nil }
+        let target = required(fields, "target").flatMap(readTarget)
+        let traffic = required(fields, "traffic").flatMap { readTraffic($0, target: target) }
+        var analysisPart = AnalysisPart(analysis: Analysis(), checkNames: [:], providerNames: [])
+        if let node = fields["analysis"] { analysisPart = readAnalysis(node) }
+        let stages = required(fields, "stages").flatMap { readStages($0, analysis: analysisPart) }
+        var rollback: RollbackPolicy? = RollbackPolicy()
+        if let node = fields["rollback"] {
+            let automatic = mapping(node, "spec.rollback", known: ["automatic"])
+                .map { optional($0["automatic"]) { self.bool($0, "spec.rollback.automatic") } }
+            if case .some(.some(let value)) = automatic {
+                rollback = RollbackPolicy(automatic: value ?? true)
+            } else {
+                rollback = nil
+            }
+        }
+        var notifications: [NotificationTarget]? = []
+        if let node = fields["notifications"] { notifications = readNotifications(node) }
+        guard let target, let traffic, let stages, analysisPart.valid, let rollback,
+              let notifications
+        else { return nil }
+        return Spec(
+            target: target, traffic: traffic, stages: stages, analysis: analysisPart.analysis, rollback: rollback,
+            notifications: notifications
+        )
+    }
+
+    // MARK: target
+
+    private func readTarget(_ node: Node) -> Target? {
+        let path = "spec.target"
+        guard let fields = mapping(node, path, known: Self.targetKeys) else { return nil }
+        switch (fields["deployment"], fields["upstreams"]) {
+        case (nil, nil):
+            if fields.suggested.isDisjoint(with: ["deployment", "upstreams"]) {
+                report(.missingKey, at: node, path, "needs exactly one of \"deployment\" or \"upstreams\"")
+            }
+            return nil
+        case (_?, let upstreams?):
+            report(
+                .conflict, at: fields.keys["upstreams"] ?? upstreams, path + ".upstreams",
+                "a target is either a deployment or upstreams, not both"
+            )
+            return nil
+        case (let deployment?, nil):
+            // `<deployment>-canary` must be a valid name too.
+            let name = string(deployment, path + ".deployment", rule: { StrategyRules.dnsLabel($0, maxLength: 56) })
+            let container = optional(fields["container"]) {
+                self.string($0, path + ".container", rule: { StrategyRules.dnsLabel($0) })
+            }
+            guard let name, let container else { return nil }
+            return .deployment(name: name, container: container)
+        case (nil, let upstreams?):
+            if let containerKey = fields.keys["container"] {
+                report(.conflict, at: containerKey, path + ".container", "container applies to a deployment target only")
+            }
+            return readUpstreams(upstreams, path + ".upstreams")
+        }
+    }
+
+    private func readUpstreams(_ node: Node, _ path: String) -> Target? {
+        guard let fields = mapping(node, path, known: ["stable", "canary"]) else { return nil }
+        var seen: [String: String] = [:]
+        var pools: [String: [String]] = [:]
+        var ok = true
+        for pool in ["stable", "canary"] {
+            let poolPath = path + "." + pool
+            guard let poolNode = required(fields, pool), let items = sequence(poolNode, poolPath) else {
+                ok = false
+                continue
+            }
+            if items.isEmpty {
+                report(.invalidValue, at: poolNode, poolPath, "needs at least one host:port")
+                ok = false
+            }
+            var addresses: [String] = []
+            for (index, item) in items.enumerated() {
+                let itemPath = "\(poolPath)[\(index)]"
+                guard let address = string(item, itemPath, rule: StrategyRules.hostPort) else {
+                    ok = false
+                    continue
+                }
+                if let other = seen[address] {
+                    report(.conflict, at: item, itemPath, "\(address) is already listed in \(other)")
+                    ok = false
+                }
+                seen[address] = poolPath
+                addresses.append(address)
+            }
+            pools[pool] = addresses
+        }
+        guard ok, let stable = pools["stable"], let canary = pools["canary"] else { return nil }
+        return .upstreams(stable: stable, canary: canary)
+    }
+
+    // MARK: traffic
+
+    private func readTraffic(_ node: Node, target: Target?) -> TrafficRoute? {
+        let path = "spec.traffic"
+        guard let fields = mapping(node, path, known: Self.routerKeys) else { return nil }
+        let present = Self.routerKeys.filter { fields[$0] != nil }
+        guard present.count == 1, let kind = present.first, let routerNode = fields[kind] else {
+            if present.isEmpty {
+                if fields.suggested.isDisjoint(with: Self.routerKeys) {
+                    report(.missingKey, at: node, path, "needs one router: \(StrategyRules.alternatives(Self.routerKeys))")
+                }
+            } else {
+                let second = present[1]
+                report(
+                    .conflict, at: fields.keys[second], path + "." + second,
+                    "only one router per strategy; found \(present.joined(separator: " and "))"
+                )
+            }
+            return nil
+        }
+        let routerPath = path + "." + kind
+        checkFit(router: kind, target: target, at: fields.keys[kind], routerPath)
+        switch kind {
+        case "gatewayAPI":
+            guard let f = mapping(routerNode, routerPath, known: ["httpRoute", "stableService", "canaryService"])
+            else { return nil }
+            let route = required(f, "httpRoute").flatMap { string($0, f.path("httpRoute"), rule: { StrategyRules.dnsSubdomain($0) }) }
+            let stable = required(f, "stableService").flatMap { string($0, f.path("stableService"), rule: { StrategyRules.dnsLabel($0) }) }
+            let canary = required(f, "canaryService").flatMap { string($0, f.path("canaryService"), rule: { StrategyRules.dnsLabel($0) }) }
+            guard let route, let stable, let canary else { return nil }
+            guard stable != canary else {
+                report(.conflict, at: f["canaryService"], f.path("canaryService"), "must differ from stableService")
+                return nil
+            }
+            return .gatewayAPI(httpRoute: route, stableService: stable, canaryService: canary)
+        case "nginxIngress":
+            guard let f = mapping(routerNode, routerPath, known: ["ingress", "canaryService"]) else { return nil }
+            // Sluice manages `<ingress>-canary`, which must be a valid name too.
+            let ingress = required(f, "ingress").flatMap {
+                string($0, f.path("ingress"), rule: { StrategyRules.dnsSubdomain($0, maxLength: 246) })
+            }
+            let canary = required(f, "canaryService").flatMap { string($0, f.path("canaryService"), rule: { StrategyRules.dnsLabel($0) }) }
+            guard let ingress, let canary else { return nil }
+            return .nginxIngress(ingress: ingress, canaryService: canary)
+        case "caddy":
+            guard let f = mapping(routerNode, routerPath, known: ["adminURL", "handlerID"]) else { return nil }
+            let admin = required(f, "adminURL").flatMap { string($0, f.path("adminURL"), rule: StrategyRules.httpURL) }
+            let handler = required(f, "handlerID").flatMap {
+                string($0, f.path("handlerID"), rule: { value in
+                    value.isEmpty || value.contains(where: \.isWhitespace)
+                        ? "the handler's @id must be non-empty, without spaces" : nil
+                })
+            }
+            guard let admin, let handler else { return nil }
+            return .caddy(adminURL: admin, handlerID: handler)
+        default:
+            return readALB(routerNode, routerPath)
+        }
+    }
+
+    private func readALB(_ node: Node, _ path: String) -> TrafficRoute? {
+        let keys = ["region", "listenerARN", "stableTargetGroupARN", "canaryTargetGroupARN", "endpoint"]
+        guard let f = mapping(node, path, known: keys) else { return nil }
+        let region = required(f, "region").flatMap { string($0, f.path("region"), rule: StrategyRules.awsRegion) }
+        let listener = required(f, "listenerARN").flatMap {
+            string($0, f.path("listenerARN"), rule: { StrategyRules.elbARN($0, resource: "listener", region: region) })
+        }
+        let stable = required(f, "stableTargetGroupARN").flatMap {
+            string($0, f.path("stableTargetGroupARN"), rule: { StrategyRules.elbARN($0, resource: "targetgroup", region: region) })
+        }
+        let canary = required(f, "canaryTargetGroupARN").flatMap {
+            string($0, f.path("canaryTargetGroupARN"), rule: { StrategyRules.elbARN($0, resource: "targetgroup", region: region) })
+        }
+        let endpoint = optional(f["endpoint"]) { self.string($0, f.path("endpoint"), rule: StrategyRules.httpURL) }
+        guard let region, let listener, let stable, let canary, let endpoint else { return nil }
+        guard stable != canary else {
+            report(.conflict, at: f["canaryTargetGroupARN"], f.path("canaryTargetGroupARN"), "must differ from stableTargetGroupARN")
+            return nil
+        }
+        return .awsALB(
+            ALBRoute(region: region, listenerARN: listener, stableTargetGroupARN: stable, canaryTargetGroupARN: canary, endpoint: endpoint)
+        )
+    }
+
+    /// Gateway API and NGINX Ingress route to Kubernetes Services, so they need a deployment; Caddy
+    /// balances `host:port` pools, so it needs upstreams; an ALB's target groups can hold either.
+    private func checkFit(router: String, target: Target?, at node: Node?, _ path: String) {
+        switch (router, target) {
+        case ("gatewayAPI", .upstreams?), ("nginxIngress", .upstreams?):
+            report(
+                .conflict, at: node, path,
+                "\(router) routes to Kubernetes Services and needs a deployment target, not upstreams"
+            )
+        case ("caddy", .deployment?):
+            report(.conflict, at: node, path, "caddy balances host:port pools and needs an upstreams target, not a deployment")
+        default:
+            break
+        }
+    }
+
+    // MARK: stages
+
+    private func readStages(_ node: Node, analysis: AnalysisPart) -> [Stage]? {
+        let path = "spec.stages"
+        guard let items = sequence(node, path) else { return nil }
+        guard !items.isEmpty else {
+            report(.invalidValue, at: node, path, "needs at least one stage")
+            return nil
+        }
+        var stages: [Stage] = []
+        var ok = true
+        var previousWeight: Int?
+        var stageNames: [String: Int] = [:]
+        for (index, item) in items.enumerated() {
+            let stagePath = "\(path)[\(index)]"
+            let isLast = index == items.count - 1
+            guard let f = mapping(item, stagePath, known: Self.stageKeys) else {
+                ok = false
+                continue
+            }
+            var name = required(f, "name").flatMap { string($0, f.path("name"), rule: { StrategyRules.dnsLabel($0) }) }
+            if let stageName = name, let nameNode = f["name"] {
+                if let line = stageNames[stageName] {
+                    report(.conflict, at: nameNode, f.path("name"), "duplicate stage name \"\(stageName)\" (first at line \(line))")
+                    name = nil
+                }
+                stageNames[stageName] = nameNode.mark?.line ?? 1
+            }
+            var weight = required(f, "weight").flatMap { integer($0, f.path("weight"), in: 1...100) }
+            if let value = weight, let weightNode = f["weight"] {
+                if let previousWeight, value <= previousWeight {
+                    report(
+                        .invalidValue, at: weightNode, f.path("weight"),
+                        "\(value) is not greater than the previous stage's \(previousWeight)"
+                    )
+                    weight = nil
+                } else if isLast, value != 100 {
+                    report(.invalidValue, at: weightNode, f.path("weight"), "the last stage must have weight 100, got \(value)")
+                    weight = nil
+                }
+                previousWeight = value
+            }
+            let pause = f["pause"].map { bool($0, f.path("pause")) } ?? false
+            let interval = analysis.intervalValid ? analysis.analysis.interval : nil
+            var hold: Duration?? = .some(nil)
+            if let holdNode = f["hold"] {
+                hold = duration(holdNode, f.path("hold"), minimum: interval ?? .zero).map { .some($0) }
+                if pause == true {
+                    report(.conflict, at: f.keys["hold"], f.path("hold"), "a stage has either hold or pause: true, not both")
+                    hold = nil
+                }
+            } else if pause == false {
+                if isLast {
+                    // The last stage may omit its hold: it then ends after one interval of passing checks.
+                    hold = interval.map { .some($0) }
+                } else {
+                    report(.missingKey, at: item, stagePath, "needs hold (a duration such as 30m) or pause: true")
+                    hold = nil
+                }
+            }
+            var checks: [Check]? = []
+            if let checksNode = f["checks"] {
+                var names = analysis.checkNames
+                checks = readChecks(checksNode, f.path("checks"), providers: analysis.providerNames, names: &names)
+            }
+            guard let name, let weight, let pause, let hold, let checks else {
+                ok = false
+                continue
+            }
+            stages.append(Stage(name: name, weight: weight, hold: hold, pause: pause, checks: checks))
+        }
+        return ok ? stages : nil
+    }
+
+    // MARK: analysis
+
+    struct AnalysisPart {
+        var analysis: Analysis
+        /// Check name -> line, for uniqueness across analysis and stage checks.
+        var checkNames: [String: Int]
+        /// Every declared provider key, valid or not (so a bad provider does not also fail its checks).
+        var providerNames: [String]
+        /// False when the section had an error (the strategy then fails; stages are still checked).
+        var valid = true
+        /// False when `interval` itself was wrong, so holds are not compared with it.
+        var intervalValid = true
+    }
+
+    private func readAnalysis(_ node: Node) -> AnalysisPart {
+        let path = "spec.analysis"
+        guard let f = mapping(node, path, known: Self.analysisKeys) else {
+            return AnalysisPart(analysis: Analysis(), checkNames: [:], providerNames: [], valid: false)
+        }
+        var ok = true
+        var intervalValid = true
+        var analysis = Analysis()
+        if let node = f["interval"] {
+            if let value = duration(node, f.path("interval"), minimum: .seconds(1)) {
+                analysis.interval = value
+            } else {
+                ok = false
+                intervalValid = false
+            }
+        }
+        if let node = f["failureLimit"] {
+            if let value = integer(node, f.path("failureLimit"), in: 1...Int.max) { analysis.failureLimit = value } else { ok = false }
+        }
+        if let node = f["noDataLimit"] {
+            if let value = integer(node, f.path("noDataLimit"), in: 1...Int.max) { analysis.noDataLimit = value } else { ok = false }
+        }
+        if let node = f["onNoData"], let text = string(node, f.path("onNoData")) {
+            if let action = NoDataAction(rawValue: text) {
+                analysis.onNoData = action
+            } else {
+                report(
+                    .invalidValue, at: node, f.path("onNoData"),
+                    "\(StrategyRules.quoted(text)) is not one of \(StrategyRules.alternatives(NoDataAction.allCases.map(\.rawValue)))"
+                )
+                ok = false
+            }
+        } else if f["onNoData"] != nil {
+            ok = false
+        }
+        var providerNames: [String] = []
+        if let node = f["providers"], let entries = namedEntries(node, f.path("providers")) {
+            providerNames = entries.map(\.key)
+            for entry in entries {
+                let entryPath = f.path("providers") + "." + entry.key
+                if let problem = StrategyRules.dnsLabel(entry.key) {
+                    report(.invalidValue, at: entry.keyNode, entryPath, problem)
+                    ok = false
+                }
+                if let provider = readProvider(entry.value, entryPath, interval: analysis.interval) {
+                    analysis.providers[entry.key] = provider
+                } else {
+                    ok = false
+                }
+            }
+        } else if f["providers"] != nil {
+            ok = false
+        }
+        var names: [String: Int] = [:]
+        if let node = f["checks"] {
+            if let checks = readChecks(node, f.path("checks"), providers: providerNames, names: &names) {
+                analysis.checks = checks
+            } else {
+                ok = false
+            }
+        }
+        return AnalysisPart(
+            analysis: analysis, checkNames: names, providerNames: providerNames, valid: ok, intervalValid: intervalValid
+        )
+    }
+
+    private func readProvider(_ node: Node, _ path: String, interval: Duration) -> ProviderConfig? {
+        guard let f = mapping(node, path, known: Self.providerKinds) else { return nil }
+        let present = Self.providerKinds.filter { f[$0] != nil }
+        guard present.count == 1, let kind = present.first, let config = f[kind] else {
+            if present.isEmpty {
+                if f.suggested.isDisjoint(with: Self.providerKinds) {
+                    report(.missingKey, at: node, path, "needs one provider kind: \(StrategyRules.alternatives(Self.providerKinds))")
+                }
+            } else {
+                report(.conflict, at: f.keys[present[1]], path + "." + present[1], "a provider has exactly one kind")
+            }
+            return nil
+        }
+        let configPath = path + "." + kind
+        // A sample must be answered before the next one is due.
+        let timeoutRule: (Node) -> Duration? = { node in
+            guard let value = self.duration(node, configPath + ".timeout", minimum: .milliseconds(1)) else { return nil }
+            guard value <= interval else {
+                self.report(
+                    .invalidValue, at: node, configPath + ".timeout",
+                    "\(value.goString) is longer than analysis.interval \(interval.goString)"
+                )
+                return nil
+            }
+            return value
+        }
+        if kind == "prometheus" {
+            guard let c = mapping(config, configPath, known: ["address", "timeout", "headers", "bearerTokenFile"]) else { return nil }
+            let address = required(c, "address").flatMap { string($0, c.path("address"), rule: StrategyRules.httpURL) }
+            let timeout = c["timeout"].map(timeoutRule) ?? min(.seconds(5), interval)
+            let headers = c["headers"].map { stringMap($0, c.path("headers")) } ?? [:]
+            let tokenFile = optional(c["bearerTokenFile"]) {
+                self.string($0, c.path("bearerTokenFile"), rule: { $0.isEmpty ? "must be a file path" : nil })
+            }
+            guard let address, let timeout, let headers, let tokenFile else { return nil }
+            return .prometheus(PrometheusConfig(address: address, timeout: timeout, headers: headers, bearerTokenFile: tokenFile))
+        }
+        guard let c = mapping(config, configPath, known: ["url", "jsonPath", "headers", "timeout"]) else { return nil }
+        let url = required(c, "url").flatMap { string($0, c.path("url"), rule: StrategyRules.httpURL) }
+        let jsonPath = required(c, "jsonPath").flatMap {
+            string($0, c.path("jsonPath"), rule: { value in
+                value.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty)
+                    ? "\(StrategyRules.quoted(value)) is not a dotted path such as data.value or items.0.ratio" : nil
+            })
+        }
+        let timeout = c["timeout"].map(timeoutRule) ?? min(.seconds(5), interval)
+        let headers = c["headers"].map { stringMap($0, c.path("headers")) } ?? [:]
+        guard let url, let jsonPath, let timeout, let headers else { return nil }
+        return .web(WebConfig(url: url, jsonPath: jsonPath, headers: headers, timeout: timeout))
+    }
+
+    // MARK: checks
+
+    /// Checks of `analysis.checks` or of a stage; `names` holds the names already taken.
+    private func readChecks(_ node: Node, _ path: String, providers: [String]?, names: inout [String: Int]) -> [Check]? {
+        guard let items = sequence(node, path) else { return nil }
+        var checks: [Check] = []
+        var ok = true
+        for (index, item) in items.enumerated() {
+            let checkPath = "\(path)[\(index)]"
+            if let check = readCheck(item, checkPath, providers: providers, names: &names) {
+                checks.append(check)
+            } else {
+                ok = false
+            }
+        }
+        return ok ? checks : nil
+    }
+
+    private func readCheck(_ node: Node, _ path: String, providers: [String]?, names: inout [String: Int]) -> Check? {
+        guard let f = mapping(node, path, known: Self.checkKeys) else { return nil }
+        var name = required(f, "name").flatMap { string($0, f.path("name"), rule: { StrategyRules.dnsLabel($0) }) }
+        if let checkName = name, let nameNode = f["name"] {
+            if let line = names[checkName] {
+                report(.conflict, at: nameNode, f.path("name"), "duplicate check name \"\(checkName)\" (first at line \(line))")
+                name = nil
+            } else {
+                names[checkName] = nameNode.mark?.line ?? 1
+            }
+        }
+        let provider = readProviderReference(f, providers: providers)
+        var query = required(f, "query").flatMap { string($0, f.path("query")) }
+        if let text = query, let queryNode = f["query"], !checkTemplates(text, queryNode, f.path("query")) {
+            query = nil
+        }
+        let max = optional(f["max"]) { self.number($0, f.path("max")) }
+        let min = optional(f["min"]) { self.number($0, f.path("min")) }
+        if f["max"] == nil, f["min"] == nil {
+            guard f.suggested.isDisjoint(with: ["max", "min"]) else { return nil }
+            report(.missingKey, at: node, path, "needs a threshold: max, min or both")
+            return nil
+        }
+        if let maxValue = max ?? nil, let minValue = min ?? nil, minValue > maxValue {
+            report(.conflict, at: f["min"], f.path("min"), "min \(format(minValue)) is greater than max \(format(maxValue))")
+            return nil
+        }
+        guard let name, let provider, let query, let max, let min else { return nil }
+        return Check(name: name, provider: provider, query: query, max: max, min: min)
+    }
+
+    private func readProviderReference(_ f: Fields, providers: [String]?) -> String? {
+        guard let providers else { return nil }
+        guard let node = f["provider"] else {
+            switch providers.count {
+            case 1:
+                return providers[0]
+            case 0:
+                report(.missingKey, at: f.node, f.path, "no provider to query: declare one in spec.analysis.providers")
+            default:
+                report(
+                    .missingKey, at: f.node, f.path,
+                    "missing required key \"provider\": there is more than one provider (\(providers.joined(separator: ", ")))"
+                )
+            }
+            return nil
+        }
+        guard let name = string(node, f.path("provider")) else { return nil }
+        guard providers.contains(name) else {
+            let hint = StrategyRules.suggestion(for: name, among: providers).map { "; did you mean \"\($0)\"?" }
+                ?? (providers.isEmpty ? "; spec.analysis.providers declares none" : "; declared: " + providers.joined(separator: ", "))
+            report(.unknownReference, at: node, f.path("provider"), "unknown provider \(StrategyRules.quoted(name))" + hint)
+            return nil
+        }
+        return name
+    }
+
+    /// Reports every unknown or unclosed `{{...}}` in a query at its own position; true when none.
+    private func checkTemplates(_ query: String, _ node: Node, _ path: String) -> Bool {
+        if query.allSatisfy(\.isWhitespace) {
+            report(.invalidValue, at: node, path, "must not be empty")
+            return false
+        }
+        let scan = QueryTemplate.scan(query)
+        var ok = true
+        var seen: [Substring: Int] = [:]
+        for token in scan.tokens {
+            let occurrence = seen[token.text, default: 0]
+            seen[token.text] = occurrence + 1
+            guard !TemplateContext.tokens.contains(token.name) else { continue }
+            ok = false
+            let at = position(of: token.text, occurrence: occurrence, in: node)
+            let known = TemplateContext.tokens.map { "{{\($0)}}" }.joined(separator: ", ")
+            let hint = StrategyRules.suggestion(for: token.name, among: TemplateContext.tokens).map { "; did you mean {{\($0)}}?" }
+                ?? "; known: " + known
+            report(
+                .unknownReference, line: at.line, column: at.column, path,
+                "unknown template \(StrategyRules.quoted(String(token.text)))" + hint
+            )
+        }
+        if let unclosed = scan.unclosed {
+            ok = false
+            let opening = query[unclosed...].prefix(2)
+            var occurrence = 0
+            var before = query[..<unclosed]
+            while let range = before.firstRange(of: "{{") {
+                occurrence += 1
+                before = before[range.upperBound...]
+            }
+            let at = position(of: opening, occurrence: occurrence, in: node)
+            report(.invalidValue, line: at.line, column: at.column, path, "\"{{\" is not closed by \"}}\"")
+        }
+        return ok
+    }
+
+    private func format(_ value: Double) -> String {
+        value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+    }
+
+    // MARK: notifications
+
+    private func readNotifications(_ node: Node) -> [NotificationTarget]? {
+        let path = "spec.notifications"
+        guard let items = sequence(node, path) else { return nil }
+        var targets: [NotificationTarget] = []
+        var ok = true
+        for (index, item) in items.enumerated() {
+            let itemPath = "\(path)[\(index)]"
+            guard let f = mapping(item, itemPath, known: ["webhook", "on"]) else {
+                ok = false
+                continue
+            }
+            let webhook = required(f, "webhook").flatMap { string($0, f.path("webhook"), rule: StrategyRules.httpURL) }
+            var events: [String]? = []
+            if let onNode = f["on"], let list = sequence(onNode, f.path("on")) {
+                let known = NotificationTarget.eventTypes.map(\.rawValue)
+                for (eventIndex, eventNode) in list.enumerated() {
+                    let eventPath = "\(f.path("on"))[\(eventIndex)]"
+                    guard let event = string(eventNode, eventPath) else {
+                        events = nil
+                        continue
+                    }
+                    guard known.contains(event) else {
+                        let hint = StrategyRules.suggestion(for: event, among: known).map { "; did you mean \"\($0)\"?" }
+                            ?? "; see docs/strategy.md for the event types"
+                        report(.unknownReference, at: eventNode, eventPath, "unknown event type \(StrategyRules.quoted(event))" + hint)
+                        events = nil
+                        continue
+                    }
+                    events?.append(event)
+                }
+            } else if f["on"] != nil {
+                events = nil
+            }
+            guard let webhook, let events else {
+                ok = false
+                continue
+            }
+            targets.append(NotificationTarget(webhook: webhook, on: events))
+        }
+        return ok ? targets : nil
+    }
+}
