@@ -39,6 +39,7 @@ let package = Package(
             exclude: ["servers"]),
         .testTarget(name: "SluiceCoreTests", dependencies: ["SluiceCore", "SluiceTestSupport"]),
         .testTarget(name: "SluiceHTTPTests", dependencies: ["SluiceHTTP", "SluiceTestSupport"]),
+        .testTarget(name: "SluiceCLITests", dependencies: ["SluiceTestSupport"]),
         .testTarget(
             name: "SluiceProvidersTests",
             dependencies: ["SluiceProviders", "SluiceHTTP", "SluiceCore", "SluiceTestSupport"]

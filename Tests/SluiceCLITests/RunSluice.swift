@@ -1,0 +1,50 @@
+import Foundation
+import SluiceTestSupport
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What one run of the `sluice` binary printed and how it exited.
+struct CommandResult: Sendable {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs the built `sluice` binary with `arguments` in `directory` (bounded: killed after `timeout`).
+func runSluice(_ arguments: [String], in directory: String? = nil, timeout: Duration = .seconds(30)) async throws
+    -> CommandResult
+{
+    let binary = try sluiceBinary()
+    let scratch = try makeTemporaryDirectory("sluice-cli")
+    defer { try? FileManager.default.removeItem(atPath: scratch) }
+    let outPath = scratch + "/stdout", errPath = scratch + "/stderr"
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+    let out = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+    let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    defer {
+        try? out.close()
+        try? err.close()
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: binary)
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: directory ?? repositoryRoot())
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    do {
+        try await waitUntil("sluice \(arguments.joined(separator: " ")) to exit", timeout: timeout) { !process.isRunning }
+    } catch {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw error
+    }
+    process.waitUntilExit()
+    let stdout = String(decoding: FileManager.default.contents(atPath: outPath) ?? Data(), as: UTF8.self)
+    let stderr = String(decoding: FileManager.default.contents(atPath: errPath) ?? Data(), as: UTF8.self)
+    return CommandResult(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+}
