@@ -40,7 +40,9 @@ enum Fixture {
         failed: [EffectFailure] = []
     ) -> DecisionInput {
         var samples: [String: Sample] = [:]
-        for (name, value) in values { samples[name] = sample(name, value, at: time, reason: value == nil ? "empty result" : nil) }
+        for (name, value) in values {
+            samples[name] = sample(name, value, at: time, reason: value == nil ? "empty result" : nil)
+        }
         return .observed(Observations(samples: samples, routerWeight: router, canary: canary, failedEffects: failed))
     }
 }
@@ -89,7 +91,9 @@ struct Driver {
     mutating func tick(after seconds: Int = 10, _ values: [String: Double?] = [:]) -> Decision {
         now = now + .seconds(seconds)
         var samples: [String: Sample] = [:]
-        for (name, value) in values { samples[name] = Fixture.sample(name, value, at: now) }
+        for (name, value) in values {
+            samples[name] = Fixture.sample(name, value, at: now, reason: value == nil ? "empty result" : nil)
+        }
         let observations = Observations(
             samples: samples, routerWeight: world.routerWeight, canary: world.canaryReady ? .ready : .progressing("starting"))
         return decide(.observed(observations))
@@ -106,6 +110,12 @@ struct Driver {
         world.run(decision.effects)
         decisions.append(decision)
         return decision
+    }
+
+    /// Start, canary ready, first stage weight read back: the hold of stage 0 runs from `now`.
+    mutating func confirmFirstStage() {
+        tick()
+        tick()
     }
 
     /// Ticks with every check passing until `phase` is reached, at most `limit` ticks.

@@ -17,6 +17,8 @@ extension Decider {
         for check in strategy.checks(inStage: rollout.stageIndex) {
             guard let sample = samples[check.name] else { continue }
             var state = rollout.checks[check.name] ?? CheckState()
+            // A sample already counted (the same tick decided twice, e.g. after a failed store write) counts once.
+            if let last = state.lastSample, sample.time <= last.time { continue }
             let (verdict, value) = Self.verdict(of: sample, for: check)
             let previousReason = state.lastSample?.verdict == .noData ? state.lastSample?.reason : nil
             let reason = verdict == .noData ? (sample.reason ?? "no value") : nil

@@ -265,9 +265,10 @@ struct Decider {
     private mutating func continuePromotion(_ observations: Observations) {
         guard rollout.stablePromotedAt != nil else {
             if observations.routerWeight != rollout.desiredWeight { add(.setWeight(rollout.desiredWeight)) }
-            let promotion = Effect.promoteStable(version: rollout.version)
-            if observations.failedEffects.contains(where: { $0.effect == promotion }) {
-                add(promotion)
+            // Any failure reported for the last effects (an earlier one stops the list before promoteStable
+            // runs) means no evidence that the stable was promoted: ask again.
+            guard observations.failedEffects.isEmpty else {
+                add(.promoteStable(version: rollout.version))
                 return
             }
             rollout.stablePromotedAt = now

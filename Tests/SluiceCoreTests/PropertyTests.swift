@@ -1,0 +1,251 @@
+import Testing
+
+@testable import SluiceCore
+
+/// Thousands of random rollouts (random strategies, samples, commands, effect failures, drift, clock steps)
+/// checked against the safety rules. The seed is printed; `SLUICE_PROPERTY_SEED=N` replays a run exactly.
+@Suite struct PropertyTests {
+    static let runs = 2000
+    static let steps = 80
+
+    @Test func randomRolloutsKeepEverySafetyRule() {
+        let seed = PropertySeed.resolve("randomRolloutsKeepEverySafetyRule")
+        var gen = Generator(rng: SplitMix64(seed: seed))
+        var coverage = Coverage()
+        for run in 0..<Self.runs {
+            var model = SafetyModel(strategy: gen.strategy(), start: Fixture.t0)
+            if let violation = model.run(steps: Self.steps, &gen, &coverage) {
+                Issue.record("seed \(seed), run \(run): \(violation)")
+                return
+            }
+        }
+        let nonTerminal = Set(Phase.allCases.filter { !$0.isTerminal })
+        #expect(coverage.rollbackProbedFrom == nonTerminal, "seed \(seed): rollback never probed from some phase")
+        #expect(coverage.endedIn == [.succeeded, .rolledBack, .failed], "seed \(seed): some ending never reached")
+        #expect(coverage.stagesCompleted > Self.runs / 2, "seed \(seed): too few stages completed to mean anything")
+        print("randomRolloutsKeepEverySafetyRule: \(coverage)")
+    }
+
+    /// Without a single pass, no stage ever ends, whatever the holds, commands and no-data say.
+    @Test func noDataAndBreachesNeverCompleteAStage() {
+        let seed = PropertySeed.resolve("noDataAndBreachesNeverCompleteAStage")
+        var gen = Generator(rng: SplitMix64(seed: seed))
+        var ticks = 0
+        for run in 0..<1000 {
+            var strategy = gen.strategy()
+            if strategy.analysis.checks.isEmpty { strategy.analysis.checks = [Generator.checkPool[0]] }
+            var now = Fixture.t0
+            var world = FlakyWorld()
+            var d = Rollout.start(id: "r", strategy: strategy, revision: 1, version: "v2", actor: "ci", pools: nil, now: now)
+            for _ in 0..<60 where !d.rollout.phase.isTerminal {
+                world.run(d.effects, &gen)
+                now = now + .seconds(gen.int(1...120))
+                let input: DecisionInput
+                if gen.chance(0.15) {
+                    input = .command(gen.command())
+                } else {
+                    let seen = world.observe(&gen)
+                    var samples: [String: Sample] = [:]
+                    for check in strategy.checks(inStage: d.rollout.stageIndex) {
+                        let noData = gen.chance(0.8)
+                        samples[check.name] = Sample(
+                            check: check.name, time: now,
+                            value: noData ? (gen.chance(0.5) ? nil : .nan) : (check.max == nil ? -1 : 1e9),
+                            verdict: gen.chance(0.5) ? .pass : .noData, reason: "empty result")
+                    }
+                    input = .observed(
+                        Observations(samples: samples, routerWeight: seen.router, canary: seen.canary, failedEffects: world.failed))
+                    ticks += 1
+                }
+                d = decide(d.rollout, strategy: strategy, input: input, now: now)
+                let types = Set(d.events.map(\.type))
+                if !types.isDisjoint(with: [.stageCompleted, .promoting, .promoted]) || d.rollout.phase == .succeeded {
+                    Issue.record("seed \(seed), run \(run): a stage ended without a pass: \(d.events.map(\.message))")
+                    return
+                }
+            }
+        }
+        #expect(ticks > 5000, "seed \(seed): only \(ticks) ticks")
+    }
+}
+
+/// What a property run reached, so that a generator that stopped exploring is noticed.
+struct Coverage: CustomStringConvertible {
+    var rollbackProbedFrom: Set<Phase> = []
+    var endedIn: Set<Phase> = []
+    var stagesCompleted = 0
+    var decisions = 0
+    var description: String {
+        "\(decisions) decisions, \(stagesCompleted) stages completed, endings \(endedIn.map(\.rawValue).sorted())"
+    }
+}
+
+/// Drives one random rollout and checks every decision against the rules, with its own simple model of
+/// what counts as evidence (independent of `decide`'s bookkeeping).
+struct SafetyModel {
+    let strategy: Strategy
+    let allowedWeights: Set<Int>
+    var now: Timestamp
+    var rollout: Rollout
+    var world = FlakyWorld()
+    var pending: [Effect]
+    var lastEventTime: Timestamp
+
+    // The evidence model, per visit of a stage.
+    var visitStage = 0
+    var passesInVisit: Set<String> = []
+    var lastDecisive: [String: SampleVerdict] = [:]
+    var lastSampleTime: [String: Timestamp] = [:]
+    var holdWaived = false
+
+    init(strategy: Strategy, start: Timestamp) {
+        self.strategy = strategy
+        allowedWeights = Set([0] + strategy.stages.map(\.weight))
+        now = start
+        let first = Rollout.start(id: "r", strategy: strategy, revision: 1, version: "v2", actor: "ci", pools: nil, now: start)
+        rollout = first.rollout
+        pending = first.effects
+        lastEventTime = start
+    }
+
+    mutating func run(steps: Int, _ gen: inout Generator, _ coverage: inout Coverage) -> String? {
+        for step in 0..<steps {
+            world.run(pending, &gen)
+            if !rollout.phase.isTerminal, gen.chance(0.2), let violation = probeRollback(&coverage) {
+                return "step \(step): \(violation)"
+            }
+            now = now + .seconds(gen.int(0...30))
+            if gen.chance(0.02) { now = now + .seconds(700) }
+            if gen.chance(0.02) { now = now + .seconds(-25) }  // a clock stepping back
+            let input = makeInput(&gen)
+            let before = rollout
+            let decision = decide(before, strategy: strategy, input: input, now: now)
+            coverage.decisions += 1
+            if let violation = check(decision, before: before, input: input, &coverage) {
+                return "step \(step) (\(before.phase.rawValue), input \(input)): \(violation)"
+            }
+            rollout = decision.rollout
+            pending = decision.effects
+            if rollout.phase.isTerminal {
+                coverage.endedIn.insert(rollout.phase)
+                let again = decide(rollout, strategy: strategy, input: makeInput(&gen), now: now + .seconds(10))
+                if again.rollout != rollout || !again.effects.isEmpty || !again.events.isEmpty {
+                    return "step \(step): terminal \(rollout.phase.rawValue) changed: \(again)"
+                }
+                return nil
+            }
+        }
+        return nil
+    }
+
+    private mutating func makeInput(_ gen: inout Generator) -> DecisionInput {
+        if gen.chance(0.06) { return .command(gen.command()) }
+        let seen = world.observe(&gen)
+        var samples: [String: Sample] = [:]
+        let passBias = gen.chance(0.1) ? 0.3 : 0.84
+        for check in strategy.checks(inStage: rollout.stageIndex) where gen.chance(0.9) {
+            samples[check.name] = gen.sample(for: check, at: now, passBias: passBias)
+        }
+        if gen.chance(0.05) {  // a sample of a check that does not apply now is ignored
+            samples["stage-only"] = Sample(check: "stage-only", time: now, value: 0, verdict: .pass)
+        }
+        return .observed(
+            Observations(samples: samples, routerWeight: seen.router, canary: seen.canary, failedEffects: world.failed))
+    }
+
+    /// Rollback must be possible from here: traffic to 0 first, RolledBack once the router reads 0.
+    private func probeRollback(_ coverage: inout Coverage) -> String? {
+        coverage.rollbackProbedFrom.insert(rollout.phase)
+        let d = decide(rollout, strategy: strategy, input: .command(.rollback(actor: "oncall", reason: "probe")), now: now)
+        if let rejection = d.rejection {
+            let allowed = rollout.phase == .rollingBack || (rollout.phase == .promoting && rollout.stablePromotedAt != nil)
+            return allowed ? nil : "rollback refused from \(rollout.phase.rawValue): \(rejection)"
+        }
+        guard d.rollout.phase == .rollingBack, d.effects.first == .setWeight(0), d.rollout.desiredWeight == 0 else {
+            return "rollback from \(rollout.phase.rawValue) did not put traffic to 0 first: \(d.effects)"
+        }
+        let end = decide(
+            d.rollout, strategy: strategy, input: .observed(Observations(routerWeight: 0, canary: .ready)),
+            now: now + .seconds(1))
+        return end.rollout.phase == .rolledBack ? nil : "rollback did not end RolledBack: \(end.rollout.phase)"
+    }
+
+    private mutating func check(
+        _ d: Decision, before: Rollout, input: DecisionInput, _ coverage: inout Coverage
+    ) -> String? {
+        if before.phase.isTerminal, d.rollout != before || !d.effects.isEmpty || !d.events.isEmpty {
+            return "terminal rollout changed"
+        }
+        if d.rejection != nil {
+            guard case .command = input else { return "an observation was rejected: \(d.rejection ?? "")" }
+            if d.rollout != before || !d.effects.isEmpty || !d.events.isEmpty { return "a rejection changed state" }
+            return nil
+        }
+        if !allowedWeights.contains(d.rollout.desiredWeight) { return "desired weight \(d.rollout.desiredWeight)" }
+        for effect in d.effects {
+            if case .setWeight(let w) = effect, !allowedWeights.contains(w) { return "setWeight(\(w))" }
+            if case .deployCanary(_, let w) = effect, !strategy.stages.contains(where: { $0.weight == w }) {
+                return "deployCanary for \(w)%"
+            }
+        }
+        let startsRollback = d.events.contains { $0.type == .rollbackStarted }
+            || (before.phase != .rollingBack && d.rollout.phase == .rollingBack)
+        if startsRollback || (d.rollout.phase == .rollingBack && !d.effects.isEmpty),
+            d.effects.first != .setWeight(0)
+        {
+            return "rollback's first effect is \(String(describing: d.effects.first)), not setWeight(0)"
+        }
+        if (d.rollout.pause != nil) != (d.rollout.phase == .paused) { return "pause cause \(d.rollout.pause as Any)" }
+        let effectiveNow = max(now, before.updatedAt)
+        for event in d.events {
+            if event.time != effectiveNow { return "event at \(event.time), decided at \(effectiveNow)" }
+            if event.time < lastEventTime { return "event time went back: \(event.time) < \(lastEventTime)" }
+            lastEventTime = event.time
+        }
+        if case .command(.promote) = input { holdWaived = true }
+        if case .observed(let observations) = input { recordEvidence(observations, before: before) }
+        for event in d.events where event.type == .stageCompleted {
+            coverage.stagesCompleted += 1
+            guard case .observed(let observations) = input, observations.routerWeight == before.desiredWeight else {
+                return "a stage ended on a tick where the router did not read back its weight"
+            }
+            if let violation = checkStageEnd(before: before, at: effectiveNow) { return violation }
+        }
+        if d.rollout.stageIndex != visitStage {
+            visitStage = d.rollout.stageIndex
+            passesInVisit = []
+            holdWaived = holdWaived && d.rollout.fullPromotionRequested
+        }
+        return nil
+    }
+
+    /// The model of evidence: a real pass (a finite value within the thresholds) of a sample taken after the
+    /// stage's weight was confirmed; no-data and claimed passes without a value never count.
+    private mutating func recordEvidence(_ observations: Observations, before: Rollout) {
+        guard before.phase == .progressing || before.phase == .paused, before.desiredWeight > 0 else { return }
+        for check in strategy.checks(inStage: before.stageIndex) {
+            guard let sample = observations.samples[check.name] else { continue }
+            if let last = lastSampleTime[check.name], sample.time <= last { continue }
+            lastSampleTime[check.name] = sample.time
+            guard sample.verdict != .noData, let value = sample.value, value.isFinite else { continue }
+            let pass = (check.max.map { value <= $0 } ?? true) && (check.min.map { value >= $0 } ?? true)
+            lastDecisive[check.name] = pass ? .pass : .breach
+            if pass, let started = before.stageStartedAt, sample.time >= started { passesInVisit.insert(check.name) }
+        }
+    }
+
+    private func checkStageEnd(before: Rollout, at now: Timestamp) -> String? {
+        let stage = strategy.stages[before.stageIndex]
+        for check in strategy.checks(inStage: before.stageIndex) {
+            if !passesInVisit.contains(check.name) { return "stage \(stage.name) ended without a pass of \(check.name)" }
+            if lastDecisive[check.name] != .pass { return "stage \(stage.name) ended with \(check.name) breaching" }
+        }
+        // The weight may be confirmed by this very tick (then only a stage without checks can end in it).
+        let started = before.stageStartedAt ?? now
+        if !holdWaived {
+            if stage.pause { return "pause stage \(stage.name) ended without promote" }
+            if now - started < (stage.hold ?? .zero) { return "stage \(stage.name) ended before its hold" }
+        }
+        return nil
+    }
+}
