@@ -83,26 +83,11 @@ enum StrategyRules {
         return nil
     }
 
-    /// A string in double quotes, with quotes, backslashes and control characters escaped.
+    /// A string in double quotes, escaped as in JSON; a long one is cut so it cannot drown the message.
     static func quoted(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 32 || scalar.value == 127 {
-                    out += "\\u{\(String(scalar.value, radix: 16))}"
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        // Long values would drown the message; keep their start.
-        if out.count > 80 { out = String(out.prefix(77)) + "..." }
-        return out + "\""
+        var out = ""
+        CanonicalJSON.write(.string(value), into: &out, indent: nil)
+        return out.count > 80 ? String(out.prefix(76)) + "...\"" : out
     }
 
     /// The candidate closest to `word` when it is a near miss (edit distance 1, or 2 for words of 4
