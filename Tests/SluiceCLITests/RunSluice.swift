@@ -16,7 +16,17 @@ struct CommandResult: Sendable {
 func runSluice(_ arguments: [String], in directory: String? = nil, timeout: Duration = .seconds(30)) async throws
     -> CommandResult
 {
-    let binary = try sluiceBinary()
+    try await run(sluiceBinary(), arguments, in: directory, timeout: timeout)
+}
+
+/// Runs `executable` to completion (killed after `timeout`); fails with `installHint` when it is missing.
+func run(
+    _ executable: String, _ arguments: [String], in directory: String? = nil, timeout: Duration = .seconds(30),
+    installHint: String = "swift build"
+) async throws -> CommandResult {
+    guard FileManager.default.isExecutableFile(atPath: executable) else {
+        throw SupportError("\(executable) not found; install it with: \(installHint)")
+    }
     let scratch = try makeTemporaryDirectory("sluice-cli")
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     let outPath = scratch + "/stdout", errPath = scratch + "/stderr"
@@ -29,7 +39,7 @@ func runSluice(_ arguments: [String], in directory: String? = nil, timeout: Dura
         try? err.close()
     }
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: binary)
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     process.currentDirectoryURL = URL(fileURLWithPath: directory ?? repositoryRoot())
     process.standardOutput = out
@@ -37,7 +47,7 @@ func runSluice(_ arguments: [String], in directory: String? = nil, timeout: Dura
     process.standardInput = FileHandle.nullDevice
     try process.run()
     do {
-        try await waitUntil("sluice \(arguments.joined(separator: " ")) to exit", timeout: timeout) { !process.isRunning }
+        try await waitUntil("\(executable) \(arguments.joined(separator: " ")) to exit", timeout: timeout) { !process.isRunning }
     } catch {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
