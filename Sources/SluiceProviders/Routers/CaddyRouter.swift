@@ -206,7 +206,7 @@ extension CaddyRouter {
     /// of the weights array gets nothing, an upstream in neither pool still takes its share.
     func readSplit(_ handler: [String: Any]) throws -> (canary: Int, total: Int) {
         let list = upstreams(handler)
-        let weights = (selectionPolicy(handler)?["weights"] as? [Any] ?? []).map { ($0 as? NSNumber)?.intValue ?? 0 }
+        let weights = (selectionPolicy(handler)?["weights"] as? [Any] ?? []).map { TrafficSplit.integer($0) ?? 0 }
         var canary = 0
         var total = 0
         for (index, upstream) in list.enumerated() {

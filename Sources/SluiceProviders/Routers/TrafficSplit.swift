@@ -1,3 +1,5 @@
+import Foundation
+
 /// The arithmetic every router shares: validating a canary weight, turning it into per-backend
 /// weights, and turning weights read back from a router into a canary percentage.
 public enum TrafficSplit {
@@ -29,6 +31,16 @@ public enum TrafficSplit {
         let divisor = gcd(stable, canary)
         guard divisor > 0 else { return (stable, canary) }
         return (stable / divisor, canary / divisor)
+    }
+
+    /// An integer from a JSONSerialization value (NSNumber, Int, or a whole Double); nil otherwise.
+    static func integer(_ value: Any?) -> Int? {
+        switch value {
+        case let int as Int: return int
+        case let double as Double where double.rounded() == double && abs(double) < 1e15: return Int(double)
+        case let number as NSNumber: return number.intValue
+        default: return nil
+        }
     }
 
     /// Greatest common divisor; gcd(n, 0) is n.
