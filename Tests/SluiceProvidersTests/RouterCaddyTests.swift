@@ -9,7 +9,9 @@ import Testing
 /// The Caddy router against a real Caddy: weights written through the admin API, read back, and real
 /// requests through the proxy counted by the backend that answered.
 @Suite struct RouterCaddyTests {
-    let client = CurlClient()
+    let client: CurlClient
+
+    init() throws { client = try CurlClient() }
 
     @Test func trafficThroughCaddyFollowsEachWeight() async throws {
         let caddy = try await CaddyServer.start(backendBodies: ["stable", "canary"]) { dials in
