@@ -3,7 +3,7 @@ import SluiceCore
 
 /// The outcome of querying one check once: what was asked, what came back, the verdict, and how
 /// long it took. `sluice check` prints these; the controller turns one into a `Sample`.
-public struct CheckResult: Sendable, Hashable, Codable {
+public struct CheckResult: Sendable, Hashable, Encodable {
     public var check: String
     public var provider: String
     /// The query as sent, templates filled in.
@@ -22,6 +22,25 @@ public struct CheckResult: Sendable, Hashable, Codable {
     public var threshold: String {
         [min.map { ">= \(formatNumber($0))" }, max.map { "<= \(formatNumber($0))" }]
             .compactMap { $0 }.joined(separator: " and ")
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case check, provider, query, value, max, min, threshold, verdict, reason, latencySeconds
+    }
+
+    /// Every key, with null where there is nothing, so scripts need not guess what is missing.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(check, forKey: .check)
+        try c.encode(provider, forKey: .provider)
+        try c.encode(query, forKey: .query)
+        try c.encode(value, forKey: .value)
+        try c.encode(max, forKey: .max)
+        try c.encode(min, forKey: .min)
+        try c.encode(threshold, forKey: .threshold)
+        try c.encode(verdict, forKey: .verdict)
+        try c.encode(reason, forKey: .reason)
+        try c.encode(latencySeconds, forKey: .latencySeconds)
     }
 
     /// This result as the sample the decision core reads.
