@@ -14,6 +14,8 @@ Test support only: never part of the `sluice` binary. Python 3 standard library 
 
 import argparse
 import json
+import os
+import signal
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -100,6 +102,7 @@ class State:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes; no 40 ms delayed-ACK stall
     state = None  # set in main()
 
     def log_message(self, format, *args):  # keep test logs to what matters
@@ -155,6 +158,9 @@ def main():
     parser.add_argument("--app", default="checkout")
     parser.add_argument("--track", default="canary")
     args = parser.parse_args()
+    # A test stops this process with SIGTERM; the launcher may hand it a blocked or ignored SIGTERM.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
     Handler.state = State(args.app, args.track)
     server = Server(("127.0.0.1", args.port), Handler)
     print(f"exporter listening on 127.0.0.1:{args.port} app={args.app} track={args.track}", flush=True)
