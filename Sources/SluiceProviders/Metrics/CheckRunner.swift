@@ -115,3 +115,24 @@ extension Duration {
 public func formatNumber(_ value: Double) -> String {
     String(format: "%.6g", value)
 }
+
+extension TemplateContext {
+    /// The values a strategy's queries are rendered with when its checks run for `version`: the
+    /// stable and canary Deployment names (`<deployment>-canary`), or for `upstreams` targets the
+    /// pools' `host:port` lists joined with `|`, ready for a regex matcher (`instance=~"{{canary}}"`).
+    public static func forChecks(of strategy: Strategy, version: String) -> TemplateContext {
+        let stable: String
+        let canary: String
+        switch strategy.target {
+        case .deployment(let name, _):
+            stable = name
+            canary = name + "-canary"
+        case .upstreams(let stablePool, let canaryPool):
+            stable = stablePool.joined(separator: "|")
+            canary = canaryPool.joined(separator: "|")
+        }
+        return TemplateContext(
+            name: strategy.name, namespace: strategy.namespace, stable: stable, canary: canary, version: version,
+            interval: strategy.analysis.interval)
+    }
+}

@@ -34,6 +34,10 @@ struct MetricEndpoint: Sendable {
             throw error
         } catch let error as CancellationError {
             throw error
+        } catch let error as HTTPError {
+            // Not the error's own description: its URL holds the whole query (and a web URL may hold a key).
+            let after = error.code == .timedOut ? " after \(timeout)" : ""
+            throw ProviderError(.unavailable, provider: provider, "no answer (\(error.code.rawValue)\(after)): \(error.message)")
         } catch {
             throw ProviderError(.unavailable, provider: provider, "no answer: \(error)")
         }
