@@ -211,6 +211,7 @@ extension Store {
         for sample in samples {
             try insertSample(db, rollout: rollout.id, sample)
         }
+        // `decide` swaps the rollout's pools when the new version becomes stable; the next rollout starts there.
         if rollout.phase == .succeeded, previous?.phase != .succeeded, let pools = rollout.pools {
             try db.execute(
                 sql: """
@@ -219,8 +220,7 @@ extension Store {
                         updated_at = excluded.updated_at
                     """,
                 arguments: [
-                    key.namespace, key.name, try StoreJSON.encode(Pools(stable: pools.canary, canary: pools.stable)),
-                    now.millisecondsSinceEpoch,
+                    key.namespace, key.name, try StoreJSON.encode(pools), now.millisecondsSinceEpoch,
                 ]
             )
         }

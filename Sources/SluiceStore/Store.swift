@@ -53,13 +53,10 @@ public final class Store: Sendable {
     }
 
     private func mapFailures<T>(_ what: String, _ access: () async throws -> T) async throws -> T {
+        // Only SQLite's failures are the store's; what a caller's closure throws passes through as is.
         do {
             return try await access()
-        } catch let error as StoreError {
-            throw error
-        } catch let error as CancellationError {
-            throw error
-        } catch {
+        } catch let error as DatabaseError {
             throw StoreError(.database, "cannot \(what)", underlying: error)
         }
     }

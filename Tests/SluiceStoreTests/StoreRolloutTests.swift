@@ -126,7 +126,9 @@ func step(
             startDecision(id, stored, pools, now: Fixtures.epoch)
         }
         _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
-            step(rollout, to: .succeeded, weight: 100, type: .promoted, now: Fixtures.epoch)
+            var decision = step(rollout, to: .succeeded, weight: 0, type: .promoted, now: Fixtures.epoch)
+            decision.rollout.pools = Pools(stable: ["10.0.0.2:80"], canary: ["10.0.0.1:80"])  // as `decide` swaps them
+            return decision
         }
         #expect(try await store.poolRoles(strategy.key) == Pools(stable: ["10.0.0.2:80"], canary: ["10.0.0.1:80"]))
         let next = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
