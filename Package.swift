@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -28,6 +30,14 @@ let package = Package(
         .target(name: "SluiceHTTP", dependencies: ["CCurl"]),
         .target(name: "SluiceProviders", dependencies: ["SluiceCore", "SluiceHTTP"]),
         .target(name: "SluiceStore", dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "SluiceController",
+            dependencies: [
+                "SluiceCore", "SluiceStore", "SluiceHTTP", "SluiceProviders",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .executableTarget(
             name: "sluice",
             dependencies: [
@@ -44,12 +54,23 @@ let package = Package(
             name: "SluiceProvidersTests",
             dependencies: ["SluiceProviders", "SluiceHTTP", "SluiceCore", "SluiceTestSupport"]
         ),
-        .target(name: "SluiceRuntimeTestSupport", dependencies: ["SluiceCore"], path: "Tests/RuntimeSupport"),
+        .target(
+            name: "SluiceRuntimeTestSupport", dependencies: ["SluiceCore", "SluiceController", "SluiceHTTP"],
+            path: "Tests/RuntimeSupport"
+        ),
         .testTarget(
             name: "SluiceStoreTests",
             dependencies: [
                 "SluiceStore", "SluiceCore", "SluiceTestSupport", "SluiceRuntimeTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(
+            name: "SluiceControllerTests",
+            dependencies: [
+                "SluiceController", "SluiceStore", "SluiceCore", "SluiceHTTP", "SluiceTestSupport",
+                "SluiceRuntimeTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
     ],

@@ -6,6 +6,8 @@ public struct RolloutRecord: Sendable, Hashable {
     public var rollout: Rollout
     /// Bumped by every recorded decision of this rollout.
     public var generation: Int64
+    /// When the controller last observed the rollout for a recorded tick (nil before the first tick).
+    public var observedAt: Timestamp?
 }
 
 /// What one recorded decision wrote, as committed: events carry their `seq`, effects their id.
@@ -61,11 +63,13 @@ extension Store {
     /// Records the decision `decide` makes from the rollout's current state, in one transaction: the new
     /// state, its events (assigned their `seq`), its effects (pending), the samples, and the failed effects
     /// it was told about (`reportedFailures`, marked reported). With `expectedGeneration`, refuses with
-    /// `staleState` when another decision was recorded since the caller read the rollout. Returns nil,
-    /// writing nothing, when `decide` returns nil.
+    /// `staleState` when another decision was recorded since the caller read the rollout. `observedAt` is
+    /// the time of the tick's observation (nil for commands). Returns nil, writing nothing, when `decide`
+    /// returns nil.
     public func record(
         rolloutID: String, expectedGeneration: Int64? = nil, samples: [Sample] = [], reportedFailures: [Int64] = [],
-        now: Timestamp, _ decide: @escaping @Sendable (Rollout, StoredStrategy) throws -> Decision?
+        observedAt: Timestamp? = nil, now: Timestamp,
+        _ decide: @escaping @Sendable (Rollout, StoredStrategy) throws -> Decision?
     ) async throws -> RecordedDecision? {
         try await write("record a decision of \(rolloutID)") { db -> RecordedDecision? in
             guard let current = try Self.rolloutRecord(db, rolloutID) else {
@@ -81,6 +85,12 @@ extension Store {
             guard let decision = try decide(current.rollout, stored) else { return nil }
             guard decision.rollout.id == rolloutID else {
                 throw StoreError(.invalidDecision, "a decision for \(decision.rollout.id) recorded as \(rolloutID)")
+            }
+            if let observedAt {
+                try db.execute(
+                    sql: "UPDATE rollouts SET observed_at = ? WHERE id = ?",
+                    arguments: [observedAt.millisecondsSinceEpoch, rolloutID]
+                )
             }
             return try self.apply(
                 db, decision, previous: current.rollout, generation: current.generation, samples: samples,
@@ -243,7 +253,8 @@ extension Store {
         let id: String = row["id"]
         return RolloutRecord(
             rollout: try StoreJSON.decode(Rollout.self, row["content"], what: "rollout \(id)"),
-            generation: row["generation"]
+            generation: row["generation"],
+            observedAt: (row["observed_at"] as Int64?).map(Timestamp.init(millisecondsSinceEpoch:))
         )
     }
 

@@ -74,6 +74,10 @@ extension Store {
                     """
             )
         }
+        migrator.registerMigration("v2-observed-at") { db in
+            // When the controller last observed a rollout, so that a restart keeps the tick cadence.
+            try db.execute(sql: "ALTER TABLE rollouts ADD COLUMN observed_at INTEGER")
+        }
         return migrator
     }
 }

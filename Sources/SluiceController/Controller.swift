@@ -1,0 +1,170 @@
+import Logging
+import SluiceCore
+import SluiceHTTP
+import SluiceStore
+
+/// The runtime of Sluice: drives every active rollout at its analysis interval, concurrently, through
+/// observe → decide (pure) → record (one transaction) → act → confirm; takes commands (which preempt a
+/// rollout's in-flight observation, and whose rollback effects run at once); notifies webhooks after
+/// commit. `run()` is the long-running service; the other methods are what the HTTP API calls.
+public final class Controller: Sendable {
+    /// Tunables; the defaults suit production.
+    public struct Options: Sendable {
+        /// Bound on one observation call (a metric query, a weight read-back, a readiness check).
+        public var observeTimeout: Duration = .seconds(15)
+        /// Bound on one effect (a weight change, a deployment, a promotion that waits for pods).
+        public var effectTimeout: Duration = .seconds(300)
+        /// How long `startRollout(supersede: true)` waits for the superseded rollout to finish rolling back.
+        public var supersedeTimeout: Duration = .seconds(120)
+        /// Pause before retrying a driver step that failed on the store (it is retried until it works).
+        public var storeRetryDelay: Duration = .milliseconds(500)
+        /// Webhook delivery: attempts per event and target, base backoff (doubling), per-request timeout.
+        public var notificationAttempts = 3
+        public var notificationBackoff: Duration = .milliseconds(500)
+        public var notificationTimeout: Duration = .seconds(5)
+        /// Notifications waiting beyond this are dropped (oldest first) so memory stays bounded.
+        public var notificationQueueLimit = 1000
+
+        public init() {}
+    }
+
+    let store: Store
+    let providers: any ProviderFactory
+    let clock: any SluiceClock
+    let logger: Logger
+    let options: Options
+    let notifier: Notifier
+    let drivers = Locked<[String: RolloutDriver]>([:])
+    let counters = Locked(ControllerSnapshot())
+    /// Drivers created before `run()` started or while it runs; `run()` takes them from here.
+    let newDrivers: AsyncStream<RolloutDriver>
+    let newDriversContinuation: AsyncStream<RolloutDriver>.Continuation
+
+    /// A controller over `store`. `http` delivers webhooks (nil: notifications are not sent, and say so
+    /// in the log); `logger` gets `rollout.id`, `strategy.name` and `stage.index` metadata.
+    public init(
+        store: Store, providers: any ProviderFactory, clock: any SluiceClock = SystemClock(),
+        http: (any HTTPClient)?, logger: Logger, options: Options = Options()
+    ) {
+        self.store = store
+        self.providers = providers
+        self.clock = clock
+        self.logger = logger
+        self.options = options
+        (newDrivers, newDriversContinuation) = AsyncStream<RolloutDriver>.makeStream()
+        notifier = Notifier(http: http, options: options, logger: logger)
+        notifier.counters = counters
+    }
+
+    /// Counters and values for metrics and readiness.
+    public func snapshot() -> ControllerSnapshot {
+        var snapshot = counters.current
+        snapshot.drivenRollouts = drivers.withLock { $0.count }
+        return snapshot
+    }
+
+    /// Committed events matching `query`: the backlog, then live ones, in `seq` order.
+    public func events(_ query: EventQuery = EventQuery()) -> AsyncStream<Event> {
+        store.eventStream(query)
+    }
+
+    /// Starts a rollout of `version` with the strategy's latest revision. With `supersede`, an active
+    /// rollout of the strategy is rolled back first (and this waits until it has finished); without it,
+    /// an active rollout is a `conflict`.
+    public func startRollout(strategy key: StrategyKey, version: String, actor: String, supersede: Bool) async throws
+        -> Rollout
+    {
+        if supersede, let active = try await mapStoreErrors({ try await self.store.activeRollout(of: key) }) {
+            try await supersedeAndWait(active, version: version, actor: actor)
+        }
+        let now = clock.now()
+        let recorded = try await mapStoreErrors {
+            try await self.store.startRollout(strategy: key, now: now) { id, stored, pools in
+                let decision = Rollout.start(
+                    id: id, strategy: stored.strategy, revision: stored.revision, version: version, actor: actor,
+                    pools: pools, now: now)
+                if let rejection = decision.rejection { throw ControllerError(.invalid, rejection) }
+                return decision
+            }
+        }
+        let driver = driver(for: recorded.rollout.id)
+        await driver.committed(recorded, preempting: false)
+        return recorded.rollout
+    }
+
+    /// Applies a human's command to a rollout: recorded at once (an in-flight observation of the rollout
+    /// is cancelled and dropped), effects started at once. Refusals are `conflict` with `decide`'s reason.
+    public func command(rolloutID: String, _ command: Command) async throws -> Rollout {
+        let driver = drivers.withLock { $0[rolloutID] }
+        await driver?.preemptObservation()
+        let now = clock.now()
+        let recorded: RecordedDecision?
+        do {
+            recorded = try await mapStoreErrors {
+                try await self.store.record(rolloutID: rolloutID, now: now) { rollout, stored in
+                    let decision = decide(rollout, strategy: stored.strategy, input: .command(command), now: now)
+                    if let rejection = decision.rejection { throw ControllerError(.conflict, rejection) }
+                    return decision
+                }
+            }
+        } catch let error as ControllerError where error.code == .conflict {
+            counters.withLock { $0.commandsRejected += 1 }
+            throw error
+        }
+        guard let recorded else { throw ControllerError(.notFound, "rollout \(rolloutID) does not exist") }
+        let target = driver ?? self.driver(for: rolloutID)
+        await target.committed(recorded, preempting: recorded.rollout.phase.isRollingBack)
+        return recorded.rollout
+    }
+
+    /// Rolls `active` back for a new rollout of `version` and waits until it is final.
+    private func supersedeAndWait(_ active: Rollout, version: String, actor: String) async throws {
+        let after = try await mapStoreErrors { try await self.store.lastSeq() }
+        let rollout = try await command(
+            rolloutID: active.id, .supersede(actor: actor, by: "a new rollout of \(version)"))
+        if rollout.phase.isTerminal { return }
+        let store = self.store
+        let finished = try? await withTimeout(options.supersedeTimeout, "the rollback of \(active.id)") {
+            for await event in store.eventStream(EventQuery(after: after, rollout: active.id)) {
+                if event.type == .rolledBack || event.type == .failed { return true }
+            }
+            return false
+        }
+        guard finished == true else {
+            throw ControllerError(
+                .conflict, "rollout \(active.id) is still rolling back; start the new rollout once it has finished")
+        }
+    }
+
+    /// The driver of `rolloutID`, created (and handed to `run()`) when there is none yet.
+    func driver(for rolloutID: String) -> RolloutDriver {
+        let (driver, created) = drivers.withLock { drivers -> (RolloutDriver, Bool) in
+            if let driver = drivers[rolloutID] { return (driver, false) }
+            let driver = RolloutDriver(id: rolloutID, controller: self)
+            drivers[rolloutID] = driver
+            return (driver, true)
+        }
+        if created { newDriversContinuation.yield(driver) }
+        return driver
+    }
+
+    /// Forgets a driver whose rollout is final and has nothing left to run.
+    func retire(_ driver: RolloutDriver) {
+        drivers.withLock { drivers in
+            if drivers[driver.id] === driver { drivers[driver.id] = nil }
+        }
+    }
+
+    func mapStoreErrors<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as StoreError {
+            throw ControllerError(error)
+        }
+    }
+}
+
+extension Phase {
+    /// Rolling back or rolled back: entering such a phase preempts whatever the rollout was doing.
+    var isRollingBack: Bool { self == .rollingBack || self == .rolledBack || self == .failed }
+}

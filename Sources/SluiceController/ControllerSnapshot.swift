@@ -1,0 +1,31 @@
+/// Counters and values of the controller for `/metrics` and `/readyz`, read at one moment.
+public struct ControllerSnapshot: Sendable, Hashable {
+    /// Rollouts being driven now (active ones, and finished ones with effects still to run).
+    public var drivenRollouts = 0
+    /// Batches of effects running now.
+    public var runningEffectBatches = 0
+    /// Ticks that recorded a decision.
+    public var ticks = 0
+    /// Ticks whose observation was dropped because a command changed the rollout meanwhile.
+    public var ticksPreempted = 0
+    /// Decisions recorded (ticks, commands and starts).
+    public var decisions = 0
+    /// Effects carried out and confirmed.
+    public var effectsConfirmed = 0
+    /// Effects that failed (the next tick is told).
+    public var effectsFailed = 0
+    /// Commands refused (wrong phase).
+    public var commandsRejected = 0
+    /// Webhook deliveries that succeeded.
+    public var notificationsDelivered = 0
+    /// Webhook deliveries given up after their last retry.
+    public var notificationsFailed = 0
+    /// Notifications dropped because the queue was full.
+    public var notificationsDropped = 0
+    /// How long the last tick took from observing to recording, in milliseconds of the controller's clock.
+    public var lastTickMilliseconds: Int64 = 0
+    /// Whether `run()` is running and has resumed every unfinished rollout (the API's readiness).
+    public var running = false
+
+    public init() {}
+}

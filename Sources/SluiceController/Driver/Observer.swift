@@ -1,0 +1,70 @@
+import SluiceCore
+import SluiceProviders
+import SluiceStore
+
+/// The observe step of a tick: the current stage's checks (only while analysis runs), the router's
+/// weight and the canary's readiness, all concurrently, each bounded by `observeTimeout`. A failing
+/// provider gives no-data (never a pass); a failing read-back gives nil.
+struct Observer {
+    let controller: Controller
+
+    func observe(_ rollout: Rollout, strategy: Strategy, failures: [StoredEffect], now: Timestamp) async
+        -> Observations
+    {
+        let failed = failures.map { EffectFailure(effect: $0.effect, message: $0.message ?? "failed") }
+        // Analysis runs while the canary takes traffic under a stage; a rollback never waits for it.
+        let analyzing = (rollout.phase == .progressing || rollout.phase == .paused) && rollout.desiredWeight > 0
+        let checks = analyzing ? strategy.checks(inStage: rollout.stageIndex) : []
+        let providers: RolloutProviders
+        do {
+            providers = try controller.providers.providers(for: strategy, rollout: rollout)
+        } catch {
+            let samples = checks.map {
+                Sample(check: $0.name, time: now, value: nil, verdict: .noData, reason: "\(error)")
+            }
+            return Observations(
+                samples: Dictionary(samples.map { ($0.check, $0) }, uniquingKeysWith: { a, _ in a }),
+                failedEffects: failed)
+        }
+        let limit = controller.options.observeTimeout
+        async let samples = sample(checks, providers: providers, rollout: rollout, strategy: strategy, now: now)
+        async let weight = try? withTimeout(limit, "reading the router's weight") {
+            try await providers.router.canaryWeight()
+        }
+        async let canary = try? withTimeout(limit, "reading the canary's readiness") {
+            try await providers.workload.canaryStatus()
+        }
+        return Observations(
+            samples: await samples, routerWeight: await weight, canary: await canary, failedEffects: failed)
+    }
+
+    private func sample(
+        _ checks: [Check], providers: RolloutProviders, rollout: Rollout, strategy: Strategy, now: Timestamp
+    ) async -> [String: Sample] {
+        let runner = CheckRunner(providers: providers.metrics)
+        let limit = controller.options.observeTimeout
+        return await withTaskGroup(of: Sample.self) { group in
+            for check in checks {
+                let query = renderedQuery(check, rollout: rollout, strategy: strategy)
+                group.addTask {
+                    do {
+                        return try await withTimeout(limit, "check \(check.name)") {
+                            await runner.run(check, query: query).sample(at: now)
+                        }
+                    } catch {
+                        return Sample(check: check.name, time: now, value: nil, verdict: .noData, reason: "\(error)")
+                    }
+                }
+            }
+            var samples: [String: Sample] = [:]
+            for await sample in group { samples[sample.check] = sample }
+            return samples
+        }
+    }
+}
+
+/// The query a provider receives for `check` in `rollout`.
+func renderedQuery(_ check: Check, rollout: Rollout, strategy: Strategy) -> String {
+    // Switches to `Check.renderedQuery(TemplateContext)` once the strategy helper's renderer is on main.
+    check.query
+}

@@ -1,0 +1,75 @@
+import Logging
+import SluiceCore
+import SluiceStore
+
+extension RolloutDriver {
+    /// Runs the rollout's pending effects in order in a new batch. The batch waits for the one before it
+    /// (effects never interleave); with `preempting`, the one before is cancelled first, so a rollback does
+    /// not wait behind a slow weight change. Effects it cancels stay pending or were superseded.
+    func startEffects(preempting: Bool, wakeWhenDone: Bool = false) {
+        let previous = effectsTask
+        if preempting { previous?.cancel() }
+        controller.counters.withLock { $0.runningEffectBatches += 1 }
+        effectsTask = Task {
+            await previous?.value
+            await self.runPendingEffects()
+            if wakeWhenDone { self.wake() }
+            self.controller.counters.withLock { $0.runningEffectBatches -= 1 }
+        }
+    }
+
+    /// Carries out pending effects oldest first and confirms each; the first failure stops the batch
+    /// (the store abandons the rest: order matters) and the next tick is told about it.
+    private func runPendingEffects() async {
+        while !Task.isCancelled {
+            guard let pending = await retryingStore({ try await self.store.effects(rollout: self.id, status: .pending) }),
+                !pending.isEmpty
+            else { return }
+            guard let record = await retryingStore({ try await self.store.rolloutRecord(self.id) }), let record,
+                let stored = await strategy(of: record.rollout)
+            else { return }
+            let providers: RolloutProviders
+            do {
+                providers = try controller.providers.providers(for: stored.strategy, rollout: record.rollout)
+            } catch {
+                await fail(pending[0], error)
+                return
+            }
+            for effect in pending {
+                if Task.isCancelled { return }
+                do {
+                    logger.debug("running effect", metadata: ["effect": "\(effect.effect)"])
+                    try await withTimeout(controller.options.effectTimeout, "\(effect.effect)") {
+                        try await Self.perform(effect.effect, providers)
+                    }
+                } catch {
+                    // Cancelled (preempted by a rollback, or shutting down): left pending, replayed or superseded.
+                    if Task.isCancelled { return }
+                    await fail(effect, error)
+                    return
+                }
+                let confirmed: Void? = await retryingStore { try await self.store.confirmEffect(effect.id, now: self.clock.now()) }
+                if confirmed == nil { return }
+                controller.counters.withLock { $0.effectsConfirmed += 1 }
+            }
+        }
+    }
+
+    private func fail(_ effect: StoredEffect, _ error: any Error) async {
+        logger.warning("effect failed", metadata: ["effect": "\(effect.effect)", "error": "\(error)"])
+        controller.counters.withLock { $0.effectsFailed += 1 }
+        _ = await retryingStore {
+            try await self.store.failEffect(effect.id, message: "\(error)", now: self.clock.now())
+        }
+    }
+
+    static func perform(_ effect: Effect, _ providers: RolloutProviders) async throws {
+        switch effect {
+        case .deployCanary(let version, let weight): try await providers.workload.deployCanary(version: version, weight: weight)
+        case .setWeight(let weight): try await providers.router.setCanaryWeight(weight)
+        case .promoteStable(let version): try await providers.workload.promote(version: version)
+        case .scaleDownCanary: try await providers.workload.scaleDownCanary()
+        case .finalizeTraffic: try await providers.router.finalize()
+        }
+    }
+}

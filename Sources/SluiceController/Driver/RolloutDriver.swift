@@ -1,0 +1,192 @@
+import Logging
+import SluiceCore
+import SluiceStore
+
+/// Drives one rollout: replays its unconfirmed effects, then ticks at its analysis interval until it is
+/// final and has nothing left to run. One driver per rollout, so a slow provider delays only its own
+/// rollout; commands reach it through `Controller.command`, which preempts an in-flight observation.
+actor RolloutDriver {
+    nonisolated let id: String
+    let controller: Controller
+    var logger: Logger
+    /// The strategy revision the rollout runs (it never changes during a rollout).
+    var cachedStrategy: StoredStrategy?
+    var observeTask: Task<Observations, Never>?
+    var effectsTask: Task<Void, Never>?
+    var sleepTask: Task<Void, any Error>?
+    /// Set by `wake()`: the next sleep is skipped, so the rollout is observed again at once.
+    var wakeRequested = false
+
+    init(id: String, controller: Controller) {
+        self.id = id
+        self.controller = controller
+        var logger = controller.logger
+        logger[metadataKey: "rollout.id"] = "\(id)"
+        self.logger = logger
+    }
+
+    var store: Store { controller.store }
+    var clock: any SluiceClock { controller.clock }
+
+    /// The loop: replay, then tick every interval until the rollout is final; ends on cancellation.
+    func run() async {
+        logger.debug("driver started")
+        // After a restart, what was decided but not confirmed runs first; the first tick re-reads the world.
+        startEffects(preempting: false)
+        await effectsTask?.value
+        var nextTick: Timestamp?
+        while !Task.isCancelled {
+            guard let record = await retryingStore({ try await self.store.rolloutRecord(self.id) }) else { return }
+            guard let record else {
+                logger.error("the rollout this driver drives is gone from the store")
+                return
+            }
+            if record.rollout.phase.isTerminal {
+                await effectsTask?.value
+                let pending = await retryingStore { try await self.store.effects(rollout: self.id, status: .pending) }
+                if pending?.isEmpty ?? true {
+                    logger.debug("driver finished", metadata: ["phase": "\(record.rollout.phase.rawValue)"])
+                    return
+                }
+                startEffects(preempting: false)
+                continue
+            }
+            guard let strategy = await strategy(of: record.rollout) else { return }
+            let interval = strategy.strategy.analysis.interval
+            // After a restart the cadence goes on from the last recorded observation: no sample is taken twice.
+            await sleep(until: nextTick ?? record.observedAt.map { $0 + interval } ?? clock.now())
+            if Task.isCancelled { return }
+            let start = clock.now()
+            nextTick = start + interval
+            await tick(strategy)
+        }
+    }
+
+    /// One observe → decide → record → act → confirm.
+    func tick(_ stored: StoredStrategy) async {
+        await effectsTask?.value  // a command's effects finish before the world is observed again
+        guard let record = await retryingStore({ try await self.store.rolloutRecord(self.id) }), let record,
+            !record.rollout.phase.isTerminal
+        else { return }
+        let failures = await retryingStore { try await self.store.effects(rollout: self.id, status: .failed) } ?? []
+        let start = clock.now()
+        let task = Task { [controller] in
+            await Observer(controller: controller).observe(
+                record.rollout, strategy: stored.strategy, failures: failures, now: start)
+        }
+        observeTask = task
+        let observations = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+        observeTask = nil
+        if task.isCancelled {
+            controller.counters.withLock { $0.ticksPreempted += 1 }
+            return
+        }
+        let now = clock.now()
+        do {
+            let recorded = try await store.record(
+                rolloutID: id, expectedGeneration: record.generation, samples: Array(observations.samples.values),
+                reportedFailures: failures.map(\.id), observedAt: start, now: now
+            ) { rollout, stored in
+                decide(rollout, strategy: stored.strategy, input: .observed(observations), now: now)
+            }
+            controller.counters.withLock {
+                $0.ticks += 1
+                $0.lastTickMilliseconds = (now - start).milliseconds
+            }
+            if let recorded {
+                await committed(recorded, preempting: false)
+                await effectsTask?.value
+            }
+        } catch let error as StoreError where error.code == .staleState {
+            // A command was recorded while this tick observed: its observation no longer applies.
+            controller.counters.withLock { $0.ticksPreempted += 1 }
+        } catch is CancellationError {
+            return
+        } catch {
+            logger.error("cannot record a tick", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Everything that follows a committed decision: counters, logs, notifications, then its effects.
+    /// `preempting` (a rollback) cancels effects in flight and runs the new ones at once.
+    func committed(_ recorded: RecordedDecision, preempting: Bool) async {
+        controller.counters.withLock { $0.decisions += 1 }
+        logger[metadataKey: "strategy.name"] = "\(recorded.rollout.strategy)"
+        logger[metadataKey: "stage.index"] = "\(recorded.rollout.stageIndex)"
+        logTransition(recorded)
+        if let stored = await strategy(of: recorded.rollout) {
+            controller.notifier.enqueue(recorded.events, targets: stored.strategy.notifications)
+        }
+        if preempting || !recorded.effects.isEmpty {
+            // A rollback is confirmed as soon as its effects are done, not an interval later.
+            startEffects(preempting: preempting, wakeWhenDone: preempting)
+        }
+    }
+
+    /// Cancels an observation in flight: a command is about to be recorded.
+    func preemptObservation() {
+        observeTask?.cancel()
+    }
+
+    /// The strategy revision of `rollout`, read once.
+    func strategy(of rollout: Rollout) async -> StoredStrategy? {
+        if let cachedStrategy { return cachedStrategy }
+        let key = rollout.strategy
+        let revision = rollout.strategyRevision
+        guard let found = await retryingStore({ try await self.store.strategy(key, revision: revision) }) else {
+            return nil
+        }
+        guard let found else {
+            logger.error("the strategy revision of the rollout is missing", metadata: ["revision": "\(revision)"])
+            return nil
+        }
+        cachedStrategy = found
+        return found
+    }
+
+    /// Sleeps until `deadline` on the controller's clock, or until `wake()`; returns on cancellation too.
+    func sleep(until deadline: Timestamp) async {
+        if wakeRequested {
+            wakeRequested = false
+            return
+        }
+        let task = Task { [clock] in try await clock.sleep(until: deadline) }
+        sleepTask = task
+        _ = await withTaskCancellationHandler { await task.result } onCancel: { task.cancel() }
+        sleepTask = nil
+        wakeRequested = false
+    }
+
+    /// Ends the current sleep (or skips the next one).
+    func wake() {
+        wakeRequested = true
+        sleepTask?.cancel()
+    }
+
+    /// Runs `body` until the store answers; nil only when the driver is cancelled meanwhile.
+    func retryingStore<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async -> T? {
+        while !Task.isCancelled {
+            do {
+                return try await body()
+            } catch is CancellationError {
+                return nil
+            } catch {
+                logger.error("the store failed; retrying", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: controller.options.storeRetryDelay)  // backoff before retrying the store
+            }
+        }
+        return nil
+    }
+
+    private func logTransition(_ recorded: RecordedDecision) {
+        let from = recorded.previous?.phase
+        let to = recorded.rollout.phase
+        guard from != to else { return }
+        let metadata: Logger.Metadata = ["phase": "\(to.rawValue)", "from": "\(from?.rawValue ?? "-")"]
+        if to.isRollingBack {
+            logger.warning("rollout rolling back", metadata: metadata)
+        } else {
+            logger.info("rollout phase changed", metadata: metadata)
+        }
+    }
+}
