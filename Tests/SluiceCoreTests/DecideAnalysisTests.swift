@@ -125,7 +125,9 @@ import Testing
         (60, true, false, false, false),
         (600, true, false, true, true),
     ])
-    func stageEndsOnlyWithHoldEvidenceAndReadBack(elapsed: Int, passed: Bool, openBreach: Bool, readBack: Bool, ends: Bool) {
+    func stageEndsOnlyWithHoldEvidenceAndReadBack(
+        elapsed: Int, passed: Bool, openBreach: Bool, readBack: Bool, ends: Bool
+    ) {
         let strategy = Fixture.strategy(failureLimit: 3)
         let started = Fixture.at(0)
         let rollout = Rollout(
@@ -134,7 +136,8 @@ import Testing
             checks: ["error-rate": CheckState(consecutiveBreaches: openBreach ? 1 : 0, passedInStage: passed)],
             createdAt: started)
         let now = Fixture.at(elapsed)
-        let d = decide(rollout, strategy: strategy, input: Fixture.observed(router: readBack ? 5 : 7, at: now), now: now)
+        let d = decide(
+            rollout, strategy: strategy, input: Fixture.observed(router: readBack ? 5 : 7, at: now), now: now)
         #expect(d.events.contains { $0.type == .stageCompleted } == ends)
         #expect(d.rollout.stageIndex == (ends ? 1 : 0))
         if ends {

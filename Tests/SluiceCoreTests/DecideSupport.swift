@@ -95,7 +95,8 @@ struct Driver {
             samples[name] = Fixture.sample(name, value, at: now, reason: value == nil ? "empty result" : nil)
         }
         let observations = Observations(
-            samples: samples, routerWeight: world.routerWeight, canary: world.canaryReady ? .ready : .progressing("starting"))
+            samples: samples, routerWeight: world.routerWeight,
+            canary: world.canaryReady ? .ready : .progressing("starting"))
         return decide(.observed(observations))
     }
 

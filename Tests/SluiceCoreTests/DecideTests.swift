@@ -182,4 +182,44 @@ import Testing
         #expect(c.effects.isEmpty && c.events.isEmpty)
         #expect(c.rejection == "rollout r-1 is Succeeded; a finished rollout never changes")
     }
+
+    /// A failed scale-up leaves the smaller canary reporting ready: that is no evidence of capacity.
+    @Test func trafficWaitsForCapacityForTheStagesWeight() throws {
+        var driver = Driver(strategy: strategy)
+        driver.passUntil(.progressing)
+        for _ in 0..<8 where driver.rollout.stageIndex == 0 { driver.tick(["error-rate": 0]) }
+        #expect(driver.rollout.stageIndex == 1)
+        #expect(driver.rollout.desiredWeight == 5)
+        let now = driver.now + .seconds(10)
+        let failure = EffectFailure(effect: .deployCanary(version: "v2", weight: 25), message: "503")
+        let failed = decide(
+            driver.rollout, strategy: strategy, input: Fixture.observed(router: 5, at: now, failed: [failure]), now: now
+        )
+        #expect(failed.effects == [.deployCanary(version: "v2", weight: 25)])
+        #expect(failed.rollout.desiredWeight == 5)
+
+        let small = decide(
+            failed.rollout, strategy: strategy,
+            input: .observed(Observations(routerWeight: 5, canary: .ready, canaryCapacity: 5)), now: now + .seconds(10))
+        #expect(small.effects == [.deployCanary(version: "v2", weight: 25)])
+        #expect(small.rollout.desiredWeight == 5)
+
+        let enough = decide(
+            small.rollout, strategy: strategy,
+            input: .observed(Observations(routerWeight: 5, canary: .ready, canaryCapacity: 25)), now: now + .seconds(20)
+        )
+        #expect(enough.effects == [.setWeight(25)])
+        #expect(enough.rollout.desiredWeight == 25)
+    }
+
+    @Test func checksAreSampledOnlyWhileTheCanaryHasTraffic() {
+        var driver = Driver(strategy: strategy)
+        #expect(driver.rollout.checksToSample(in: strategy).isEmpty)
+        driver.passUntil(.progressing)
+        #expect(driver.rollout.checksToSample(in: strategy).map(\.name) == ["error-rate"])
+        for _ in 0..<8 where driver.rollout.desiredWeight != 25 { driver.tick(["error-rate": 0]) }
+        #expect(driver.rollout.checksToSample(in: strategy).map(\.name) == ["error-rate", "latency"])
+        driver.command(.rollback(actor: "a", reason: "b"))
+        #expect(driver.rollout.checksToSample(in: strategy).isEmpty)
+    }
 }

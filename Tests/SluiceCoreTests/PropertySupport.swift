@@ -64,7 +64,8 @@ struct Generator {
         }
         let checks = Self.checkPool.filter { _ in chance(0.6) }
         let target: Target =
-            chance(0.3) ? .upstreams(stable: ["10.0.0.1:80"], canary: ["10.0.0.2:80"]) : .deployment(name: "app", container: nil)
+            chance(0.3)
+            ? .upstreams(stable: ["10.0.0.1:80"], canary: ["10.0.0.2:80"]) : .deployment(name: "app", container: nil)
         return Strategy(
             name: "app", target: target, traffic: .caddy(adminURL: "http://127.0.0.1:2019", handlerID: "app"),
             stages: stages,
@@ -81,7 +82,8 @@ struct Generator {
             let kind = int(0...3)
             let value: Double? = [nil, .nan, .infinity, -.infinity][kind]
             // Some providers may claim a pass without a value; decide must not believe it.
-            return Sample(check: check.name, time: time, value: value, verdict: chance(0.5) ? .pass : .noData,
+            return Sample(
+                check: check.name, time: time, value: value, verdict: chance(0.5) ? .pass : .noData,
                 reason: "no data \(kind)")
         }
         let pass = roll < 0.15 + passBias
@@ -107,13 +109,22 @@ struct Generator {
 }
 
 /// The outside world in a property run: applies effects in order, sometimes failing one (which stops the
-/// rest, as the controller does), sometimes drifting, and reports what it sees.
+/// rest, as the controller does), sometimes drifting, and reports what it sees. A failed scale-up leaves the
+/// old canary ready at its old capacity, the trap that "capacity before traffic" must not fall into.
 struct FlakyWorld {
     var routerWeight = 0
     var canary: CanaryStatus = .progressing("starting")
     var failed: [EffectFailure] = []
+    /// The weight the canary is being scaled for, and the weight it is ready for.
+    var capacity = 0
+    var readyCapacity = 0
+    /// Whether observations carry `canaryCapacity` (some workloads cannot tell).
+    var reportsCapacity: Bool
+
+    init(reportsCapacity: Bool) { self.reportsCapacity = reportsCapacity }
 
     mutating func run(_ effects: [Effect], _ gen: inout Generator) {
+        guard !effects.isEmpty else { return }  // failures stay reported until effects run again
         failed = []
         for effect in effects {
             if gen.chance(0.08) {
@@ -121,19 +132,30 @@ struct FlakyWorld {
                 return
             }
             switch effect {
-            case .deployCanary: canary = gen.chance(0.7) ? .ready : .progressing("starting")
+            case .deployCanary(_, let weight):
+                capacity = max(capacity, weight)
+                canary = gen.chance(0.7) ? .ready : .progressing("starting")
+                if canary == .ready { readyCapacity = capacity }
             case .setWeight(let weight): routerWeight = weight
-            case .promoteStable, .scaleDownCanary, .finalizeTraffic: break
+            case .scaleDownCanary:
+                capacity = 0
+                readyCapacity = 0
+            case .promoteStable, .finalizeTraffic: break
             }
         }
     }
 
-    mutating func observe(_ gen: inout Generator) -> (router: Int?, canary: CanaryStatus?) {
-        if case .progressing = canary, gen.chance(0.5) { canary = .ready }
+    mutating func observe(_ gen: inout Generator) -> Observations {
+        if case .progressing = canary, gen.chance(0.5) {
+            canary = .ready
+            readyCapacity = capacity
+        }
         if gen.chance(0.03) { routerWeight = gen.int(0...100) }  // someone edits the route by hand
         let router: Int? = gen.chance(0.05) ? nil : routerWeight
         var status: CanaryStatus? = gen.chance(0.05) ? nil : canary
         if gen.chance(0.005) { status = .failed("CrashLoopBackOff") }
-        return (router, status)
+        return Observations(
+            routerWeight: router, canary: status, failedEffects: failed,
+            canaryCapacity: reportsCapacity ? readyCapacity : nil)
     }
 }

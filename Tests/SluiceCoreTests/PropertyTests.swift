@@ -13,7 +13,8 @@ import Testing
         var gen = Generator(rng: SplitMix64(seed: seed))
         var coverage = Coverage()
         for run in 0..<Self.runs {
-            var model = SafetyModel(strategy: gen.strategy(), start: Fixture.t0)
+            var model = SafetyModel(
+                strategy: gen.strategy(), start: Fixture.t0, reportsCapacity: gen.chance(0.5))
             if let violation = model.run(steps: Self.steps, &gen, &coverage) {
                 Issue.record("seed \(seed), run \(run): \(violation)")
                 return
@@ -35,8 +36,9 @@ import Testing
             var strategy = gen.strategy()
             if strategy.analysis.checks.isEmpty { strategy.analysis.checks = [Generator.checkPool[0]] }
             var now = Fixture.t0
-            var world = FlakyWorld()
-            var d = Rollout.start(id: "r", strategy: strategy, revision: 1, version: "v2", actor: "ci", pools: nil, now: now)
+            var world = FlakyWorld(reportsCapacity: gen.chance(0.5))
+            var d = Rollout.start(
+                id: "r", strategy: strategy, revision: 1, version: "v2", actor: "ci", pools: nil, now: now)
             for _ in 0..<60 where !d.rollout.phase.isTerminal {
                 world.run(d.effects, &gen)
                 now = now + .seconds(gen.int(1...120))
@@ -44,17 +46,15 @@ import Testing
                 if gen.chance(0.15) {
                     input = .command(gen.command())
                 } else {
-                    let seen = world.observe(&gen)
-                    var samples: [String: Sample] = [:]
+                    var observations = world.observe(&gen)
                     for check in strategy.checks(inStage: d.rollout.stageIndex) {
                         let noData = gen.chance(0.8)
-                        samples[check.name] = Sample(
+                        observations.samples[check.name] = Sample(
                             check: check.name, time: now,
                             value: noData ? (gen.chance(0.5) ? nil : .nan) : (check.max == nil ? -1 : 1e9),
                             verdict: gen.chance(0.5) ? .pass : .noData, reason: "empty result")
                     }
-                    input = .observed(
-                        Observations(samples: samples, routerWeight: seen.router, canary: seen.canary, failedEffects: world.failed))
+                    input = .observed(observations)
                     ticks += 1
                 }
                 d = decide(d.rollout, strategy: strategy, input: input, now: now)
@@ -87,7 +87,7 @@ struct SafetyModel {
     let allowedWeights: Set<Int>
     var now: Timestamp
     var rollout: Rollout
-    var world = FlakyWorld()
+    var world: FlakyWorld
     var pending: [Effect]
     var lastEventTime: Timestamp
 
@@ -98,11 +98,13 @@ struct SafetyModel {
     var lastSampleTime: [String: Timestamp] = [:]
     var holdWaived = false
 
-    init(strategy: Strategy, start: Timestamp) {
+    init(strategy: Strategy, start: Timestamp, reportsCapacity: Bool) {
         self.strategy = strategy
+        world = FlakyWorld(reportsCapacity: reportsCapacity)
         allowedWeights = Set([0] + strategy.stages.map(\.weight))
         now = start
-        let first = Rollout.start(id: "r", strategy: strategy, revision: 1, version: "v2", actor: "ci", pools: nil, now: start)
+        let first = Rollout.start(
+            id: "r", strategy: strategy, revision: 1, version: "v2", actor: "ci", pools: nil, now: start)
         rollout = first.rollout
         pending = first.effects
         lastEventTime = start
@@ -140,25 +142,25 @@ struct SafetyModel {
 
     private mutating func makeInput(_ gen: inout Generator) -> DecisionInput {
         if gen.chance(0.06) { return .command(gen.command()) }
-        let seen = world.observe(&gen)
-        var samples: [String: Sample] = [:]
+        var observations = world.observe(&gen)
         let passBias = gen.chance(0.1) ? 0.3 : 0.84
         for check in strategy.checks(inStage: rollout.stageIndex) where gen.chance(0.9) {
-            samples[check.name] = gen.sample(for: check, at: now, passBias: passBias)
+            observations.samples[check.name] = gen.sample(for: check, at: now, passBias: passBias)
         }
         if gen.chance(0.05) {  // a sample of a check that does not apply now is ignored
-            samples["stage-only"] = Sample(check: "stage-only", time: now, value: 0, verdict: .pass)
+            observations.samples["stage-only"] = Sample(check: "stage-only", time: now, value: 0, verdict: .pass)
         }
-        return .observed(
-            Observations(samples: samples, routerWeight: seen.router, canary: seen.canary, failedEffects: world.failed))
+        return .observed(observations)
     }
 
     /// Rollback must be possible from here: traffic to 0 first, RolledBack once the router reads 0.
     private func probeRollback(_ coverage: inout Coverage) -> String? {
         coverage.rollbackProbedFrom.insert(rollout.phase)
-        let d = decide(rollout, strategy: strategy, input: .command(.rollback(actor: "oncall", reason: "probe")), now: now)
+        let d = decide(
+            rollout, strategy: strategy, input: .command(.rollback(actor: "oncall", reason: "probe")), now: now)
         if let rejection = d.rejection {
-            let allowed = rollout.phase == .rollingBack || (rollout.phase == .promoting && rollout.stablePromotedAt != nil)
+            let allowed =
+                rollout.phase == .rollingBack || (rollout.phase == .promoting && rollout.stablePromotedAt != nil)
             return allowed ? nil : "rollback refused from \(rollout.phase.rawValue): \(rejection)"
         }
         guard d.rollout.phase == .rollingBack, d.effects.first == .setWeight(0), d.rollout.desiredWeight == 0 else {
@@ -182,13 +184,25 @@ struct SafetyModel {
             return nil
         }
         if !allowedWeights.contains(d.rollout.desiredWeight) { return "desired weight \(d.rollout.desiredWeight)" }
+        var readBackZero = false
+        if case .observed(let observations) = input { readBackZero = observations.routerWeight == 0 }
         for effect in d.effects {
             if case .setWeight(let w) = effect, !allowedWeights.contains(w) { return "setWeight(\(w))" }
+            // Capacity before traffic: never more weight than the canary is ready for.
+            if case .setWeight(let w) = effect, w > world.readyCapacity {
+                return "setWeight(\(w)) with a canary ready for \(world.readyCapacity)%"
+            }
+            // Traffic to stable first: no cleanup unless weight 0 comes before it or is already read back.
+            if effect == .scaleDownCanary || effect == .finalizeTraffic, !readBackZero {
+                let index = d.effects.firstIndex(of: effect) ?? 0
+                if !d.effects[..<index].contains(.setWeight(0)) { return "\(effect) before setWeight(0)" }
+            }
             if case .deployCanary(_, let w) = effect, !strategy.stages.contains(where: { $0.weight == w }) {
                 return "deployCanary for \(w)%"
             }
         }
-        let startsRollback = d.events.contains { $0.type == .rollbackStarted }
+        let startsRollback =
+            d.events.contains { $0.type == .rollbackStarted }
             || (before.phase != .rollingBack && d.rollout.phase == .rollingBack)
         if startsRollback || (d.rollout.phase == .rollingBack && !d.effects.isEmpty),
             d.effects.first != .setWeight(0)
@@ -237,7 +251,9 @@ struct SafetyModel {
     private func checkStageEnd(before: Rollout, at now: Timestamp) -> String? {
         let stage = strategy.stages[before.stageIndex]
         for check in strategy.checks(inStage: before.stageIndex) {
-            if !passesInVisit.contains(check.name) { return "stage \(stage.name) ended without a pass of \(check.name)" }
+            if !passesInVisit.contains(check.name) {
+                return "stage \(stage.name) ended without a pass of \(check.name)"
+            }
             if lastDecisive[check.name] != .pass { return "stage \(stage.name) ended with \(check.name) breaching" }
         }
         // The weight may be confirmed by this very tick (then only a stage without checks can end in it).

@@ -18,17 +18,23 @@ public struct Observations: Sendable, Hashable, Codable {
     public var routerWeight: Int?
     /// The canary workload's readiness; nil when it could not be read.
     public var canary: CanaryStatus?
-    /// Effects of the last decision that failed (they are retried by re-deciding, never blindly).
+    /// Effects of the last decision that failed (they are retried by re-deciding, never blindly). "Last" means
+    /// the most recent decision whose effects ran: a decision without effects (e.g. a command) does not clear
+    /// it, because `decide` reads an empty list as evidence that `deployCanary` / `promoteStable` took effect.
     public var failedEffects: [EffectFailure]
+    /// The traffic weight (percent) the canary has ready capacity for, when the workload can tell; nil when
+    /// unknown. When given, a stage's weight is set only once this reaches it (capacity before traffic).
+    public var canaryCapacity: Int?
 
     public init(
         samples: [String: Sample] = [:], routerWeight: Int? = nil, canary: CanaryStatus? = nil,
-        failedEffects: [EffectFailure] = []
+        failedEffects: [EffectFailure] = [], canaryCapacity: Int? = nil
     ) {
         self.samples = samples
         self.routerWeight = routerWeight
         self.canary = canary
         self.failedEffects = failedEffects
+        self.canaryCapacity = canaryCapacity
     }
 }
 

@@ -1,6 +1,15 @@
 /// Analysis (strategy-v1.md "Analysis"): each sample updates its check's streaks; limits turn into a rollback
 /// or a pause. Events are emitted on transitions only (a streak starts, a check recovers, a no-data reason
 /// changes), never per routine sample: 10k rollouts with 2 checks every 10 s must not flood the log.
+extension Rollout {
+    /// The checks the controller should sample before the next `decide`: the current stage's, once the canary
+    /// has traffic (Progressing or Paused with a weight above 0); none otherwise, since `decide` ignores them.
+    public func checksToSample(in strategy: Strategy) -> [Check] {
+        guard phase == .progressing || phase == .paused, desiredWeight > 0 else { return [] }
+        return strategy.checks(inStage: stageIndex)
+    }
+}
+
 extension Decider {
     /// The verdict `decide` trusts: recomputed from the value against the check's thresholds, so that a
     /// sample without a finite value is no-data whatever the provider said, and no-data is never a pass.
@@ -14,7 +23,7 @@ extension Decider {
         let stageStartedAt = rollout.stageStartedAt
         var breachLimit: String?
         var noDataLimit: String?
-        for check in strategy.checks(inStage: rollout.stageIndex) {
+        for check in rollout.checksToSample(in: strategy) {
             guard let sample = samples[check.name] else { continue }
             var state = rollout.checks[check.name] ?? CheckState()
             // A sample already counted (the same tick decided twice, e.g. after a failed store write) counts once.
@@ -72,7 +81,8 @@ extension Decider {
                 startRollback(cause: .breach(check: check), actor: Event.controller, reason: why)
                 return
             }
-            pauseForAnalysis(.breach(check: check), reasonCode: "CheckBreached", why: why + "; rollback.automatic is false")
+            pauseForAnalysis(
+                .breach(check: check), reasonCode: "CheckBreached", why: why + "; rollback.automatic is false")
         }
         if let check = noDataLimit {
             let why = "\(check) had no data \(strategy.analysis.noDataLimit) consecutive time(s) (noDataLimit)"

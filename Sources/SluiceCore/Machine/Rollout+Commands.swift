@@ -6,8 +6,9 @@ extension Decider {
         case .rollback(let actor, let reason):
             requestRollback(cause: .command(actor: actor, reason: reason), actor: actor, reason: reason)
         case .supersede(let actor, let by):
-            guard requestRollback(
-                cause: .superseded(actor: actor, by: by), actor: actor, reason: "superseded by rollout \(by)")
+            guard
+                requestRollback(
+                    cause: .superseded(actor: actor, by: by), actor: actor, reason: "superseded by rollout \(by)")
             else { return }
             emit(
                 .superseded, actor: actor, reason: "Superseded",
@@ -40,7 +41,8 @@ extension Decider {
 
     private mutating func pause(actor: String) {
         guard rollout.phase == .pending || rollout.phase == .progressing else {
-            reject("rollout \(rollout.id) is \(rollout.phase.rawValue); only a Pending or Progressing rollout can pause")
+            reject(
+                "rollout \(rollout.id) is \(rollout.phase.rawValue); only a Pending or Progressing rollout can pause")
             return
         }
         rollout.phase = .paused

@@ -87,9 +87,7 @@ struct Decider {
                 reason: "canary failed: \(reason)")
             return
         }
-        if rollout.phase == .progressing || rollout.phase == .paused, rollout.desiredWeight > 0 {
-            analyze(observations.samples)
-        }
+        analyze(observations.samples)
         guard rollout.phase == phaseAtStart else { return }
         switch rollout.phase {
         case .pending, .progressing, .paused: progress(observations)
@@ -160,14 +158,19 @@ struct Decider {
         if rollout.desiredWeight > 0, observations.routerWeight != rollout.desiredWeight {
             add(.setWeight(rollout.desiredWeight))
         }
-        guard observations.canary == .ready else {
+        // Capacity first: `.ready` is evidence of capacity for this stage only when the last `deployCanary` did
+        // not fail (a failed scale-up leaves the old, smaller canary reporting ready) and, when the workload
+        // reports its capacity, that capacity reaches the stage's weight.
+        let capacityReached = observations.canaryCapacity.map { $0 >= stage.weight } ?? true
+        guard observations.canary == .ready, observations.failedEffects.isEmpty, capacityReached else {
             let requested = rollout.canaryRequestedAt ?? rollout.createdAt
             if now - requested >= Rollout.progressDeadline {
                 var detail = "no readiness reported"
                 if case .progressing(let why) = observations.canary { detail = why }
                 startRollback(
                     cause: .progressDeadline(reason: detail), actor: Event.controller,
-                    reason: "canary not ready for \(stage.weight)% within \(format(Rollout.progressDeadline)): \(detail)")
+                    reason:
+                        "canary not ready for \(stage.weight)% within \(format(Rollout.progressDeadline)): \(detail)")
             } else {
                 add(.deployCanary(version: rollout.version, weight: stage.weight))
             }
@@ -327,7 +330,8 @@ struct Decider {
 
     /// Once traffic is confirmed on stable, cleanup that failed last tick is tried once more with the verdict.
     private mutating func retryFailedCleanup(_ observations: Observations) {
-        for failure in observations.failedEffects where failure.effect == .scaleDownCanary
+        for failure in observations.failedEffects
+        where failure.effect == .scaleDownCanary
             || failure.effect == .finalizeTraffic
         {
             add(failure.effect)
