@@ -195,6 +195,25 @@ import Testing
         #expect(d.rollout.rollbackCause == .superseded(actor: "ci", by: "r-2"))
     }
 
+    /// `rollout start --supersede` while the active rollout is already rolling back just waits for it.
+    @Test func supersedeWhileRollingBackIsAcceptedAndRecorded() {
+        var driver = Self.driver(in: .rollingBack)
+        let d = driver.command(.supersede(actor: "ci", by: "r-2"))
+        #expect(d.rejection == nil)
+        #expect(d.effects == [.setWeight(0), .scaleDownCanary, .finalizeTraffic])
+        #expect(d.events.map(\.type) == [.superseded])
+        #expect(d.rollout.rollbackCause == .command(actor: "oncall", reason: "setup"))
+        driver.tick()
+        #expect(driver.rollout.phase == .rolledBack)
+    }
+
+    @Test func supersedeIsRefusedOncePromotionIsConfirmed() {
+        var driver = Self.driver(in: .promoting)
+        driver.tick()
+        let d = driver.command(.supersede(actor: "ci", by: "r-2"))
+        #expect(d.rejection?.contains("once it has Succeeded") == true)
+    }
+
     @Test func driftIsDetectedOnceCorrectedAndReported() {
         let driver = Self.driver(in: .progressing)
         let strategy = driver.strategy

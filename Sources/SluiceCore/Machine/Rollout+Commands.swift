@@ -6,10 +6,18 @@ extension Decider {
         case .rollback(let actor, let reason):
             requestRollback(cause: .command(actor: actor, reason: reason), actor: actor, reason: reason)
         case .supersede(let actor, let by):
-            guard
-                requestRollback(
+            if rollout.phase == .rollingBack {
+                // Already on its way out: the new rollout only has to wait for it. Weight 0 is asked for again.
+                addCleanup()
+            } else if rollout.phase == .promoting, rollout.stablePromotedAt != nil {
+                reject(
+                    "rollout \(rollout.id) is finishing the promotion of \(rollout.version), which is already the "
+                        + "stable version; it cannot be superseded, start the new rollout once it has Succeeded")
+                return
+            } else {
+                startRollback(
                     cause: .superseded(actor: actor, by: by), actor: actor, reason: "superseded by rollout \(by)")
-            else { return }
+            }
             emit(
                 .superseded, actor: actor, reason: "Superseded",
                 message: "rollout \(by) of the same strategy was started with --supersede",
@@ -23,20 +31,18 @@ extension Decider {
     /// Rollback is accepted from every non-terminal phase except two: already rolling back, and Promoting
     /// once `promoteStable` was confirmed (the stable already runs the new version; only a new rollout of
     /// the previous version can go back).
-    @discardableResult
-    private mutating func requestRollback(cause: RollbackCause, actor: String, reason: String) -> Bool {
+    private mutating func requestRollback(cause: RollbackCause, actor: String, reason: String) {
         if rollout.phase == .rollingBack {
             reject("rollout \(rollout.id) is already rolling back: \(rollout.endReason ?? "")")
-            return false
+            return
         }
         if rollout.phase == .promoting, rollout.stablePromotedAt != nil {
             reject(
                 "rollout \(rollout.id) is past the point of no return: \(rollout.version) is already the stable "
                     + "version; start a rollout of the previous version to go back")
-            return false
+            return
         }
         startRollback(cause: cause, actor: actor, reason: reason)
-        return true
     }
 
     private mutating func pause(actor: String) {

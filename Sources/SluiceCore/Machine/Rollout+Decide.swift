@@ -322,7 +322,7 @@ struct Decider {
     }
 
     /// Traffic to stable first, then the canary goes away.
-    private mutating func addCleanup() {
+    mutating func addCleanup() {
         add(.setWeight(0))
         add(.scaleDownCanary)
         add(.finalizeTraffic)
