@@ -73,6 +73,7 @@ import Testing
             now: Fixture.at(610))
         #expect(done.rollout.phase == .failed)
         #expect(done.events.map(\.type) == [.failed])
+        #expect(done.events.first?.reason == "ProgressDeadlineExceeded")
         #expect(done.effects == [])
     }
 

@@ -27,6 +27,25 @@ import Testing
         print("randomRolloutsKeepEverySafetyRule: \(coverage)")
     }
 
+    /// The printed seed is enough to replay a failure: the same seed gives the same decisions.
+    @Test func theSameSeedReplaysTheSameRun() {
+        func trace(_ seed: UInt64) -> [[Decision]] {
+            var gen = Generator(rng: SplitMix64(seed: seed))
+            var coverage = Coverage()
+            return (0..<50).map { _ in
+                var model = SafetyModel(
+                    strategy: gen.strategy(), start: Fixture.t0, reportsCapacity: gen.chance(0.5))
+                _ = model.run(steps: PropertyTests.steps, &gen, &coverage)
+                return model.trace
+            }
+        }
+        let seed = PropertySeed.resolve("theSameSeedReplaysTheSameRun")
+        let first = trace(seed)
+        #expect(first.joined().count > 500)
+        #expect(trace(seed) == first)
+        #expect(trace(seed &+ 1) != first)
+    }
+
     /// Without a single pass, no stage ever ends, whatever the holds, commands and no-data say.
     @Test func noDataAndBreachesNeverCompleteAStage() {
         let seed = PropertySeed.resolve("noDataAndBreachesNeverCompleteAStage")
@@ -90,6 +109,8 @@ struct SafetyModel {
     var world: FlakyWorld
     var pending: [Effect]
     var lastEventTime: Timestamp
+    /// Every decision of the run, in order (to show that a seed replays exactly).
+    var trace: [Decision] = []
 
     // The evidence model, per visit of a stage.
     var visitStage = 0
@@ -123,6 +144,7 @@ struct SafetyModel {
             let before = rollout
             let decision = decide(before, strategy: strategy, input: input, now: now)
             coverage.decisions += 1
+            trace.append(decision)
             if let violation = check(decision, before: before, input: input, &coverage) {
                 return "step \(step) (\(before.phase.rawValue), input \(input)): \(violation)"
             }

@@ -315,7 +315,7 @@ struct Decider {
         rollout.phase = cause.finalPhase
         let reason = rollout.endReason ?? "rolled back"
         if rollout.phase == .failed {
-            emit(.failed, reason: "CanaryFailed", message: "rollout failed, traffic is on stable: \(reason)")
+            emit(.failed, reason: reasonCode(cause), message: "rollout failed, traffic is on stable: \(reason)")
         } else {
             emit(.rolledBack, reason: reasonCode(cause), message: "rolled back, traffic is on stable: \(reason)")
         }
