@@ -70,6 +70,20 @@ import Testing
         #expect(driver.rollout.phase == .succeeded)
     }
 
+    /// While promoteStable is retried, the canary serves 100 %: a breach still rolls back.
+    @Test func aBreachWhilePromotingRollsBackUntilPromotionIsConfirmed() {
+        let driver = Self.driver(in: .promoting)
+        #expect(driver.rollout.checksToSample(in: driver.strategy).map(\.name) == ["error-rate"])
+        let now = driver.now + .seconds(10)
+        let failure = EffectFailure(effect: .promoteStable(version: "v2"), message: "timeout")
+        let d = decide(
+            driver.rollout, strategy: driver.strategy,
+            input: Fixture.observed(["error-rate": 0.5], router: 100, at: now, failed: [failure]), now: now)
+        #expect(d.rollout.phase == .rollingBack)
+        #expect(d.effects.first == .setWeight(0))
+        #expect(d.events.map(\.type) == [.effectFailed, .checkBreached, .rollbackStarted])
+    }
+
     @Test func promoteStableIsRetriedWhileAnyEffectFailed() {
         let driver = Self.driver(in: .promoting)
         let failure = EffectFailure(effect: .promoteStable(version: "v2"), message: "409 Conflict")

@@ -2,10 +2,15 @@
 /// or a pause. Events are emitted on transitions only (a streak starts, a check recovers, a no-data reason
 /// changes), never per routine sample: 10k rollouts with 2 checks every 10 s must not flood the log.
 extension Rollout {
-    /// The checks the controller should sample before the next `decide`: the current stage's, once the canary
-    /// has traffic (Progressing or Paused with a weight above 0); none otherwise, since `decide` ignores them.
+    /// The checks the controller should sample before the next `decide`: the current stage's while the canary
+    /// has traffic (Progressing or Paused with a weight above 0, and Promoting until `promoteStable` is
+    /// confirmed, when it serves 100 %); none otherwise, since `decide` ignores them.
     public func checksToSample(in strategy: Strategy) -> [Check] {
-        guard phase == .progressing || phase == .paused, desiredWeight > 0 else { return [] }
+        switch phase {
+        case .progressing, .paused: guard desiredWeight > 0 else { return [] }
+        case .promoting: guard stablePromotedAt == nil else { return [] }
+        case .pending, .rollingBack, .succeeded, .rolledBack, .failed: return []
+        }
         return strategy.checks(inStage: stageIndex)
     }
 }

@@ -167,6 +167,12 @@ struct Decider {
             if now - requested >= Rollout.progressDeadline {
                 var detail = "no readiness reported"
                 if case .progressing(let why) = observations.canary { detail = why }
+                if let capacity = observations.canaryCapacity, capacity < stage.weight {
+                    detail = "ready for \(capacity)% only"
+                }
+                if let failure = observations.failedEffects.first {
+                    detail = "\(failure.effect) failed: \(failure.message)"
+                }
                 startRollback(
                     cause: .progressDeadline(reason: detail), actor: Event.controller,
                     reason:
