@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import SluiceCore
@@ -222,5 +223,43 @@ import Testing
         #expect(driver.rollout.checksToSample(in: strategy).map(\.name) == ["error-rate", "latency"])
         driver.command(.rollback(actor: "a", reason: "b"))
         #expect(driver.rollout.checksToSample(in: strategy).isEmpty)
+    }
+
+    /// 10k rollouts x 2 checks every 10 s must not flood the log: routine samples emit nothing.
+    @Test func routineSamplesEmitNoEvents() {
+        let strategy = Fixture.strategy(
+            stages: [Stage(name: "long", weight: 10, hold: .seconds(3600)), Stage(name: "full", weight: 100)],
+            checks: [Fixture.errorRate, Fixture.availability], noDataLimit: 1000)
+        var driver = Driver(strategy: strategy)
+        driver.confirmFirstStage()
+        let before = driver.decisions.count
+        for _ in 0..<100 { driver.tick(["error-rate": 0, "availability": 1]) }
+        for _ in 0..<100 { driver.tick(["error-rate": 0, "availability": nil]) }
+        let events = driver.decisions[before...].flatMap(\.events).map(\.type)
+        #expect(events == [.checkNoData])
+        #expect(driver.decisions[before...].allSatisfy { $0.effects.isEmpty })
+    }
+
+    /// The store persists the state whole: every field survives JSON, and older rows without the newer
+    /// optional fields still decode.
+    @Test func rolloutStateRoundTripsThroughJSON() throws {
+        var driver = Driver(strategy: Fixture.strategy(target: .upstreams(stable: ["a:1"], canary: ["b:1"])))
+        driver.confirmFirstStage()
+        driver.command(.promote(actor: "rel", full: true))
+        driver.tick(["error-rate": nil])
+        let state = driver.rollout
+        let data = try JSONEncoder().encode(state)
+        #expect(try JSONDecoder().decode(Rollout.self, from: data) == state)
+
+        var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        for key in [
+            "rollbackCause", "canaryRequestedAt", "holdWaivedBy", "driftDetectedAt", "stablePromotedAt",
+            "failingEffects",
+        ] {
+            object.removeValue(forKey: key)
+        }
+        let old = try JSONDecoder().decode(Rollout.self, from: JSONSerialization.data(withJSONObject: object))
+        #expect(old.holdWaivedBy == nil)
+        #expect(old.checks == state.checks)
     }
 }
