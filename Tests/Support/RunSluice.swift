@@ -1,26 +1,25 @@
 import Foundation
-import SluiceTestSupport
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// What one run of the `sluice` binary printed and how it exited.
-struct CommandResult: Sendable {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
 }
 
 /// Runs the built `sluice` binary with `arguments` in `directory` (bounded: killed after `timeout`).
-func runSluice(_ arguments: [String], in directory: String? = nil, timeout: Duration = .seconds(30)) async throws
+public func runSluice(_ arguments: [String], in directory: String? = nil, timeout: Duration = .seconds(30)) async throws
     -> CommandResult
 {
     try await run(sluiceBinary(), arguments, in: directory, timeout: timeout)
 }
 
 /// Runs `executable` to completion (killed after `timeout`); fails with `installHint` when it is missing.
-func run(
+public func run(
     _ executable: String, _ arguments: [String], in directory: String? = nil, timeout: Duration = .seconds(30),
     installHint: String = "swift build"
 ) async throws -> CommandResult {
