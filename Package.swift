@@ -42,6 +42,8 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "SluiceCore",
+                "SluiceProviders",
+                "SluiceHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -7,6 +7,6 @@ struct Sluice: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Progressive delivery: ship a new version a slice at a time, take it back when it hurts.",
-        subcommands: [ValidateCommand.self, SchemaCommand.self]
+        subcommands: [ValidateCommand.self, SchemaCommand.self, CheckCommand.self]
     )
 }

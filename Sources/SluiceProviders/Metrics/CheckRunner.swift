@@ -136,3 +136,13 @@ extension TemplateContext {
             interval: strategy.analysis.interval)
     }
 }
+
+extension CheckRunner {
+    /// Every check of `strategy` once, now: the analysis checks, plus those of stage `stage` when
+    /// given, each query rendered for `version`.
+    public func run(_ strategy: Strategy, stage: Int? = nil, version: String) async -> [CheckResult] {
+        let context = TemplateContext.forChecks(of: strategy, version: version)
+        let checks = stage.map { strategy.checks(inStage: $0) } ?? strategy.analysis.checks
+        return await run(checks.map { ($0, $0.renderedQuery(context)) })
+    }
+}
