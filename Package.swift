@@ -38,6 +38,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        .target(name: "SluiceKubernetes", dependencies: ["SluiceCore", "SluiceHTTP", .product(name: "Yams", package: "Yams")]),
         .executableTarget(
             name: "sluice",
             dependencies: [
@@ -74,6 +75,10 @@ let package = Package(
                 "SluiceRuntimeTestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
+        ),
+        .testTarget(
+            name: "SluiceKubernetesTests",
+            dependencies: ["SluiceKubernetes", "SluiceHTTP", "SluiceCore", "SluiceTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]
