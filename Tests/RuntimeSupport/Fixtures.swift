@@ -25,7 +25,11 @@ public enum Fixtures {
             analysis: Analysis(
                 interval: interval, failureLimit: failureLimit, noDataLimit: noDataLimit, onNoData: onNoData,
                 providers: ["prom": .prometheus(PrometheusConfig(address: "http://127.0.0.1:9090"))],
-                checks: [Check(name: "error-rate", provider: "prom", query: "rate(errors{app=\"{{name}}\"}[1m])", max: 0.05)]
+                checks: [
+                    Check(
+                        name: "error-rate", provider: "prom", query: "rate(errors{instance=~\"{{canary}}\"}[{{interval}}])",
+                        max: 0.05)
+                ]
             ),
             rollback: RollbackPolicy(automatic: automaticRollback),
             notifications: notifications

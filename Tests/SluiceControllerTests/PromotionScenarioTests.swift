@@ -29,6 +29,7 @@ import Testing
         // One query per tick while the canary takes traffic under a stage: 4 per stage from its shift to its end,
         // plus the ticks that enter stages 2-4 (the previous weight still flows); none while promoting.
         #expect(world.metrics.asked.count == 19)
+        #expect(Set(world.metrics.asked) == ["rate(errors{instance=~\"10.0.0.2:80\"}[10s])"])
         #expect(try await scenario.store.samples(rollout: rollout.id, check: "error-rate").count == 19)
         // The pools swapped: the next rollout goes to the other pool.
         #expect(try await scenario.store.poolRoles(rollout.strategy) == Pools(stable: ["10.0.0.2:80"], canary: ["10.0.0.1:80"]))

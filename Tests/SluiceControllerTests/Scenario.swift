@@ -87,6 +87,16 @@ final class Scenario: @unchecked Sendable {
         }
     }
 
+    /// Advances the clock one interval, then waits until the controller settles or `hung()` says a call
+    /// hangs at a gate on purpose.
+    func tick(orUntil hung: @escaping @Sendable () -> Bool, interval: Duration = .seconds(10)) async throws {
+        clock.advance(by: interval)
+        try await waitUntil("a tick", interval: .milliseconds(2)) {
+            let snapshot = self.controller.snapshot()
+            return hung() || (snapshot.runningEffectBatches == 0 && self.clock.sleepers == snapshot.drivenRollouts)
+        }
+    }
+
     /// Ticks until `id` is in a terminal phase; fails after `limit` ticks.
     @discardableResult
     func tickUntilFinal(_ id: String, limit: Int = 60) async throws -> Rollout {

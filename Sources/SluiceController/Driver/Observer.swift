@@ -63,8 +63,13 @@ struct Observer {
     }
 }
 
-/// The query a provider receives for `check` in `rollout`.
+/// The query a provider receives for `check` in `rollout`: templates filled in, with an `upstreams`
+/// target's pools in the roles they have for this rollout (they swap on every promotion).
 func renderedQuery(_ check: Check, rollout: Rollout, strategy: Strategy) -> String {
-    // Switches to `Check.renderedQuery(TemplateContext)` once the strategy helper's renderer is on main.
-    check.query
+    var context = TemplateContext.forChecks(of: strategy, version: rollout.version)
+    if let pools = rollout.pools {
+        context.stable = pools.stable.joined(separator: "|")
+        context.canary = pools.canary.joined(separator: "|")
+    }
+    return check.renderedQuery(context)
 }

@@ -11,7 +11,8 @@ extension RolloutDriver {
         if preempting { previous?.cancel() }
         controller.counters.withLock { $0.runningEffectBatches += 1 }
         effectsTask = Task {
-            await previous?.value
+            // Cancelling this batch (a stop) cancels the one it waits for too.
+            await withTaskCancellationHandler { await previous?.value } onCancel: { previous?.cancel() }
             await self.runPendingEffects()
             if wakeWhenDone { self.wake() }
             self.controller.counters.withLock { $0.runningEffectBatches -= 1 }

@@ -28,12 +28,27 @@ actor RolloutDriver {
     var store: Store { controller.store }
     var clock: any SluiceClock { controller.clock }
 
-    /// The loop: replay, then tick every interval until the rollout is final; ends on cancellation.
+    /// The loop: replay, then tick every interval until the rollout is final; ends on cancellation, and
+    /// cuts short effects still running (they stay pending and are replayed by the next run).
     func run() async {
+        await drive()
+        if let effectsTask {
+            effectsTask.cancel()
+            await effectsTask.value
+        }
+    }
+
+    /// Waits for the running batch of effects; cancelling the waiter cancels the batch.
+    func awaitEffects() async {
+        guard let task = effectsTask else { return }
+        await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+    }
+
+    private func drive() async {
         logger.debug("driver started")
         // After a restart, what was decided but not confirmed runs first; the first tick re-reads the world.
         startEffects(preempting: false)
-        await effectsTask?.value
+        await awaitEffects()
         var nextTick: Timestamp?
         while !Task.isCancelled {
             guard let record = await retryingStore({ try await self.store.rolloutRecord(self.id) }) else { return }
@@ -42,7 +57,7 @@ actor RolloutDriver {
                 return
             }
             if record.rollout.phase.isTerminal {
-                await effectsTask?.value
+                await awaitEffects()
                 let pending = await retryingStore { try await self.store.effects(rollout: self.id, status: .pending) }
                 if pending?.isEmpty ?? true {
                     logger.debug("driver finished", metadata: ["phase": "\(record.rollout.phase.rawValue)"])
@@ -64,7 +79,7 @@ actor RolloutDriver {
 
     /// One observe → decide → record → act → confirm.
     func tick(_ stored: StoredStrategy) async {
-        await effectsTask?.value  // a command's effects finish before the world is observed again
+        await awaitEffects()  // a command's effects finish before the world is observed again
         guard let record = await retryingStore({ try await self.store.rolloutRecord(self.id) }), let record,
             !record.rollout.phase.isTerminal
         else { return }
@@ -95,7 +110,7 @@ actor RolloutDriver {
             }
             if let recorded {
                 await committed(recorded, preempting: false)
-                await effectsTask?.value
+                await awaitEffects()
             }
         } catch let error as StoreError where error.code == .staleState {
             // A command was recorded while this tick observed: its observation no longer applies.

@@ -1,0 +1,185 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SluiceController
+import SluiceCore
+import SluiceHTTP
+import SluiceRuntimeTestSupport
+import SluiceStore
+import SluiceTestSupport
+import Testing
+
+@Suite struct RuntimeScenarioTests {
+    @Test func anEffectCutShortByAStopIsReplayedBeforeTheFirstTick() async throws {
+        let scenario = try await Scenario()
+        defer { Task { await scenario.stop() } }
+        let world = scenario.world()
+        world.router.gate.close()
+        let rollout = try await scenario.controller.startRollout(
+            strategy: Fixtures.strategy().key, version: "v2", actor: "ci", supersede: false)
+        try await waitUntil("setWeight(5) to hang", interval: .milliseconds(2)) { world.router.gate.waiters == 1 }
+        await scenario.stop()
+        let pending = try await scenario.store.effects(rollout: rollout.id, status: .pending)
+        #expect(pending.map(\.effect) == [.setWeight(5)])
+        #expect(world.router.weights.isEmpty)
+
+        world.router.gate.openGate()
+        try await scenario.restart()
+        // No tick yet (the clock has not moved), but the unconfirmed effect ran and is confirmed.
+        #expect(world.router.weights == [5])
+        #expect(try await scenario.store.effects(rollout: rollout.id, status: .pending).isEmpty)
+        #expect(try await scenario.eventTypes().last == "StageStarted")
+        #expect(try await scenario.tickUntilFinal(rollout.id).phase == .succeeded)
+    }
+
+    @Test func gracefulShutdownEndsRunPromptlyAndLeavesCutEffectsPending() async throws {
+        let directory = try makeTemporaryDirectory("sluice-shutdown")
+        let store = try Store(path: directory + "/sluice.db")
+        _ = try await store.putStrategy(Fixtures.strategy(), now: Fixtures.epoch)
+        let factory = FakeProviderFactory()
+        let world = factory.world(Fixtures.strategy().key)
+        world.router.gate.close()
+        let clock = ManualClock()
+        let logger = Logger(label: "shutdown", factory: { _ in SwiftLogNoOpLogHandler() })
+        let controller = Controller(store: store, providers: factory, clock: clock, http: nil, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [controller], logger: logger))
+        let running = Task { try await group.run() }
+        let rollout = try await controller.startRollout(
+            strategy: Fixtures.strategy().key, version: "v2", actor: "ci", supersede: false)
+        try await waitUntil("setWeight(5) to hang", interval: .milliseconds(2)) { world.router.gate.waiters == 1 }
+
+        let started = ContinuousClock.now
+        await group.triggerGracefulShutdown()
+        try await running.value
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(!controller.snapshot().running)
+        #expect(try await store.effects(rollout: rollout.id, status: .pending).map(\.effect) == [.setWeight(5)])
+    }
+
+    @Test func webhooksGetCommittedEventsOfTheirTypesAsJSON() async throws {
+        let everything = "https://hooks.example.com/services/T000/B000/secret"
+        let verdicts = "https://hooks.example.com/verdicts"
+        let strategy = Fixtures.strategy(notifications: [
+            NotificationTarget(webhook: everything), NotificationTarget(webhook: verdicts, on: ["Promoted", "RolledBack"]),
+        ])
+        let scenario = try await Scenario(strategies: [strategy])
+        defer { Task { await scenario.stop() } }
+        let rollout = try await scenario.start()
+        try await scenario.tickUntilFinal(rollout.id)
+        let events = try await scenario.store.events()
+        try await waitUntil("every notification", interval: .milliseconds(2)) {
+            scenario.webhooks.received.count == events.count + 1
+        }
+        let received = scenario.webhooks.received
+        let toEverything = received.filter { $0.url == everything }
+        let payloads = try toEverything.map { try JSONDecoder().decode(EventPayload.self, from: $0.body ?? Data()) }
+        #expect(payloads == events.map(EventPayload.init))
+        #expect(payloads.first?.time == "2026-11-24T08:00:00.000Z")
+        #expect(toEverything.allSatisfy { $0.method == "POST" && $0.headers.contains { $0.value == "application/json" } })
+        let toVerdicts = try received.filter { $0.url == verdicts }.map {
+            try JSONDecoder().decode(EventPayload.self, from: $0.body ?? Data())
+        }
+        #expect(toVerdicts.map(\.type) == ["Promoted"])
+        #expect(scenario.controller.snapshot().notificationsDelivered == events.count + 1)
+    }
+
+    @Test func aFailingWebhookIsRetriedABoundedNumberOfTimesAndHoldsNothingBack() async throws {
+        let hook = "https://hooks.example.com/down"
+        let strategy = Fixtures.strategy(notifications: [NotificationTarget(webhook: hook, on: ["RolloutStarted"])])
+        var options = Scenario.fastOptions
+        options.notificationAttempts = 3
+        let scenario = try await Scenario(
+            strategies: [strategy], webhooks: RecordingWebhookClient(statuses: Array(repeating: 503, count: 10)),
+            options: options)
+        defer { Task { await scenario.stop() } }
+        let rollout = try await scenario.start()
+        #expect(try await scenario.tickUntilFinal(rollout.id).phase == .succeeded)
+        try await waitUntil("the notification to be given up", interval: .milliseconds(2)) {
+            scenario.controller.snapshot().notificationsFailed == 1
+        }
+        #expect(scenario.webhooks.received.count == 3)
+        #expect(scenario.controller.snapshot().notificationsDelivered == 0)
+    }
+
+    @Test func aNotificationIsSentOnlyAfterItsEventIsCommitted() async throws {
+        let directory = try makeTemporaryDirectory("sluice-commit")
+        let store = try Store(path: directory + "/sluice.db")
+        let hook = "https://hooks.example.com/all"
+        _ = try await store.putStrategy(
+            Fixtures.strategy(notifications: [NotificationTarget(webhook: hook)]), now: Fixtures.epoch)
+        let client = CommitCheckingClient(store: store)
+        let controller = Controller(
+            store: store, providers: FakeProviderFactory(), clock: ManualClock(), http: client,
+            logger: Logger(label: "commit", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let running = Task { try await controller.run() }
+        defer { running.cancel() }
+        _ = try await controller.startRollout(strategy: Fixtures.strategy().key, version: "v2", actor: "ci", supersede: false)
+        try await waitUntil("the notifications", interval: .milliseconds(2)) { client.checked.count >= 3 }
+        #expect(client.checked.allSatisfy { $0 })
+    }
+
+    @Test func supersedeRollsTheActiveRolloutBackBeforeStartingTheNewOne() async throws {
+        let scenario = try await Scenario()
+        defer { Task { await scenario.stop() } }
+        let first = try await scenario.start(version: "v2")
+        try await scenario.tick(2)
+        await #expect {
+            _ = try await scenario.start(version: "v3")
+        } throws: { error in
+            (error as? ControllerError)?.code == .conflict && "\(error)".contains(first.id)
+        }
+        let second = try await scenario.start(version: "v3", supersede: true)
+        #expect(second.id == "r-20261124-0002")
+        #expect(try await scenario.phase(first.id) == .rolledBack)
+        let firstTypes = try await scenario.eventTypes(first.id)
+        #expect(firstTypes.suffix(3) == ["RollbackStarted", "Superseded", "RolledBack"])
+        #expect(try await scenario.tickUntilFinal(second.id).phase == .succeeded)
+        #expect(scenario.world().workload.log.contains("promote v3"))
+    }
+
+    @Test func unknownRolloutsAndStrategiesAreNotFound() async throws {
+        let scenario = try await Scenario()
+        defer { Task { await scenario.stop() } }
+        await #expect {
+            _ = try await scenario.controller.command(rolloutID: "r-20261124-0042", .pause(actor: "oncall"))
+        } throws: { ($0 as? ControllerError)?.code == .notFound }
+        await #expect {
+            _ = try await scenario.controller.startRollout(
+                strategy: StrategyKey(namespace: "default", name: "nope"), version: "v2", actor: "ci", supersede: false)
+        } throws: { ($0 as? ControllerError)?.code == .notFound }
+    }
+
+    @Test func theEventStreamFollowsCommittedEvents() async throws {
+        let scenario = try await Scenario()
+        defer { Task { await scenario.stop() } }
+        let rollout = try await scenario.start()
+        let follower = Task {
+            var types: [String] = []
+            for await event in scenario.controller.events(EventQuery(rollout: rollout.id)) {
+                types.append(event.type.rawValue)
+                if event.type == .promoted { break }
+            }
+            return types
+        }
+        try await scenario.tickUntilFinal(rollout.id)
+        #expect(await follower.value == PromotionScenarioTests.promotionLog)
+    }
+}
+
+/// A webhook client that checks, when a notification arrives, that its event is already in the store.
+final class CommitCheckingClient: HTTPClient, @unchecked Sendable {
+    let store: Store
+    private let lock = NSLock()
+    private var results: [Bool] = []
+
+    init(store: Store) { self.store = store }
+
+    var checked: [Bool] { lock.withLock { results } }
+
+    func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let payload = try JSONDecoder().decode(EventPayload.self, from: request.body ?? Data())
+        let stored = try await store.events(EventQuery(after: payload.seq - 1, limit: 1)).first
+        lock.withLock { results.append(stored.map(EventPayload.init) == payload) }
+        return HTTPResponse(status: 204)
+    }
+}
