@@ -90,6 +90,17 @@ import Testing
         #expect(error.message.contains("connection refused"))
     }
 
+    @Test func timeoutIsUnavailableWithoutTheQueryURL() async throws {
+        let client = ScriptedHTTPClient { request in
+            throw HTTPError(code: .timedOut, url: request.url, message: "Operation timed out", underlyingCode: 28)
+        }
+        let provider = PrometheusProvider(name: "prom", config: Self.config, client: client)
+        let error = try await #require(throws: ProviderError.self) { try await provider.read(query: "secret_metric") }
+        #expect(error.code == .unavailable)
+        #expect(error.message == "no answer (timedOut after 3.0 seconds): Operation timed out")
+        #expect(!error.description.contains("secret_metric"))
+    }
+
     @Test func buildsTheInstantQueryRequestWithHeadersTokenAndDeadline() async throws {
         let directory = NSTemporaryDirectory() + "sluice-token-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

@@ -58,8 +58,12 @@ public final class PrometheusServer: Sendable {
         return PrometheusServer(port: port, directory: directory, managed: managed)
     }
 
-    /// Stops Prometheus (SIGTERM, then SIGKILL) and waits for it to exit.
-    public func stop() { managed.stop() }
+    /// Stops Prometheus (SIGTERM, then SIGKILL), waits for it to exit and deletes its TSDB (the log
+    /// stays for failure messages).
+    public func stop() {
+        managed.stop()
+        try? FileManager.default.removeItem(atPath: directory + "/data")
+    }
 
     /// The last lines of Prometheus' log, for failure messages.
     public func logTail() -> String { managed.logTail() }

@@ -121,7 +121,8 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, self.state.exposition(), "text/plain; version=0.0.4")
         elif self.path == "/control":
             with self.state.lock:
-                self.reply(200, json.dumps(self.state.behaviour()))
+                behaviour = self.state.behaviour()
+            self.reply(200, json.dumps(behaviour))
         elif self.path == "/" or self.path.startswith("/?"):
             started = time.monotonic()
             fail, delay = self.state.next_outcome()
