@@ -40,7 +40,9 @@ import Testing
 
         try await lab.withTraffic(concurrency: 4) {
             var last: CommandResult?
-            try await waitUntil("sluice check to pass with healthy traffic", timeout: .seconds(20), interval: .milliseconds(500)) {
+            try await waitUntil(
+                "sluice check to pass with healthy traffic", timeout: .seconds(20), interval: .milliseconds(500)
+            ) {
                 last = try await runSluice(["check", file, "-o", "json"])
                 return last?.status == 0
             }
@@ -94,24 +96,30 @@ import Testing
         #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
         let out = result.stdout
         #expect(out.contains("typo: no data: the query returned an empty result"), "\(out)")
-        #expect(out.contains(#"syntax: no data: prometheus "prom" at \#(lab.prometheus.address): bad_data: invalid parameter "query": 1:35: parse error"#), "\(out)")
+        let prefix = #"no data: prometheus "prom" at \#(lab.prometheus.address): "#
+        let syntax = #"bad_data: invalid parameter "query": 1:35: parse error"#
+        #expect(out.contains("syntax: " + prefix + syntax), "\(out)")
         #expect(out.contains("(HTTP 400)"))
-        #expect(out.contains("unaggregated: no data: prometheus \"prom\" at \(lab.prometheus.address): the query must return one value but returned 2 series"), "\(out)")
+        #expect(out.contains("unaggregated: " + prefix + "the query must return one value but returned 2 series"))
 
         lab.prometheus.stop()
         let down = try await runSluice(["check", file, "-o", "json"])
         #expect(down.status == 1)
         let rows = try rows(down)
         #expect(rows.count == 6)
-        #expect(rows.values.allSatisfy { $0.verdict == "no-data" && $0.reason?.contains("no answer (connectFailed)") == true })
+        #expect(
+            rows.values.allSatisfy {
+                $0.verdict == "no-data" && $0.reason?.contains("no answer (connectFailed)") == true
+            })
     }
 
-    @Test(arguments: [
-        (["check"], 64),
-        (["check", "strategies/checkout.yaml", "--stage", "7"], 64),
-        (["check", "strategies/checkout.yaml", "-o", "yaml"], 64),
-        (["check", "does-not-exist.yaml"], 1),
-    ] as [([String], Int32)])
+    @Test(
+        arguments: [
+            (["check"], 64),
+            (["check", "strategies/checkout.yaml", "--stage", "7"], 64),
+            (["check", "strategies/checkout.yaml", "-o", "yaml"], 64),
+            (["check", "does-not-exist.yaml"], 1),
+        ] as [([String], Int32)])
     func badUsageAndMissingFiles(arguments: [String], status: Int32) async throws {
         let result = try await runSluice(arguments)
         #expect(result.status == status, "\(result.stdout)\(result.stderr)")
@@ -122,7 +130,8 @@ import Testing
     @Test func anInvalidStrategyExitsOneWithCompilerStyleErrors() async throws {
         let path = try makeTemporaryDirectory("sluice-check") + "/bad.yaml"
         let source = try String(contentsOfFile: repositoryRoot() + "/strategies/checkout.yaml", encoding: .utf8)
-        try source.replacingOccurrences(of: "{{name}}", with: "{{nmae}}").write(toFile: path, atomically: true, encoding: .utf8)
+        try source.replacingOccurrences(of: "{{name}}", with: "{{nmae}}").write(
+            toFile: path, atomically: true, encoding: .utf8)
         let result = try await runSluice(["check", path])
         #expect(result.status == 1)
         #expect(result.stderr.contains("\(path):"), "\(result.stderr)")

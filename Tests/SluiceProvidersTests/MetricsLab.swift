@@ -58,11 +58,13 @@ final class MetricsLab: Sendable {
         if let errorRate { fields.append(#""error_rate": \#(errorRate)"#) }
         if let latencyMs { fields.append(#""latency_ms": \#(latencyMs)"#) }
         let request = HTTPRequest(
-            method: "POST", url: exporter.url + "/control", headers: [(name: "Content-Type", value: "application/json")],
+            method: "POST", url: exporter.url + "/control",
+            headers: [(name: "Content-Type", value: "application/json")],
             body: Data("{\(fields.joined(separator: ", "))}".utf8), timeout: .seconds(5))
         let response = try await client.execute(request)
         guard response.status == 200 else {
-            throw SupportError("exporter /control answered \(response.status): \(String(decoding: response.body, as: UTF8.self))")
+            throw SupportError(
+                "exporter /control answered \(response.status): \(String(decoding: response.body, as: UTF8.self))")
         }
     }
 

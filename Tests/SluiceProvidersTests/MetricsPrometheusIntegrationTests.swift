@@ -78,8 +78,10 @@ import Testing
 
     @Test(arguments: [
         ("sum(rate(http_requests_total[5s]) by", "bad_data: invalid parameter \"query\": 1:35: parse error", 400),
-        (#"label_replace(http_requests_total, "code", "x", "", "")"#,
-            "execution: vector cannot contain metrics with the same labelset", 422),
+        (
+            #"label_replace(http_requests_total, "code", "x", "", "")"#,
+            "execution: vector cannot contain metrics with the same labelset", 422
+        ),
     ])
     func rejectedQueryIsNoDataWithPrometheusOwnMessage(query: String, message: String, status: Int) async throws {
         let lab = try await MetricsLab.start()

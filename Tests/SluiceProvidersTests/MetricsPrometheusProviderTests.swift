@@ -11,16 +11,21 @@ import Testing
     static let config = PrometheusConfig(address: "http://127.0.0.1:9090/prom/", timeout: .seconds(3))
 
     func provider(status: Int = 200, body: String, metrics: ProviderMetrics = .init()) -> PrometheusProvider {
-        PrometheusProvider(name: "prom", config: Self.config, client: ScriptedHTTPClient(status: status, body: body),
+        PrometheusProvider(
+            name: "prom", config: Self.config, client: ScriptedHTTPClient(status: status, body: body),
             metrics: metrics)
     }
 
     static let values: [(body: String, expected: MetricReading?)] = [
-        (#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.7e9,"0.13"]}]}}"#,
-            .value(0.13)),
+        (
+            #"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.7e9,"0.13"]}]}}"#,
+            .value(0.13)
+        ),
         (#"{"status":"success","data":{"resultType":"scalar","result":[1.7e9,"2"]}}"#, .value(2)),
-        (#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"b"},"value":[1,"-0.5"]}]}}"#,
-            .value(-0.5)),
+        (
+            #"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"b"},"value":[1,"-0.5"]}]}}"#,
+            .value(-0.5)
+        ),
         (#"{"status":"success","data":{"resultType":"vector","result":[]}}"#, nil),
         (#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]}]}}"#, nil),
         (#"{"status":"success","data":{"resultType":"scalar","result":[1,"+Inf"]}}"#, nil),
@@ -34,7 +39,10 @@ import Testing
             #expect(reading == expected)
         } else {
             #expect(reading.value == nil)
-            guard case .noData(let reason) = reading else { Issue.record("expected no data"); return }
+            guard case .noData(let reason) = reading else {
+                Issue.record("expected no data")
+                return
+            }
             #expect(!reason.isEmpty)
         }
     }
@@ -106,7 +114,8 @@ import Testing
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let tokenFile = directory + "/token"
         try "first-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
-        let client = ScriptedHTTPClient(status: 200, body: #"{"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}"#)
+        let client = ScriptedHTTPClient(
+            status: 200, body: #"{"status":"success","data":{"resultType":"scalar","result":[1,"1"]}}"#)
         let config = PrometheusConfig(
             address: "http://127.0.0.1:9090/prom/", timeout: .seconds(3), headers: ["X-Scope-OrgID": "shop"],
             bearerTokenFile: tokenFile)
@@ -120,8 +129,8 @@ import Testing
         let requests = client.requests
         try #require(requests.count == 2)
         #expect(requests[0].method == "GET")
-        #expect(requests[0].url
-            == "http://127.0.0.1:9090/prom/api/v1/query?query=sum%28rate%28x%7Bcode%3D~%225..%22%7D%5B1m%5D%29%29%20%2F%202")
+        let encoded = "sum%28rate%28x%7Bcode%3D~%225..%22%7D%5B1m%5D%29%29%20%2F%202"
+        #expect(requests[0].url == "http://127.0.0.1:9090/prom/api/v1/query?query=" + encoded)
         #expect(requests[0].timeout == .seconds(3))
         #expect(requests[0].retry == .none)
         #expect(requests[0].headers.contains { $0.name == "X-Scope-OrgID" && $0.value == "shop" })
@@ -139,7 +148,8 @@ import Testing
 
     @Test func credentialsInTheAddressNeverReachAMessage() async throws {
         let config = PrometheusConfig(address: "http://user:s3cret@127.0.0.1:9090")
-        let provider = PrometheusProvider(name: "prom", config: config, client: ScriptedHTTPClient(status: 500, body: "down"))
+        let provider = PrometheusProvider(
+            name: "prom", config: config, client: ScriptedHTTPClient(status: 500, body: "down"))
         let error = try await #require(throws: ProviderError.self) { try await provider.read(query: "up") }
         #expect(!error.description.contains("s3cret"))
         #expect(error.description.contains("127.0.0.1:9090"))

@@ -39,7 +39,8 @@ import Testing
     }
 
     @Test func runnerTurnsErrorsAndMissingProvidersIntoNoDataWithTheMessage() async throws {
-        let client = ScriptedHTTPClient(status: 400, body: #"{"status":"error","errorType":"bad_data","error":"parse error"}"#)
+        let client = ScriptedHTTPClient(
+            status: 400, body: #"{"status":"error","errorType":"bad_data","error":"parse error"}"#)
         let runner = CheckRunner(providers: [
             "prom": PrometheusProvider(name: "prom", config: .init(address: "http://x:9090"), client: client)
         ])

@@ -30,7 +30,8 @@ import Testing
         defer { exporter.stop() }
         let client = try CurlClient()
         let control = HTTPRequest(
-            method: "POST", url: exporter.url + "/control", body: Data(#"{"latency_ms": 3000}"#.utf8), timeout: .seconds(5))
+            method: "POST", url: exporter.url + "/control", body: Data(#"{"latency_ms": 3000}"#.utf8),
+            timeout: .seconds(5))
         #expect(try await client.execute(control).status == 200)
 
         let metrics = ProviderMetrics()

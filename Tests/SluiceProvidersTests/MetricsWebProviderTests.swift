@@ -72,7 +72,8 @@ import Testing
     @Test func queryIsFilledIntoTheURLWhereAsked() async throws {
         let client = ScriptedHTTPClient(status: 200, body: #"{"v": 1}"#)
         let config = WebConfig(
-            url: "http://127.0.0.1:1/q?expr={{query}}", jsonPath: "v", headers: ["X-Api-Key": "k"], timeout: .seconds(2))
+            url: "http://127.0.0.1:1/q?expr={{query}}", jsonPath: "v", headers: ["X-Api-Key": "k"], timeout: .seconds(2)
+        )
         let provider = WebProvider(name: "stats", config: config, client: client)
         #expect(try await provider.sample(query: "errors / total") == 1)
         let request = try #require(client.requests.first)

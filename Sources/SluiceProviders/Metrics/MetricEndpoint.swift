@@ -11,7 +11,8 @@ struct MetricEndpoint: Sendable {
     let timeout: Duration
     let headers: [String: String]
 
-    init(kind: String, name: String, url: String, client: any HTTPClient, timeout: Duration, headers: [String: String]) {
+    init(kind: String, name: String, url: String, client: any HTTPClient, timeout: Duration, headers: [String: String])
+    {
         self.provider = "\(kind) \"\(name)\" at \(redacted(url))"
         self.client = client
         self.timeout = timeout
@@ -37,7 +38,8 @@ struct MetricEndpoint: Sendable {
         } catch let error as HTTPError {
             // Not the error's own description: its URL holds the whole query (and a web URL may hold a key).
             let after = error.code == .timedOut ? " after \(timeout)" : ""
-            throw ProviderError(.unavailable, provider: provider, "no answer (\(error.code.rawValue)\(after)): \(error.message)")
+            throw ProviderError(
+                .unavailable, provider: provider, "no answer (\(error.code.rawValue)\(after)): \(error.message)")
         } catch {
             throw ProviderError(.unavailable, provider: provider, "no answer: \(error)")
         }

@@ -7,7 +7,7 @@ public struct MetricProviderRegistry: Sendable {
     /// Makes the provider named `name` from its settings.
     public typealias Factory =
         @Sendable (_ name: String, _ config: ProviderConfig, _ client: any HTTPClient, _ metrics: ProviderMetrics)
-            throws -> any MetricProvider
+        throws -> any MetricProvider
 
     public let client: any HTTPClient
     public let metrics: ProviderMetrics
