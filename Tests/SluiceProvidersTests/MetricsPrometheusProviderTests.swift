@@ -143,7 +143,16 @@ import Testing
         let provider = PrometheusProvider(name: "prom", config: config, client: ScriptedHTTPClient(body: "{}"))
         let error = try await #require(throws: ProviderError.self) { try await provider.read(query: "up") }
         #expect(error.code == .invalidConfiguration)
-        #expect(error.message.contains("/nonexistent/token"))
+        #expect(error.message == "cannot read bearerTokenFile /nonexistent/token: no such file")
+
+        let empty = NSTemporaryDirectory() + "sluice-empty-token-\(UUID().uuidString)"
+        try "\n".write(toFile: empty, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        let blank = PrometheusProvider(
+            name: "prom", config: PrometheusConfig(address: "http://127.0.0.1:9090", bearerTokenFile: empty),
+            client: ScriptedHTTPClient(body: "{}"))
+        let emptyError = try await #require(throws: ProviderError.self) { try await blank.read(query: "up") }
+        #expect(emptyError.message == "bearerTokenFile \(empty) is empty")
     }
 
     @Test func credentialsInTheAddressNeverReachAMessage() async throws {

@@ -39,14 +39,13 @@ public struct PrometheusProvider: MetricReader {
     /// The token in `bearerTokenFile`, read at every query so a rotated token is used at once.
     private func bearerToken() throws -> String? {
         guard let path = config.bearerTokenFile else { return nil }
-        let token: String
-        do {
-            token = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        } catch {
+        let files = FileManager.default
+        guard let data = files.contents(atPath: path) else {
+            let why = !files.fileExists(atPath: path) ? "no such file" : "permission denied or not a regular file"
             throw ProviderError(
-                .invalidConfiguration, provider: endpoint.provider,
-                "cannot read bearerTokenFile \(path): \((error as NSError).localizedDescription)")
+                .invalidConfiguration, provider: endpoint.provider, "cannot read bearerTokenFile \(path): \(why)")
         }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else {
             throw ProviderError(.invalidConfiguration, provider: endpoint.provider, "bearerTokenFile \(path) is empty")
         }
