@@ -101,6 +101,38 @@ import Testing
         #expect(result.errors.first?.line == 39)
     }
 
+    @Test func anchorsAndAliasesAreRead() throws {
+        let yaml = baseStrategy
+            .replacingOccurrences(of: "  namespace: shop", with: "  namespace: shop\n  labels: {team: &team payments, owner: *team}")
+            .replacingOccurrences(of: "    - {name: full, weight: 100}", with: "    - {name: full, weight: 100, hold: *hold}")
+            .replacingOccurrences(of: "hold: 60m}", with: "hold: &hold 60m}")
+        let strategy = try StrategyLoader.loadOne(yaml: yaml, file: "t.yaml")
+        #expect(strategy.labels == ["team": "payments", "owner": "payments"])
+        #expect(strategy.stages.last?.hold == .seconds(3600))
+    }
+
+    @Test func anAliasBombIsRefusedBeforeComposing() {
+        var lines = ["a0: &a0 [x, x]"]
+        for level in 1..<40 { lines.append("a\(level): &a\(level) [*a\(level - 1), *a\(level - 1)]") }
+        lines.append("k: {*a39 : 1}")
+        let started = ContinuousClock.now
+        let result = StrategyLoader.load(yaml: lines.joined(separator: "\n"), file: "bomb.yaml")
+        #expect(ContinuousClock.now - started < .seconds(1))
+        #expect(result.errors.map(\.description) == [
+            "bomb.yaml:17:12: error: more than 30 aliases in one document; Sluice reads at most 30"
+        ])
+    }
+
+    @Test func aFileWithEndlessErrorsStopsAt500() {
+        let stages = (0..<2000).map { "    - {name: s\($0), weight: 0, hold: 1m}" }.joined(separator: "\n")
+        let yaml = baseStrategy.replacingOccurrences(
+            of: "    - {name: canary, weight: 5, hold: 30m}", with: stages
+        )
+        let result = StrategyLoader.load(yaml: yaml, file: "t.yaml")
+        #expect(result.errors.count == 501)
+        #expect(result.errors.last?.message == "too many errors; stopped after 500")
+    }
+
     @Test func anEmptyFileIsAnError() {
         #expect(StrategyLoader.load(yaml: "# nothing\n", file: "e.yaml").errors.map(\.description) == [
             "e.yaml:1:1: error: no strategy document in this file"

@@ -144,7 +144,7 @@ extension StrategyReader {
                 ok = false
             }
             var addresses: [String] = []
-            for (index, item) in items.enumerated() {
+            for (index, item) in items.enumerated() where !isSaturated {
                 let itemPath = "\(poolPath)[\(index)]"
                 guard let address = string(item, itemPath, rule: StrategyRules.hostPort) else {
                     ok = false
@@ -276,7 +276,7 @@ extension StrategyReader {
         var ok = true
         var previousWeight: Int?
         var stageNames: [String: Int] = [:]
-        for (index, item) in items.enumerated() {
+        for (index, item) in items.enumerated() where !isSaturated {
             let stagePath = "\(path)[\(index)]"
             let isLast = index == items.count - 1
             guard let f = mapping(item, stagePath, known: Self.stageKeys) else {
@@ -475,7 +475,7 @@ extension StrategyReader {
         guard let items = sequence(node, path) else { return nil }
         var checks: [Check] = []
         var ok = true
-        for (index, item) in items.enumerated() {
+        for (index, item) in items.enumerated() where !isSaturated {
             let checkPath = "\(path)[\(index)]"
             if let check = readCheck(item, checkPath, providers: providers, names: &names) {
                 checks.append(check)
@@ -592,7 +592,7 @@ extension StrategyReader {
         guard let items = sequence(node, path) else { return nil }
         var targets: [NotificationTarget] = []
         var ok = true
-        for (index, item) in items.enumerated() {
+        for (index, item) in items.enumerated() where !isSaturated {
             let itemPath = "\(path)[\(index)]"
             guard let f = mapping(item, itemPath, known: ["webhook", "on"]) else {
                 ok = false
@@ -602,7 +602,7 @@ extension StrategyReader {
             var events: [String]? = []
             if let onNode = f["on"], let list = sequence(onNode, f.path("on")) {
                 let known = NotificationTarget.eventTypes.map(\.rawValue)
-                for (eventIndex, eventNode) in list.enumerated() {
+                for (eventIndex, eventNode) in list.enumerated() where !isSaturated {
                     let eventPath = "\(f.path("on"))[\(eventIndex)]"
                     guard let event = string(eventNode, eventPath) else {
                         events = nil

@@ -23,7 +23,11 @@ final class StrategyReader {
         report(code, line: node?.mark?.line ?? 1, column: node?.mark?.column ?? 1, path, message)
     }
 
+    /// True once the file has so many errors that reading on is pointless (loops stop early).
+    var isSaturated: Bool { errors.count > StrategyLoader.maxErrors }
+
     func report(_ code: StrategyError.Code, line: Int, column: Int, _ path: String, _ message: String) {
+        guard !isSaturated else { return }
         errors.append(
             StrategyError(
                 code: code, file: file, line: max(line, 1), column: max(column, 1), path: path, message: message
@@ -109,7 +113,7 @@ final class StrategyReader {
         }
         var entries: [(key: String, keyNode: Node, value: Node)] = []
         var seen: [String: Int] = [:]
-        for (keyNode, value) in mapping {
+        for (keyNode, value) in mapping where !isSaturated {
             guard let raw = keyNode.scalar?.string else {
                 report(.wrongType, at: keyNode, path, "a key must be a string, got \(describe(keyNode))")
                 continue
@@ -146,7 +150,8 @@ final class StrategyReader {
             report(.wrongType, at: node, path, "expected a list, got \(describe(node))")
             return nil
         }
-        return Array(sequence)
+        // Past the error limit, items are not read (an alias-built list may be long).
+        return isSaturated ? [] : Array(sequence)
     }
 
     /// `.some(nil)` when the key is absent, nil when `read` failed (and reported), else the value.
