@@ -8,6 +8,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "sluice", targets: ["sluice"]),
+        // For the fuzzer package in Fuzz/ (and other tools that read strategies).
+        .library(name: "SluiceCore", targets: ["SluiceCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
