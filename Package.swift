@@ -30,7 +30,7 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(name: "SluiceHTTP", dependencies: ["CCurl"]),
-        .target(name: "SluiceProviders", dependencies: ["SluiceCore", "SluiceHTTP"]),
+        .target(name: "SluiceProviders", dependencies: ["SluiceCore", "SluiceHTTP", "SluiceKubernetes"]),
         .target(name: "SluiceStore", dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
             name: "SluiceController",
@@ -57,7 +57,7 @@ let package = Package(
         .testTarget(name: "SluiceCLITests", dependencies: ["SluiceTestSupport"]),
         .testTarget(
             name: "SluiceProvidersTests",
-            dependencies: ["SluiceProviders", "SluiceHTTP", "SluiceCore", "SluiceTestSupport"]
+            dependencies: ["SluiceProviders", "SluiceHTTP", "SluiceCore", "SluiceKubernetes", "SluiceTestSupport"]
         ),
         .target(
             name: "SluiceRuntimeTestSupport", dependencies: ["SluiceCore", "SluiceController", "SluiceHTTP"],

@@ -122,9 +122,9 @@ func weightsOutsideTheRangeAreRejectedBeforeAnyCall(weight: Int) async throws {
     let context = RouterContext(
         pools: Pools(stable: ["127.0.0.1:1"], canary: ["127.0.0.1:2"]), http: RecordingHTTPClient(),
         environment: ["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret"])
-    let caddy = try RouterRegistry.http.router(for: .caddy(adminURL: "http://127.0.0.1:2019", handlerID: "checkout"), context: context)
+    let caddy = try RouterRegistry.standard.router(for: .caddy(adminURL: "http://127.0.0.1:2019", handlerID: "checkout"), context: context)
     #expect((caddy as? CaddyRouter)?.pools == context.pools)
-    let alb = try RouterRegistry.http.router(
+    let alb = try RouterRegistry.standard.router(
         for: .awsALB(
             ALBRoute(region: "eu-west-1", listenerARN: "arn:l", stableTargetGroupARN: "arn:s", canaryTargetGroupARN: "arn:c")),
         context: context)
@@ -132,7 +132,13 @@ func weightsOutsideTheRangeAreRejectedBeforeAnyCall(weight: Int) async throws {
     let error = #expect(throws: ProviderError.self) {
         try RouterRegistry().router(for: .nginxIngress(ingress: "web", canaryService: "web-canary"), context: context)
     }
-    #expect(error?.message.contains("no 'nginxIngress' router is registered") == true)
+    #expect(error?.message == "no 'nginxIngress' router is registered (known: )")
+    let noCluster = #expect(throws: ProviderError.self) {
+        try RouterRegistry.standard.router(for: .gatewayAPI(httpRoute: "r", stableService: "s", canaryService: "c"), context: context)
+    }
+    #expect(noCluster?.code == .invalidConfiguration)
+    #expect(noCluster?.message.contains("needs a Kubernetes cluster") == true)
+    #expect(RouterRegistry.standard.kinds == ["awsALB", "caddy", "gatewayAPI", "nginxIngress"])
 }
 
 @Test func albErrorXMLBecomesAClearMessageNamingTheListener() async throws {

@@ -1,38 +1,36 @@
-import Foundation
+import SluiceKubernetes
 
-/// The HTTPRoute arithmetic of the Gateway API router, on the object as JSON: which rules Sluice
-/// manages, the weights it writes into them, and the canary share it reads back.
+/// The HTTPRoute arithmetic of the Gateway API router: which rules Sluice manages, the weights it
+/// writes into them, and the canary share it reads back.
 enum HTTPRouteWeights {
-    /// A `backendRefs` entry that names the Service `name` (core group, kind Service or unset).
-    static func refers(_ ref: [String: Any], to name: String) -> Bool {
-        guard ref["name"] as? String == name else { return false }
-        let group = ref["group"] as? String ?? ""
-        let kind = ref["kind"] as? String ?? "Service"
-        return group.isEmpty && kind == "Service"
+    /// A backend that names the Service `name` of the route's own namespace (core group, kind Service
+    /// or unset, namespace unset or the route's).
+    static func refers(_ ref: HTTPBackendRef, to name: String, in namespace: String) -> Bool {
+        ref.name == name && (ref.group ?? "").isEmpty && (ref.kind ?? "Service") == "Service"
+            && (ref.namespace ?? namespace) == namespace
     }
 
-    /// `spec.rules` with the stable backend at `100 - weight` and the canary at `weight` in every rule
-    /// that sends to the stable Service; a rule without the canary backend gets one (the stable
-    /// backend's port). Other rules and other backends stay exactly as they were.
+    /// `rules` with the stable backend at `100 - weight` and the canary at `weight` in every rule that
+    /// sends to the stable Service; a rule without the canary backend gets one on the stable backend's
+    /// port. Other rules and other backends stay exactly as they were.
     static func rules(
-        _ rules: [[String: Any]], stable: String, canary: String, canaryWeight weight: Int, route: String
-    ) throws -> [[String: Any]] {
+        _ rules: [HTTPRouteRule], stable: String, canary: String, canaryWeight weight: Int, route: String,
+        namespace: String
+    ) throws -> [HTTPRouteRule] {
         var managed = 0
-        let updated = rules.map { rule -> [String: Any] in
+        let updated = rules.map { rule -> HTTPRouteRule in
             var rule = rule
-            var refs = rule["backendRefs"] as? [[String: Any]] ?? []
-            guard let stableIndex = refs.firstIndex(where: { refers($0, to: stable) }) else { return rule }
+            var refs = rule.backendRefs ?? []
+            guard let stableRef = refs.first(where: { refers($0, to: stable, in: namespace) }) else { return rule }
             managed += 1
-            if !refs.contains(where: { refers($0, to: canary) }) {
-                var ref: [String: Any] = ["name": canary]
-                for key in ["port", "group", "kind"] { if let value = refs[stableIndex][key] { ref[key] = value } }
-                refs.append(ref)
+            if !refs.contains(where: { refers($0, to: canary, in: namespace) }) {
+                refs.append(HTTPBackendRef(name: canary, port: stableRef.port))
             }
             for index in refs.indices {
-                if refers(refs[index], to: stable) { refs[index]["weight"] = 100 - weight }
-                if refers(refs[index], to: canary) { refs[index]["weight"] = weight }
+                if refers(refs[index], to: stable, in: namespace) { refs[index].weight = 100 - weight }
+                if refers(refs[index], to: canary, in: namespace) { refs[index].weight = weight }
             }
-            rule["backendRefs"] = refs
+            rule.backendRefs = refs
             return rule
         }
         guard managed > 0 else {
@@ -43,20 +41,23 @@ enum HTTPRouteWeights {
         return updated
     }
 
-    /// The canary's share of the weights in the rules that send to the stable or the canary Service:
-    /// (canary weight, total weight). A backend without `weight` has the Gateway API default, 1.
-    static func split(_ rules: [[String: Any]], stable: String, canary: String) -> (canary: Int, total: Int)? {
+    /// The canary's weight and the total weight in the rules that send to the stable or the canary
+    /// Service; nil when no rule does. A backend without `weight` has the Gateway API default, 1.
+    static func split(
+        _ rules: [HTTPRouteRule], stable: String, canary: String, namespace: String
+    ) -> (canary: Int, total: Int)? {
         var canaryWeight = 0
         var total = 0
         var managed = false
         for rule in rules {
-            let refs = rule["backendRefs"] as? [[String: Any]] ?? []
-            guard refs.contains(where: { refers($0, to: stable) || refers($0, to: canary) }) else { continue }
+            let refs = rule.backendRefs ?? []
+            let sendsToUs = refs.contains { refers($0, to: stable, in: namespace) || refers($0, to: canary, in: namespace) }
+            guard sendsToUs else { continue }
             managed = true
             for ref in refs {
-                let weight = max(TrafficSplit.integer(ref["weight"]) ?? 1, 0)
+                let weight = max(ref.weight ?? 1, 0)
                 total += weight
-                if refers(ref, to: canary) { canaryWeight += weight }
+                if refers(ref, to: canary, in: namespace) { canaryWeight += weight }
             }
         }
         return managed ? (canaryWeight, total) : nil

@@ -1,5 +1,6 @@
 import SluiceCore
 import SluiceHTTP
+import SluiceKubernetes
 
 /// What a router needs besides its own settings in the strategy.
 public struct RouterContext: Sendable {
@@ -11,12 +12,18 @@ public struct RouterContext: Sendable {
     public var http: any HTTPClient
     /// Where AWS credentials are looked up (`AWS_ACCESS_KEY_ID`, `AWS_PROFILE`, `HOME`...).
     public var environment: [String: String]
+    /// The cluster of the Gateway API and NGINX Ingress routers; nil when Sluice runs without one.
+    public var kubernetes: KubernetesClient?
 
-    public init(namespace: String = "default", pools: Pools? = nil, http: any HTTPClient, environment: [String: String]) {
+    public init(
+        namespace: String = "default", pools: Pools? = nil, http: any HTTPClient, environment: [String: String],
+        kubernetes: KubernetesClient? = nil
+    ) {
         self.namespace = namespace
         self.pools = pools
         self.http = http
         self.environment = environment
+        self.kubernetes = kubernetes
     }
 }
 
@@ -32,8 +39,9 @@ public struct RouterRegistry: Sendable {
         self.factories = factories
     }
 
-    /// The routers that need only HTTP: Caddy and AWS ALB.
-    public static let http = RouterRegistry(factories: [
+    /// Every router Sluice has: Caddy and AWS ALB over their APIs, Gateway API and NGINX Ingress over
+    /// Kubernetes (these two need `RouterContext.kubernetes`).
+    public static let standard = RouterRegistry(factories: [
         "caddy": { route, context in
             guard case .caddy(let adminURL, let handlerID) = route else { throw mismatch(route, "caddy") }
             return try CaddyRouter(adminURL: adminURL, handlerID: handlerID, pools: context.pools, client: context.http)
@@ -42,6 +50,19 @@ public struct RouterRegistry: Sendable {
             guard case .awsALB(let alb) = route else { throw mismatch(route, "awsALB") }
             let credentials = try AWSCredentials.resolve(environment: context.environment)
             return try ALBRouter(route: alb, credentials: credentials, client: context.http)
+        },
+        "gatewayAPI": { route, context in
+            guard case .gatewayAPI(let httpRoute, let stable, let canary) = route else { throw mismatch(route, "gatewayAPI") }
+            let cluster = try kubernetes(context, "gatewayAPI")
+            return try GatewayAPIRouter(
+                httpRoute: httpRoute, stableService: stable, canaryService: canary,
+                routes: cluster.httpRoutes(context.namespace))
+        },
+        "nginxIngress": { route, context in
+            guard case .nginxIngress(let ingress, let canary) = route else { throw mismatch(route, "nginxIngress") }
+            let cluster = try kubernetes(context, "nginxIngress")
+            return try NGINXIngressRouter(
+                ingress: ingress, canaryService: canary, ingresses: cluster.ingresses(context.namespace))
         },
     ])
 
@@ -61,6 +82,15 @@ public struct RouterRegistry: Sendable {
                 "no '\(route.kind)' router is registered (known: \(kinds.joined(separator: ", ")))")
         }
         return try factory(route, context)
+    }
+
+    private static func kubernetes(_ context: RouterContext, _ kind: String) throws -> KubernetesClient {
+        guard let cluster = context.kubernetes else {
+            throw ProviderError(
+                .invalidConfiguration, provider: kind,
+                "the '\(kind)' router needs a Kubernetes cluster, and none is configured (kubeconfig or in-cluster)")
+        }
+        return cluster
     }
 
     private static func mismatch(_ route: TrafficRoute, _ kind: String) -> ProviderError {
