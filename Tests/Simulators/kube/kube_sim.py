@@ -411,8 +411,10 @@ class Store:
         images = [c.get("image", "") for c in spec.get("template", {}).get("spec", {}).get("containers", [])]
         broken = any(image.endswith(":broken") for image in images)
         elapsed = time.time() - sim["changed"]
-        ready = {"available": True, "unavailable": False}.get(sim["mode"], elapsed >= self.available_after
-                                                               and not broken)
+        # Once the pods of a change are available they stay so (a later, longer delay does not undo it).
+        settled = sim.get("settled") or (elapsed >= self.available_after and not broken)
+        ready = {"available": True, "unavailable": False}.get(sim["mode"], settled)
+        sim["settled"] = settled
         if ready:
             available = updated = replicas
         else:
