@@ -78,11 +78,12 @@ enum StrategyFiles {
                 files.append(path)
                 continue
             }
-            let base = path.hasSuffix("/") ? String(path.dropLast()) : path
+            // `validate .` names files `a.yaml`, not `./a.yaml`.
+            let prefix = path == "." ? "" : path.hasSuffix("/") ? path : path + "/"
             let found = (FileManager.default.enumerator(atPath: path)?.allObjects as? [String] ?? [])
                 .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
                 .sorted()
-                .map { base + "/" + $0 }
+                .map { prefix + $0 }
             if found.isEmpty {
                 printError("\(path): error: no *.yaml or *.yml files in this directory")
                 throw ExitCode(1)

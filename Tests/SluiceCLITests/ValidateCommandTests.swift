@@ -46,6 +46,12 @@ import Testing
         #expect(result.stdout == "good.yaml: ok (default/ok)\n")
     }
 
+    @Test func filesInTheCurrentDirectoryAreNamedWithoutDotSlash() async throws {
+        let result = try await runSluice(["validate", "."], in: repositoryRoot() + "/strategies")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.hasPrefix("aws-alb.yaml: ok (payments/payments-api)\n"))
+    }
+
     @Test func aMissingFileIsAClearErrorAndExits1() async throws {
         let result = try await runSluice(["validate", "strategies/checkout.yaml", "no-such-file.yaml"])
         #expect(result.status == 1)
