@@ -70,6 +70,16 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // Test-only: the controller in its own process for the crash test; never linked into `sluice`.
+        .executableTarget(
+            name: "sluice-crash-harness",
+            dependencies: [
+                "SluiceController", "SluiceStore", "SluiceCore", "SluiceHTTP", "SluiceProviders",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Tests/CrashHarness"
+        ),
         .testTarget(
             name: "SluiceControllerTests",
             dependencies: [
