@@ -36,7 +36,8 @@ extension Controller: Service {
                 let pending = try await store.rolloutsWithPendingEffects()
                 for id in active + pending where !Task.isCancelled { _ = driver(for: id) }
                 if !active.isEmpty || !pending.isEmpty {
-                    logger.info("resuming rollouts", metadata: ["active": "\(active.count)", "replaying": "\(pending.count)"])
+                    logger.info(
+                        "resuming rollouts", metadata: ["active": "\(active.count)", "replaying": "\(pending.count)"])
                 }
                 return
             } catch let error as StoreError {

@@ -18,9 +18,11 @@ public final class Controller: Sendable {
         public var supersedeTimeout: Duration = .seconds(120)
         /// Pause before retrying a driver step that failed on the store (it is retried until it works).
         public var storeRetryDelay: Duration = .milliseconds(500)
-        /// Webhook delivery: attempts per event and target, base backoff (doubling), per-request timeout.
+        /// Webhook delivery attempts per event and target (the first included).
         public var notificationAttempts = 3
+        /// Pause before the second delivery attempt; it doubles for each further one.
         public var notificationBackoff: Duration = .milliseconds(500)
+        /// Bound on one webhook request.
         public var notificationTimeout: Duration = .seconds(5)
         /// Notifications waiting beyond this are dropped (oldest first) so memory stays bounded.
         public var notificationQueueLimit = 1000

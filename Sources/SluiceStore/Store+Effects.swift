@@ -53,7 +53,8 @@ extension Store {
                     arguments: [rollout, status.rawValue]
                 )
             } else {
-                rows = try Row.fetchAll(db, sql: "SELECT * FROM effects WHERE rollout = ? ORDER BY id", arguments: [rollout])
+                rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM effects WHERE rollout = ? ORDER BY id", arguments: [rollout])
             }
             return try rows.map(Self.decodeEffect)
         }
@@ -99,7 +100,10 @@ extension Store {
     ) throws {
         for id in ids {
             try db.execute(
-                sql: "UPDATE effects SET status = ?, message = COALESCE(?, message), settled_at = ? WHERE id = ? AND status = ?",
+                sql: """
+                    UPDATE effects SET status = ?, message = COALESCE(?, message), settled_at = ?
+                    WHERE id = ? AND status = ?
+                    """,
                 arguments: [status.rawValue, message, now.millisecondsSinceEpoch, id, onlyFrom.rawValue]
             )
         }
@@ -112,7 +116,8 @@ extension Store {
             throw StoreError(.corruptData, "effect \(id) has an unknown status \(statusText)")
         }
         return StoredEffect(
-            id: id, rollout: row["rollout"], effect: try StoreJSON.decode(Effect.self, row["content"], what: "effect \(id)"),
+            id: id, rollout: row["rollout"],
+            effect: try StoreJSON.decode(Effect.self, row["content"], what: "effect \(id)"),
             status: status, message: row["message"], createdAt: Timestamp(millisecondsSinceEpoch: row["created_at"]),
             settledAt: (row["settled_at"] as Int64?).map(Timestamp.init(millisecondsSinceEpoch:))
         )

@@ -262,9 +262,10 @@ extension Store {
     static func nextRolloutID(_ db: Database, now: Timestamp) throws -> String {
         let day = String(now.rfc3339.prefix(10)).replacingOccurrences(of: "-", with: "")
         let prefix = "r-\(day)-"
-        let count = try Int.fetchOne(
-            db, sql: "SELECT COUNT(*) FROM rollouts WHERE id LIKE ?", arguments: [prefix + "%"]
-        ) ?? 0
+        let count =
+            try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM rollouts WHERE id LIKE ?", arguments: [prefix + "%"]
+            ) ?? 0
         let number = String(count + 1)
         return prefix + String(repeating: "0", count: max(0, 4 - number.count)) + number
     }

@@ -22,7 +22,8 @@ struct CrashHarness {
         guard arguments.count == 7, let count = Int(arguments[3]), let waves = Int(arguments[4]),
             let interval = Int(arguments[5]), let hold = Int(arguments[6])
         else {
-            FileHandle.standardError.write(Data("usage: sluice-crash-harness DB FAKES_URL STRATEGIES WAVES INTERVAL_MS HOLD_MS\n".utf8))
+            FileHandle.standardError.write(
+                Data("usage: sluice-crash-harness DB FAKES_URL STRATEGIES WAVES INTERVAL_MS HOLD_MS\n".utf8))
             exit(64)
         }
         let fakes = arguments[2]
@@ -64,7 +65,8 @@ struct CrashHarness {
                 } else if rollouts.count < waves {
                     done = false
                     _ = try await controller.startRollout(
-                        strategy: strategy.key, version: "v\(rollouts.count + 1)", actor: "crash-test", supersede: false)
+                        strategy: strategy.key, version: "v\(rollouts.count + 1)", actor: "crash-test", supersede: false
+                    )
                 }
             }
             if done, try await store.rolloutsWithPendingEffects().isEmpty { return }
@@ -127,13 +129,15 @@ struct LoopbackRouter: TrafficRouter {
 
     private func send(_ method: String, _ url: String, body: Data?) async throws -> HTTPResponse {
         try await client.execute(
-            HTTPRequest(method: method, url: url, body: body, timeout: .seconds(2), connectTimeout: .seconds(1), retry: .none))
+            HTTPRequest(
+                method: method, url: url, body: body, timeout: .seconds(2), connectTimeout: .seconds(1), retry: .none))
     }
 
     private func check(_ response: HTTPResponse) throws {
         guard (200..<300).contains(response.status) else {
             throw ProviderError(
-                .badResponse, provider: "loopback-router", "HTTP \(response.status) from \(url)", status: response.status)
+                .badResponse, provider: "loopback-router", "HTTP \(response.status) from \(url)",
+                status: response.status)
         }
     }
 }

@@ -27,7 +27,8 @@ public enum Fixtures {
                 providers: ["prom": .prometheus(PrometheusConfig(address: "http://127.0.0.1:9090"))],
                 checks: [
                     Check(
-                        name: "error-rate", provider: "prom", query: "rate(errors{instance=~\"{{canary}}\"}[{{interval}}])",
+                        name: "error-rate", provider: "prom",
+                        query: "rate(errors{instance=~\"{{canary}}\"}[{{interval}}])",
                         max: 0.05)
                 ]
             ),

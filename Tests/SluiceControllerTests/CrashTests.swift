@@ -18,7 +18,8 @@ import Testing
     static let kills = 50
 
     @Test func theControllerSurvivesRepeatedSIGKILLs() async throws {
-        let seed = UInt64(ProcessInfo.processInfo.environment["SLUICE_CRASH_SEED"] ?? "")
+        let seed =
+            UInt64(ProcessInfo.processInfo.environment["SLUICE_CRASH_SEED"] ?? "")
             ?? UInt64.random(in: 1...UInt64(UInt32.max))
         print("crash test seed: \(seed) (set SLUICE_CRASH_SEED=\(seed) to repeat it)")
         var random = SplitMix64(seed: seed)
@@ -58,7 +59,9 @@ import Testing
                     continue
                 }
             } else {
-                try await waitUntil("the harness to finish every rollout", timeout: .seconds(120)) { !process.isRunning }
+                try await waitUntil("the harness to finish every rollout", timeout: .seconds(120)) {
+                    !process.isRunning
+                }
             }
             #expect(process.process.terminationStatus == 0, "harness failed: \(process.logTail())")
             finished = process.logTail().contains("ALL FINAL")
@@ -103,7 +106,9 @@ import Testing
         let environment = ProcessInfo.processInfo.environment
         let candidates = [
             environment["SLUICE_CRASH_HARNESS"],
-            environment["SLUICE_BIN"].map { URL(fileURLWithPath: $0).deletingLastPathComponent().path + "/sluice-crash-harness" },
+            environment["SLUICE_BIN"].map {
+                URL(fileURLWithPath: $0).deletingLastPathComponent().path + "/sluice-crash-harness"
+            },
             repositoryRoot() + "/.build/debug/sluice-crash-harness",
         ].compactMap { $0 }
         guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
@@ -140,7 +145,8 @@ struct CrashFakes {
     }
 
     func router(_ name: String) async throws -> RouterState {
-        let response = try await CurlClient().execute(HTTPRequest(url: "\(baseURL)/router/\(name)", timeout: .seconds(5)))
+        let response = try await CurlClient().execute(
+            HTTPRequest(url: "\(baseURL)/router/\(name)", timeout: .seconds(5)))
         return try JSONDecoder().decode(RouterState.self, from: response.body)
     }
 }

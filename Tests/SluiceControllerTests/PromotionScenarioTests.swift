@@ -9,7 +9,9 @@ import Testing
     /// What a healthy rollout through 5/25/50/100 writes, in order.
     static let promotionLog: [String] =
         ["RolloutStarted"]
-        + Array(repeating: ["CanaryDeployed", "StageStarted", "TrafficShifted", "StageCompleted"], count: 4).flatMap { $0 }
+        + Array(repeating: ["CanaryDeployed", "StageStarted", "TrafficShifted", "StageCompleted"], count: 4).flatMap {
+            $0
+        }
         + ["Promoting", "StablePromoted", "Promoted"]
 
     @Test func aHealthyRolloutIsPromotedThroughEveryStage() async throws {
@@ -25,14 +27,19 @@ import Testing
         #expect(try await scenario.eventTypes() == Self.promotionLog)
         #expect(world.router.weights == [5, 25, 50, 100, 0])
         #expect(world.router.finalizeCount == 1)
-        #expect(world.workload.log == ["deploy v2 5", "deploy v2 25", "deploy v2 50", "deploy v2 100", "promote v2", "scaleDown"])
+        #expect(
+            world.workload.log == [
+                "deploy v2 5", "deploy v2 25", "deploy v2 50", "deploy v2 100", "promote v2", "scaleDown",
+            ])
         // One query per tick while the canary takes traffic under a stage: 4 per stage from its shift to its end,
         // plus the ticks that enter stages 2-4 (the previous weight still flows); none while promoting.
         #expect(world.metrics.asked.count == 19)
         #expect(Set(world.metrics.asked) == ["rate(errors{instance=~\"10.0.0.2:80\"}[10s])"])
         #expect(try await scenario.store.samples(rollout: rollout.id, check: "error-rate").count == 19)
         // The pools swapped: the next rollout goes to the other pool.
-        #expect(try await scenario.store.poolRoles(rollout.strategy) == Pools(stable: ["10.0.0.2:80"], canary: ["10.0.0.1:80"]))
+        #expect(
+            try await scenario.store.poolRoles(rollout.strategy)
+                == Pools(stable: ["10.0.0.2:80"], canary: ["10.0.0.1:80"]))
         let events = try await scenario.store.events()
         #expect(events.map(\.seq) == Array(1...Int64(events.count)))
         #expect(try await scenario.store.effects(rollout: rollout.id, status: .pending).isEmpty)
@@ -80,7 +87,9 @@ import Testing
         try await scenario.tick()  // both shift 5 % and begin analysis on the next tick
         scenario.world("slow").metrics.gate.close()
         scenario.clock.advance(by: .seconds(10))
-        try await waitUntil("the slow rollout's query to hang", interval: .milliseconds(2)) { scenario.world("slow").metrics.gate.waiters == 1 }
+        try await waitUntil("the slow rollout's query to hang", interval: .milliseconds(2)) {
+            scenario.world("slow").metrics.gate.waiters == 1
+        }
         // The fast rollout goes all the way while the slow one's query hangs.
         for _ in 0..<40 where try await scenario.phase(fast.id) != .succeeded {
             try await waitUntil("the fast rollout to sleep again", interval: .milliseconds(2)) {

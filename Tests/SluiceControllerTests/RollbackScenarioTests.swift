@@ -75,7 +75,8 @@ import Testing
         try await waitUntil("the query to hang", interval: .milliseconds(2)) { world.metrics.gate.waiters == 1 }
 
         let started = ContinuousClock.now
-        let rolling = try await scenario.controller.command(rolloutID: rollout.id, .rollback(actor: "oncall", reason: "pager"))
+        let rolling = try await scenario.controller.command(
+            rolloutID: rollout.id, .rollback(actor: "oncall", reason: "pager"))
         #expect(rolling.phase == .rollingBack)
         try await waitUntil("the rollback to finish", timeout: .seconds(5), interval: .milliseconds(2)) {
             try await scenario.phase(rollout.id) == .rolledBack
@@ -83,9 +84,10 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(5))
         #expect(world.router.current == 0)
         #expect(world.metrics.gate.waiters == 0, "the hung observation was cancelled")
-        let rollback = try #require(try await scenario.store.events(EventQuery(rollout: rollout.id)).first {
-            $0.type == .rollbackStarted
-        })
+        let rollback = try #require(
+            try await scenario.store.events(EventQuery(rollout: rollout.id)).first {
+                $0.type == .rollbackStarted
+            })
         #expect(rollback.actor == "oncall")
         #expect(scenario.controller.snapshot().ticksPreempted >= 1)
     }

@@ -60,7 +60,8 @@ import Testing
         let everything = "https://hooks.example.com/services/T000/B000/secret"
         let verdicts = "https://hooks.example.com/verdicts"
         let strategy = Fixtures.strategy(notifications: [
-            NotificationTarget(webhook: everything), NotificationTarget(webhook: verdicts, on: ["Promoted", "RolledBack"]),
+            NotificationTarget(webhook: everything),
+            NotificationTarget(webhook: verdicts, on: ["Promoted", "RolledBack"]),
         ])
         let scenario = try await Scenario(strategies: [strategy])
         defer { Task { await scenario.stop() } }
@@ -75,7 +76,8 @@ import Testing
         let payloads = try toEverything.map { try JSONDecoder().decode(EventPayload.self, from: $0.body ?? Data()) }
         #expect(payloads == events.map(EventPayload.init))
         #expect(payloads.first?.time == "2026-11-24T08:00:00.000Z")
-        #expect(toEverything.allSatisfy { $0.method == "POST" && $0.headers.contains { $0.value == "application/json" } })
+        #expect(
+            toEverything.allSatisfy { $0.method == "POST" && $0.headers.contains { $0.value == "application/json" } })
         let toVerdicts = try received.filter { $0.url == verdicts }.map {
             try JSONDecoder().decode(EventPayload.self, from: $0.body ?? Data())
         }
@@ -113,7 +115,8 @@ import Testing
             logger: Logger(label: "commit", factory: { _ in SwiftLogNoOpLogHandler() }))
         let running = Task { try await controller.run() }
         defer { running.cancel() }
-        _ = try await controller.startRollout(strategy: Fixtures.strategy().key, version: "v2", actor: "ci", supersede: false)
+        _ = try await controller.startRollout(
+            strategy: Fixtures.strategy().key, version: "v2", actor: "ci", supersede: false)
         try await waitUntil("the notifications", interval: .milliseconds(2)) { client.checked.count >= 3 }
         #expect(client.checked.allSatisfy { $0 })
     }

@@ -59,7 +59,8 @@ final class Scenario: @unchecked Sendable {
 
     func start(_ name: String = "checkout", version: String = "v2", supersede: Bool = false) async throws -> Rollout {
         let rollout = try await controller.startRollout(
-            strategy: StrategyKey(namespace: "default", name: name), version: version, actor: "ci", supersede: supersede)
+            strategy: StrategyKey(namespace: "default", name: name), version: version, actor: "ci", supersede: supersede
+        )
         try await settle()
         return rollout
     }

@@ -71,8 +71,9 @@ import Testing
         let rollout = try await started(store)
         let recorded = try #require(
             try await store.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
-                step(current, to: .progressing, weight: 25, type: .trafficShifted,
-                     effects: [.deployCanary(version: "v2", weight: 25), .setWeight(25)], now: Fixtures.epoch)
+                step(
+                    current, to: .progressing, weight: 25, type: .trafficShifted,
+                    effects: [.deployCanary(version: "v2", weight: 25), .setWeight(25)], now: Fixtures.epoch)
             }
         )
         #expect(try await store.rolloutsWithPendingEffects() == [rollout.id])
@@ -100,8 +101,9 @@ import Testing
         let rollout = try await started(store)
         let rollback = try #require(
             try await store.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
-                step(current, to: .rollingBack, weight: 0, type: .rollbackStarted,
-                     effects: [.setWeight(0), .scaleDownCanary], now: Fixtures.epoch)
+                step(
+                    current, to: .rollingBack, weight: 0, type: .rollbackStarted,
+                    effects: [.setWeight(0), .scaleDownCanary], now: Fixtures.epoch)
             }
         )
         #expect(rollback.supersededEffects.count == 1)

@@ -27,7 +27,9 @@ func step(
     next.updatedAt = now
     return Decision(
         rollout: next, effects: effects,
-        events: [Event(time: now, rollout: next.id, strategy: next.strategy, type: type, weight: weight, message: "\(type)")]
+        events: [
+            Event(time: now, rollout: next.id, strategy: next.strategy, type: type, weight: weight, message: "\(type)")
+        ]
     )
 }
 
@@ -80,7 +82,9 @@ func step(
             }
         } throws: { ($0 as? StoreError)?.code == .notFound }
         await #expect {
-            _ = try await store.record(rolloutID: "r-missing", now: Fixtures.epoch) { rollout, _ in Decision(rollout: rollout) }
+            _ = try await store.record(rolloutID: "r-missing", now: Fixtures.epoch) { rollout, _ in
+                Decision(rollout: rollout)
+            }
         } throws: { ($0 as? StoreError)?.code == .notFound }
     }
 
@@ -96,7 +100,9 @@ func step(
             _ = try await store.record(
                 rolloutID: started.rollout.id, expectedGeneration: started.generation, now: Fixtures.epoch
             ) { rollout, _ in
-                step(rollout, to: .progressing, weight: 25, type: .trafficShifted, effects: [.setWeight(25)], now: Fixtures.epoch)
+                step(
+                    rollout, to: .progressing, weight: 25, type: .trafficShifted, effects: [.setWeight(25)],
+                    now: Fixtures.epoch)
             }
         } throws: { ($0 as? StoreError)?.code == .staleState }
         #expect(try await store.rollout(started.rollout.id)?.phase == .paused)

@@ -13,7 +13,8 @@ import Testing
         #expect(outcome1 == .created)
         #expect(created.revision == 1)
 
-        let (same, outcome2) = try await store.putStrategy(first, source: "# only a comment changed", now: Fixtures.epoch)
+        let (same, outcome2) = try await store.putStrategy(
+            first, source: "# only a comment changed", now: Fixtures.epoch)
         #expect(outcome2 == .unchanged)
         #expect(same.revision == 1)
         #expect(same.source == "kind: Strategy # v1")

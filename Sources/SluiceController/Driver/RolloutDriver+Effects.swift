@@ -12,7 +12,11 @@ extension RolloutDriver {
         controller.counters.withLock { $0.runningEffectBatches += 1 }
         effectsTask = Task {
             // Cancelling this batch (a stop) cancels the one it waits for too.
-            await withTaskCancellationHandler { await previous?.value } onCancel: { previous?.cancel() }
+            await withTaskCancellationHandler {
+                await previous?.value
+            } onCancel: {
+                previous?.cancel()
+            }
             await self.runPendingEffects()
             if wakeWhenDone { self.wake() }
             self.controller.counters.withLock { $0.runningEffectBatches -= 1 }
@@ -23,7 +27,8 @@ extension RolloutDriver {
     /// (the store abandons the rest: order matters) and the next tick is told about it.
     private func runPendingEffects() async {
         while !Task.isCancelled {
-            guard let pending = await retryingStore({ try await self.store.effects(rollout: self.id, status: .pending) }),
+            guard
+                let pending = await retryingStore({ try await self.store.effects(rollout: self.id, status: .pending) }),
                 !pending.isEmpty
             else { return }
             guard let record = await retryingStore({ try await self.store.rolloutRecord(self.id) }), let record,
@@ -49,7 +54,9 @@ extension RolloutDriver {
                     await fail(effect, error)
                     return
                 }
-                let confirmed: Void? = await retryingStore { try await self.store.confirmEffect(effect.id, now: self.clock.now()) }
+                let confirmed: Void? = await retryingStore {
+                    try await self.store.confirmEffect(effect.id, now: self.clock.now())
+                }
                 if confirmed == nil { return }
                 controller.counters.withLock { $0.effectsConfirmed += 1 }
             }
@@ -66,7 +73,8 @@ extension RolloutDriver {
 
     static func perform(_ effect: Effect, _ providers: RolloutProviders) async throws {
         switch effect {
-        case .deployCanary(let version, let weight): try await providers.workload.deployCanary(version: version, weight: weight)
+        case .deployCanary(let version, let weight):
+            try await providers.workload.deployCanary(version: version, weight: weight)
         case .setWeight(let weight): try await providers.router.setCanaryWeight(weight)
         case .promoteStable(let version): try await providers.workload.promote(version: version)
         case .scaleDownCanary: try await providers.workload.scaleDownCanary()

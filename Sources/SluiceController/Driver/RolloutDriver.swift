@@ -41,7 +41,11 @@ actor RolloutDriver {
     /// Waits for the running batch of effects; cancelling the waiter cancels the batch.
     func awaitEffects() async {
         guard let task = effectsTask else { return }
-        await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+        await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            task.cancel()
+        }
     }
 
     private func drive() async {
@@ -90,7 +94,11 @@ actor RolloutDriver {
                 record.rollout, strategy: stored.strategy, failures: failures, now: start)
         }
         observeTask = task
-        let observations = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+        let observations = await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            task.cancel()
+        }
         observeTask = nil
         if task.isCancelled {
             controller.counters.withLock { $0.ticksPreempted += 1 }
@@ -167,7 +175,11 @@ actor RolloutDriver {
         }
         let task = Task { [clock] in try await clock.sleep(until: deadline) }
         sleepTask = task
-        _ = await withTaskCancellationHandler { await task.result } onCancel: { task.cancel() }
+        _ = await withTaskCancellationHandler {
+            await task.result
+        } onCancel: {
+            task.cancel()
+        }
         sleepTask = nil
         wakeRequested = false
     }
