@@ -90,7 +90,10 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceKubernetesTests",
-            dependencies: ["SluiceKubernetes", "SluiceHTTP", "SluiceCore", "SluiceTestSupport"]
+            dependencies: [
+                "SluiceKubernetes", "SluiceHTTP", "SluiceCore", "SluiceTestSupport", "SluiceController", "SluiceStore",
+                "SluiceProviders", "SluiceRuntimeTestSupport", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

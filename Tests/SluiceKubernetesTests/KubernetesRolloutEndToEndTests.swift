@@ -1,0 +1,191 @@
+import Foundation
+import Logging
+import SluiceController
+import SluiceCore
+import SluiceHTTP
+import SluiceKubernetes
+import SluiceProviders
+import SluiceRuntimeTestSupport
+import SluiceStore
+import SluiceTestSupport
+import Testing
+
+/// The real controller on a real store, with the Gateway API router and the Deployment workload on the
+/// Kubernetes simulator, a fake metric provider and a manual clock: whole rollouts, with and without faults.
+@Suite("Deployment-target rollouts on the Kubernetes simulator")
+struct KubernetesRolloutEndToEndTests {
+    /// Builds the Gateway API router and the Deployment workload on the simulator for every rollout.
+    struct Factory: ProviderFactory {
+        let client: KubernetesClient
+        let metrics: any MetricProvider
+
+        func providers(for strategy: Strategy, rollout: Rollout) throws -> RolloutProviders {
+            guard case .deployment(let name, let container) = strategy.target,
+                case .gatewayAPI(let route, let stable, let canary) = strategy.traffic
+            else { throw SupportError("this test only builds deployment + gatewayAPI strategies") }
+            return RolloutProviders(
+                metrics: ["prom": metrics],
+                router: try GatewayAPIRouter(
+                    httpRoute: route, stableService: stable, canaryService: canary,
+                    routes: client.httpRoutes(strategy.namespace)),
+                workload: DeploymentWorkload(
+                    client: client, namespace: strategy.namespace, deployment: name, container: container,
+                    options: .init(
+                        availabilityTimeout: .seconds(30), promotionTimeout: .seconds(30), pollInterval: .milliseconds(20))))
+        }
+    }
+
+    static let strategy = Strategy(
+        name: "checkout", namespace: "shop", target: .deployment(name: "checkout", container: "app"),
+        traffic: .gatewayAPI(httpRoute: "checkout", stableService: "checkout", canaryService: "checkout-canary"),
+        stages: [5, 25, 50, 100].map { Stage(name: "w\($0)", weight: $0, hold: .seconds(20)) },
+        analysis: Analysis(
+            interval: .seconds(10), failureLimit: 1, noDataLimit: 3, onNoData: .pause,
+            providers: ["prom": .prometheus(PrometheusConfig(address: "http://127.0.0.1:9"))],
+            checks: [Check(name: "error-rate", provider: "prom", query: "errors", max: 0.05)]))
+
+    static var route: [String: Any] {
+        [
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": ["name": "checkout", "namespace": "shop"],
+            "spec": [
+                "parentRefs": [["name": "gateway"]],
+                "rules": [
+                    [
+                        "matches": [["path": ["type": "PathPrefix", "value": "/"]]],
+                        "backendRefs": [
+                            ["name": "checkout", "port": 80, "weight": 100],
+                            ["name": "checkout-canary", "port": 80, "weight": 0],
+                        ],
+                    ]
+                ],
+            ],
+        ]
+    }
+
+    /// One rollout of v2; `breach` makes the error rate breach once 25 % of traffic reaches the canary.
+    struct Run {
+        let rollout: Rollout
+        let events: [SluiceCore.Event]
+        let cluster: SimCluster
+        /// Requests the simulator answered with an injected fault (429, 500, or a hang-up).
+        let injectedFaults: Int
+    }
+
+    static func run(breach: Bool, faults: Double) async throws -> Run {
+        let cluster = try await SimCluster(
+            objects: [
+                Manifests.deployment("checkout", image: "registry.example/checkout:v1", replicas: 4, namespace: "shop"),
+                route,
+            ],
+            availableAfter: .milliseconds(50),
+            options: .init(
+                requestTimeout: .milliseconds(800), maxConflictAttempts: 10, maxThrottleAttempts: 10,
+                maxRetryAfter: .milliseconds(50), maxServerAttempts: 10, serverRetryDelay: .milliseconds(10)))
+        if faults > 0 {
+            try await cluster.sim.setFaults(fraction: faults, kinds: ["429", "500", "hang"], hangSeconds: 2, seed: 5)
+        }
+        let metrics = RouteErrorRate(routes: cluster.client.httpRoutes("shop"), breachFrom: breach ? 25 : nil)
+        let directory = try makeTemporaryDirectory("kube-e2e")
+        let store = try Store(path: directory + "/sluice.db")
+        let clock = ManualClock()
+        _ = try await store.putStrategy(strategy, now: clock.now())
+        var options = Controller.Options()
+        options.observeTimeout = .seconds(10)
+        options.effectTimeout = .seconds(60)
+        let controller = Controller(
+            store: store, providers: Factory(client: cluster.client, metrics: metrics), clock: clock, http: nil,
+            logger: Logger(label: "e2e", factory: { _ in SwiftLogNoOpLogHandler() }), options: options)
+        let running = Task { try await controller.run() }
+        defer { running.cancel() }
+
+        let settle = {
+            try await waitUntil("the controller to settle", timeout: .seconds(60), interval: .milliseconds(5)) {
+                let snapshot = controller.snapshot()
+                return snapshot.running && snapshot.runningEffectBatches == 0 && clock.sleepers == snapshot.drivenRollouts
+            }
+        }
+        let started = try await controller.startRollout(
+            strategy: strategy.key, version: "v2", actor: "ci", supersede: false)
+        try await settle()
+        for _ in 0..<200 {
+            if let rollout = try await store.rollout(started.id), rollout.phase.isTerminal {
+                try await cluster.sim.setFaults(fraction: 0, kinds: [])
+                let injected = try await cluster.sim.requests().filter { [0, 429, 500].contains($0.status) }.count
+                return Run(
+                    rollout: rollout, events: try await store.events(EventQuery(rollout: started.id)), cluster: cluster,
+                    injectedFaults: injected)
+            }
+            clock.advance(by: .seconds(10))
+            try await settle()
+        }
+        throw SupportError("rollout not final after 200 ticks: \(String(describing: try await store.rollout(started.id)?.phase))")
+    }
+
+    static func canaryWeight(_ c: SimCluster) async throws -> Int? {
+        try await c.client.httpRoutes("shop").get("checkout").spec.rules?.first?.backendRefs?
+            .first { $0.name == "checkout-canary" }?.weight
+    }
+
+    @Test("5 → 25 → 50 → 100 %, then promotion: stable runs v2, traffic back on stable, canary at 0", arguments: [0.0, 0.2])
+    func promotes(faults: Double) async throws {
+        let run = try await Self.run(breach: false, faults: faults)
+        #expect(run.rollout.phase == .succeeded, "\(run.events.map { "\($0.type): \($0.message)" })")
+        let shifted = run.events.filter { $0.type == .stageStarted }.compactMap(\.weight)
+        #expect(shifted == [5, 25, 50, 100])
+        #expect((run.injectedFaults > 0) == (faults > 0), "\(run.injectedFaults) faults injected")
+        // Capacity before traffic: each stage starts only after the canary was reported ready for its weight.
+        let order = run.events.compactMap { event -> String? in
+            switch event.type {
+            case .canaryDeployed: "ready"
+            case .stageStarted: "stage \(event.weight ?? -1)"
+            default: nil
+            }
+        }
+        #expect(order == ["ready", "stage 5", "ready", "stage 25", "ready", "stage 50", "ready", "stage 100"])
+        let stable = try await run.cluster.client.deployments("shop").get("checkout")
+        #expect(stable.spec.template.spec.containers[0].image == "registry.example/checkout:v2")
+        #expect(stable.isRolledOut)
+        #expect(try await run.cluster.client.deployments("shop").get("checkout-canary").spec.replicas == 0)
+        #expect(try await Self.canaryWeight(run.cluster) == 0)
+
+        // Every event of the rollout, mirrored on the Deployment, is what kubectl shows.
+        let mirror = EventMirror(client: run.cluster.client)
+        for event in run.events { try await mirror.mirror(event, deployment: "checkout", namespace: "shop") }
+        let home = try makeTemporaryDirectory("kubectl-home")
+        let shown = try await runKubectl(["get", "events", "-n", "shop"], kubeconfig: run.cluster.kubeconfig, home: home)
+        #expect(shown.stdout.contains("Promoted"), "\(shown.stdout)\(shown.stderr)")
+        #expect(try await run.cluster.client.events("shop").list().count == run.events.count)
+    }
+
+    @Test("a breach at 25 % rolls back: traffic to stable, canary at 0, the stable Deployment untouched", arguments: [0.0, 0.2])
+    func rollsBack(faults: Double) async throws {
+        let run = try await Self.run(breach: true, faults: faults)
+        #expect(run.rollout.phase == .rolledBack, "\(run.events.map { "\($0.type): \($0.message)" })")
+        #expect(run.events.contains { $0.type == .checkBreached })
+        #expect((run.injectedFaults > 0) == (faults > 0), "\(run.injectedFaults) faults injected")
+        let stable = try await run.cluster.client.deployments("shop").get("checkout")
+        #expect(stable.spec.template.spec.containers[0].image == "registry.example/checkout:v1")
+        #expect(stable.metadata.generation == 1)
+        #expect(try await run.cluster.client.deployments("shop").get("checkout-canary").spec.replicas == 0)
+        #expect(try await Self.canaryWeight(run.cluster) == 0)
+        let writes = try await run.cluster.sim.requests().filter {
+            $0.method != "GET" && $0.path.hasSuffix("/deployments/checkout")
+        }
+        #expect(writes.isEmpty)
+    }
+}
+
+/// The canary's error rate: 0.01, or 0.5 once the route sends it at least `breachFrom` percent (read from the
+/// HTTPRoute on the simulator at every sample).
+struct RouteErrorRate: MetricProvider {
+    let routes: ResourceClient<HTTPRoute>
+    let breachFrom: Int?
+
+    func sample(query: String) async throws -> Double? {
+        guard let breachFrom else { return 0.01 }
+        let weight = try await routes.get("checkout").spec.rules?.first?.backendRefs?
+            .first { $0.name == "checkout-canary" }?.weight ?? 0
+        return weight >= breachFrom ? 0.5 : 0.01
+    }
+}
