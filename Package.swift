@@ -15,7 +15,11 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
@@ -41,11 +45,27 @@ let package = Package(
             ]
         ),
         .target(name: "SluiceKubernetes", dependencies: ["SluiceCore", "SluiceHTTP", .product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "SluiceAPI",
+            dependencies: [
+                "SluiceCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .executableTarget(
             name: "sluice",
             dependencies: [
                 "SluiceCore",
                 "SluiceProviders",
+                "SluiceAPI",
                 "SluiceHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -94,6 +114,10 @@ let package = Package(
                 "SluiceKubernetes", "SluiceHTTP", "SluiceCore", "SluiceTestSupport", "SluiceController", "SluiceStore",
                 "SluiceProviders", "SluiceRuntimeTestSupport", .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .testTarget(
+            name: "SluiceAPITests",
+            dependencies: ["SluiceAPI", "SluiceCore", "SluiceHTTP", "SluiceTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,103 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ServiceLifecycle
+import SluiceCore
+
+extension APIServer {
+    /// Events per read from the store.
+    static let eventPage = 500
+    /// How often a follower re-reads the store even without a wake-up.
+    static let followRecheck: Duration = .seconds(2)
+    /// How often an idle stream sends a comment, so dead clients are noticed and proxies keep it open.
+    static let keepalive: Duration = .seconds(15)
+
+    /// `GET /v1/events[?rollout=&strategy=&after=SEQ]`; with `Accept: text/event-stream` it follows.
+    func addEventRoutes(to router: Router<APIContext>) {
+        route(router, .get, "/v1/events", role: .viewer) { request, _, _ in
+            let query = request.uri.queryParameters
+            let strategy = try Self.strategyFilter(query)
+            let rollout = query.get("rollout")
+            var after: Int64 = 0
+            if let text = query.get("after") ?? request.headers[HTTPField.Name("Last-Event-ID")!] {
+                guard let seq = Int64(text), seq >= 0 else {
+                    throw APIError(.badRequest, "`after` must be an event seq (a whole number ≥ 0), got \"\(text)\"")
+                }
+                after = seq
+            }
+            let accept = request.headers[.accept] ?? ""
+            if accept.contains("text/event-stream") {
+                return stream(after: after, rollout: rollout, strategy: strategy)
+            }
+            var limit = 1000
+            if let text = query.get("limit") {
+                guard let value = Int(text), (1...10_000).contains(value) else {
+                    throw APIError(.badRequest, "`limit` must be 1...10000, got \"\(text)\"")
+                }
+                limit = value
+            }
+            // `wait=SECONDS` long-polls: a client without SSE follows by asking again with `after=last`.
+            var wait: Duration = .zero
+            if let text = query.get("wait") {
+                guard let seconds = Int(text), (0...60).contains(seconds) else {
+                    throw APIError(.badRequest, "`wait` must be 0...60 seconds, got \"\(text)\"")
+                }
+                wait = .seconds(seconds)
+            }
+            let deadline = ContinuousClock.now + wait
+            while true {
+                let seen = signal.latest
+                let events = try await backend.events(after: after, rollout: rollout, strategy: strategy, limit: limit)
+                if !events.isEmpty || ContinuousClock.now >= deadline {
+                    return try Self.json(EventList(events: events.map(EventView.init), last: events.last?.seq ?? after))
+                }
+                await signal.wait(after: seen, timeout: min(Self.followRecheck, deadline - ContinuousClock.now))
+                if Task.isCancelled || Task.isShuttingDownGracefully {
+                    return try Self.json(EventList(events: [], last: after))
+                }
+            }
+        }
+    }
+
+    /// A Server-Sent Events stream from `after`: `id:` is the seq, so `Last-Event-ID` resumes exactly.
+    private func stream(after: Int64, rollout: String?, strategy: StrategyKey?) -> Response {
+        let backend = backend
+        let signal = signal
+        let body = ResponseBody { writer in
+            var last = after
+            var lastWrite = ContinuousClock.now
+            try await writer.write(ByteBuffer(string: ": following events after \(after)\n\n"))
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                let seen = signal.latest
+                let events = try await backend.events(
+                    after: last, rollout: rollout, strategy: strategy, limit: Self.eventPage)
+                if !events.isEmpty {
+                    var text = ""
+                    for event in events { text += try Self.serverSentEvent(event) }
+                    try await writer.write(ByteBuffer(string: text))
+                    last = events.last!.seq
+                    lastWrite = ContinuousClock.now
+                    if events.count == Self.eventPage { continue }
+                } else if ContinuousClock.now - lastWrite >= Self.keepalive {
+                    try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
+                    lastWrite = ContinuousClock.now
+                }
+                await signal.wait(after: seen, timeout: Self.followRecheck)
+            }
+            try await writer.finish(nil)
+        }
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
+            body: body)
+    }
+
+    /// One event in SSE framing; the data is one line of JSON.
+    static func serverSentEvent(_ event: Event) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let json = String(decoding: try encoder.encode(EventView(event)), as: UTF8.self)
+        return "id: \(event.seq)\nevent: \(event.type.rawValue)\ndata: \(json)\n\n"
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Hummingbird
+import SluiceCore
+
+extension APIServer {
+    /// `GET /v1/strategies`, `GET|PUT /v1/strategies/{ns}/{name}`.
+    func addStrategyRoutes(to router: Router<APIContext>) {
+        route(router, .get, "/v1/strategies", role: .viewer) { _, _, _ in
+            try Self.json(StrategyList(strategies: try await backend.strategies().map(StrategyView.init)))
+        }
+        route(router, .get, "/v1/strategies/:namespace/:name", role: .viewer) { _, context, _ in
+            let key = try Self.strategyKey(context)
+            guard let stored = try await backend.strategy(key, revision: nil) else {
+                throw APIError(.notFound, "no strategy \(key)")
+            }
+            return try Self.json(StrategyView(stored))
+        }
+        route(router, .put, "/v1/strategies/:namespace/:name", role: .release) { request, context, identity in
+            let key = try Self.strategyKey(context)
+            let buffer = try await Self.body(of: request)
+            guard let source = buffer.getString(at: buffer.readerIndex, length: buffer.readableBytes),
+                !source.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            else {
+                throw APIError(.badRequest, "the body must be the strategy document, YAML or JSON, in UTF-8")
+            }
+            let contentType = request.headers[.contentType]?.lowercased() ?? ""
+            if contentType.contains("json") {
+                // YAML would accept most broken JSON differently; a JSON body must parse as JSON.
+                do {
+                    _ = try JSONDecoder().decode(JSONValue.self, from: Data(source.utf8))
+                } catch {
+                    throw APIError(.badRequest, "the body is declared JSON but is not valid JSON")
+                }
+            }
+            let dryRun = request.uri.queryParameters.get("dryRun").map { $0 == "true" || $0 == "1" } ?? false
+            let result = try await backend.applyStrategy(key, source: source, actor: identity.name, dryRun: dryRun)
+            let status: HTTPResponse.Status = result.outcome == .created && !dryRun ? .created : .ok
+            return try Self.json(result, status: status)
+        }
+    }
+
+    static func strategyKey(_ context: APIContext) throws -> StrategyKey {
+        guard let namespace = context.parameters.get("namespace"), let name = context.parameters.get("name") else {
+            throw APIError(.badRequest, "the path must name a strategy: /v1/strategies/{namespace}/{name}")
+        }
+        return StrategyKey(namespace: namespace, name: name)
+    }
+}

@@ -1,0 +1,225 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import NIOSSL
+import ServiceLifecycle
+import SluiceCore
+
+/// The request context of the API: the body limit is 1 MiB.
+public struct APIContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public init(source: ApplicationRequestContextSource) { coreContext = .init(source: source) }
+    public var maxUploadSize: Int { APIServer.maxBodyBytes }
+}
+
+/// The control API: routes, auth, errors. Built once and served by `sluice serve` and by the tests.
+public struct APIServer: Sendable {
+    /// Larger bodies are answered with 413.
+    public static let maxBodyBytes = 1 << 20
+
+    public let backend: any SluiceBackend
+    public let authenticator: Authenticator
+    public let signal: EventSignal
+    public let metrics: APIMetrics
+    public let logger: Logger
+    /// Wall-clock time, for the hold left in a stage.
+    public let now: @Sendable () -> Timestamp
+
+    public init(
+        backend: any SluiceBackend, authenticator: Authenticator, signal: EventSignal, metrics: APIMetrics = APIMetrics(),
+        logger: Logger, now: @escaping @Sendable () -> Timestamp = APIServer.systemNow
+    ) {
+        self.backend = backend
+        self.authenticator = authenticator
+        self.signal = signal
+        self.metrics = metrics
+        self.logger = logger
+        self.now = now
+    }
+
+    /// The system clock as a `Timestamp`.
+    public static let systemNow: @Sendable () -> Timestamp = {
+        Timestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
+    }
+
+    /// Every route of cli-and-api.md behind the JSON error middleware.
+    public func buildRouter() -> Router<APIContext> {
+        let router = Router(context: APIContext.self)
+        router.add(middleware: ErrorMiddleware(logger: logger))
+        addHealthRoutes(to: router)
+        addStrategyRoutes(to: router)
+        addRolloutRoutes(to: router)
+        addEventRoutes(to: router)
+        return router
+    }
+
+    /// The application on `host:port`, with TLS when `tls` is given. `onServerRunning` receives the bound
+    /// port (useful with port 0).
+    public func buildApplication(
+        host: String, port: Int, tls: ServerConfig.TLS? = nil, services: [any Service] = [],
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) throws -> some ApplicationProtocol {
+        let server: HTTPServerBuilder
+        if let tls {
+            let chain: [NIOSSLCertificate]
+            let key: NIOSSLPrivateKey
+            do {
+                chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile)
+                key = try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)
+            } catch {
+                throw ConfigError(
+                    file: tls.certificateFile, message: "cannot load the TLS certificate or key (\(tls.keyFile)): \(error)")
+            }
+            let configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+            server = try .tls(.http1(), tlsConfiguration: configuration)
+        } else {
+            server = .http1()
+        }
+        var app = Application(
+            router: buildRouter(),
+            server: server,
+            configuration: .init(address: .hostname(host, port: port), serverName: "sluice"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
+            logger: logger
+        )
+        app.addServices(services)
+        return app
+    }
+
+    // MARK: Auth
+
+    /// Checks the request's token for `role`; refusals are counted and logged without the token.
+    func authorize(_ request: Request, role: Role) throws -> Identity {
+        let header = request.headers[.authorization]
+        switch authenticator.authorize(authorization: header, role: role) {
+        case .success(let identity):
+            return identity
+        case .failure(let failure):
+            metrics.recordAuthFailure(failure)
+            var metadata: Logger.Metadata = [
+                "http.method": "\(request.method)", "http.path": "\(request.uri.path)",
+                "auth.failure": "\(failure.rawValue)", "auth.role_needed": "\(role)",
+            ]
+            if failure == .forbidden, let name = authenticator.tokenName(authorization: header) {
+                metadata["auth.token_name"] = "\(name)"
+            }
+            logger.warning("API request refused", metadata: metadata)
+            switch failure {
+            case .missing:
+                throw APIError(.unauthenticated, "a bearer token is required (Authorization: Bearer TOKEN)")
+            case .unknown:
+                throw APIError(.unauthenticated, "the token is not known to this server")
+            case .forbidden:
+                throw APIError(.forbidden, "this route needs the \(role) role")
+            }
+        }
+    }
+
+    /// Adds a route that needs `role`; the handler gets the caller's identity.
+    func route(
+        _ router: Router<APIContext>, _ method: HTTPRequest.Method, _ path: RouterPath, role: Role,
+        _ handler: @escaping @Sendable (Request, APIContext, Identity) async throws -> Response
+    ) {
+        router.on(path, method: method) { request, context in
+            let identity = try authorize(request, role: role)
+            return try await handler(request, context, identity)
+        }
+    }
+
+    // MARK: Bodies
+
+    /// The request body, at most 1 MiB (413 beyond).
+    static func body(of request: Request) async throws -> ByteBuffer {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+            throw APIError(.tooLarge, "the body is \(length) bytes; at most \(maxBodyBytes) are accepted")
+        }
+        do {
+            return try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            throw APIError(.tooLarge, "the body is larger than \(maxBodyBytes) bytes")
+        }
+    }
+
+    /// Decodes a JSON body; a malformed one is 400 with what was wrong.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, allowEmpty: Bool = false) async throws -> T? {
+        let buffer = try await body(of: request)
+        if buffer.readableBytes == 0 {
+            if allowEmpty { return nil }
+            throw APIError(.badRequest, "a JSON body is required")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
+        } catch let error as DecodingError {
+            throw APIError(.badRequest, "malformed JSON body: \(describe(error))")
+        } catch {
+            throw APIError(.badRequest, "malformed JSON body: \(error)")
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ keys: [any CodingKey]) -> String {
+            keys.isEmpty ? "the body" : keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing `\(path(context.codingPath + [key]))`"
+        case .typeMismatch(let type, let context): return "`\(path(context.codingPath))` must be \(type)"
+        case .valueNotFound(let type, let context): return "`\(path(context.codingPath))` must be \(type), not null"
+        case .dataCorrupted(let context): return "not valid JSON at \(path(context.codingPath))"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    /// A JSON response with sorted keys.
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var data = try encoder.encode(value)
+        data.append(0x0A)
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The JSON error body for `error`.
+    static func errorResponse(_ error: APIError) -> Response {
+        (try? json(ErrorBody(error), status: .init(code: error.status)))
+            ?? Response(status: .init(code: error.status))
+    }
+}
+
+/// Turns every error into the JSON error body with a fitting status; unexpected ones are logged.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = APIContext
+    let logger: Logger
+
+    func handle(
+        _ request: Request, context: APIContext, next: (Request, APIContext) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return APIServer.errorResponse(error)
+        } catch let error as NIOTooManyBytesError {
+            _ = error
+            return APIServer.errorResponse(APIError(.tooLarge, "the body is larger than \(APIServer.maxBodyBytes) bytes"))
+        } catch let error as HTTPError {
+            let code: APIError.Code =
+                switch error.status.code {
+                case 404: .notFound
+                case 405: .methodNotAllowed
+                case 413: .tooLarge
+                case 400: .badRequest
+                default: .internal
+                }
+            let message = code == .notFound ? "no route \(request.method) \(request.uri.path)" : error.body ?? "\(error.status)"
+            return APIServer.errorResponse(APIError(code, message))
+        } catch {
+            logger.error("API request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(error)"])
+            return APIServer.errorResponse(APIError(.internal, "internal error: \(error)"))
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import SluiceCore
+
+/// What the API needs from the rest of Sluice: the store and the controller behind one seam.
+///
+/// `sluice serve` gives the API a `ControllerBackend` over the real store and controller; tests give
+/// a fake. Implementations throw `APIError` for what a client did wrong (unknown rollout: 404; an active
+/// rollout exists or the phase forbids the command: 409; an invalid strategy: 422).
+public protocol SluiceBackend: Sendable {
+    /// The store is open and the reconciler runs.
+    func isReady() async -> Bool
+
+    /// Every applied strategy at its latest revision, ordered by key.
+    func strategies() async throws -> [AppliedStrategy]
+    /// One strategy, at `revision` or the latest; nil when unknown.
+    func strategy(_ key: StrategyKey, revision: Int?) async throws -> AppliedStrategy?
+    /// Validates `source` (YAML or JSON) as the one strategy `key` and stores it unless `dryRun`.
+    func applyStrategy(_ key: StrategyKey, source: String, actor: String, dryRun: Bool) async throws -> ApplyResult
+
+    /// Starts a rollout of `key` to `version`; `supersede` rolls back an active one first.
+    func startRollout(_ key: StrategyKey, version: String, actor: String, supersede: Bool) async throws -> Rollout
+    /// Rollouts, newest first, optionally of one strategy and in one phase.
+    func rollouts(strategy: StrategyKey?, phase: Phase?) async throws -> [Rollout]
+    /// One rollout; nil when unknown.
+    func rollout(id: String) async throws -> Rollout?
+    /// Applies a human's command to a rollout; returns its state after the command was recorded.
+    func command(rolloutID: String, _ command: Command) async throws -> Rollout
+
+    /// Events with `seq > after`, oldest first, at most `limit`, optionally of one rollout or strategy.
+    func events(after: Int64, rollout: String?, strategy: StrategyKey?, limit: Int) async throws -> [Event]
+
+    /// Counters and timings of the controller for `/metrics`.
+    func runtimeMetrics() async -> RuntimeMetrics
+}
+
+/// A stored strategy revision.
+public struct AppliedStrategy: Sendable, Hashable {
+    public var strategy: Strategy
+    public var revision: Int
+    /// The applied document as it was sent (YAML or JSON).
+    public var source: String?
+    public var appliedAt: Timestamp
+    public var appliedBy: String?
+
+    public init(strategy: Strategy, revision: Int, source: String?, appliedAt: Timestamp, appliedBy: String? = nil) {
+        self.strategy = strategy
+        self.revision = revision
+        self.source = source
+        self.appliedAt = appliedAt
+        self.appliedBy = appliedBy
+    }
+}
+
+/// The controller's own counters and timings, rendered by `/metrics`.
+public struct RuntimeMetrics: Sendable, Hashable {
+    /// Durations of reconcile ticks, in seconds, as a cumulative histogram.
+    public var reconcileDuration: Histogram
+    /// Calls to metric providers and routers, by provider kind and outcome (`success`, `error`).
+    public var providerRequests: [ProviderRequestKey: Int]
+    /// Rollbacks started, by strategy and trigger (`automatic`, `manual`, `superseded`).
+    public var rollbacks: [RollbackKey: Int]
+
+    public init(
+        reconcileDuration: Histogram = Histogram(), providerRequests: [ProviderRequestKey: Int] = [:],
+        rollbacks: [RollbackKey: Int] = [:]
+    ) {
+        self.reconcileDuration = reconcileDuration
+        self.providerRequests = providerRequests
+        self.rollbacks = rollbacks
+    }
+
+    /// `sluice_provider_requests_total` labels.
+    public struct ProviderRequestKey: Sendable, Hashable {
+        public var provider: String
+        public var outcome: String
+        public init(provider: String, outcome: String) {
+            self.provider = provider
+            self.outcome = outcome
+        }
+    }
+
+    /// `sluice_rollbacks_total` labels.
+    public struct RollbackKey: Sendable, Hashable {
+        public var strategy: String
+        public var trigger: String
+        public init(strategy: String, trigger: String) {
+            self.strategy = strategy
+            self.trigger = trigger
+        }
+    }
+}
+
+/// A Prometheus histogram: cumulative counts per upper bound, plus sum and count.
+public struct Histogram: Sendable, Hashable {
+    /// Upper bounds in seconds, ascending; `+Inf` is implied.
+    public var bounds: [Double]
+    /// Observations ≤ each bound (not cumulative; rendering accumulates).
+    public var bucketCounts: [Int]
+    public var sum: Double
+    public var count: Int
+
+    public static let defaultBounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    public init(bounds: [Double] = Histogram.defaultBounds) {
+        self.bounds = bounds
+        self.bucketCounts = Array(repeating: 0, count: bounds.count)
+        self.sum = 0
+        self.count = 0
+    }
+
+    /// Records one observation.
+    public mutating func observe(_ value: Double) {
+        if let index = bounds.firstIndex(where: { value <= $0 }) { bucketCounts[index] += 1 }
+        sum += value
+        count += 1
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import Yams
+
+/// A configuration file that cannot be used: which file, where, and what is wrong.
+public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var column: Int?
+    public var message: String
+
+    public init(file: String, line: Int? = nil, column: Int? = nil, message: String) {
+        self.file = file
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
+    /// `file:line:column: message`, compiler style.
+    public var description: String {
+        var at = file
+        if let line { at += ":\(line)" }
+        if let column { at += ":\(column)" }
+        return "\(at): \(message)"
+    }
+}
+
+/// `sluice serve --config FILE`: everything the server needs, in one YAML file.
+///
+/// ```yaml
+/// listen: 127.0.0.1:7700          # host:port; default 127.0.0.1:7700
+/// tls: {cert: tls.crt, key: tls.key}   # optional; both PEM files
+/// tokensFile: tokens.yaml         # required: [{name, role, sha256}]
+/// statePath: ./sluice.db          # default ./sluice.db
+/// kubeconfig: ~/.kube/config      # optional; in-cluster config when absent and running in a pod
+/// context: prod                   # optional kubeconfig context
+/// strategiesDir: strategies       # optional: applied at start
+/// ```
+/// Relative paths are relative to the config file's directory.
+public struct ServerConfig: Sendable, Hashable {
+    /// Certificate chain and private key files (PEM) for the API's own TLS.
+    public struct TLS: Sendable, Hashable {
+        public var certificateFile: String
+        public var keyFile: String
+        public init(certificateFile: String, keyFile: String) {
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+        }
+    }
+
+    public var host: String
+    public var port: Int
+    public var tls: TLS?
+    public var tokensFile: String
+    public var statePath: String
+    public var kubeconfig: String?
+    public var context: String?
+    public var strategiesDir: String?
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 7700, tls: TLS? = nil, tokensFile: String,
+        statePath: String = "./sluice.db", kubeconfig: String? = nil, context: String? = nil,
+        strategiesDir: String? = nil
+    ) {
+        self.host = host
+        self.port = port
+        self.tls = tls
+        self.tokensFile = tokensFile
+        self.statePath = statePath
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.strategiesDir = strategiesDir
+    }
+
+    static let knownKeys: Set<String> = [
+        "listen", "tls", "tokensFile", "statePath", "kubeconfig", "context", "strategiesDir",
+    ]
+
+    /// Reads, parses and checks the config file at `path`.
+    public static func load(path: String) throws -> ServerConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(file: path, message: "cannot read the config file")
+        }
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return try parse(String(decoding: data, as: UTF8.self), file: path, baseDirectory: base)
+    }
+
+    /// Parses config text; `baseDirectory` anchors relative paths. Every error names file, line and column.
+    public static func parse(_ text: String, file: String, baseDirectory: String) throws -> ServerConfig {
+        let root: Node
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigError(file: file, message: "the config file is empty; `tokensFile` is required")
+            }
+            root = node
+        } catch let error as ConfigError {
+            throw error
+        } catch let error as YamlError {
+            throw ConfigError(file: file, message: "not valid YAML: \(error)")
+        } catch {
+            throw ConfigError(file: file, message: "not valid YAML: \(error)")
+        }
+        guard let mapping = root.mapping else {
+            throw ConfigError(file: file, line: root.mark?.line, column: root.mark?.column,
+                              message: "the config must be a mapping of settings")
+        }
+        func fail(_ node: Node, _ message: String) -> ConfigError {
+            ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, message: message)
+        }
+        func string(_ key: String) throws -> String? {
+            guard let node = mapping[key] else { return nil }
+            guard let scalar = node.scalar, !scalar.string.isEmpty else {
+                throw fail(node, "`\(key)` must be a non-empty string")
+            }
+            return scalar.string
+        }
+        func resolve(_ value: String) -> String {
+            var value = value
+            if value.hasPrefix("~/") {
+                value = FileManager.default.homeDirectoryForCurrentUser.path + value.dropFirst(1)
+            }
+            return (value.hasPrefix("/") ? URL(fileURLWithPath: value) : URL(fileURLWithPath: baseDirectory).appendingPathComponent(value)).standardized.path
+        }
+
+        for (key, _) in mapping {
+            guard let name = key.scalar?.string, knownKeys.contains(name) else {
+                throw fail(key, "unknown setting `\(key.scalar?.string ?? "?")`; known: "
+                    + knownKeys.sorted().joined(separator: ", "))
+            }
+        }
+
+        var config = ServerConfig(tokensFile: "")
+        if let listen = try string("listen") {
+            guard let (host, port) = parseListen(listen) else {
+                throw fail(mapping["listen"]!, "`listen` must be HOST:PORT with a port in 0...65535, got \"\(listen)\"")
+            }
+            config.host = host
+            config.port = port
+        }
+        if let tlsNode = mapping["tls"] {
+            guard let tls = tlsNode.mapping else { throw fail(tlsNode, "`tls` must be a mapping {cert, key}") }
+            for (key, _) in tls where !["cert", "key"].contains(key.scalar?.string ?? "") {
+                throw fail(key, "unknown TLS setting `\(key.scalar?.string ?? "?")`; known: cert, key")
+            }
+            guard let cert = tls["cert"]?.scalar?.string, !cert.isEmpty else {
+                throw fail(tlsNode, "`tls.cert` (a PEM certificate chain file) is required")
+            }
+            guard let key = tls["key"]?.scalar?.string, !key.isEmpty else {
+                throw fail(tlsNode, "`tls.key` (a PEM private key file) is required")
+            }
+            config.tls = TLS(certificateFile: resolve(cert), keyFile: resolve(key))
+            for (name, path) in [("tls.cert", config.tls!.certificateFile), ("tls.key", config.tls!.keyFile)]
+            where !FileManager.default.isReadableFile(atPath: path) {
+                throw fail(tlsNode, "`\(name)`: cannot read \(path)")
+            }
+        }
+        guard let tokens = try string("tokensFile") else {
+            throw fail(root, "`tokensFile` is required (a YAML list of {name, role, sha256})")
+        }
+        config.tokensFile = resolve(tokens)
+        guard FileManager.default.isReadableFile(atPath: config.tokensFile) else {
+            throw fail(mapping["tokensFile"]!, "`tokensFile`: cannot read \(config.tokensFile)")
+        }
+        if let state = try string("statePath") { config.statePath = resolve(state) } else {
+            config.statePath = resolve("./sluice.db")
+        }
+        config.kubeconfig = try string("kubeconfig").map(resolve)
+        config.context = try string("context")
+        if let dir = try string("strategiesDir") {
+            config.strategiesDir = resolve(dir)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: config.strategiesDir!, isDirectory: &isDirectory),
+                isDirectory.boolValue
+            else {
+                throw fail(mapping["strategiesDir"]!, "`strategiesDir`: \(config.strategiesDir!) is not a directory")
+            }
+        }
+        return config
+    }
+
+    /// `host:port`, `[v6]:port` or `:port` (all interfaces).
+    static func parseListen(_ text: String) -> (String, Int)? {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        var host = String(text[..<colon])
+        guard let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.isEmpty { host = "0.0.0.0" }
+        return (host, port)
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import SluiceCore
+
+/// The API's own counters (refused requests), kept in memory for `/metrics`.
+public final class APIMetrics: @unchecked Sendable {
+    private let lock = NSLock()
+    private var authFailures: [Authenticator.Failure: Int] = [:]
+
+    public init() {}
+
+    /// Counts one refused request.
+    public func recordAuthFailure(_ failure: Authenticator.Failure) {
+        lock.withLock { authFailures[failure, default: 0] += 1 }
+    }
+
+    /// Refused requests so far, by reason.
+    public func authFailureCount(_ failure: Authenticator.Failure) -> Int {
+        lock.withLock { authFailures[failure, default: 0] }
+    }
+}
+
+/// Renders the Prometheus text exposition format (version 0.0.4).
+struct PrometheusText {
+    private(set) var text = ""
+
+    mutating func header(_ name: String, _ type: String, _ help: String) {
+        text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+    }
+
+    mutating func sample(_ name: String, _ labels: KeyValuePairs<String, String> = [:], _ value: Double) {
+        text += name
+        if !labels.isEmpty {
+            text += "{" + labels.map { "\($0.key)=\"\(Self.escape($0.value))\"" }.joined(separator: ",") + "}"
+        }
+        text += " \(Self.format(value))\n"
+    }
+
+    static func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    static func format(_ value: Double) -> String {
+        if value.isNaN { return "NaN" }
+        if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return "\(value)"
+    }
+}
+
+extension PrometheusText {
+    /// Everything `/metrics` serves, from the store's rollouts and the controller's counters.
+    static func render(
+        rollouts: [Rollout], strategies: [String: Strategy], runtime: RuntimeMetrics, api: APIMetrics
+    ) -> String {
+        var out = PrometheusText()
+        out.header("sluice_rollouts", "gauge", "Rollouts in the store, by phase.")
+        var byPhase: [Phase: Int] = [:]
+        for rollout in rollouts { byPhase[rollout.phase, default: 0] += 1 }
+        for phase in Phase.allCases { out.sample("sluice_rollouts", ["phase": phase.rawValue], Double(byPhase[phase] ?? 0)) }
+
+        // The newest rollout of each strategy says where its traffic is.
+        var newest: [String: Rollout] = [:]
+        for rollout in rollouts {
+            let key = rollout.strategy.description
+            if let seen = newest[key], seen.createdAt >= rollout.createdAt { continue }
+            newest[key] = rollout
+        }
+        out.header("sluice_canary_weight", "gauge", "Canary weight in percent Sluice wants now, by strategy.")
+        for key in Set(strategies.keys).union(newest.keys).sorted() {
+            let weight = newest[key].map { $0.phase.isTerminal ? 0 : $0.desiredWeight } ?? 0
+            out.sample("sluice_canary_weight", ["strategy": key], Double(weight))
+        }
+        out.header("sluice_check_value", "gauge", "Last sampled value of each check of an active rollout.")
+        for (key, rollout) in newest.sorted(by: { $0.key < $1.key }) where !rollout.phase.isTerminal {
+            for (check, state) in rollout.checks.sorted(by: { $0.key < $1.key }) {
+                if let value = state.lastSample?.value {
+                    out.sample("sluice_check_value", ["strategy": key, "check": check], value)
+                }
+            }
+        }
+
+        let histogram = runtime.reconcileDuration
+        out.header("sluice_reconcile_duration_seconds", "histogram", "Duration of one reconcile tick of a rollout.")
+        var cumulative = 0
+        for (bound, count) in zip(histogram.bounds, histogram.bucketCounts) {
+            cumulative += count
+            out.sample("sluice_reconcile_duration_seconds_bucket", ["le": format(bound)], Double(cumulative))
+        }
+        out.sample("sluice_reconcile_duration_seconds_bucket", ["le": "+Inf"], Double(histogram.count))
+        out.sample("sluice_reconcile_duration_seconds_sum", [:], histogram.sum)
+        out.sample("sluice_reconcile_duration_seconds_count", [:], Double(histogram.count))
+
+        out.header(
+            "sluice_provider_requests_total", "counter", "Calls to metric providers and traffic routers, by outcome.")
+        for (key, count) in runtime.providerRequests.sorted(by: { ($0.key.provider, $0.key.outcome) < ($1.key.provider, $1.key.outcome) }) {
+            out.sample("sluice_provider_requests_total", ["provider": key.provider, "outcome": key.outcome], Double(count))
+        }
+        out.header("sluice_rollbacks_total", "counter", "Rollbacks started, by strategy and trigger.")
+        for (key, count) in runtime.rollbacks.sorted(by: { ($0.key.strategy, $0.key.trigger) < ($1.key.strategy, $1.key.trigger) }) {
+            out.sample("sluice_rollbacks_total", ["strategy": key.strategy, "trigger": key.trigger], Double(count))
+        }
+        out.header("sluice_api_auth_failures_total", "counter", "API requests refused, by reason.")
+        for failure in Authenticator.Failure.allCases {
+            out.sample("sluice_api_auth_failures_total", ["reason": failure.rawValue], Double(api.authFailureCount(failure)))
+        }
+        return out.text
+    }
+}

@@ -1,0 +1,245 @@
+import SluiceCore
+
+// The JSON bodies of the API, shared by the server and the CLI so both read the same shapes.
+
+/// `POST /v1/rollouts`.
+public struct StartRolloutRequest: Sendable, Hashable, Codable {
+    public var strategy: String
+    public var namespace: String?
+    public var version: String
+    /// Roll back an active rollout of the strategy first (`--supersede`).
+    public var supersede: Bool?
+
+    public init(strategy: String, namespace: String?, version: String, supersede: Bool? = nil) {
+        self.strategy = strategy
+        self.namespace = namespace
+        self.version = version
+        self.supersede = supersede
+    }
+}
+
+/// `POST /v1/rollouts/{id}/rollback`.
+public struct RollbackRequest: Sendable, Hashable, Codable {
+    public var reason: String
+    public init(reason: String) { self.reason = reason }
+}
+
+/// `POST /v1/rollouts/{id}/promote` (the body is optional).
+public struct PromoteRequest: Sendable, Hashable, Codable {
+    public var full: Bool?
+    public init(full: Bool? = nil) { self.full = full }
+}
+
+/// What `PUT /v1/strategies/{ns}/{name}` did.
+public struct ApplyResult: Sendable, Hashable, Codable {
+    public enum Outcome: String, Sendable, Hashable, Codable {
+        case created
+        case configured
+        case unchanged
+    }
+    public var strategy: String
+    public var outcome: Outcome
+    public var revision: Int
+    /// A line diff of the canonical form against the previous revision (`configured` only).
+    public var diff: String?
+    public var dryRun: Bool
+
+    public init(strategy: String, outcome: Outcome, revision: Int, diff: String? = nil, dryRun: Bool = false) {
+        self.strategy = strategy
+        self.outcome = outcome
+        self.revision = revision
+        self.diff = diff
+        self.dryRun = dryRun
+    }
+}
+
+/// A strategy as the API shows it.
+public struct StrategyView: Sendable, Hashable, Codable {
+    public var namespace: String
+    public var name: String
+    public var revision: Int
+    public var appliedAt: String
+    public var appliedBy: String?
+    public var target: String
+    public var router: String
+    public var stages: [StageView]
+    public var checks: [String]
+    /// The document as applied.
+    public var source: String?
+
+    public init(_ stored: AppliedStrategy) {
+        let strategy = stored.strategy
+        namespace = strategy.namespace
+        name = strategy.name
+        revision = stored.revision
+        appliedAt = stored.appliedAt.rfc3339
+        appliedBy = stored.appliedBy
+        switch strategy.target {
+        case .deployment(let name, _): target = "deployment/\(name)"
+        case .upstreams(let stable, let canary):
+            target = "upstreams stable=\(stable.joined(separator: ",")) canary=\(canary.joined(separator: ","))"
+        }
+        router = strategy.traffic.kind
+        stages = strategy.stages.enumerated().map { StageView(index: $0.offset, stage: $0.element) }
+        checks = strategy.analysis.checks.map(\.name)
+        source = stored.source
+    }
+}
+
+/// One stage of a strategy.
+public struct StageView: Sendable, Hashable, Codable {
+    public var index: Int
+    public var name: String
+    public var weight: Int
+    /// Hold in seconds; nil for a `pause` stage.
+    public var holdSeconds: Double?
+    public var pause: Bool
+
+    public init(index: Int, stage: Stage) {
+        self.index = index
+        name = stage.name
+        weight = stage.weight
+        holdSeconds = stage.hold.map { Double($0.milliseconds) / 1000 }
+        pause = stage.pause
+    }
+}
+
+/// The last sample of one check.
+public struct CheckView: Sendable, Hashable, Codable {
+    public var name: String
+    public var value: Double?
+    public var verdict: String?
+    public var time: String?
+    public var reason: String?
+    public var consecutiveBreaches: Int
+    public var consecutiveNoData: Int
+}
+
+/// A rollout as the API shows it: phase, stage, weight, the hold left, the last sample of each check.
+public struct RolloutView: Sendable, Hashable, Codable {
+    public var id: String
+    public var strategy: String
+    public var namespace: String
+    public var name: String
+    public var revision: Int
+    public var version: String
+    public var phase: String
+    public var stage: StageView?
+    public var stageCount: Int?
+    /// The canary weight Sluice wants now.
+    public var weight: Int
+    /// Seconds left in the current hold; nil when not holding (entering, paused, pause stage).
+    public var holdRemainingSeconds: Double?
+    /// Why it is paused, when paused.
+    public var pausedBecause: String?
+    public var checks: [CheckView]
+    public var createdAt: String
+    public var updatedAt: String
+    public var endReason: String?
+
+    public init(_ rollout: Rollout, strategy: Strategy?, now: Timestamp) {
+        id = rollout.id
+        self.strategy = rollout.strategy.description
+        namespace = rollout.strategy.namespace
+        name = rollout.strategy.name
+        revision = rollout.strategyRevision
+        version = rollout.version
+        phase = rollout.phase.rawValue
+        weight = rollout.desiredWeight
+        createdAt = rollout.createdAt.rfc3339
+        updatedAt = rollout.updatedAt.rfc3339
+        endReason = rollout.endReason
+        if let strategy, strategy.stages.indices.contains(rollout.stageIndex) {
+            let current = strategy.stages[rollout.stageIndex]
+            stage = StageView(index: rollout.stageIndex, stage: current)
+            stageCount = strategy.stages.count
+            if rollout.phase == .progressing, let started = rollout.stageStartedAt, let hold = current.hold {
+                let left = (started + hold) - now
+                holdRemainingSeconds = max(0, Double(left.milliseconds) / 1000)
+            }
+        }
+        switch rollout.pause {
+        case .manual(let actor): pausedBecause = "paused by \(actor)"
+        case .stageGate: pausedBecause = "waiting for `sluice promote` (pause stage)"
+        case .breach(let check): pausedBecause = "check \(check) breached (automatic rollback is off)"
+        case .noData(let check): pausedBecause = "check \(check) has had no data for too long"
+        case nil: pausedBecause = nil
+        }
+        var names = rollout.checks.keys.sorted()
+        if let strategy {
+            let ordered = strategy.checks(inStage: rollout.stageIndex).map(\.name)
+            names = ordered + names.filter { !ordered.contains($0) }
+        }
+        checks = names.map { name in
+            let state = rollout.checks[name] ?? CheckState()
+            return CheckView(
+                name: name, value: state.lastSample?.value, verdict: state.lastSample?.verdict.rawValue,
+                time: state.lastSample?.time.rfc3339, reason: state.lastSample?.reason,
+                consecutiveBreaches: state.consecutiveBreaches, consecutiveNoData: state.consecutiveNoData)
+        }
+    }
+}
+
+/// An event as the API serves it (cli-and-api.md "event").
+public struct EventView: Sendable, Hashable, Codable {
+    public var seq: Int64
+    public var time: String
+    public var rollout: String
+    public var strategy: String
+    public var type: String
+    public var stage: Int?
+    public var weight: Int?
+    public var actor: String
+    public var reason: String?
+    public var message: String
+    public var data: [String: JSONValue]
+
+    public init(_ event: Event) {
+        seq = event.seq
+        time = event.time.rfc3339
+        rollout = event.rollout
+        strategy = event.strategy.description
+        type = event.type.rawValue
+        stage = event.stage
+        weight = event.weight
+        actor = event.actor
+        reason = event.reason
+        message = event.message
+        data = event.data
+    }
+}
+
+/// `GET /v1/strategies`.
+public struct StrategyList: Sendable, Codable {
+    public var strategies: [StrategyView]
+    public init(strategies: [StrategyView]) { self.strategies = strategies }
+}
+
+/// `GET /v1/rollouts`.
+public struct RolloutList: Sendable, Codable {
+    public var rollouts: [RolloutView]
+    public init(rollouts: [RolloutView]) { self.rollouts = rollouts }
+}
+
+/// `GET /v1/events` without a stream.
+public struct EventList: Sendable, Codable {
+    public var events: [EventView]
+    /// The highest `seq` returned, or the `after` asked for when none: pass it as `after` next time.
+    public var last: Int64
+    public init(events: [EventView], last: Int64) {
+        self.events = events
+        self.last = last
+    }
+}
+
+extension StrategyKey {
+    /// Parses `NAME` or `NAMESPACE/NAME`; nil when empty or with more than one `/`.
+    public init?(parsing text: String, defaultNamespace: String = "default") {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        switch parts.count {
+        case 1 where !parts[0].isEmpty: self.init(namespace: defaultNamespace, name: parts[0])
+        case 2 where !parts[0].isEmpty && !parts[1].isEmpty: self.init(namespace: parts[0], name: parts[1])
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import SluiceAPI
+import SluiceCore
+import Testing
+
+/// `/metrics` in Prometheus text: the series of the issue, with their labels.
+struct MetricsTests {
+    @Test
+    func metricsShowPhasesWeightsChecksAndControllerCounters() async throws {
+        try await withAPIServer { url, backend, _ in
+            let key = StrategyKey(namespace: "shop", name: "checkout")
+            _ = try await backend.startRollout(key, version: "v2", actor: "ci", supersede: false)
+            var runtime = RuntimeMetrics()
+            runtime.reconcileDuration.observe(0.003)
+            runtime.reconcileDuration.observe(0.2)
+            runtime.providerRequests[.init(provider: "prometheus", outcome: "success")] = 7
+            runtime.providerRequests[.init(provider: "caddy", outcome: "error")] = 1
+            runtime.rollbacks[.init(strategy: "shop/checkout", trigger: "automatic")] = 2
+            backend.metrics = runtime
+            _ = try await send("GET", url, "/v1/strategies")  // one refused request
+            let text = try await send("GET", url, "/metrics").text
+            let lines = Set(text.split(separator: "\n").map(String.init))
+            for expected in [
+                #"sluice_rollouts{phase="Progressing"} 1"#,
+                #"sluice_rollouts{phase="Succeeded"} 0"#,
+                #"sluice_canary_weight{strategy="shop/checkout"} 5"#,
+                #"sluice_reconcile_duration_seconds_bucket{le="0.005"} 1"#,
+                #"sluice_reconcile_duration_seconds_bucket{le="0.25"} 2"#,
+                #"sluice_reconcile_duration_seconds_bucket{le="+Inf"} 2"#,
+                "sluice_reconcile_duration_seconds_count 2",
+                #"sluice_provider_requests_total{provider="prometheus",outcome="success"} 7"#,
+                #"sluice_provider_requests_total{provider="caddy",outcome="error"} 1"#,
+                #"sluice_rollbacks_total{strategy="shop/checkout",trigger="automatic"} 2"#,
+                #"sluice_api_auth_failures_total{reason="missing"} 1"#,
+                "# TYPE sluice_check_value gauge",
+            ] {
+                #expect(lines.contains(expected), "missing \(expected) in:\n\(text)")
+            }
+        }
+    }
+}

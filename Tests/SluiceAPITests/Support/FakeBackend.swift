@@ -1,0 +1,137 @@
+import Foundation
+import SluiceAPI
+import SluiceCore
+
+/// An in-memory `SluiceBackend` for the API's own tests: it records what the API asked and answers with
+/// what a real backend would for the cases under test (404, 409, 422). The real store and controller
+/// are exercised through `sluice serve` in the CLI tests.
+final class FakeBackend: SluiceBackend, @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [StrategyKey: [AppliedStrategy]] = [:]
+    private var rolloutsByID: [String: Rollout] = [:]
+    private var log: [Event] = []
+    private(set) var commands: [(String, Command)] = []
+    var ready = true
+    var metrics = RuntimeMetrics()
+    let signal: EventSignal
+    private var counter = 0
+
+    init(signal: EventSignal) { self.signal = signal }
+
+    static let epoch = Timestamp(millisecondsSinceEpoch: 1_795_000_000_000)
+
+    static func strategy(_ key: StrategyKey) -> Strategy {
+        Strategy(
+            name: key.name, namespace: key.namespace, target: .deployment(name: key.name, container: nil),
+            traffic: .caddy(adminURL: "http://127.0.0.1:2019", handlerID: key.name),
+            stages: [Stage(name: "canary", weight: 5, hold: .seconds(60)), Stage(name: "full", weight: 100, hold: .seconds(60))],
+            analysis: Analysis(checks: [Check(name: "error-rate", provider: "prom", query: "up", max: 0.01)]))
+    }
+
+    func seedStrategy(_ key: StrategyKey) {
+        lock.withLock {
+            stored[key] = [AppliedStrategy(strategy: Self.strategy(key), revision: 1, source: "seed", appliedAt: Self.epoch, appliedBy: "seed")]
+        }
+    }
+
+    /// Appends an event as the store would (next seq) and wakes followers.
+    @discardableResult
+    func append(rollout: String, type: EventType, message: String, actor: String = Event.controller) -> Int64 {
+        let seq: Int64 = lock.withLock {
+            let seq = Int64(log.count + 1)
+            let key = rolloutsByID[rollout]?.strategy ?? StrategyKey(namespace: "default", name: "x")
+            log.append(Event(seq: seq, time: Self.epoch, rollout: rollout, strategy: key, type: type, actor: actor, message: message))
+            return seq
+        }
+        signal.advance(to: seq)
+        return seq
+    }
+
+    var eventLog: [Event] { lock.withLock { log } }
+
+    func isReady() async -> Bool { lock.withLock { ready } }
+
+    func strategies() async throws -> [AppliedStrategy] {
+        lock.withLock { stored.keys.sorted().compactMap { stored[$0]?.last } }
+    }
+
+    func strategy(_ key: StrategyKey, revision: Int?) async throws -> AppliedStrategy? {
+        lock.withLock {
+            guard let revisions = stored[key] else { return nil }
+            guard let revision else { return revisions.last }
+            return revisions.first { $0.revision == revision }
+        }
+    }
+
+    func applyStrategy(_ key: StrategyKey, source: String, actor: String, dryRun: Bool) async throws -> ApplyResult {
+        if source.contains("weight: 500") {
+            throw APIError(.invalidStrategy, "1 error in \(key)", details: [
+                ErrorDetail(path: "spec.stages[0].weight", line: 3, column: 13, message: "weight must be 1...100, got 500"),
+            ])
+        }
+        return lock.withLock {
+            let previous = stored[key]?.last
+            if previous?.source == source {
+                return ApplyResult(strategy: key.description, outcome: .unchanged, revision: previous!.revision, dryRun: dryRun)
+            }
+            let revision = (previous?.revision ?? 0) + 1
+            if !dryRun {
+                stored[key, default: []].append(
+                    AppliedStrategy(strategy: Self.strategy(key), revision: revision, source: source, appliedAt: Self.epoch, appliedBy: actor))
+            }
+            return ApplyResult(
+                strategy: key.description, outcome: previous == nil ? .created : .configured, revision: revision,
+                diff: previous == nil ? nil : "-\(previous!.source)\n+\(source)", dryRun: dryRun)
+        }
+    }
+
+    func startRollout(_ key: StrategyKey, version: String, actor: String, supersede: Bool) async throws -> Rollout {
+        let rollout: Rollout = try lock.withLock {
+            guard stored[key] != nil else { throw APIError(.notFound, "no strategy \(key)") }
+            if !supersede, rolloutsByID.values.contains(where: { $0.strategy == key && !$0.phase.isTerminal }) {
+                throw APIError(.conflict, "a rollout of \(key) is active")
+            }
+            counter += 1
+            let rollout = Rollout(
+                id: "r-\(counter)", strategy: key, strategyRevision: stored[key]!.last!.revision, version: version,
+                phase: .progressing, desiredWeight: 5, createdAt: Self.epoch)
+            rolloutsByID[rollout.id] = rollout
+            return rollout
+        }
+        append(rollout: rollout.id, type: .rolloutStarted, message: "started \(version)", actor: actor)
+        return rollout
+    }
+
+    func rollouts(strategy: StrategyKey?, phase: Phase?) async throws -> [Rollout] {
+        lock.withLock {
+            rolloutsByID.values.filter { (strategy == nil || $0.strategy == strategy) && (phase == nil || $0.phase == phase) }
+                .sorted { $0.id > $1.id }
+        }
+    }
+
+    func rollout(id: String) async throws -> Rollout? { lock.withLock { rolloutsByID[id] } }
+
+    func command(rolloutID: String, _ command: Command) async throws -> Rollout {
+        let rollout: Rollout = try lock.withLock {
+            guard let rollout = rolloutsByID[rolloutID] else { throw APIError(.notFound, "no rollout \(rolloutID)") }
+            if rollout.phase.isTerminal { throw APIError(.conflict, "rollout \(rolloutID) is \(rollout.phase.rawValue)") }
+            commands.append((rolloutID, command))
+            return rollout
+        }
+        append(rollout: rolloutID, type: EventType("CommandReceived"), message: "\(command)")
+        return rollout
+    }
+
+    func finish(_ id: String, phase: Phase) {
+        lock.withLock { rolloutsByID[id]?.phase = phase }
+    }
+
+    func events(after: Int64, rollout: String?, strategy: StrategyKey?, limit: Int) async throws -> [Event] {
+        lock.withLock {
+            Array(log.filter { $0.seq > after && (rollout == nil || $0.rollout == rollout) && (strategy == nil || $0.strategy == strategy) }
+                .prefix(limit))
+        }
+    }
+
+    func runtimeMetrics() async -> RuntimeMetrics { lock.withLock { metrics } }
+}
