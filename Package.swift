@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "SluiceAPI",
             dependencies: [
-                "SluiceCore",
+                "SluiceCore", "SluiceStore", "SluiceController", "SluiceProviders", "SluiceKubernetes", "SluiceHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -56,6 +56,7 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Yams", package: "Yams"),
             ]
@@ -68,6 +69,8 @@ let package = Package(
                 "SluiceAPI",
                 "SluiceHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
         .target(name: "SluiceTestSupport", dependencies: ["SluiceHTTP"], path: "Tests/Support",
@@ -117,7 +120,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceAPITests",
-            dependencies: ["SluiceAPI", "SluiceCore", "SluiceHTTP", "SluiceTestSupport"]
+            dependencies: ["SluiceAPI", "SluiceCore", "SluiceHTTP", "SluiceTestSupport", "SluiceStore", "SluiceController"]
         ),
     ],
     swiftLanguageModes: [.v6]

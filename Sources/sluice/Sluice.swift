@@ -7,6 +7,9 @@ struct Sluice: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice",
         abstract: "Progressive delivery: ship a new version a slice at a time, take it back when it hurts.",
-        subcommands: [ValidateCommand.self, SchemaCommand.self, CheckCommand.self]
+        subcommands: [
+            ValidateCommand.self, SchemaCommand.self, CheckCommand.self, Serve.self, Apply.self, RolloutCommand.self,
+            Status.self, Rollback.self, Promote.self, Pause.self, Resume.self, Events.self, Token.self,
+        ]
     )
 }

@@ -1,0 +1,219 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SluiceController
+import SluiceCore
+import SluiceProviders
+import SluiceStore
+
+/// The API's backend in `sluice serve`: strategies and reads from the store, rollouts and commands
+/// through the controller, every controller and store error mapped to the API's statuses.
+public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendable {
+    let store: Store
+    let controller: Controller
+    let signal: EventSignal
+    let providerMetrics: ProviderMetrics
+    let routerMetrics: RouterMetrics
+    let now: @Sendable () -> Timestamp
+    let logger: Logger
+    private let lock = NSLock()
+    private var rollbacks: [RuntimeMetrics.RollbackKey: Int] = [:]
+    private var reconcile = Histogram()
+    private var ticksSeen = 0
+    private var following = false
+
+    public init(
+        store: Store, controller: Controller, signal: EventSignal, providerMetrics: ProviderMetrics,
+        routerMetrics: RouterMetrics, logger: Logger, now: @escaping @Sendable () -> Timestamp = APIServer.systemNow
+    ) {
+        self.store = store
+        self.controller = controller
+        self.signal = signal
+        self.providerMetrics = providerMetrics
+        self.routerMetrics = routerMetrics
+        self.logger = logger
+        self.now = now
+    }
+
+    /// Follows the committed events (waking SSE followers, counting rollbacks) and samples the
+    /// controller's tick timings, until cancelled or a graceful shutdown.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.followEvents() }
+                group.addTask { await self.sampleTicks() }
+            }
+        }
+    }
+
+    private func followEvents() async {
+        lock.withLock { following = true }
+        defer { lock.withLock { following = false } }
+        for await event in controller.events(EventQuery(after: 0)) {
+            if event.type == .rollbackStarted {
+                let key = RuntimeMetrics.RollbackKey(
+                    strategy: event.strategy.description, trigger: Self.trigger(event.reason))
+                lock.withLock { rollbacks[key, default: 0] += 1 }
+            }
+            signal.advance(to: event.seq)
+        }
+    }
+
+    /// `decide`'s reason codes as metric labels: `manual`, `superseded`, `check_breached`, `no_data`...
+    static func trigger(_ reason: String?) -> String {
+        guard let reason, !reason.isEmpty else { return "unknown" }
+        var label = ""
+        for (index, character) in reason.enumerated() {
+            if character.isUppercase && index > 0 { label += "_" }
+            label += character.lowercased()
+        }
+        return label
+    }
+
+    /// The controller reports the duration of its latest tick; a tick count that moved since the last
+    /// look adds that duration once (at most one observation per second: a sampled histogram).
+    private func sampleTicks() async {
+        while !Task.isCancelled {
+            let snapshot = controller.snapshot()
+            lock.withLock {
+                if snapshot.ticks > ticksSeen {
+                    ticksSeen = snapshot.ticks
+                    reconcile.observe(Double(snapshot.lastTickMilliseconds) / 1000)
+                }
+            }
+            try? await Task.sleep(for: .seconds(1))  // sampling period of the tick-duration histogram
+        }
+    }
+
+    public func isReady() async -> Bool {
+        controller.snapshot().running && lock.withLock { following }
+    }
+
+    public func strategies() async throws -> [AppliedStrategy] {
+        try await mapped { try await self.store.strategies().map(Self.applied) }
+    }
+
+    public func strategy(_ key: StrategyKey, revision: Int?) async throws -> AppliedStrategy? {
+        try await mapped {
+            if let revision { return try await self.store.strategy(key, revision: revision).map(Self.applied) }
+            return try await self.store.strategy(key).map(Self.applied)
+        }
+    }
+
+    static func applied(_ stored: StoredStrategy) -> AppliedStrategy {
+        AppliedStrategy(strategy: stored.strategy, revision: stored.revision, source: stored.source, appliedAt: stored.appliedAt)
+    }
+
+    public func applyStrategy(_ key: StrategyKey, source: String, actor: String, dryRun: Bool) async throws -> ApplyResult {
+        let strategy = try Self.validate(source, as: key)
+        return try await mapped {
+            let previous = try await self.store.strategy(key)
+            let diff = previous.map { TextDiff.unified(old: $0.strategy.canonicalJSON(), new: strategy.canonicalJSON()) }
+            if dryRun {
+                guard let previous else {
+                    return ApplyResult(strategy: key.description, outcome: .created, revision: 1, dryRun: true)
+                }
+                let changed = previous.strategy.canonicalJSON() != strategy.canonicalJSON()
+                return ApplyResult(
+                    strategy: key.description, outcome: changed ? .configured : .unchanged,
+                    revision: previous.revision + (changed ? 1 : 0), diff: changed ? diff : nil, dryRun: true)
+            }
+            let (stored, outcome) = try await self.store.putStrategy(strategy, source: source, now: self.now())
+            self.logger.info(
+                "strategy applied",
+                metadata: ["strategy.name": "\(key)", "strategy.revision": "\(stored.revision)", "actor": "\(actor)"])
+            switch outcome {
+            case .created: return ApplyResult(strategy: key.description, outcome: .created, revision: stored.revision)
+            case .unchanged: return ApplyResult(strategy: key.description, outcome: .unchanged, revision: stored.revision)
+            case .configured:
+                return ApplyResult(strategy: key.description, outcome: .configured, revision: stored.revision, diff: diff)
+            }
+        }
+    }
+
+    /// The one valid strategy of `source`, named as the URL names it; 422 with every error otherwise.
+    public static func validate(_ source: String, as key: StrategyKey) throws -> Strategy {
+        let result = StrategyLoader.load(yaml: source, file: key.description)
+        if !result.errors.isEmpty {
+            throw APIError(
+                .invalidStrategy, "\(result.errors.count) error\(result.errors.count == 1 ? "" : "s") in strategy \(key)",
+                details: result.errors.map {
+                    ErrorDetail(path: $0.path.isEmpty ? nil : $0.path, line: $0.line, column: $0.column, message: $0.message)
+                })
+        }
+        guard result.strategies.count == 1, let strategy = result.strategies.first else {
+            throw APIError(
+                .invalidStrategy, "the body must hold exactly one strategy document, found \(result.strategies.count)",
+                details: [ErrorDetail(line: 1, column: 1, message: "one document per PUT")])
+        }
+        guard strategy.key == key else {
+            let line = result.positions.first?.line
+            throw APIError(
+                .invalidStrategy, "the document is strategy \(strategy.key) but the URL names \(key)",
+                details: [ErrorDetail(path: "metadata", line: line, column: result.positions.first?.column,
+                                      message: "metadata.namespace/name \(strategy.key) must match the URL's \(key)")])
+        }
+        return strategy
+    }
+
+    public func startRollout(_ key: StrategyKey, version: String, actor: String, supersede: Bool) async throws -> Rollout {
+        try await mapped { try await self.controller.startRollout(strategy: key, version: version, actor: actor, supersede: supersede) }
+    }
+
+    public func rollouts(strategy: StrategyKey?, phase: Phase?) async throws -> [Rollout] {
+        try await mapped {
+            try await self.store.rollouts(strategy: strategy, phases: phase.map { [$0] }, limit: 1000)
+                .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+        }
+    }
+
+    public func rollout(id: String) async throws -> Rollout? {
+        try await mapped { try await self.store.rollout(id) }
+    }
+
+    public func command(rolloutID: String, _ command: Command) async throws -> Rollout {
+        try await mapped { try await self.controller.command(rolloutID: rolloutID, command) }
+    }
+
+    public func events(after: Int64, rollout: String?, strategy: StrategyKey?, limit: Int) async throws -> [Event] {
+        try await mapped {
+            try await self.store.events(EventQuery(after: after, rollout: rollout, strategy: strategy, limit: limit))
+        }
+    }
+
+    public func runtimeMetrics() async -> RuntimeMetrics {
+        var metrics = RuntimeMetrics()
+        lock.withLock {
+            metrics.reconcileDuration = reconcile
+            metrics.rollbacks = rollbacks
+        }
+        for provider in providerMetrics.providers {
+            for outcome in ProviderMetrics.Outcome.allCases {
+                let count = providerMetrics.requests(provider: provider, outcome: outcome)
+                if count > 0 { metrics.providerRequests[.init(provider: provider, outcome: outcome.rawValue)] = count }
+            }
+        }
+        for (key, count) in routerMetrics.counts { metrics.providerRequests[key] = count }
+        return metrics
+    }
+
+    /// Controller and store errors as API errors (404, 409, 422, 503).
+    func mapped<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as ControllerError {
+            switch error.code {
+            case .notFound: throw APIError(.notFound, error.message)
+            case .conflict: throw APIError(.conflict, error.message)
+            case .invalid: throw APIError(.invalidStrategy, error.message)
+            case .timeout, .unavailable: throw APIError(.unavailable, error.message)
+            }
+        } catch let error as StoreError {
+            switch error.code {
+            case .notFound: throw APIError(.notFound, error.message)
+            case .activeRollout, .staleState: throw APIError(.conflict, error.message)
+            case .corruptData, .invalidDecision, .database: throw APIError(.unavailable, error.description)
+            }
+        }
+    }
+}

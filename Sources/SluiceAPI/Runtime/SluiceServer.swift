@@ -1,0 +1,92 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import SluiceController
+import SluiceCore
+import SluiceHTTP
+import SluiceKubernetes
+import SluiceProviders
+import SluiceStore
+import UnixSignals
+
+/// `sluice serve`: the store, the controller with the real providers, and the API, from one config.
+public enum SluiceServer {
+    /// Builds every part from `config` and returns the service group that runs them (the reconciler
+    /// beside the API; SIGTERM/SIGINT stop the API first, then the controller, then the store).
+    public static func make(
+        config: ServerConfig, logger: Logger, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> ServiceGroup {
+        let authenticator = try Authenticator(tokensFile: config.tokensFile)
+        let store = try Store(path: config.statePath)
+        let http = try CurlClient()
+        let kubernetes = try cluster(config, logger: logger).map { KubernetesClient(config: $0, http: http) }
+        let providerMetrics = ProviderMetrics()
+        let routerMetrics = RouterMetrics()
+        let factory = LiveProviderFactory(
+            metrics: MetricProviderRegistry(client: http, metrics: providerMetrics), http: http, kubernetes: kubernetes,
+            routerMetrics: routerMetrics)
+        let controller = Controller(store: store, providers: factory, http: http, logger: logger)
+        if let directory = config.strategiesDir {
+            try await applyDirectory(directory, to: store, logger: logger)
+        }
+        let signal = EventSignal()
+        signal.advance(to: try await store.lastSeq())
+        let backend = ControllerBackend(
+            store: store, controller: controller, signal: signal, providerMetrics: providerMetrics,
+            routerMetrics: routerMetrics, logger: logger)
+        let api = APIServer(backend: backend, authenticator: authenticator, signal: signal, logger: logger)
+        let app = try api.buildApplication(
+            host: config.host, port: config.port, tls: config.tls, onServerRunning: onServerRunning)
+        return ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: controller), .init(service: backend), .init(service: app),
+                ],
+                gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+    }
+
+    /// The cluster from the config's kubeconfig (and context), else the pod's service account, else none.
+    static func cluster(_ config: ServerConfig, logger: Logger) throws -> ClusterConfig? {
+        if let kubeconfig = config.kubeconfig {
+            return try ClusterConfig.fromKubeconfig(paths: [kubeconfig], context: config.context)
+        }
+        if ProcessInfo.processInfo.environment["KUBERNETES_SERVICE_HOST"] != nil {
+            return try ClusterConfig.inCluster()
+        }
+        logger.info("no Kubernetes cluster configured: Deployment targets and Kubernetes routers will fail on use")
+        return nil
+    }
+
+    /// Applies every strategy file of `directory` (*.yaml, *.yml); any invalid one stops the start with
+    /// every error, compiler-style.
+    public static func applyDirectory(_ directory: String, to store: Store, logger: Logger) async throws {
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
+            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+        var strategies: [(Strategy, String, String)] = []
+        var errors: [String] = []
+        for name in names {
+            let path = directory + "/" + name
+            guard let data = FileManager.default.contents(atPath: path) else {
+                errors.append("\(path): cannot read")
+                continue
+            }
+            let source = String(decoding: data, as: UTF8.self)
+            let result = StrategyLoader.load(yaml: source, file: path)
+            errors += result.errors.map(\.description)
+            if result.errors.isEmpty { strategies += result.strategies.map { ($0, source, path) } }
+        }
+        guard errors.isEmpty else {
+            throw ConfigError(file: directory, message: "invalid strategies:\n" + errors.joined(separator: "\n"))
+        }
+        for (strategy, source, path) in strategies {
+            let (stored, outcome) = try await store.putStrategy(strategy, source: source, now: APIServer.systemNow())
+            logger.info(
+                "strategy applied at start",
+                metadata: [
+                    "strategy.name": "\(strategy.key)", "strategy.revision": "\(stored.revision)", "file": "\(path)",
+                    "outcome": "\(outcome)",
+                ])
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import SluiceAPI
+import SluiceCore
+import SluiceHTTP
+
+/// A failure of a client command, mapped to the exit codes of cli-and-api.md.
+struct CLIError: Error, CustomStringConvertible {
+    enum Code: Int32 {
+        /// The rollout rolled back or failed, or validation failed.
+        case verdict = 1
+        /// The server could not be reached or answered an error.
+        case server = 3
+        /// `--timeout` passed before a verdict.
+        case timeout = 4
+        /// Bad command-line usage.
+        case usage = 64
+    }
+    var code: Code
+    var message: String
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    var description: String { message }
+}
+
+/// Talks to the Sluice API: finds the server and the token, sends JSON, maps errors to `CLIError`.
+struct APIClient: Sendable {
+    let server: String
+    let token: String?
+    let http: any HTTPClient
+    let tls: TLSOptions
+
+    /// A request that may wait on the server (a long poll) gets this much longer than its wait.
+    static let requestTimeout: Duration = .seconds(15)
+
+    func get<T: Decodable>(_ path: String, as type: T.Type, timeout: Duration = requestTimeout) async throws -> T {
+        try decode(T.self, from: try await send("GET", path, timeout: timeout))
+    }
+
+    func post<T: Decodable>(_ path: String, json body: some Encodable, as type: T.Type) async throws -> T {
+        let data = try JSONEncoder().encode(body)
+        return try decode(T.self, from: try await send("POST", path, body: data, contentType: "application/json"))
+    }
+
+    /// Sends a request; a non-2xx answer throws `CLIError(.server)` with the server's message, or
+    /// `APIFailure` when the caller wants to look at the details (see `sendRaw`).
+    func send(
+        _ method: String, _ path: String, body: Data? = nil, contentType: String? = nil,
+        timeout: Duration = requestTimeout
+    ) async throws -> HTTPResponse {
+        let response = try await sendRaw(method, path, body: body, contentType: contentType, timeout: timeout)
+        guard (200..<300).contains(response.status) else { throw Self.failure(response, method: method, path: path) }
+        return response
+    }
+
+    /// Sends a request and returns any answer; only an unreachable server throws.
+    func sendRaw(
+        _ method: String, _ path: String, body: Data? = nil, contentType: String? = nil,
+        timeout: Duration = requestTimeout
+    ) async throws -> HTTPResponse {
+        var headers: [(name: String, value: String)] = [("Accept", "application/json")]
+        if let contentType { headers.append(("Content-Type", contentType)) }
+        let request = HTTPRequest(
+            method: method, url: server + path, headers: headers, body: body, timeout: timeout,
+            connectTimeout: .seconds(5), maxResponseBytes: 64 << 20, tls: tls, auth: token.map { .bearer($0) },
+            retry: method == "GET" ? .default : .none)
+        do {
+            return try await http.execute(request)
+        } catch {
+            throw CLIError(.server, "cannot reach the Sluice server at \(server): \(error)")
+        }
+    }
+
+    /// The server's error body as one line: `409 conflict: a rollout of shop/checkout is active`.
+    static func failure(_ response: HTTPResponse, method: String, path: String) -> CLIError {
+        if let body = try? JSONDecoder().decode(ErrorBody.self, from: response.body) {
+            var line = "server answered \(response.status) \(body.error.code): \(body.error.message)"
+            for detail in body.error.details.prefix(5) { line += "; \(detail.path ?? "-"): \(detail.message)" }
+            return CLIError(.server, line)
+        }
+        return CLIError(.server, "server answered \(response.status) to \(method) \(path)")
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, from response: HTTPResponse) throws -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: response.body)
+        } catch {
+            throw CLIError(.server, "the server's answer is not what this sluice expects (\(T.self)): \(error)")
+        }
+    }
+
+    // MARK: Rollouts of a strategy
+
+    /// The newest rollout of `strategy`, if any.
+    func newestRollout(of strategy: StrategyKey) async throws -> RolloutView? {
+        try await get("/v1/rollouts?strategy=\(Self.escape(strategy.description))", as: RolloutList.self).rollouts
+            .max { $0.createdAt < $1.createdAt }
+    }
+
+    /// The active (non-terminal) rollout of `strategy`; a clear error when there is none.
+    func activeRollout(of strategy: StrategyKey) async throws -> RolloutView {
+        let all = try await get("/v1/rollouts?strategy=\(Self.escape(strategy.description))", as: RolloutList.self)
+        let terminal: Set<String> = [Phase.succeeded.rawValue, Phase.rolledBack.rawValue, Phase.failed.rawValue]
+        guard let active = all.rollouts.filter({ !terminal.contains($0.phase) }).max(by: { $0.createdAt < $1.createdAt })
+        else {
+            throw CLIError(.server, "no active rollout of \(strategy)")
+        }
+        return active
+    }
+
+    static func escape(_ value: String) -> String {
+        value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+?"))) ?? value
+    }
+}

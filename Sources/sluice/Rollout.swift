@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import SluiceAPI
+import SluiceCore
+
+/// `sluice rollout start STRATEGY --version V [--wait] [--timeout D]`.
+struct RolloutCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollout", abstract: "Start a rollout (CI).", subcommands: [Start.self])
+
+    struct Start: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start a rollout of a new version; with --wait, follow it and exit with its verdict.",
+            discussion: """
+                Exit codes: 0 started (with --wait: succeeded); 1 rolled back or failed; 3 server unreachable or \
+                error; 4 --timeout passed before a verdict (the rollout goes on); 64 usage.
+                """)
+
+        @Argument(help: "NAME or NAMESPACE/NAME.") var strategy: String
+        @Option(help: "The version to roll out (an image tag for Deployment targets).") var version: String
+        @Flag(help: "Follow the rollout and exit with its verdict.") var wait = false
+        @Option(help: "With --wait: give up waiting after this long, e.g. 45m (the rollout goes on).")
+        var timeout: DurationArgument?
+        @Flag(help: "Roll back an active rollout of the strategy first.") var supersede = false
+        @OptionGroup var client: ClientOptions
+
+        func validate() throws {
+            if version.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--version must not be empty") }
+            if timeout != nil && !wait { throw ValidationError("--timeout needs --wait") }
+        }
+
+        func run() async throws {
+            try await runClient {
+                let api = try client.client()
+                let key = try strategyKey(strategy)
+                let started = try await api.post(
+                    "/v1/rollouts",
+                    json: StartRolloutRequest(
+                        strategy: key.name, namespace: key.namespace, version: version, supersede: supersede ? true : nil),
+                    as: RolloutView.self)
+                write("rollout \(started.id) of \(started.strategy) to \(started.version) started\n")
+                guard wait else { return }
+                try await follow(api, started)
+            }
+        }
+
+        /// Follows the rollout until a verdict or the timeout, redrawing on each change.
+        func follow(_ api: APIClient, _ started: RolloutView) async throws {
+            let deadline = timeout.map { ContinuousClock.now + $0.duration }
+            let terminal = stdoutIsTerminal
+            var display = RolloutDisplay(terminal: terminal)
+            var after: Int64 = 0
+            while true {
+                let rollout = try await api.get("/v1/rollouts/\(started.id)", as: RolloutView.self)
+                display.show(rollout)
+                switch rollout.phase {
+                case "Succeeded":
+                    write("rollout \(rollout.id) succeeded: \(rollout.version) is stable\n")
+                    return
+                case "RolledBack", "Failed":
+                    throw CLIError(
+                        .verdict,
+                        "rollout \(rollout.id) \(rollout.phase == "Failed" ? "failed" : "was rolled back")"
+                            + (rollout.endReason.map { ": \($0)" } ?? ""))
+                default: break
+                }
+                var wait: Duration = terminal ? .seconds(1) : .seconds(10)
+                if let deadline {
+                    let left = deadline - ContinuousClock.now
+                    if left <= .zero {
+                        throw CLIError(
+                            .timeout,
+                            "timed out after \(timeout!.duration) waiting for rollout \(rollout.id) (still \(rollout.phase); "
+                                + "it goes on: sluice status \(rollout.strategy))")
+                    }
+                    wait = min(wait, left)
+                }
+                let seconds = max(0, Int((Double(wait.milliseconds) / 1000).rounded(.up)))
+                // A long poll on the rollout's events: wakes at the next event, or after `wait`.
+                let events = try await api.get(
+                    "/v1/events?rollout=\(started.id)&after=\(after)&limit=1000&wait=\(seconds)", as: EventList.self,
+                    timeout: .seconds(Int64(seconds)) + APIClient.requestTimeout)
+                after = events.last
+            }
+        }
+    }
+}

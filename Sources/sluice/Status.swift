@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import SluiceAPI
+import SluiceCore
+import Yams
+
+/// `sluice status [STRATEGY] [-o table|json|yaml] [--watch]`.
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Phase, stage, weight and the last sample of each check, per strategy.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case table, json, yaml
+    }
+
+    @Argument(help: "NAME or NAMESPACE/NAME (default: every strategy).") var strategy: String?
+    @Option(name: .shortAndLong, help: "table, json or yaml.") var output: Format = .table
+    @Flag(help: "Redraw on every change until interrupted.") var watch = false
+    @OptionGroup var client: ClientOptions
+
+    func run() async throws {
+        try await runClient {
+            let api = try client.client()
+            let key = try strategy.map(strategyKey)
+            var after: Int64 = 0
+            repeat {
+                let rollouts = try await current(api, key)
+                let text = try render(rollouts)
+                if watch && stdoutIsTerminal {
+                    write("\u{1B}[H\u{1B}[2J" + text)
+                } else {
+                    write(text + (watch ? "\n" : ""))
+                }
+                if watch {
+                    var path = "/v1/events?after=\(after)&limit=1000&wait=5"
+                    if let key { path += "&strategy=\(APIClient.escape(key.description))" }
+                    after = try await api.get(path, as: EventList.self, timeout: .seconds(20)).last
+                }
+            } while watch
+        }
+    }
+
+    /// The newest rollout of each strategy (or of the one asked for).
+    func current(_ api: APIClient, _ key: StrategyKey?) async throws -> [RolloutView] {
+        if let key {
+            guard let newest = try await api.newestRollout(of: key) else {
+                // Say whether the strategy exists at all.
+                _ = try await api.get(
+                    "/v1/strategies/\(APIClient.escape(key.namespace))/\(APIClient.escape(key.name))",
+                    as: StrategyView.self)
+                return []
+            }
+            return [newest]
+        }
+        let all = try await api.get("/v1/rollouts", as: RolloutList.self).rollouts
+        var newest: [String: RolloutView] = [:]
+        for rollout in all where (newest[rollout.strategy]?.createdAt ?? "") < rollout.createdAt {
+            newest[rollout.strategy] = rollout
+        }
+        return newest.keys.sorted().map { newest[$0]! }
+    }
+
+    func render(_ rollouts: [RolloutView]) throws -> String {
+        switch output {
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            return String(decoding: try encoder.encode(RolloutList(rollouts: rollouts)), as: UTF8.self) + "\n"
+        case .yaml:
+            return try YAMLEncoder().encode(RolloutList(rollouts: rollouts))
+        case .table:
+            return Self.table(rollouts)
+        }
+    }
+
+    static func table(_ rollouts: [RolloutView]) -> String {
+        guard !rollouts.isEmpty else { return "no rollouts\n" }
+        var rows = [["STRATEGY", "ROLLOUT", "VERSION", "PHASE", "STAGE", "WEIGHT", "HOLD LEFT", "CHECKS"]]
+        for r in rollouts {
+            let stage = r.stage.map { "\($0.index + 1)/\(r.stageCount ?? 0) \($0.name)" } ?? "-"
+            let hold = r.holdRemainingSeconds.map(formatSeconds) ?? "-"
+            let checks = r.checks.map(RolloutDisplay.checkText).joined(separator: ", ")
+            rows.append([r.strategy, r.id, r.version, r.phase, stage, "\(r.weight)%", hold, checks.isEmpty ? "-" : checks])
+        }
+        var widths = Array(repeating: 0, count: rows[0].count)
+        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+        return rows.map { row in
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+            }.joined(separator: "  ")
+        }.joined(separator: "\n") + "\n"
+    }
+}

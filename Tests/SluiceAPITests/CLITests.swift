@@ -1,0 +1,232 @@
+import Foundation
+import SluiceAPI
+import SluiceTestSupport
+import Testing
+
+/// The `sluice` binary as a subprocess against a running `sluice serve`: verbs, output, exit codes.
+struct CLITests {
+    @Test
+    func applyStartStatusEventsAndRollbackThroughTheCLI() async throws {
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        let release = server.tokenArgs(.release)
+        let strategy = server.directory + "/search.yaml"
+        try ServeProcess.strategy(weight: 10).write(toFile: strategy, atomically: true, encoding: .utf8)
+
+        let created = try await runSluice(["apply", "-f", strategy] + release)
+        #expect(created.status == 0, "\(created.stderr)")
+        #expect(created.stdout.contains("strategy web/search created, revision 1"))
+        let same = try await runSluice(["apply", "-f", strategy] + release)
+        #expect(same.stdout.contains("unchanged"))
+        try ServeProcess.strategy(weight: 20).write(toFile: strategy, atomically: true, encoding: .utf8)
+        let dry = try await runSluice(["apply", "-f", strategy, "--dry-run"] + release)
+        #expect(dry.status == 0)
+        #expect(dry.stdout.contains("configured, revision 2 (dry run)"), "\(dry.stdout)")
+        #expect(dry.stdout.contains("+") && dry.stdout.contains("20"), "a diff: \(dry.stdout)")
+
+        let bad = server.directory + "/bad.yaml"
+        try ServeProcess.strategy(weight: 500).write(toFile: bad, atomically: true, encoding: .utf8)
+        let invalid = try await runSluice(["apply", "-f", bad] + release)
+        #expect(invalid.status == 1)
+        #expect(invalid.stderr.contains("bad.yaml:"), "compiler-style: \(invalid.stderr)")
+        #expect(invalid.stderr.contains("weight"))
+
+        let ci = server.tokenArgs(.ci)
+        let started = try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + ci)
+        #expect(started.status == 0, "\(started.stderr)")
+        #expect(started.stdout.contains("of web/search to v2 started"))
+        let again = try await runSluice(["rollout", "start", "web/search", "--version", "v3"] + ci)
+        #expect(again.status == 3, "an active rollout is a conflict")
+        #expect(again.stderr.contains("409"), "\(again.stderr)")
+
+        let viewer = server.tokenArgs(.viewer)
+        let json = try await runSluice(["status", "web/search", "-o", "json"] + viewer)
+        #expect(json.status == 0, "\(json.stderr)")
+        let list = try JSONDecoder().decode(RolloutList.self, from: Data(json.stdout.utf8))
+        #expect(list.rollouts.first?.version == "v2")
+        let table = try await runSluice(["status"] + viewer)
+        #expect(table.stdout.contains("STRATEGY") && table.stdout.contains("web/search"))
+        let yaml = try await runSluice(["status", "-o", "yaml"] + viewer)
+        #expect(yaml.stdout.contains("version: v2"), "\(yaml.stdout)")
+
+        let forbidden = try await runSluice(["pause", "web/search"] + viewer)
+        #expect(forbidden.status == 3)
+        #expect(forbidden.stderr.contains("403"))
+        let oncall = server.tokenArgs(.oncall)
+        let noReason = try await runSluice(["rollback", "web/search"] + oncall)
+        #expect(noReason.status == 64, "--reason is required")
+        let rolledBack = try await runSluice(
+            ["rollback", "web/search", "--reason", "errors on canary", "--wait", "20s"] + oncall, timeout: .seconds(40))
+        #expect(rolledBack.status == 0, "\(rolledBack.stderr)")
+        #expect(rolledBack.stdout.contains("traffic:"), "\(rolledBack.stdout)")
+
+        let events = try await runSluice(["events", "web/search", "-o", "json"] + viewer)
+        #expect(events.status == 0)
+        let lines = events.stdout.split(separator: "\n").compactMap {
+            try? JSONDecoder().decode(EventView.self, from: Data($0.utf8))
+        }
+        #expect(lines.first?.type == "RolloutStarted")
+        #expect(lines.first?.actor == "ci-bot", "the token's name is the actor")
+        #expect(lines.contains { $0.type == "RollbackStarted" && $0.actor == "oncall-bot" })
+        #expect(zip(lines, lines.dropFirst()).allSatisfy { $0.seq < $1.seq }, "oldest first")
+    }
+
+    @Test
+    func waitTimesOutWithExitFourAndTheRolloutGoesOn() async throws {
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        let strategy = server.directory + "/search.yaml"
+        try ServeProcess.strategy(weight: 10).write(toFile: strategy, atomically: true, encoding: .utf8)
+        #expect(try await runSluice(["apply", "-f", strategy] + server.tokenArgs(.release)).status == 0)
+        let waited = try await runSluice(
+            ["rollout", "start", "web/search", "--version", "v2", "--wait", "--timeout", "2s"] + server.tokenArgs(.ci))
+        #expect(waited.status == 4, "\(waited.stdout)\n\(waited.stderr)")
+        #expect(waited.stderr.contains("timed out"))
+        #expect(waited.stdout.contains("web/search"), "plain progress lines when not a terminal: \(waited.stdout)")
+        #expect(!waited.stdout.contains("\u{1B}["), "no escape codes in a log")
+    }
+
+    @Test
+    func waitExitsOneWhenTheRolloutIsRolledBack() async throws {
+        // A real Caddy: the rollback must put traffic back on stable before the rollout is RolledBack.
+        let caddy = try await CaddyServer.start(backendBodies: ["stable", "canary"]) { dials in
+            CaddyServer.weightedProxy(id: "search", dials: dials, weights: [100, 0])
+        }
+        defer { caddy.stop() }
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        let strategy = server.directory + "/search.yaml"
+        try ServeProcess.strategy(
+            weight: 10, adminURL: caddy.adminURL, stable: caddy.backendDials[0], canary: caddy.backendDials[1]
+        ).write(toFile: strategy, atomically: true, encoding: .utf8)
+        #expect(try await runSluice(["apply", "-f", strategy] + server.tokenArgs(.release)).status == 0)
+        async let waited = runSluice(
+            ["rollout", "start", "web/search", "--version", "v2", "--wait", "--timeout", "60s"] + server.tokenArgs(.ci),
+            timeout: .seconds(90))
+        try await waitUntil("the rollout to exist", timeout: .seconds(30)) {
+            try await runSluice(["status", "web/search", "-o", "json"] + server.tokenArgs(.viewer)).stdout.contains("v2")
+        }
+        let rollback = try await runSluice(["rollback", "web/search", "--reason", "test"] + server.tokenArgs(.admin))
+        #expect(rollback.status == 0, "\(rollback.stderr)")
+        let result = try await waited
+        #expect(result.status == 1, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stderr.contains("rolled back"))
+        let status = try await runSluice(["status", "web/search", "-o", "json"] + server.tokenArgs(.viewer))
+        let rollout = try JSONDecoder().decode(RolloutList.self, from: Data(status.stdout.utf8)).rollouts.first
+        #expect(rollout?.phase == "RolledBack" && rollout?.weight == 0)
+    }
+
+    @Test
+    func unreachableServerAndBadUsage() async throws {
+        let port = try freePort()
+        let dir = try makeTemporaryDirectory("sluice-cli-usage")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "token".write(toFile: dir + "/t", atomically: true, encoding: .utf8)
+        let down = try await runSluice(["status", "--server", "http://127.0.0.1:\(port)", "--token-file", dir + "/t"])
+        #expect(down.status == 3)
+        #expect(down.stderr.contains("cannot reach"))
+        #expect(down.stderr.split(separator: "\n").count == 1, "one clear line: \(down.stderr)")
+        #expect(try await runSluice(["rollout", "start", "x"]).status == 64, "--version is required")
+        let noServer = try await runSluice(["status", "--token-file", dir + "/t"])
+        #expect(noServer.status == 64 || ProcessInfo.processInfo.environment["SLUICE_SERVER"] != nil)
+        #expect(try await runSluice(["rollout", "start", "a/b/c", "--version", "v", "--server", "http://127.0.0.1:1"]).status == 64)
+    }
+
+    @Test
+    func serveRejectsABadConfigWithFileAndLine() async throws {
+        let dir = try makeTemporaryDirectory("sluice-serve-bad")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "tokensFile: tokens.yaml\nlisten: nowhere\n".write(toFile: dir + "/sluice.yaml", atomically: true, encoding: .utf8)
+        try "tokens: []\n".write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
+        let result = try await runSluice(["serve", "--config", dir + "/sluice.yaml"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("sluice.yaml:2:"), "\(result.stderr)")
+    }
+}
+
+/// `sluice serve` on a free port with one token per role, a temp state file, and nothing else running.
+final class ServeProcess: @unchecked Sendable {
+    let process: ManagedProcess
+    let directory: String
+    let url: String
+
+    static func start() async throws -> ServeProcess {
+        let dir = try makeTemporaryDirectory("sluice-serve")
+        let port = try freePort()
+        var tokens = "tokens:\n"
+        for role in Role.allCases {
+            tokens += "  - {name: \(role.rawValue)-bot, role: \(role.rawValue), sha256: \(TokenHash.hex(token(role)))}\n"
+            try token(role).write(toFile: dir + "/\(role.rawValue).token", atomically: true, encoding: .utf8)
+        }
+        try tokens.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
+        try "listen: 127.0.0.1:\(port)\ntokensFile: tokens.yaml\nstatePath: state.db\n"
+            .write(toFile: dir + "/sluice.yaml", atomically: true, encoding: .utf8)
+        let process = try ManagedProcess(
+            name: "sluice-serve", executable: try sluiceBinary(), arguments: ["serve", "--config", dir + "/sluice.yaml"],
+            directory: dir, installHint: "swift build")
+        let server = ServeProcess(process: process, directory: dir, url: "http://127.0.0.1:\(port)")
+        do {
+            try await waitUntil("sluice serve to be ready", timeout: .seconds(30)) {
+                guard process.isRunning else { throw SupportError("sluice serve exited:\n\(process.logTail())") }
+                return try await runSluice(["status", "--server", server.url] + server.tokenArgs(.viewer)).status == 0
+            }
+        } catch {
+            server.stop()
+            throw SupportError("\(error)\n\(process.logTail())")
+        }
+        return server
+    }
+
+    init(process: ManagedProcess, directory: String, url: String) {
+        self.process = process
+        self.directory = directory
+        self.url = url
+    }
+
+    static func token(_ role: Role) -> String { "cli-\(role.rawValue)-token" }
+
+    func tokenArgs(_ role: Role) -> [String] {
+        ["--server", url, "--token-file", directory + "/\(role.rawValue).token"]
+    }
+
+    func stop() {
+        process.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// An `upstreams` strategy behind Caddy; by default an admin API that is not running, so effects
+    /// fail and are retried and the rollout stays where it is until a human acts.
+    static func strategy(
+        weight: Int, adminURL: String = "http://127.0.0.1:9", stable: String = "127.0.0.1:9", canary: String = "127.0.0.1:10"
+    ) -> String {
+        """
+        apiVersion: sluice.dev/v1
+        kind: Strategy
+        metadata:
+          name: search
+          namespace: web
+        spec:
+          target:
+            upstreams:
+              stable: ["\(stable)"]
+              canary: ["\(canary)"]
+          traffic:
+            caddy:
+              adminURL: \(adminURL)
+              handlerID: search
+          stages:
+            - {name: canary, weight: \(weight), hold: 1m}
+            - {name: full, weight: 100, hold: 1m}
+          analysis:
+            interval: 1s
+            providers:
+              slo:
+                web: {url: "http://127.0.0.1:9/budget", jsonPath: value}
+            checks:
+              - name: budget
+                query: search
+                min: 0.5
+
+        """
+    }
+}
