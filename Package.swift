@@ -120,7 +120,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceAPITests",
-            dependencies: ["SluiceAPI", "SluiceCore", "SluiceHTTP", "SluiceTestSupport", "SluiceStore", "SluiceController"]
+            dependencies: ["SluiceAPI", "SluiceCore", "SluiceHTTP", "SluiceTestSupport", "SluiceStore", "SluiceController",
+                .product(name: "Yams", package: "Yams"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -11,9 +11,7 @@ struct Pause: AsyncParsableCommand {
 
     func run() async throws {
         try await runClient {
-            let api = try client.client()
-            let active = try await api.activeRollout(of: try strategyKey(strategy))
-            let rollout = try await api.post("/v1/rollouts/\(active.id)/pause", json: [String: String](), as: RolloutView.self)
+            let rollout = try await client.client().command("pause", strategy: strategy, body: [String: String]())
             write("pause of \(rollout.strategy) requested; \(describe(rollout))\n")
         }
     }

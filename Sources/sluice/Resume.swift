@@ -10,9 +10,7 @@ struct Resume: AsyncParsableCommand {
 
     func run() async throws {
         try await runClient {
-            let api = try client.client()
-            let active = try await api.activeRollout(of: try strategyKey(strategy))
-            let rollout = try await api.post("/v1/rollouts/\(active.id)/resume", json: [String: String](), as: RolloutView.self)
+            let rollout = try await client.client().command("resume", strategy: strategy, body: [String: String]())
             write("resume of \(rollout.strategy) requested; \(describe(rollout))\n")
         }
     }

@@ -109,6 +109,12 @@ struct APIClient: Sendable {
         return active
     }
 
+    /// Sends `verb` (`pause`, `resume`, `promote`, `rollback`) to the active rollout of `strategy`.
+    func command(_ verb: String, strategy: String, body: some Encodable) async throws -> RolloutView {
+        let active = try await activeRollout(of: try strategyKey(strategy))
+        return try await post("/v1/rollouts/\(active.id)/\(verb)", json: body, as: RolloutView.self)
+    }
+
     static func escape(_ value: String) -> String {
         value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+?"))) ?? value
     }
