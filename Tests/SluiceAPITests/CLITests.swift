@@ -133,6 +133,18 @@ struct CLITests {
     }
 
     @Test
+    func theAPIServesTLSAndTheCLIVerifiesIt() async throws {
+        let server = try await ServeProcess.start(tls: true)
+        defer { server.stop() }
+        let viewer = server.tokenArgs(.viewer)
+        let verified = try await runSluice(["status"] + viewer)
+        #expect(verified.status == 0, "\(verified.stderr)")
+        let unverified = try await runSluice(["status", "--server", server.url, "--token-file", server.directory + "/viewer.token"])
+        #expect(unverified.status == 3, "a certificate from an unknown CA is refused: \(unverified.stdout)")
+        #expect(unverified.stderr.contains("cannot reach"))
+    }
+
+    @Test
     func serveRejectsABadConfigWithFileAndLine() async throws {
         let dir = try makeTemporaryDirectory("sluice-serve-bad")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -150,21 +162,32 @@ final class ServeProcess: @unchecked Sendable {
     let directory: String
     let url: String
 
-    static func start() async throws -> ServeProcess {
+    static func start(tls: Bool = false) async throws -> ServeProcess {
         let dir = try makeTemporaryDirectory("sluice-serve")
         let port = try freePort()
+        var tlsLine = ""
+        if tls {
+            let made = try await run(
+                "/usr/bin/openssl",
+                ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/tls.key", "-out", dir + "/tls.crt",
+                 "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                in: dir, installHint: "apt-get install -y openssl")
+            guard made.status == 0 else { throw SupportError("openssl: \(made.stderr)") }
+            tlsLine = "tls: {cert: tls.crt, key: tls.key}\n"
+        }
         var tokens = "tokens:\n"
         for role in Role.allCases {
             tokens += "  - {name: \(role.rawValue)-bot, role: \(role.rawValue), sha256: \(TokenHash.hex(token(role)))}\n"
             try token(role).write(toFile: dir + "/\(role.rawValue).token", atomically: true, encoding: .utf8)
         }
         try tokens.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
-        try "listen: 127.0.0.1:\(port)\ntokensFile: tokens.yaml\nstatePath: state.db\n"
+        try ("listen: 127.0.0.1:\(port)\ntokensFile: tokens.yaml\nstatePath: state.db\n" + tlsLine)
             .write(toFile: dir + "/sluice.yaml", atomically: true, encoding: .utf8)
         let process = try ManagedProcess(
             name: "sluice-serve", executable: try sluiceBinary(), arguments: ["serve", "--config", dir + "/sluice.yaml"],
             directory: dir, installHint: "swift build")
-        let server = ServeProcess(process: process, directory: dir, url: "http://127.0.0.1:\(port)")
+        let server = ServeProcess(
+            process: process, directory: dir, url: (tls ? "https" : "http") + "://127.0.0.1:\(port)", tls: tls)
         do {
             try await waitUntil("sluice serve to be ready", timeout: .seconds(30)) {
                 guard process.isRunning else { throw SupportError("sluice serve exited:\n\(process.logTail())") }
@@ -177,16 +200,20 @@ final class ServeProcess: @unchecked Sendable {
         return server
     }
 
-    init(process: ManagedProcess, directory: String, url: String) {
+    let tls: Bool
+
+    init(process: ManagedProcess, directory: String, url: String, tls: Bool) {
         self.process = process
         self.directory = directory
         self.url = url
+        self.tls = tls
     }
 
     static func token(_ role: Role) -> String { "cli-\(role.rawValue)-token" }
 
     func tokenArgs(_ role: Role) -> [String] {
         ["--server", url, "--token-file", directory + "/\(role.rawValue).token"]
+            + (tls ? ["--ca-file", directory + "/tls.crt"] : [])
     }
 
     func stop() {
