@@ -117,6 +117,33 @@ struct CLITests {
     }
 
     @Test
+    func waitExitsZeroWhenTheRolloutSucceeds() async throws {
+        // Real Caddy splits the traffic; a third static backend is the web provider's passing check value.
+        let caddy = try await CaddyServer.start(backendBodies: ["stable", "canary", #"{"value": 0.9}"#]) { dials in
+            CaddyServer.weightedProxy(id: "search", dials: Array(dials.prefix(2)), weights: [100, 0])
+        }
+        defer { caddy.stop() }
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        let strategy = server.directory + "/search.yaml"
+        try ServeProcess.strategy(
+            weight: 10, adminURL: caddy.adminURL, stable: caddy.backendDials[0], canary: caddy.backendDials[1],
+            hold: "1s", metricsURL: "http://\(caddy.backendDials[2])/budget"
+        ).write(toFile: strategy, atomically: true, encoding: .utf8)
+        #expect(try await runSluice(["apply", "-f", strategy] + server.tokenArgs(.release)).status == 0)
+        let waited = try await runSluice(
+            ["rollout", "start", "web/search", "--version", "v2", "--wait", "--timeout", "60s"] + server.tokenArgs(.ci),
+            timeout: .seconds(90))
+        #expect(waited.status == 0, "\(waited.stdout)\n\(waited.stderr)")
+        #expect(waited.stdout.contains("succeeded"))
+        #expect(waited.stdout.contains("budget=0.9 pass"), "the last value of each check: \(waited.stdout)")
+        let metrics = try await run("/usr/bin/curl", ["-sf", server.url + "/metrics"])
+        #expect(metrics.stdout.contains(#"sluice_rollouts{phase="Succeeded"} 1"#), "\(metrics.stdout)")
+        #expect(metrics.stdout.contains(#"sluice_provider_requests_total{provider="caddy",outcome="success"}"#))
+        #expect(metrics.stdout.contains(#"sluice_provider_requests_total{provider="slo",outcome="value"}"#))
+    }
+
+    @Test
     func unreachableServerAndBadUsage() async throws {
         let port = try freePort()
         let dir = try makeTemporaryDirectory("sluice-cli-usage")
@@ -224,7 +251,8 @@ final class ServeProcess: @unchecked Sendable {
     /// An `upstreams` strategy behind Caddy; by default an admin API that is not running, so effects
     /// fail and are retried and the rollout stays where it is until a human acts.
     static func strategy(
-        weight: Int, adminURL: String = "http://127.0.0.1:9", stable: String = "127.0.0.1:9", canary: String = "127.0.0.1:10"
+        weight: Int, adminURL: String = "http://127.0.0.1:9", stable: String = "127.0.0.1:9", canary: String = "127.0.0.1:10",
+        hold: String = "1m", metricsURL: String = "http://127.0.0.1:9/budget"
     ) -> String {
         """
         apiVersion: sluice.dev/v1
@@ -242,13 +270,13 @@ final class ServeProcess: @unchecked Sendable {
               adminURL: \(adminURL)
               handlerID: search
           stages:
-            - {name: canary, weight: \(weight), hold: 1m}
-            - {name: full, weight: 100, hold: 1m}
+            - {name: canary, weight: \(weight), hold: \(hold)}
+            - {name: full, weight: 100, hold: \(hold)}
           analysis:
             interval: 1s
             providers:
               slo:
-                web: {url: "http://127.0.0.1:9/budget", jsonPath: value}
+                web: {url: "\(metricsURL)", jsonPath: value}
             checks:
               - name: budget
                 query: search
