@@ -37,7 +37,8 @@ import Testing
         defer { caddy.stop() }
         let dials = caddy.backendDials
         let router = try CaddyRouter(
-            adminURL: caddy.adminURL, handlerID: "checkout", pools: Pools(stable: [dials[0], dials[1]], canary: [dials[2]]),
+            adminURL: caddy.adminURL, handlerID: "checkout",
+            pools: Pools(stable: [dials[0], dials[1]], canary: [dials[2]]),
             client: client)
         try await router.setCanaryWeight(25)
         #expect(try await router.canaryWeight() == 25)
@@ -55,7 +56,10 @@ import Testing
             [
                 "handler": "subroute",
                 "routes": [
-                    ["match": [["path": ["/two"]]], "handle": [CaddyServer.weightedProxy(id: "two", dials: Array(dials[0...1]), weights: [1, 0])]],
+                    [
+                        "match": [["path": ["/two"]]],
+                        "handle": [CaddyServer.weightedProxy(id: "two", dials: Array(dials[0...1]), weights: [1, 0])],
+                    ],
                     ["handle": [CaddyServer.weightedProxy(id: "three", dials: dials, weights: [1, 0, 0])]],
                 ],
             ]
@@ -134,7 +138,10 @@ import Testing
             [
                 "handler": "subroute",
                 "routes": [
-                    ["match": [["path": ["/random"]]], "handle": [CaddyServer.weightedProxy(id: "rand", dials: dials, weights: nil, policy: "random")]],
+                    [
+                        "match": [["path": ["/random"]]],
+                        "handle": [CaddyServer.weightedProxy(id: "rand", dials: dials, weights: nil, policy: "random")],
+                    ],
                     ["handle": [["@id": "hello", "handler": "static_response", "body": "hi"]]],
                 ],
             ]
@@ -142,7 +149,10 @@ import Testing
         defer { caddy.stop() }
         let cases: [(id: String, message: String)] = [
             ("nothere", "Caddy at \(caddy.adminURL) has no handler with @id 'nothere'"),
-            ("rand", "the reverse_proxy handler with @id 'rand' uses selection policy 'random', not 'weighted_round_robin'"),
+            (
+                "rand",
+                "the reverse_proxy handler with @id 'rand' uses selection policy 'random', not 'weighted_round_robin'"
+            ),
             ("hello", "the handler with @id 'hello' is 'static_response', not 'reverse_proxy'"),
         ]
         for (id, message) in cases {
@@ -156,7 +166,8 @@ import Testing
     }
 
     @Test func caddyThatIsNotThereIsUnavailable() async throws {
-        let router = try CaddyRouter(adminURL: "http://127.0.0.1:\(try freePort())", handlerID: "checkout", client: client)
+        let router = try CaddyRouter(
+            adminURL: "http://127.0.0.1:\(try freePort())", handlerID: "checkout", client: client)
         let error = await #expect(throws: ProviderError.self) { try await router.canaryWeight() }
         #expect(error?.code == .unavailable)
         #expect(error?.isRetryable == true)
@@ -172,7 +183,10 @@ import Testing
                     var counts: [String: Int] = [:]
                     for _ in stride(from: lane, to: requests, by: concurrency) {
                         let response = try await client.execute(HTTPRequest(url: url, timeout: .seconds(5)))
-                        counts[response.status == 200 ? String(decoding: response.body, as: UTF8.self) : "HTTP \(response.status)", default: 0] += 1
+                        counts[
+                            response.status == 200
+                                ? String(decoding: response.body, as: UTF8.self) : "HTTP \(response.status)", default: 0
+                        ] += 1
                     }
                     return counts
                 }
@@ -225,6 +239,7 @@ private func setFlushInterval(_ caddy: CaddyServer, _ value: Int, _ client: any 
             method: "POST", url: caddy.adminURL + "/id/checkout/flush_interval",
             headers: [("Content-Type", "application/json")], body: Data("\(value)".utf8), retry: .none))
     guard response.status == 200 else {
-        throw SupportError("editing flush_interval: HTTP \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+        throw SupportError(
+            "editing flush_interval: HTTP \(response.status) \(String(decoding: response.body, as: UTF8.self))")
     }
 }

@@ -30,7 +30,8 @@ import Testing
              {"backendRefs": [{"name": "checkout", "namespace": "elsewhere", "weight": 4}]}]
             """)
         let updated = try HTTPRouteWeights.rules(
-            rules, stable: "checkout", canary: "checkout-canary", canaryWeight: 25, route: "checkout", namespace: "shop")
+            rules, stable: "checkout", canary: "checkout-canary", canaryWeight: 25, route: "checkout", namespace: "shop"
+        )
         let expected = try decode(
             [HTTPRouteRule].self,
             """
@@ -96,26 +97,37 @@ import Testing
         #expect(try canonical(canary) == canonical(expected))
         #expect(CanaryIngress.percent(of: canary) == 30)
 
-        let existing = try decode(Ingress.self, #"{"metadata": {"name": "web-canary", "resourceVersion": "12", "uid": "u-2"}, "spec": {}}"#)
-        let update = try CanaryIngress.make(from: main, existing: existing, name: "web-canary", canaryService: "web-v2", weight: 0)
+        let existing = try decode(
+            Ingress.self, #"{"metadata": {"name": "web-canary", "resourceVersion": "12", "uid": "u-2"}, "spec": {}}"#)
+        let update = try CanaryIngress.make(
+            from: main, existing: existing, name: "web-canary", canaryService: "web-v2", weight: 0)
         #expect(update.metadata.resourceVersion == "12")
         #expect(CanaryIngress.percent(of: update) == 0)
     }
 
-    @Test(arguments: [
-        (#"{"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "40"}"#, 40),
-        (#"{"nginx.ingress.kubernetes.io/canary": "false", "nginx.ingress.kubernetes.io/canary-weight": "40"}"#, 0),
-        (#"{"nginx.ingress.kubernetes.io/canary": "true"}"#, 0),
-        (#"{"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "1", "nginx.ingress.kubernetes.io/canary-weight-total": "4"}"#, 25),
-        (#"{"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "lots"}"#, nil),
-    ] as [(String, Int?)])
+    @Test(
+        arguments: [
+            (#"{"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "40"}"#, 40),
+            (#"{"nginx.ingress.kubernetes.io/canary": "false", "nginx.ingress.kubernetes.io/canary-weight": "40"}"#, 0),
+            (#"{"nginx.ingress.kubernetes.io/canary": "true"}"#, 0),
+            (
+                #"{"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "1", "nginx.ingress.kubernetes.io/canary-weight-total": "4"}"#,
+                25
+            ),
+            (
+                #"{"nginx.ingress.kubernetes.io/canary": "true", "nginx.ingress.kubernetes.io/canary-weight": "lots"}"#,
+                nil
+            ),
+        ] as [(String, Int?)])
     func canaryIngressReadBackIsWhatNGINXApplies(annotations: String, percent: Int?) throws {
         let canary = try decode(Ingress.self, #"{"metadata": {"annotations": \#(annotations)}, "spec": {}}"#)
         #expect(CanaryIngress.percent(of: canary) == percent)
     }
 
     @Test func anIngressWithoutServiceBackendsIsRefused() throws {
-        let main = try decode(Ingress.self, #"{"metadata": {"name": "web"}, "spec": {"defaultBackend": {"resource": {"kind": "B", "name": "b"}}}}"#)
+        let main = try decode(
+            Ingress.self,
+            #"{"metadata": {"name": "web"}, "spec": {"defaultBackend": {"resource": {"kind": "B", "name": "b"}}}}"#)
         let error = #expect(throws: ProviderError.self) {
             try CanaryIngress.make(from: main, existing: nil, name: "web-canary", canaryService: "c", weight: 5)
         }

@@ -20,9 +20,15 @@ import Testing
                 "rules": [
                     [
                         "matches": [["path": ["type": "PathPrefix", "value": "/"]]],
-                        "filters": [["type": "RequestHeaderModifier", "requestHeaderModifier": ["set": [["name": "x", "value": "y"]]]]],
+                        "filters": [
+                            [
+                                "type": "RequestHeaderModifier",
+                                "requestHeaderModifier": ["set": [["name": "x", "value": "y"]]],
+                            ]
+                        ],
                         "backendRefs": [
-                            ["name": "checkout", "port": 80, "weight": 100], ["name": "checkout-canary", "port": 80, "weight": 0],
+                            ["name": "checkout", "port": 80, "weight": 100],
+                            ["name": "checkout-canary", "port": 80, "weight": 0],
                         ],
                     ],
                     [
@@ -37,13 +43,23 @@ import Testing
     static var ingress: [String: Any] {
         [
             "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-            "metadata": ["name": "web", "namespace": namespace, "annotations": ["nginx.ingress.kubernetes.io/proxy-body-size": "8m"]],
+            "metadata": [
+                "name": "web", "namespace": namespace,
+                "annotations": ["nginx.ingress.kubernetes.io/proxy-body-size": "8m"],
+            ],
             "spec": [
                 "ingressClassName": "nginx",
                 "rules": [
                     [
                         "host": "shop.example",
-                        "http": ["paths": [["path": "/", "pathType": "Prefix", "backend": ["service": ["name": "web", "port": ["number": 80]]]]]],
+                        "http": [
+                            "paths": [
+                                [
+                                    "path": "/", "pathType": "Prefix",
+                                    "backend": ["service": ["name": "web", "port": ["number": 80]]],
+                                ]
+                            ]
+                        ],
                     ]
                 ],
             ],
@@ -51,17 +67,24 @@ import Testing
     }
 
     /// A simulator with `objects` and a client from the kubeconfig it wrote (HTTPS, CA, token).
-    func cluster(_ objects: [[String: Any]], http: (any HTTPClient)? = nil) async throws -> (KubeSimulator, KubernetesClient) {
+    func cluster(_ objects: [[String: Any]], http: (any HTTPClient)? = nil) async throws -> (
+        KubeSimulator, KubernetesClient
+    ) {
         let sim = try await KubeSimulator(objects: objects)
         let config = try ClusterConfig.fromKubeconfig(paths: [try sim.writeKubeconfig(current: "admin")])
-        return (sim, KubernetesClient(config: config, http: try http ?? CurlClient(), options: .init(requestTimeout: .seconds(5))))
+        return (
+            sim,
+            KubernetesClient(
+                config: config, http: try http ?? CurlClient(), options: .init(requestTimeout: .seconds(5)))
+        )
     }
 
     @Test func httpRouteWeightsAreSetAndReadBackAndOtherRulesStay() async throws {
         let (sim, client) = try await cluster([Self.route])
         defer { sim.stop() }
         let routes = client.httpRoutes(Self.namespace)
-        let router = try GatewayAPIRouter(httpRoute: "checkout", stableService: "checkout", canaryService: "checkout-canary", routes: routes)
+        let router = try GatewayAPIRouter(
+            httpRoute: "checkout", stableService: "checkout", canaryService: "checkout-canary", routes: routes)
         let before = try await routes.get("checkout")
         for weight in [5, 25, 50, 100, 0] {
             try await router.setCanaryWeight(weight)
@@ -73,7 +96,9 @@ import Testing
             #expect(stored.spec.parentRefs == before.spec.parentRefs)
         }
         // Every write was a merge patch conditional on the resourceVersion it read.
-        let patches = try await sim.requests().filter { $0.method == "PATCH" && $0.path.hasSuffix("/httproutes/checkout") }
+        let patches = try await sim.requests().filter {
+            $0.method == "PATCH" && $0.path.hasSuffix("/httproutes/checkout")
+        }
         #expect(!patches.isEmpty)
         for patch in patches {
             #expect(patch.contentType == "application/merge-patch+json")
@@ -85,7 +110,8 @@ import Testing
         let (sim, client) = try await cluster([Self.route])
         defer { sim.stop() }
         let routes = client.httpRoutes(Self.namespace)
-        let context = RouterContext(namespace: Self.namespace, http: try CurlClient(), environment: [:], kubernetes: client)
+        let context = RouterContext(
+            namespace: Self.namespace, http: try CurlClient(), environment: [:], kubernetes: client)
         let router = try RouterRegistry.standard.router(
             for: .gatewayAPI(httpRoute: "checkout", stableService: "checkout", canaryService: "checkout-canary"),
             context: context)
@@ -128,7 +154,8 @@ import Testing
         #expect(error?.provider == "gatewayAPI httproute shop/nothere")
         #expect(error?.status == 404)
         let wrong = try GatewayAPIRouter(
-            httpRoute: "checkout", stableService: "cart", canaryService: "cart-canary", routes: client.httpRoutes(Self.namespace))
+            httpRoute: "checkout", stableService: "cart", canaryService: "cart-canary",
+            routes: client.httpRoutes(Self.namespace))
         let refused = await #expect(throws: ProviderError.self) { try await wrong.setCanaryWeight(5) }
         #expect(refused?.message == "no rule of HTTPRoute 'checkout' has a backendRef to the stable Service 'cart'")
     }
@@ -140,7 +167,9 @@ import Testing
         let router = try NGINXIngressRouter(ingress: "web", canaryService: "web-canary", ingresses: ingresses)
         #expect(try await router.canaryWeight() == 0)
         try await router.setCanaryWeight(0)
-        #expect(try await ingresses.list().map(\.metadata.name) == ["web"], "no canary Ingress before the first non-zero weight")
+        #expect(
+            try await ingresses.list().map(\.metadata.name) == ["web"],
+            "no canary Ingress before the first non-zero weight")
 
         try await router.setCanaryWeight(10)
         let canary = try await ingresses.get("web-canary")
@@ -159,7 +188,10 @@ import Testing
         }
         // Drift: someone edits the canary weight by hand.
         _ = try await ingresses.patch(
-            "web-canary", mergePatch: .object(["metadata": .object(["annotations": .object(["nginx.ingress.kubernetes.io/canary-weight": "30"])])]))
+            "web-canary",
+            mergePatch: .object([
+                "metadata": .object(["annotations": .object(["nginx.ingress.kubernetes.io/canary-weight": "30"])])
+            ]))
         #expect(try await router.canaryWeight() == 30)
         try await router.setCanaryWeight(0)
         #expect(try await router.canaryWeight() == 0)
@@ -173,7 +205,8 @@ import Testing
     @Test func nginxWithoutItsMainIngressIsAClearError() async throws {
         let (sim, client) = try await cluster([])
         defer { sim.stop() }
-        let router = try NGINXIngressRouter(ingress: "web", canaryService: "web-canary", ingresses: client.ingresses(Self.namespace))
+        let router = try NGINXIngressRouter(
+            ingress: "web", canaryService: "web-canary", ingresses: client.ingresses(Self.namespace))
         let error = await #expect(throws: ProviderError.self) { try await router.setCanaryWeight(10) }
         #expect(error?.code == .rejected)
         #expect(error?.provider == "nginxIngress ingress shop/web")

@@ -29,7 +29,8 @@ final class RecordingHTTPClient: HTTPClient, @unchecked Sendable {
 func memberWeightsKeepThePoolRatio(weight: Int, stables: Int, canaries: Int, stable: Int, canary: Int) {
     let member = TrafficSplit.memberWeights(canaryWeight: weight, stableCount: stables, canaryCount: canaries)
     #expect(member.stable == stable && member.canary == canary)
-    let percent = TrafficSplit.percent(canary: member.canary * canaries, total: member.stable * stables + member.canary * canaries)
+    let percent = TrafficSplit.percent(
+        canary: member.canary * canaries, total: member.stable * stables + member.canary * canaries)
     #expect(percent == weight)
 }
 
@@ -61,12 +62,15 @@ func weightsOutsideTheRangeAreRejectedBeforeAnyCall(weight: Int) async throws {
     #expect(throws: ProviderError.self) { try CaddyRouter(adminURL: "localhost:2019", handlerID: "x", client: client) }
     #expect(throws: ProviderError.self) { try CaddyRouter(adminURL: "http://h:1", handlerID: "a/b", client: client) }
     #expect(throws: ProviderError.self) {
-        try CaddyRouter(adminURL: "http://h:1", handlerID: "x", pools: Pools(stable: ["a:1"], canary: []), client: client)
+        try CaddyRouter(
+            adminURL: "http://h:1", handlerID: "x", pools: Pools(stable: ["a:1"], canary: []), client: client)
     }
     let credentials = AWSCredentials(accessKeyID: "AKID", secretAccessKey: "secret")
     let error = #expect(throws: ProviderError.self) {
         try ALBRouter(
-            route: ALBRoute(region: "us-east-1", listenerARN: "listener-1", stableTargetGroupARN: "arn:s", canaryTargetGroupARN: "arn:c"),
+            route: ALBRoute(
+                region: "us-east-1", listenerARN: "listener-1", stableTargetGroupARN: "arn:s",
+                canaryTargetGroupARN: "arn:c"),
             credentials: credentials, client: client)
     }
     #expect(error?.message == "listenerARN 'listener-1' is not an ARN")
@@ -122,11 +126,14 @@ func weightsOutsideTheRangeAreRejectedBeforeAnyCall(weight: Int) async throws {
     let context = RouterContext(
         pools: Pools(stable: ["127.0.0.1:1"], canary: ["127.0.0.1:2"]), http: RecordingHTTPClient(),
         environment: ["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret"])
-    let caddy = try RouterRegistry.standard.router(for: .caddy(adminURL: "http://127.0.0.1:2019", handlerID: "checkout"), context: context)
+    let caddy = try RouterRegistry.standard.router(
+        for: .caddy(adminURL: "http://127.0.0.1:2019", handlerID: "checkout"), context: context)
     #expect((caddy as? CaddyRouter)?.pools == context.pools)
     let alb = try RouterRegistry.standard.router(
         for: .awsALB(
-            ALBRoute(region: "eu-west-1", listenerARN: "arn:l", stableTargetGroupARN: "arn:s", canaryTargetGroupARN: "arn:c")),
+            ALBRoute(
+                region: "eu-west-1", listenerARN: "arn:l", stableTargetGroupARN: "arn:s", canaryTargetGroupARN: "arn:c")
+        ),
         context: context)
     #expect((alb as? ALBRouter)?.endpoint == "https://elasticloadbalancing.eu-west-1.amazonaws.com/")
     let error = #expect(throws: ProviderError.self) {
@@ -134,7 +141,8 @@ func weightsOutsideTheRangeAreRejectedBeforeAnyCall(weight: Int) async throws {
     }
     #expect(error?.message == "no 'nginxIngress' router is registered (known: )")
     let noCluster = #expect(throws: ProviderError.self) {
-        try RouterRegistry.standard.router(for: .gatewayAPI(httpRoute: "r", stableService: "s", canaryService: "c"), context: context)
+        try RouterRegistry.standard.router(
+            for: .gatewayAPI(httpRoute: "r", stableService: "s", canaryService: "c"), context: context)
     }
     #expect(noCluster?.code == .invalidConfiguration)
     #expect(noCluster?.message.contains("needs a Kubernetes cluster") == true)
@@ -143,20 +151,30 @@ func weightsOutsideTheRangeAreRejectedBeforeAnyCall(weight: Int) async throws {
 
 @Test func albErrorXMLBecomesAClearMessageNamingTheListener() async throws {
     let body = """
-    <ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">
-      <Error><Type>Sender</Type><Code>ListenerNotFound</Code><Message>One or more listeners not found</Message></Error>
-      <RequestId>1</RequestId>
-    </ErrorResponse>
-    """
+        <ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/">
+          <Error><Type>Sender</Type><Code>ListenerNotFound</Code><Message>One or more listeners not found</Message></Error>
+          <RequestId>1</RequestId>
+        </ErrorResponse>
+        """
     let client = RecordingHTTPClient(response: HTTPResponse(status: 400, body: Data(body.utf8)))
     let router = try ALBRouter(
-        route: ALBRoute(region: "us-east-1", listenerARN: "arn:aws:l/1", stableTargetGroupARN: "arn:s", canaryTargetGroupARN: "arn:c"),
+        route: ALBRoute(
+            region: "us-east-1", listenerARN: "arn:aws:l/1", stableTargetGroupARN: "arn:s",
+            canaryTargetGroupARN: "arn:c"),
         credentials: AWSCredentials(accessKeyID: "AKID", secretAccessKey: "secret"), client: client)
     let error = await #expect(throws: ProviderError.self) { try await router.canaryWeight() }
-    #expect(error?.description == "awsALB listener arn:aws:l/1: DescribeListeners failed: ListenerNotFound: One or more listeners not found (HTTP 400)")
+    #expect(
+        error?.description
+            == "awsALB listener arn:aws:l/1: DescribeListeners failed: ListenerNotFound: One or more listeners not found (HTTP 400)"
+    )
     #expect(error?.code == .rejected)
     let sent = try #require(client.requests.first)
-    #expect(String(decoding: sent.body ?? Data(), as: UTF8.self)
-        == "Action=DescribeListeners&Version=2015-12-01&ListenerArns.member.1=arn%3Aaws%3Al%2F1")
-    #expect(sent.auth == .awsSigV4(AWSCredentials(accessKeyID: "AKID", secretAccessKey: "secret"), region: "us-east-1", service: "elasticloadbalancing"))
+    #expect(
+        String(decoding: sent.body ?? Data(), as: UTF8.self)
+            == "Action=DescribeListeners&Version=2015-12-01&ListenerArns.member.1=arn%3Aaws%3Al%2F1")
+    #expect(
+        sent.auth
+            == .awsSigV4(
+                AWSCredentials(accessKeyID: "AKID", secretAccessKey: "secret"), region: "us-east-1",
+                service: "elasticloadbalancing"))
 }

@@ -26,7 +26,8 @@ public final class CaddyServer: Sendable {
     ) async throws -> CaddyServer {
         let server = try CaddyServer(backendBodies: backendBodies, proxyHandler: proxyHandler)
         do {
-            let ports = [server.adminPort, server.proxyPort] + server.backendDials.map { Int($0.split(separator: ":")[1])! }
+            let ports =
+                [server.adminPort, server.proxyPort] + server.backendDials.map { Int($0.split(separator: ":")[1])! }
             try await waitUntil("Caddy to listen on \(ports)", timeout: .seconds(15)) {
                 guard server.process.isRunning else {
                     throw SupportError("caddy exited: \(server.process.logTail())")

@@ -23,7 +23,8 @@ public struct ALBRouter: TrafficRouter {
     ) throws {
         let name = "awsALB listener \(route.listenerARN)"
         guard !route.region.isEmpty, route.region.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else {
-            throw ProviderError(.invalidConfiguration, provider: name, "region '\(route.region)' is not an AWS region name")
+            throw ProviderError(
+                .invalidConfiguration, provider: name, "region '\(route.region)' is not an AWS region name")
         }
         for (field, arn) in [
             ("listenerARN", route.listenerARN), ("stableTargetGroupARN", route.stableTargetGroupARN),
@@ -67,7 +68,9 @@ public struct ALBRouter: TrafficRouter {
         {
             let prefix = "DefaultActions.member.1.ForwardConfig.TargetGroupStickinessConfig."
             parameters.append((prefix + "Enabled", enabled))
-            if let seconds = stickiness.value("DurationSeconds") { parameters.append((prefix + "DurationSeconds", seconds)) }
+            if let seconds = stickiness.value("DurationSeconds") {
+                parameters.append((prefix + "DurationSeconds", seconds))
+            }
         }
         _ = try await call("ModifyListener", parameters)
     }
@@ -91,7 +94,8 @@ public struct ALBRouter: TrafficRouter {
             if arn == route.canaryTargetGroupARN { canary += max(weight, 0) }
         }
         guard let percent = TrafficSplit.percent(canary: canary, total: total) else {
-            throw ProviderError(.badResponse, provider: name, "no target group of the forward action has a positive weight")
+            throw ProviderError(
+                .badResponse, provider: name, "no target group of the forward action has a positive weight")
         }
         return percent
     }
@@ -147,14 +151,16 @@ extension ALBRouter {
                 status: response.status)
         }
         guard let tree else {
-            throw ProviderError(.badResponse, provider: name, "\(action) answered with something that is not XML", status: 200)
+            throw ProviderError(
+                .badResponse, provider: name, "\(action) answered with something that is not XML", status: 200)
         }
         return tree
     }
 
     /// RFC 3986 percent-encoding of everything but the unreserved characters, as SigV4 expects.
     static func formEncode(_ value: String) -> String {
-        let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        let unreserved = CharacterSet(
+            charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
         return value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? value
     }
 }

@@ -15,9 +15,11 @@ extension AWSCredentials {
             let token = environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
             return AWSCredentials(accessKeyID: keyID, secretAccessKey: secret, sessionToken: token)
         case (nil, .some):
-            throw ProviderError(.invalidConfiguration, provider: who, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not")
+            throw ProviderError(
+                .invalidConfiguration, provider: who, "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not")
         case (.some, nil):
-            throw ProviderError(.invalidConfiguration, provider: who, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
+            throw ProviderError(
+                .invalidConfiguration, provider: who, "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not")
         case (nil, nil):
             break
         }
@@ -35,7 +37,8 @@ extension AWSCredentials {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ProviderError(
                 .invalidConfiguration, provider: who,
-                "no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set and \(path) cannot be read")
+                "no AWS credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set and \(path) cannot be read"
+            )
         }
         return try fromCredentialsFile(String(decoding: data, as: UTF8.self), profile: profile, path: path)
     }
@@ -51,7 +54,8 @@ extension AWSCredentials {
             if line.hasPrefix("[") && line.hasSuffix("]") {
                 let name = line.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
                 // ~/.aws/config spells profiles `[profile NAME]`; accept it here too.
-                current = name.hasPrefix("profile ") ? String(name.dropFirst(8)).trimmingCharacters(in: .whitespaces) : name
+                current =
+                    name.hasPrefix("profile ") ? String(name.dropFirst(8)).trimmingCharacters(in: .whitespaces) : name
                 sections[current!, default: [:]] = sections[current!] ?? [:]
                 continue
             }
@@ -64,7 +68,8 @@ extension AWSCredentials {
             throw ProviderError(.invalidConfiguration, provider: who, "profile '\(profile)' not found in \(path)")
         }
         guard let keyID = section["aws_access_key_id"], !keyID.isEmpty else {
-            throw ProviderError(.invalidConfiguration, provider: who, "profile '\(profile)' in \(path) has no aws_access_key_id")
+            throw ProviderError(
+                .invalidConfiguration, provider: who, "profile '\(profile)' in \(path) has no aws_access_key_id")
         }
         guard let secret = section["aws_secret_access_key"], !secret.isEmpty else {
             throw ProviderError(

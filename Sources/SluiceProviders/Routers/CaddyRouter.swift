@@ -36,7 +36,8 @@ public struct CaddyRouter: TrafficRouter {
             throw ProviderError(.invalidConfiguration, provider: name, "handlerID must be a non-empty @id without '/'")
         }
         if let pools, pools.stable.isEmpty || pools.canary.isEmpty {
-            throw ProviderError(.invalidConfiguration, provider: name, "both the stable and the canary pool need a member")
+            throw ProviderError(
+                .invalidConfiguration, provider: name, "both the stable and the canary pool need a member")
         }
         self.adminURL = adminURL.hasSuffix("/") ? String(adminURL.dropLast()) : adminURL
         self.handlerID = handlerID
@@ -99,7 +100,8 @@ extension CaddyRouter {
         guard let etag = response.header("Etag"), !etag.isEmpty else {
             throw ProviderError(
                 .badResponse, provider: name,
-                "Caddy answered without an Etag, so a concurrent edit could not be detected; Caddy 2.8 or later is needed")
+                "Caddy answered without an Etag, so a concurrent edit could not be detected; Caddy 2.8 or later is needed"
+            )
         }
         try checkKind(handler)
         return Snapshot(handler: handler, etag: etag)

@@ -51,7 +51,9 @@ enum HTTPRouteWeights {
         var managed = false
         for rule in rules {
             let refs = rule.backendRefs ?? []
-            let sendsToUs = refs.contains { refers($0, to: stable, in: namespace) || refers($0, to: canary, in: namespace) }
+            let sendsToUs = refs.contains {
+                refers($0, to: stable, in: namespace) || refers($0, to: canary, in: namespace)
+            }
             guard sendsToUs else { continue }
             managed = true
             for ref in refs {

@@ -12,9 +12,13 @@ public struct GatewayAPIRouter: TrafficRouter {
     let routes: ResourceClient<HTTPRoute>
 
     /// A router for the HTTPRoute `httpRoute` in the namespace of `routes`.
-    public init(httpRoute: String, stableService: String, canaryService: String, routes: ResourceClient<HTTPRoute>) throws {
+    public init(httpRoute: String, stableService: String, canaryService: String, routes: ResourceClient<HTTPRoute>)
+        throws
+    {
         let name = "gatewayAPI httproute \(routes.namespace)/\(httpRoute)"
-        for (field, value) in [("httpRoute", httpRoute), ("stableService", stableService), ("canaryService", canaryService)]
+        for (field, value) in [
+            ("httpRoute", httpRoute), ("stableService", stableService), ("canaryService", canaryService),
+        ]
         where value.isEmpty {
             throw ProviderError(.invalidConfiguration, provider: name, "\(field) is empty")
         }

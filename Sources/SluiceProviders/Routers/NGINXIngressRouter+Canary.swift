@@ -24,7 +24,8 @@ enum CanaryIngress {
             pointed += 1
         }
         for r in (spec.rules ?? []).indices {
-            for p in (spec.rules?[r].http?.paths ?? []).indices where spec.rules?[r].http?.paths[p].backend.service != nil {
+            for p in (spec.rules?[r].http?.paths ?? []).indices
+            where spec.rules?[r].http?.paths[p].backend.service != nil {
                 spec.rules?[r].http?.paths[p].backend.service?.name = canaryService
                 pointed += 1
             }
@@ -40,7 +41,8 @@ enum CanaryIngress {
         labels[managedByLabel] = "sluice"
         metadata.labels = labels
         var annotations = (main.metadata.annotations ?? [:]).filter { key, _ in
-            !key.hasPrefix("nginx.ingress.kubernetes.io/canary") && key != "kubectl.kubernetes.io/last-applied-configuration"
+            !key.hasPrefix("nginx.ingress.kubernetes.io/canary")
+                && key != "kubectl.kubernetes.io/last-applied-configuration"
         }
         annotations[canaryAnnotation] = "true"
         annotations[weightAnnotation] = String(weight)

@@ -52,7 +52,9 @@ public struct RouterRegistry: Sendable {
             return try ALBRouter(route: alb, credentials: credentials, client: context.http)
         },
         "gatewayAPI": { route, context in
-            guard case .gatewayAPI(let httpRoute, let stable, let canary) = route else { throw mismatch(route, "gatewayAPI") }
+            guard case .gatewayAPI(let httpRoute, let stable, let canary) = route else {
+                throw mismatch(route, "gatewayAPI")
+            }
             let cluster = try kubernetes(context, "gatewayAPI")
             return try GatewayAPIRouter(
                 httpRoute: httpRoute, stableService: stable, canaryService: canary,

@@ -7,7 +7,8 @@ public enum TrafficSplit {
     public static func validate(_ weight: Int, router: String) throws {
         guard (0...100).contains(weight) else {
             throw ProviderError(
-                .invalidConfiguration, provider: router, "canary weight \(weight) is outside 0...100; nothing was changed")
+                .invalidConfiguration, provider: router,
+                "canary weight \(weight) is outside 0...100; nothing was changed")
         }
     }
 
