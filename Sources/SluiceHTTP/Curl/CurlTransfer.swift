@@ -74,11 +74,6 @@ final class CurlTransfer: @unchecked Sendable {
         try configureMethod(method, body: request.body)
         try configureHeaders(request)
         try configureTLS(request.tls)
-        if case .awsSigV4(let credentials, let region, let service) = request.auth {
-            try set(CURLOPT_AWS_SIGV4, "aws:amz:\(region):\(service)")
-            try set(CURLOPT_USERNAME, credentials.accessKeyID)
-            try set(CURLOPT_PASSWORD, credentials.secretAccessKey)
-        }
     }
 
     private func configureMethod(_ method: String, body: Data?) throws {
@@ -116,8 +111,13 @@ final class CurlTransfer: @unchecked Sendable {
         case .bearer(let token):
             guard !token.contains(where: \.isNewline) else { throw invalid("bearer token has a line break") }
             lines.append("Authorization: Bearer \(token)")
-        case .awsSigV4(let credentials, _, _):
-            if let token = credentials.sessionToken { lines.append("X-Amz-Security-Token: \(token)") }
+        case .awsSigV4(let credentials, let region, let service):
+            // Signed here rather than by CURLOPT_AWS_SIGV4: libcurl 7.88's signatures do not match AWS's
+            // canonical form (moto with auth on rejects them). Each attempt is signed afresh.
+            let signer = SigV4Signer(credentials: credentials, region: region, service: service)
+            let signed = try signer.headers(
+                method: request.method, url: request.url, headers: request.headers, body: request.body, date: Date())
+            lines += signed.map { "\($0.name): \($0.value)" }
         case nil: break
         }
         // Without this curl waits up to a second for "100 Continue" before sending a larger body.
