@@ -76,7 +76,7 @@ struct CurlClientTLSTests {
         let error = await #expect(throws: HTTPError.self) {
             try await client.execute(HTTPRequest(url: url, tls: TLSOptions(ca: .file(tls.caCertificate)), retry: .none))
         }
-        #expect(error?.code == .tlsFailed)
+        #expect(error?.code == .tlsFailed, "\(String(describing: error))")
         let fromFiles = TLSOptions(
             ca: .file(tls.caCertificate), clientCertificate: .file(tls.clientCertificate),
             clientKey: .file(tls.clientKey))

@@ -129,6 +129,9 @@ def main():
         context.load_cert_chain(args["--cert"], args["--key"])
         if "--client-ca" in args:
             context.verify_mode = ssl.CERT_REQUIRED
+            # Under TLS 1.3 the server rejects a missing client certificate after the client's handshake is done,
+            # so the client sees either the alert or a reset depending on timing; TLS 1.2 rejects in the handshake.
+            context.maximum_version = ssl.TLSVersion.TLSv1_2
             context.load_verify_locations(args["--client-ca"])
         server.socket = context.wrap_socket(server.socket, server_side=True)
     with open(ready, "w") as f:
