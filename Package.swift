@@ -10,6 +10,8 @@ let package = Package(
         .executable(name: "sluice", targets: ["sluice"]),
         // For the fuzzer package in Fuzz/ (and other tools that read strategies).
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
+        // For Benchmarks/ (a separate package) to measure the client; the `sluice` binary does not need it.
+        .library(name: "SluiceHTTP", targets: ["SluiceHTTP"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
