@@ -112,7 +112,7 @@ struct CurlClientTests {
         }
         #expect(error?.code == .timedOut)
         #expect(error?.underlyingCode == 28)
-        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(ContinuousClock.now - start < .seconds(4))  // far below the server's 5 s
     }
 
     @Test("a body over the limit is tooLarge", arguments: [false, true])
@@ -163,7 +163,7 @@ struct CurlClientTests {
         #expect(response.status == 200)
         #expect(String(decoding: response.body, as: UTF8.self) == "ok after 3")
         #expect(elapsed >= .seconds(2))  // two Retry-After: 1 waits, where jitter alone would be ~0
-        #expect(elapsed < .seconds(6))
+        #expect(elapsed < .seconds(20))  // generous: the machine may be loaded
     }
 
     @Test("retries stop at maxAttempts and return the last response")
@@ -199,11 +199,13 @@ struct CurlClientTests {
     func noRetryOn4xx() async throws {
         let server = try await LoopbackHTTPServer()
         defer { server.stop() }
-        let start = ContinuousClock.now
-        let response = try await CurlClient(random: { 0.99 }).execute(HTTPRequest(
-            url: server.baseURL + "/status/404", retry: RetryPolicy(maxAttempts: 5, baseDelay: .seconds(2))))
+        let client = try CurlClient(random: { 0 })
+        let key = UUID().uuidString
+        let response = try await client.execute(HTTPRequest(
+            url: server.baseURL + "/status/404?key=\(key)", retry: RetryPolicy(maxAttempts: 5)))
         #expect(response.status == 404)
-        #expect(ContinuousClock.now - start < .seconds(2))
+        let count = try await client.execute(HTTPRequest(url: server.baseURL + "/count?key=\(key)"))
+        #expect(String(decoding: count.body, as: UTF8.self) == "1")
     }
 
     @Test("an invalid request fails before anything is sent")

@@ -4,7 +4,7 @@
 Usage: http_test_server.py PORT READY_FILE [--cert C --key K [--client-ca CA]]
 Writes READY_FILE once listening. Endpoints:
   /echo              JSON of method, path, headers, body (base64-free: utf-8 text)
-  /status/N          answers status N
+  /status/N[?key=K]  answers status N (and counts requests for K, see /count)
   /slow?ms=N         answers after N milliseconds
   /bytes?n=N[&chunked=1]  a body of N bytes, with Content-Length or chunked
   /flaky?key=K&fail=N&retry_after=S   the first N requests for K answer 503 (Retry-After: S), then 200
@@ -46,6 +46,9 @@ class Handler(BaseHTTPRequestHandler):
                        "body": body.decode("utf-8", "replace")}
             return self.reply(200, json.dumps(payload).encode(), [("Content-Type", "application/json")])
         if url.path.startswith("/status/"):
+            if "key" in query:
+                with LOCK:
+                    COUNTS[query["key"]] = COUNTS.get(query["key"], 0) + 1
             return self.reply(int(url.path.split("/")[2]), b"status")
         if url.path == "/slow":
             time.sleep(int(query.get("ms", "1000")) / 1000)
