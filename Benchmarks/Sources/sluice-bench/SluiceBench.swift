@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// Benchmarks of Sluice parts, each a subcommand. Run with `swift run -c release --package-path Benchmarks sluice-bench`.
+@main
+struct SluiceBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice-bench",
+        abstract: "Benchmarks of Sluice parts against loopback servers.",
+        subcommands: [HTTPBenchmark.self]
+    )
+}
