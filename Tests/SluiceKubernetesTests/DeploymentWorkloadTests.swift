@@ -42,7 +42,8 @@ struct DeploymentWorkloadTests {
         let canary = try DeploymentWorkload.canarySelector(for: LabelSelector(matchLabels: stable), of: "ns/x")
         #expect(canary == expected)
         #expect(!DeploymentWorkload.selectorsOverlap(canary, stable))
-        #expect(DeploymentWorkload.selectorsOverlap(["app": "a"], ["app": "a", "x": "y"]), "the overlap test itself works")
+        #expect(
+            DeploymentWorkload.selectorsOverlap(["app": "a"], ["app": "a", "x": "y"]), "the overlap test itself works")
     }
 
     @Test("a selector with matchExpressions is refused with a clear reason")
@@ -57,14 +58,19 @@ struct DeploymentWorkloadTests {
     /// The simulator with a stable `checkout` (4 replicas, image checkout:v1) in namespace shop.
     static func cluster(availableAfter: Duration = .milliseconds(300)) async throws -> SimCluster {
         try await SimCluster(
-            objects: [Manifests.deployment("checkout", image: "registry.example/checkout:v1", replicas: 4, namespace: "shop")],
+            objects: [
+                Manifests.deployment("checkout", image: "registry.example/checkout:v1", replicas: 4, namespace: "shop")
+            ],
             availableAfter: availableAfter)
     }
 
-    static func workload(_ c: SimCluster, container: String? = nil, availability: Duration = .seconds(30)) -> DeploymentWorkload {
+    static func workload(_ c: SimCluster, container: String? = nil, availability: Duration = .seconds(30))
+        -> DeploymentWorkload
+    {
         DeploymentWorkload(
             client: c.client, namespace: "shop", deployment: "checkout", container: container,
-            options: .init(availabilityTimeout: availability, promotionTimeout: .seconds(30), pollInterval: .milliseconds(50)))
+            options: .init(
+                availabilityTimeout: availability, promotionTimeout: .seconds(30), pollInterval: .milliseconds(50)))
     }
 
     @Test("deployCanary builds checkout-canary from the stable template, scaled per weight, and reports availability")
@@ -97,7 +103,8 @@ struct DeploymentWorkloadTests {
         try await workload.deployCanary(version: "v2", weight: 50)
         #expect(try await c.client.deployments("shop").get("checkout-canary").spec.replicas == 2)
         let scaled = try await workload.canaryStatus()
-        #expect(scaled == .progressing("1 of 2 replicas of shop/checkout-canary (registry.example/checkout:v2) available"))
+        #expect(
+            scaled == .progressing("1 of 2 replicas of shop/checkout-canary (registry.example/checkout:v2) available"))
         try await c.sim.setAvailableAfter(.milliseconds(100))
         try await workload.waitUntilCanaryAvailable()
         #expect(try await workload.canaryStatus() == .ready)
@@ -181,7 +188,9 @@ struct DeploymentWorkloadTests {
     @Test("deployCanary survives 20% injected faults")
     func faults() async throws {
         let c = try await SimCluster(
-            objects: [Manifests.deployment("checkout", image: "registry.example/checkout:v1", replicas: 4, namespace: "shop")],
+            objects: [
+                Manifests.deployment("checkout", image: "registry.example/checkout:v1", replicas: 4, namespace: "shop")
+            ],
             options: .init(
                 requestTimeout: .milliseconds(700), maxThrottleAttempts: 10, maxRetryAfter: .milliseconds(50),
                 maxServerAttempts: 10, serverRetryDelay: .milliseconds(10)))
@@ -195,7 +204,8 @@ struct DeploymentWorkloadTests {
         try await workload.scaleDownCanary()
         try await c.sim.setFaults(fraction: 0, kinds: [])
         #expect(try await c.client.deployments("shop").get("checkout-canary").spec.replicas == 0)
-        #expect(try await c.client.deployments("shop").get("checkout").spec.template.spec.containers[0].image
-            == "registry.example/checkout:v2")
+        #expect(
+            try await c.client.deployments("shop").get("checkout").spec.template.spec.containers[0].image
+                == "registry.example/checkout:v2")
     }
 }

@@ -22,7 +22,8 @@ struct EventMirrorTests {
     func mapping(type: EventType, kind: String) async throws {
         let c = try await DeploymentWorkloadTests.cluster()
         let mirror = EventMirror(client: c.client, instance: "sluice-0")
-        let posted = try await mirror.mirror(Self.event(7, type, "something happened"), deployment: "checkout", namespace: "shop")
+        let posted = try await mirror.mirror(
+            Self.event(7, type, "something happened"), deployment: "checkout", namespace: "shop")
         #expect(posted.reason == type.rawValue)
         #expect(posted.type == kind)
         #expect(posted.involvedObject.kind == "Deployment")
@@ -54,7 +55,8 @@ struct EventMirrorTests {
             #expect(list.stdout.contains(reason), "\(reason) in \(list.stdout)")
         }
         #expect(list.stdout.contains("Warning   CheckBreached"))
-        let describe = try await runKubectl(["describe", "deploy", "checkout", "-n", "shop"], kubeconfig: c.kubeconfig, home: home)
+        let describe = try await runKubectl(
+            ["describe", "deploy", "checkout", "-n", "shop"], kubeconfig: c.kubeconfig, home: home)
         #expect(describe.stdout.contains("Normal   TrafficShifted"), "\(describe.stdout)")
         #expect(describe.stdout.contains("[r-0001] error-rate 0.05 > 0.01 (error-rate)"))
     }

@@ -83,7 +83,10 @@ struct KubeConfigTests {
         #expect(prod.namespace == "shop")
         #expect(prod.tls.ca == .file(URL(fileURLWithPath: paths[0]).deletingLastPathComponent().path + "/certs/ca.pem"))
         #expect(prod.tls.insecureSkipVerify == false)
-        guard case .token(let token) = prod.credentials else { Issue.record("expected a token"); return }
+        guard case .token(let token) = prod.credentials else {
+            Issue.record("expected a token")
+            return
+        }
         #expect(token == "first-file-token")
         #expect(!prod.description.contains("first-file-token"), "the description never shows the token")
     }
@@ -103,7 +106,10 @@ struct KubeConfigTests {
         #expect(config.tls.insecureSkipVerify == insecure)
         switch auth {
         case "tokenFile":
-            guard case .tokenFile(let file) = config.credentials else { Issue.record("no token file"); return }
+            guard case .tokenFile(let file) = config.credentials else {
+                Issue.record("no token file")
+                return
+            }
             #expect(file.path.hasSuffix("/tokens/robot"))
         case "client certificate data":
             #expect(config.tls.ca == .pem(Self.pem))
@@ -111,7 +117,9 @@ struct KubeConfigTests {
             #expect(config.tls.clientKey == .pem(Self.pem))
         default:
             #expect(config.tls.clientCertificate == .file("/etc/c.pem"))
-            #expect(config.tls.clientKey == .file(URL(fileURLWithPath: paths[2]).deletingLastPathComponent().path + "/k.pem"))
+            #expect(
+                config.tls.clientKey
+                    == .file(URL(fileURLWithPath: paths[2]).deletingLastPathComponent().path + "/k.pem"))
         }
     }
 
@@ -160,14 +168,19 @@ struct KubeConfigTests {
         #expect(config.server == "https://10.0.0.1:443")
         #expect(config.namespace == "shop")
         #expect(config.tls.ca == .file(dir + "/ca.crt"))
-        guard case .tokenFile(let file) = config.credentials else { Issue.record("no token file"); return }
+        guard case .tokenFile(let file) = config.credentials else {
+            Issue.record("no token file")
+            return
+        }
         #expect(try file.token() == "token-one")
         try "token-two-rotated\n".write(toFile: dir + "/token", atomically: true, encoding: .utf8)
         #expect(try file.token() == "token-two-rotated")
         let v6 = try ClusterConfig.inCluster(
             environment: ["KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"], directory: dir)
         #expect(v6.server == "https://[fd00::1]:443")
-        let outside = #expect(throws: KubernetesError.self) { try ClusterConfig.inCluster(environment: [:], directory: dir) }
+        let outside = #expect(throws: KubernetesError.self) {
+            try ClusterConfig.inCluster(environment: [:], directory: dir)
+        }
         #expect(outside?.message.contains("KUBERNETES_SERVICE_HOST") == true)
     }
 }

@@ -3,7 +3,8 @@ import SluiceTestSupport
 import Testing
 
 /// Real kubectl 1.33 against the simulator: the proof that the simulator answers as an API server does.
-@Suite("kubectl against the Kubernetes API simulator")
+/// Serialized: each test runs several 60 MB kubectl processes, too many at once on two shared cores.
+@Suite("kubectl against the Kubernetes API simulator", .serialized)
 struct KubectlFidelityTests {
     /// A running simulator with one Deployment and an HTTPRoute, a kubeconfig, and a HOME for kubectl.
     struct Fixture {
@@ -12,14 +13,17 @@ struct KubectlFidelityTests {
         let home: String
 
         init() async throws {
-            sim = try await KubeSimulator(objects: [Manifests.deployment("checkout", image: "registry.example/checkout:v1")])
+            sim = try await KubeSimulator(objects: [
+                Manifests.deployment("checkout", image: "registry.example/checkout:v1")
+            ])
             kubeconfig = try sim.writeKubeconfig()
             home = try makeTemporaryDirectory("kubectl-home")
         }
 
         /// Runs kubectl; `context` picks the user (admin, viewer, cert).
         func kubectl(_ arguments: String..., context: String? = nil) async throws -> ProcessResult {
-            try await runKubectl((context.map { ["--context", $0] } ?? []) + arguments, kubeconfig: kubeconfig, home: home)
+            try await runKubectl(
+                (context.map { ["--context", $0] } ?? []) + arguments, kubeconfig: kubeconfig, home: home)
         }
 
         func write(_ name: String, _ text: String) throws -> String {
@@ -122,7 +126,11 @@ struct KubectlFidelityTests {
         arguments: [
             (["--type", "merge", "-p", #"{"spec":{"replicas":5}}"#], "{.spec.replicas}", "5"),
             (
-                ["-p", #"{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"registry.example/checkout:v2"}]}}}}"#],
+                [
+                    "-p",
+                    #"{"spec":{"template":{"spec":{"containers":"#
+                        + #"[{"name":"app","image":"registry.example/checkout:v2"}]}}}}"#,
+                ],
                 "{.spec.template.spec.containers[*].image}", "registry.example/checkout:v2 busybox:1.36"
             ),
             (
@@ -136,7 +144,8 @@ struct KubectlFidelityTests {
         ])
     func patch(arguments: [String], jsonPath: String, expected: String) async throws {
         let f = try await Fixture()
-        let out = try await runKubectl(["patch", "deploy", "checkout"] + arguments, kubeconfig: f.kubeconfig, home: f.home)
+        let out = try await runKubectl(
+            ["patch", "deploy", "checkout"] + arguments, kubeconfig: f.kubeconfig, home: f.home)
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout.contains("deployment.apps/checkout patched"))
         let read = try await f.kubectl("get", "deploy", "checkout", "-o", "jsonpath=" + jsonPath)
@@ -156,7 +165,8 @@ struct KubectlFidelityTests {
             #"[{"op":"replace","path":"/spec/rules/0/backendRefs/1/weight","value":25}]"#)
         #expect(json.status == 0, "\(json.stderr)")
         let weights = try await f.kubectl(
-            "get", "httproutes.gateway.networking.k8s.io", "checkout", "-o", "jsonpath={.spec.rules[0].backendRefs[*].weight}")
+            "get", "httproutes.gateway.networking.k8s.io", "checkout", "-o",
+            "jsonpath={.spec.rules[0].backendRefs[*].weight}")
         #expect(weights.stdout == "100 25")
     }
 
@@ -223,7 +233,9 @@ struct KubectlFidelityTests {
 /// Manifests the Kubernetes tests share.
 enum Manifests {
     /// A Deployment with an `app` container (and a sidecar), `replicas` pods.
-    static func deployment(_ name: String, image: String, replicas: Int = 3, namespace: String = "default") -> [String: Any] {
+    static func deployment(_ name: String, image: String, replicas: Int = 3, namespace: String = "default") -> [String:
+        Any]
+    {
         [
             "apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": ["name": name, "namespace": namespace, "labels": ["app": name]],

@@ -9,22 +9,27 @@ import Testing
 struct KubernetesClientTests {
     static var routeObject: [String: Any] {
         [
-        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
-        "metadata": ["name": "checkout", "namespace": "default", "labels": ["app": "checkout"]],
-        "spec": [
-            "parentRefs": [["name": "gateway"]],
-            "hostnames": ["shop.example"],
-            "rules": [
-                [
-                    "matches": [["path": ["type": "PathPrefix", "value": "/"]]],
-                    "filters": [["type": "RequestHeaderModifier", "requestHeaderModifier": ["set": [["name": "x", "value": "y"]]]]],
-                    "backendRefs": [
-                        ["name": "checkout", "port": 80, "weight": 100],
-                        ["name": "checkout-canary", "port": 80, "weight": 0],
-                    ],
-                ]
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": ["name": "checkout", "namespace": "default", "labels": ["app": "checkout"]],
+            "spec": [
+                "parentRefs": [["name": "gateway"]],
+                "hostnames": ["shop.example"],
+                "rules": [
+                    [
+                        "matches": [["path": ["type": "PathPrefix", "value": "/"]]],
+                        "filters": [
+                            [
+                                "type": "RequestHeaderModifier",
+                                "requestHeaderModifier": ["set": [["name": "x", "value": "y"]]],
+                            ]
+                        ],
+                        "backendRefs": [
+                            ["name": "checkout", "port": 80, "weight": 100],
+                            ["name": "checkout-canary", "port": 80, "weight": 0],
+                        ],
+                    ]
+                ],
             ],
-        ],
         ]
     }
 
@@ -60,7 +65,8 @@ struct KubernetesClientTests {
         let lease = try await c.client.leases(ns).create(
             Lease(metadata: ObjectMeta(name: "sluice"), spec: LeaseSpec(holderIdentity: "a", leaseDurationSeconds: 15)))
         let taken = try await c.client.leases(ns).patch(
-            "sluice", mergePatch: .object(["spec": .object(["holderIdentity": "b"])]), resourceVersion: lease.metadata.resourceVersion)
+            "sluice", mergePatch: .object(["spec": .object(["holderIdentity": "b"])]),
+            resourceVersion: lease.metadata.resourceVersion)
         #expect(taken.spec.holderIdentity == "b")
         #expect(taken.spec.leaseDurationSeconds == 15)
         #expect(taken.metadata.resourceVersion != lease.metadata.resourceVersion)
@@ -68,7 +74,8 @@ struct KubernetesClientTests {
         _ = try await c.client.deployments(ns).create(
             try JSONDecoder().decode(
                 Deployment.self,
-                from: JSONSerialization.data(withJSONObject: Manifests.deployment("checkout", image: "app:v1", namespace: ns))))
+                from: JSONSerialization.data(
+                    withJSONObject: Manifests.deployment("checkout", image: "app:v1", namespace: ns))))
         let deployment = try await c.client.deployments(ns).get("checkout")
         #expect(deployment.spec.template.spec.containers.map(\.name) == ["app", "sidecar"])
         #expect(deployment.spec.template.spec.containers[0].additional["readinessProbe"] != nil)
@@ -86,7 +93,9 @@ struct KubernetesClientTests {
         #expect(gone?.status == 404)
     }
 
-    @Test("update sends only what changed, as a merge patch with a resourceVersion precondition; rules keep matches and filters")
+    @Test(
+        "update: a merge patch of what changed, with a resourceVersion precondition; rules keep all fields"
+    )
     func updateKeepsUnknownFields() async throws {
         let c = try await SimCluster(objects: [Self.routeObject])
         let updated = try await c.client.httpRoutes().update("checkout") { route in
@@ -123,7 +132,8 @@ struct KubernetesClientTests {
         let route = try await c.client.httpRoutes().get("checkout")
         let stale = await #expect(throws: KubernetesError.self) {
             try await c.client.httpRoutes().patch(
-                "checkout", mergePatch: .object(["spec": .object(["hostnames": .array(["a"])])]), resourceVersion: route.metadata.resourceVersion)
+                "checkout", mergePatch: .object(["spec": .object(["hostnames": .array(["a"])])]),
+                resourceVersion: route.metadata.resourceVersion)
         }
         #expect(stale?.code == .conflict)
         #expect(stale?.reason == "Conflict")
@@ -144,12 +154,17 @@ struct KubernetesClientTests {
     @Test(
         "a Status body becomes a KubernetesError with its code, reason and message",
         arguments: [
-            ("viewer", "create", KubernetesError.Code.forbidden, "Forbidden", #"User "viewer" cannot create resource "leases""#),
+            (
+                "viewer", "create", KubernetesError.Code.forbidden, "Forbidden",
+                #"User "viewer" cannot create resource "leases""#
+            ),
             ("admin", "badname", .invalid, "Invalid", "metadata.name: Invalid value"),
             ("admin", "twice", .conflict, "AlreadyExists", #"leases.coordination.k8s.io "x" already exists"#),
             ("wrongtoken", "create", .unauthorized, "Unauthorized", "Unauthorized"),
         ])
-    func statusErrors(user: String, action: String, code: KubernetesError.Code, reason: String, message: String) async throws {
+    func statusErrors(user: String, action: String, code: KubernetesError.Code, reason: String, message: String)
+        async throws
+    {
         let c = try await SimCluster()
         let client: KubernetesClient
         if user == "wrongtoken" {
@@ -208,12 +223,16 @@ struct KubernetesClientTests {
 
     @Test("a request that hangs times out as a transport error")
     func hang() async throws {
-        let c = try await SimCluster(options: .init(requestTimeout: .milliseconds(300), maxServerAttempts: 2, serverRetryDelay: .milliseconds(10)))
+        let c = try await SimCluster(
+            options: .init(
+                requestTimeout: .milliseconds(300), maxServerAttempts: 2, serverRetryDelay: .milliseconds(10)))
         try await c.sim.setFaults(fraction: 1, kinds: ["hang"], hangSeconds: 60)
         let start = ContinuousClock.now
         let error = await #expect(throws: KubernetesError.self) { try await c.client.deployments().get("x") }
         #expect(error?.code == .transport)
-        #expect(error?.message.contains("timed out") == true || error?.message.contains("Timeout") == true, "\(error?.message ?? "")")
+        #expect(
+            error?.message.contains("timed out") == true || error?.message.contains("Timeout") == true,
+            "\(error?.message ?? "")")
         // Two attempts of 300 ms (0.6 s when alone); the bound is loose for a loaded 2-core machine and still far
         // below the 120 s two waits for the hang would take.
         #expect(ContinuousClock.now - start < .seconds(50))

@@ -31,7 +31,8 @@ struct KubernetesRolloutEndToEndTests {
                 workload: DeploymentWorkload(
                     client: client, namespace: strategy.namespace, deployment: name, container: container,
                     options: .init(
-                        availabilityTimeout: .seconds(30), promotionTimeout: .seconds(30), pollInterval: .milliseconds(20))))
+                        availabilityTimeout: .seconds(30), promotionTimeout: .seconds(30),
+                        pollInterval: .milliseconds(20))))
         }
     }
 
@@ -102,7 +103,8 @@ struct KubernetesRolloutEndToEndTests {
         let settle = {
             try await waitUntil("the controller to settle", timeout: .seconds(60), interval: .milliseconds(5)) {
                 let snapshot = controller.snapshot()
-                return snapshot.running && snapshot.runningEffectBatches == 0 && clock.sleepers == snapshot.drivenRollouts
+                return snapshot.running && snapshot.runningEffectBatches == 0
+                    && clock.sleepers == snapshot.drivenRollouts
             }
         }
         let started = try await controller.startRollout(
@@ -119,7 +121,8 @@ struct KubernetesRolloutEndToEndTests {
             clock.advance(by: .seconds(10))
             try await settle()
         }
-        throw SupportError("rollout not final after 200 ticks: \(String(describing: try await store.rollout(started.id)?.phase))")
+        throw SupportError(
+            "rollout not final after 200 ticks: \(String(describing: try await store.rollout(started.id)?.phase))")
     }
 
     static func canaryWeight(_ c: SimCluster) async throws -> Int? {
@@ -127,7 +130,9 @@ struct KubernetesRolloutEndToEndTests {
             .first { $0.name == "checkout-canary" }?.weight
     }
 
-    @Test("5 → 25 → 50 → 100 %, then promotion: stable runs v2, traffic back on stable, canary at 0", arguments: [0.0, 0.2])
+    @Test(
+        "5 → 25 → 50 → 100 %, then promotion: stable runs v2, traffic back on stable, canary at 0",
+        arguments: [0.0, 0.2])
     func promotes(faults: Double) async throws {
         let run = try await Self.run(breach: false, faults: faults)
         #expect(run.rollout.phase == .succeeded, "\(run.events.map { "\($0.type): \($0.message)" })")
@@ -153,12 +158,15 @@ struct KubernetesRolloutEndToEndTests {
         let mirror = EventMirror(client: run.cluster.client)
         for event in run.events { try await mirror.mirror(event, deployment: "checkout", namespace: "shop") }
         let home = try makeTemporaryDirectory("kubectl-home")
-        let shown = try await runKubectl(["get", "events", "-n", "shop"], kubeconfig: run.cluster.kubeconfig, home: home)
+        let shown = try await runKubectl(
+            ["get", "events", "-n", "shop"], kubeconfig: run.cluster.kubeconfig, home: home)
         #expect(shown.stdout.contains("Promoted"), "\(shown.stdout)\(shown.stderr)")
         #expect(try await run.cluster.client.events("shop").list().count == run.events.count)
     }
 
-    @Test("a breach at 25 % rolls back: traffic to stable, canary at 0, the stable Deployment untouched", arguments: [0.0, 0.2])
+    @Test(
+        "a breach at 25 % rolls back: traffic to stable, canary at 0, the stable Deployment untouched",
+        arguments: [0.0, 0.2])
     func rollsBack(faults: Double) async throws {
         let run = try await Self.run(breach: true, faults: faults)
         #expect(run.rollout.phase == .rolledBack, "\(run.events.map { "\($0.type): \($0.message)" })")
@@ -184,7 +192,8 @@ struct RouteErrorRate: MetricProvider {
 
     func sample(query: String) async throws -> Double? {
         guard let breachFrom else { return 0.01 }
-        let weight = try await routes.get("checkout").spec.rules?.first?.backendRefs?
+        let weight =
+            try await routes.get("checkout").spec.rules?.first?.backendRefs?
             .first { $0.name == "checkout-canary" }?.weight ?? 0
         return weight >= breachFrom ? 0.5 : 0.01
     }

@@ -21,7 +21,9 @@ struct SimCluster {
     }
 
     /// Another client of the same cluster with a different kubeconfig context (user).
-    func client(context: String, options: KubernetesClient.Options = .init(requestTimeout: .seconds(5))) throws -> KubernetesClient {
+    func client(context: String, options: KubernetesClient.Options = .init(requestTimeout: .seconds(5))) throws
+        -> KubernetesClient
+    {
         KubernetesClient(
             config: try ClusterConfig.fromKubeconfig(paths: [kubeconfig], context: context), http: try CurlClient(),
             options: options)
@@ -46,10 +48,12 @@ final class InterferingHTTPClient: HTTPClient, @unchecked Sendable {
     }
 
     func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
-        let first = when(request) && lock.withLock { () -> Bool in
-            defer { done = true }
-            return !done
-        }
+        let first =
+            when(request)
+            && lock.withLock { () -> Bool in
+                defer { done = true }
+                return !done
+            }
         if first { try await before() }
         return try await base.execute(request)
     }

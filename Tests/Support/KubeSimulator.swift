@@ -24,7 +24,8 @@ public final class KubeSimulator: @unchecked Sendable {
         /// May do anything.
         public static let admin = Token(user: "admin", value: "admin-token-\(UUID().uuidString)", verbs: ["*"])
         /// May only read.
-        public static let viewer = Token(user: "viewer", value: "viewer-token-\(UUID().uuidString)", verbs: ["get", "list"])
+        public static let viewer = Token(
+            user: "viewer", value: "viewer-token-\(UUID().uuidString)", verbs: ["get", "list"])
     }
 
     /// The common name of the client certificate the simulator accepts (all verbs).
@@ -86,8 +87,9 @@ public final class KubeSimulator: @unchecked Sendable {
             installHint: "apt-get install -y python3")
         var ports: (Int, Int)?
         do {
-            try await waitUntil("the Kubernetes API simulator to listen", timeout: .seconds(20)) {
-                guard let api = Self.readPort(directory + "/port"), let control = Self.readPort(directory + "/control-port")
+            try await waitUntil("the Kubernetes API simulator to listen", timeout: .seconds(60)) {
+                guard let api = Self.readPort(directory + "/port"),
+                    let control = Self.readPort(directory + "/control-port")
                 else { return false }
                 ports = (api, control)
                 return true
@@ -123,7 +125,9 @@ public final class KubeSimulator: @unchecked Sendable {
         if url.hasPrefix("http://") {
             caLine = ""
         } else if inlineCA {
-            caLine = "\n    certificate-authority-data: " + (try Data(contentsOf: URL(fileURLWithPath: caPath)).base64EncodedString())
+            caLine =
+                "\n    certificate-authority-data: "
+                + (try Data(contentsOf: URL(fileURLWithPath: caPath)).base64EncodedString())
         } else {
             caLine = "\n    certificate-authority: " + caPath
         }
@@ -131,9 +135,12 @@ public final class KubeSimulator: @unchecked Sendable {
         var contexts = ""
         for token in tokens {
             users += "- name: \(token.user)\n  user:\n    token: \(token.value)\n"
-            contexts += "- name: \(token.user)\n  context: {cluster: sim, user: \(token.user), namespace: \(namespace)}\n"
+            contexts +=
+                "- name: \(token.user)\n  context: {cluster: sim, user: \(token.user), namespace: \(namespace)}\n"
         }
-        users += "- name: cert\n  user:\n    client-certificate: \(clientCertificatePath)\n    client-key: \(clientKeyPath)\n"
+        users +=
+            "- name: cert\n  user:\n    client-certificate: \(clientCertificatePath)\n"
+            + "    client-key: \(clientKeyPath)\n"
         contexts += "- name: cert\n  context: {cluster: sim, user: cert, namespace: \(namespace)}\n"
         let text = """
             apiVersion: v1
@@ -219,7 +226,8 @@ public final class KubeSimulator: @unchecked Sendable {
         let (data, response) = try await URLSession.shared.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard status == 200 else {
-            throw SupportError("simulator control \(method) \(path): HTTP \(status): \(String(decoding: data, as: UTF8.self))")
+            throw SupportError(
+                "simulator control \(method) \(path): HTTP \(status): \(String(decoding: data, as: UTF8.self))")
         }
         return (try JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
     }
@@ -231,8 +239,10 @@ public final class KubeSimulator: @unchecked Sendable {
         return Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
-    /// python3 from PATH (the simulator needs only its standard library).
+    /// The system python3 when there is one (a pyenv shim on PATH costs a shell and ~0.25 s a start), else
+    /// python3 from PATH; the simulator needs only the standard library.
     static func python3() throws -> String {
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") { return "/usr/bin/python3" }
         if let found = findOnPath("python3") { return found }
         throw SupportError("python3 not found on PATH; install it with: apt-get install -y python3")
     }
@@ -253,7 +263,9 @@ public final class KubeSimulator: @unchecked Sendable {
         try "extendedKeyUsage=clientAuth\n".write(toFile: clientExt, atomically: true, encoding: .utf8)
         let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
         let steps: [[String]] = [
-            ["req", "-x509"] + curve + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=kube-sim-ca"],
+            ["req", "-x509"] + curve + [
+                "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=kube-sim-ca",
+            ],
             ["req"] + curve + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=kube-sim"],
             [
                 "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
@@ -270,7 +282,9 @@ public final class KubeSimulator: @unchecked Sendable {
         }
         for step in steps {
             let result = try runProcessSync(openssl, step, directory: directory)
-            guard result.status == 0 else { throw SupportError("openssl \(step.joined(separator: " ")): \(result.stderr)") }
+            guard result.status == 0 else {
+                throw SupportError("openssl \(step.joined(separator: " ")): \(result.stderr)")
+            }
         }
     }
 }
@@ -366,7 +380,8 @@ public func findOnPath(_ name: String) -> String? {
 
 /// The real versioned kubectl (`kubectl.1.33` beside the Google Cloud SDK's `kubectl` dispatcher).
 public func kubectlBinary(version: String = "1.33") throws -> String {
-    let hint = "kubectl \(version) not found; install it with: gcloud components install kubectl "
+    let hint =
+        "kubectl \(version) not found; install it with: gcloud components install kubectl "
         + "(the SDK's bin folder holds kubectl.1.XX), or put a kubectl.\(version) on PATH"
     guard let dispatcher = findOnPath("kubectl") else { throw SupportError(hint) }
     let real = URL(fileURLWithPath: dispatcher).resolvingSymlinksInPath().deletingLastPathComponent()
@@ -381,5 +396,6 @@ public func runKubectl(_ arguments: [String], kubeconfig: String, home: String) 
     let environment = [
         "HOME": home, "KUBECONFIG": kubeconfig, "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
     ]
-    return try await runProcess(try kubectlBinary(), arguments, environment: environment, directory: home, timeout: .seconds(60))
+    return try await runProcess(
+        try kubectlBinary(), arguments, environment: environment, directory: home, timeout: .seconds(60))
 }

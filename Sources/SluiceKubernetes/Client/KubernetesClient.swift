@@ -25,7 +25,8 @@ public final class KubernetesClient: Sendable {
         public var userAgent: String
 
         public init(
-            requestTimeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5), maxConflictAttempts: Int = 5,
+            requestTimeout: Duration = .seconds(10), connectTimeout: Duration = .seconds(5),
+            maxConflictAttempts: Int = 5,
             maxThrottleAttempts: Int = 5, maxRetryAfter: Duration = .seconds(30), maxServerAttempts: Int = 3,
             serverRetryDelay: Duration = .milliseconds(200), userAgent: String = "sluice"
         ) {
@@ -64,7 +65,9 @@ public final class KubernetesClient: Sendable {
     public func leases(_ namespace: String? = nil) -> ResourceClient<Lease> { resource(namespace) }
 
     /// Objects of `T` in `namespace` (default: the config's).
-    public func resource<T: KubernetesResource>(_ namespace: String? = nil, _ type: T.Type = T.self) -> ResourceClient<T> {
+    public func resource<T: KubernetesResource>(_ namespace: String? = nil, _ type: T.Type = T.self) -> ResourceClient<
+        T
+    > {
         ResourceClient(client: self, namespace: namespace ?? config.namespace)
     }
 
@@ -159,7 +162,9 @@ public final class KubernetesClient: Sendable {
 
     // MARK: transport
 
-    private func operation<T: KubernetesResource>(_ verb: String, _ type: T.Type, _ namespace: String, _ name: String?) -> String {
+    private func operation<T: KubernetesResource>(_ verb: String, _ type: T.Type, _ namespace: String, _ name: String?)
+        -> String
+    {
         "\(verb) \(T.resource) \(namespace)" + (name.map { "/" + $0 } ?? "")
     }
 
@@ -245,7 +250,9 @@ public final class KubernetesClient: Sendable {
             var details: Details?
         }
         var seconds = response.header("Retry-After").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        if seconds == nil { seconds = (try? JSONDecoder().decode(Body.self, from: response.body))?.details?.retryAfterSeconds }
+        if seconds == nil {
+            seconds = (try? JSONDecoder().decode(Body.self, from: response.body))?.details?.retryAfterSeconds
+        }
         let wait = Duration.seconds(seconds ?? 1)
         return min(max(wait, .milliseconds(100)), options.maxRetryAfter)
     }

@@ -20,7 +20,9 @@ public struct ClusterConfig: Sendable, CustomStringConvertible {
         case tokenFile(TokenFile)
     }
 
-    public init(server: String, tls: TLSOptions = .init(), credentials: Credentials = .none, namespace: String = "default") {
+    public init(
+        server: String, tls: TLSOptions = .init(), credentials: Credentials = .none, namespace: String = "default"
+    ) {
         self.server = server.hasSuffix("/") ? String(server.dropLast()) : server
         self.tls = tls
         self.credentials = credentials
@@ -85,7 +87,8 @@ extension KubeConfig {
         }
         guard let cluster = clusters[context.cluster] else {
             throw KubernetesError(
-                .configuration, "kubeconfig \(files): context \"\(contextName)\" names cluster \"\(context.cluster)\", "
+                .configuration,
+                "kubeconfig \(files): context \"\(contextName)\" names cluster \"\(context.cluster)\", "
                     + "which is not defined")
         }
         var tls = TLSOptions(ca: cluster.certificateAuthority.map(\.httpSource))
@@ -94,28 +97,33 @@ extension KubeConfig {
         if !context.user.isEmpty {
             guard let user = users[context.user] else {
                 throw KubernetesError(
-                    .configuration, "kubeconfig \(files): context \"\(contextName)\" names user \"\(context.user)\", "
+                    .configuration,
+                    "kubeconfig \(files): context \"\(contextName)\" names user \"\(context.user)\", "
                         + "which is not defined")
             }
             if let command = user.execCommand {
                 throw KubernetesError(
-                    .configuration, "kubeconfig \(files): user \"\(context.user)\" authenticates with an exec "
+                    .configuration,
+                    "kubeconfig \(files): user \"\(context.user)\" authenticates with an exec "
                         + "credential plugin (\(command)), which Sluice does not support yet; give it a token, "
                         + "tokenFile or client certificate instead")
             }
             if let provider = user.authProvider {
                 throw KubernetesError(
-                    .configuration, "kubeconfig \(files): user \"\(context.user)\" uses the \"\(provider)\" "
+                    .configuration,
+                    "kubeconfig \(files): user \"\(context.user)\" uses the \"\(provider)\" "
                         + "auth-provider, which Sluice does not support; use a token, tokenFile or client certificate")
             }
             if user.token == nil, user.tokenFile == nil, user.clientCertificate == nil, user.hasBasicAuth {
                 throw KubernetesError(
-                    .configuration, "kubeconfig \(files): user \"\(context.user)\" has only username/password, which "
+                    .configuration,
+                    "kubeconfig \(files): user \"\(context.user)\" has only username/password, which "
                         + "Sluice does not support; use a token, tokenFile or client certificate")
             }
             if (user.clientCertificate == nil) != (user.clientKey == nil) {
                 throw KubernetesError(
-                    .configuration, "kubeconfig \(files): user \"\(context.user)\" needs both client-certificate and "
+                    .configuration,
+                    "kubeconfig \(files): user \"\(context.user)\" needs both client-certificate and "
                         + "client-key (or both -data forms)")
             }
             tls.clientCertificate = user.clientCertificate?.httpSource
@@ -151,7 +159,8 @@ public final class TokenFile: Sendable {
     /// The current token. `force` reads the file even if it looks unchanged (after a 401).
     public func token(force: Bool = false) throws -> String {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-        let stamp = "\((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)/\(attributes?[.size] ?? 0)"
+        let stamp =
+            "\((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)/\(attributes?[.size] ?? 0)"
         if !force, let cached = cache.value, cached.stamp == stamp { return cached.token }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw KubernetesError(.configuration, "token file \(path) cannot be read")

@@ -59,7 +59,8 @@ public struct KubeConfig: Sendable, Hashable {
             do {
                 text = try String(contentsOfFile: path, encoding: .utf8)
             } catch {
-                throw KubernetesError(.configuration, "kubeconfig \(path): cannot be read: \(error.localizedDescription)")
+                throw KubernetesError(
+                    .configuration, "kubeconfig \(path): cannot be read: \(error.localizedDescription)")
             }
             merged.merge(try parse(text, file: path))
         }
@@ -121,7 +122,8 @@ public struct KubeConfig: Sendable, Hashable {
         for (index, entry) in try namedEntries(document, "contexts", file: file) {
             guard let cluster = entry.body["cluster"] as? String else {
                 throw KubernetesError(
-                    .configuration, "kubeconfig \(file): contexts[\(index)] (\(entry.name)): context.cluster is missing")
+                    .configuration, "kubeconfig \(file): contexts[\(index)] (\(entry.name)): context.cluster is missing"
+                )
             }
             config.contexts[entry.name] = Context(
                 cluster: cluster, user: entry.body["user"] as? String ?? "",
@@ -162,7 +164,9 @@ public struct KubeConfig: Sendable, Hashable {
     }
 
     /// `KEY` (a file) or `KEY-data` (base64 PEM); the data wins when both are set, as in kubectl.
-    private static func source(_ body: [String: Any], _ key: String, base: String, at place: String) throws -> TLSSource? {
+    private static func source(_ body: [String: Any], _ key: String, base: String, at place: String) throws
+        -> TLSSource?
+    {
         if let encoded = body[key + "-data"] as? String, !encoded.isEmpty {
             guard let data = Data(base64Encoded: encoded, options: .ignoreUnknownCharacters) else {
                 throw KubernetesError(.configuration, "\(place): \(key)-data is not valid base64")

@@ -41,7 +41,10 @@ public struct DeploymentWorkload: Workload {
     public let container: String?
     public let options: Options
 
-    public init(client: KubernetesClient, namespace: String, deployment: String, container: String? = nil, options: Options = .init()) {
+    public init(
+        client: KubernetesClient, namespace: String, deployment: String, container: String? = nil,
+        options: Options = .init()
+    ) {
         self.client = client
         self.namespace = namespace
         self.name = deployment
@@ -78,7 +81,8 @@ public struct DeploymentWorkload: Workload {
             }
             guard existing.metadata.labels?[Self.managedByLabel] == "sluice" else {
                 throw KubernetesError(
-                    .conflict, "Deployment \(canaryRef) exists and is not managed by Sluice (no label "
+                    .conflict,
+                    "Deployment \(canaryRef) exists and is not managed by Sluice (no label "
                         + "\(Self.managedByLabel)=sluice); rename or delete it", reason: "NotManaged")
             }
             if existing.spec.selector != desired.spec.selector {
@@ -120,11 +124,17 @@ public struct DeploymentWorkload: Workload {
             stable.spec.template.spec.containers[index].image = Self.image(current, version: version)
         }
         let target = Self.image(
-            updated.spec.template.spec.containers[try Self.containerIndex(
-                in: updated.spec.template.spec, named: container, of: stableRef)].image ?? "", version: version)
-        try await waitUntil(timeout: options.promotionTimeout, what: "stable Deployment \(stableRef) to roll out \(target)") {
+            updated.spec.template.spec.containers[
+                try Self.containerIndex(
+                    in: updated.spec.template.spec, named: container, of: stableRef)
+            ].image ?? "", version: version)
+        try await waitUntil(
+            timeout: options.promotionTimeout, what: "stable Deployment \(stableRef) to roll out \(target)"
+        ) {
             let stable = try await deployments.get(name)
-            if let failure = Self.stalled(stable) { throw KubernetesError(.unavailable, failure, reason: "ProgressDeadlineExceeded") }
+            if let failure = Self.stalled(stable) {
+                throw KubernetesError(.unavailable, failure, reason: "ProgressDeadlineExceeded")
+            }
             return stable.isRolledOut
         }
     }
@@ -143,7 +153,9 @@ public struct DeploymentWorkload: Workload {
     /// Polls `canaryStatus` until the canary is available; throws `unavailable` when it fails or the deadline
     /// (`availabilityTimeout` by default) passes. For callers that want to block; the controller polls instead.
     public func waitUntilCanaryAvailable(timeout: Duration? = nil) async throws {
-        try await waitUntil(timeout: timeout ?? options.availabilityTimeout, what: "canary \(canaryRef) to be available") {
+        try await waitUntil(
+            timeout: timeout ?? options.availabilityTimeout, what: "canary \(canaryRef) to be available"
+        ) {
             switch try await canaryStatus() {
             case .ready: return true
             case .progressing: return false
@@ -161,7 +173,8 @@ public struct DeploymentWorkload: Workload {
         }
     }
 
-    /// Replicas the canary needs for `weight` percent of the stable's traffic: ceil(stable × weight / 100), at least 1.
+    /// Replicas the canary needs for `weight` percent of the stable's traffic: ceil(stable × weight / 100),
+    /// at least 1.
     public static func canaryReplicas(stableReplicas: Int, weight: Int) -> Int {
         max(1, (stableReplicas * weight + 99) / 100)
     }
@@ -184,7 +197,8 @@ public struct DeploymentWorkload: Workload {
     public static func canarySelector(for stable: LabelSelector, of ref: String) throws -> [String: String] {
         guard stable.matchExpressions?.isEmpty ?? true else {
             throw KubernetesError(
-                .invalid, "Deployment \(ref) selects pods with matchExpressions; Sluice needs a matchLabels selector "
+                .invalid,
+                "Deployment \(ref) selects pods with matchExpressions; Sluice needs a matchLabels selector "
                     + "to derive a canary selector that cannot overlap it")
         }
         var labels = stable.matchLabels ?? [:]
@@ -198,7 +212,8 @@ public struct DeploymentWorkload: Workload {
                 let suffixed = value + "-canary"
                 guard suffixed.count <= 63 else {
                     throw KubernetesError(
-                        .invalid, "Deployment \(ref): label \(key)=\(value) is too long to add -canary (63 at most); "
+                        .invalid,
+                        "Deployment \(ref): label \(key)=\(value) is too long to add -canary (63 at most); "
                             + "add \(trackLabel): stable to its selector instead")
                 }
                 labels[key] = suffixed
@@ -223,7 +238,8 @@ public struct DeploymentWorkload: Workload {
         }
         var template = stable.spec.template
         let index = try Self.containerIndex(in: template.spec, named: container, of: stableRef)
-        template.spec.containers[index].image = Self.image(template.spec.containers[index].image ?? "", version: version)
+        template.spec.containers[index].image = Self.image(
+            template.spec.containers[index].image ?? "", version: version)
         var podMeta = template.metadata ?? ObjectMeta()
         podMeta.labels = (podMeta.labels ?? [:]).merging(selector) { _, canary in canary }
         template.metadata = podMeta
@@ -246,7 +262,9 @@ public struct DeploymentWorkload: Workload {
 
     static func containerIndex(in spec: PodSpec, named container: String?, of ref: String) throws -> Int {
         guard let container else {
-            guard !spec.containers.isEmpty else { throw KubernetesError(.invalid, "Deployment \(ref) has no containers") }
+            guard !spec.containers.isEmpty else {
+                throw KubernetesError(.invalid, "Deployment \(ref) has no containers")
+            }
             return 0
         }
         guard let index = spec.containers.firstIndex(where: { $0.name == container }) else {
@@ -260,7 +278,8 @@ public struct DeploymentWorkload: Workload {
     static func status(of canary: Deployment, ref: String, container: String?) -> CanaryStatus {
         let wanted = canary.desiredReplicas
         let available = canary.status?.availableReplicas ?? 0
-        let image = (try? containerIndex(in: canary.spec.template.spec, named: container, of: ref))
+        let image =
+            (try? containerIndex(in: canary.spec.template.spec, named: container, of: ref))
             .flatMap { canary.spec.template.spec.containers[$0].image } ?? "?"
         if let failure = stalled(canary) { return .failed(failure) }
         if canary.isRolledOut { return .ready }
@@ -281,7 +300,8 @@ public struct DeploymentWorkload: Workload {
         return "Deployment \(ref) did not become available within its progress deadline "
             + "(\(deployment.spec.progressDeadlineSeconds ?? 600)s): \(available) of \(deployment.desiredReplicas) "
             + "replicas available running \(images) (an image that cannot be pulled, a crash loop?); "
-            + "see kubectl describe deployment -n \(deployment.metadata.namespace ?? "") \(deployment.metadata.name ?? "")"
+            + "see kubectl describe deployment -n \(deployment.metadata.namespace ?? "") "
+            + (deployment.metadata.name ?? "")
     }
 
     /// Polls `condition` every `pollInterval` until it is true; throws `unavailable` after `timeout`.

@@ -12,7 +12,9 @@ public struct EventMirror: Sendable {
     public let instance: String
     private let uids = LockedValue<[String: String]>([:])
 
-    public init(client: KubernetesClient, component: String = "sluice", instance: String = ProcessInfo.processInfo.hostName) {
+    public init(
+        client: KubernetesClient, component: String = "sluice", instance: String = ProcessInfo.processInfo.hostName
+    ) {
         self.client = client
         self.component = component
         self.instance = instance
@@ -26,7 +28,8 @@ public struct EventMirror: Sendable {
 
     /// Posts `event` as an Event about Deployment `deployment` in `namespace`; returns what the server stored.
     @discardableResult
-    public func mirror(_ event: SluiceCore.Event, deployment: String, namespace: String) async throws -> KubernetesEvent {
+    public func mirror(_ event: SluiceCore.Event, deployment: String, namespace: String) async throws -> KubernetesEvent
+    {
         let object = try await kubernetesEvent(for: event, deployment: deployment, namespace: namespace)
         do {
             return try await client.events(namespace).create(object)
