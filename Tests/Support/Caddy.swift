@@ -104,6 +104,9 @@ public final class CaddyServer: Sendable {
 
     /// The last lines of Caddy's output, for failure messages.
     public func logTail() -> String { process.logTail() }
+
+    /// After `stop()`: whether Caddy exited with status 0 rather than being killed.
+    public var exitedCleanly: Bool { process.exitedCleanly }
 }
 
 extension CaddyServer {

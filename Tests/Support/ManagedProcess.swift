@@ -37,6 +37,10 @@ public final class ManagedProcess: @unchecked Sendable {
 
     public var pid: Int32 { process.processIdentifier }
     public var isRunning: Bool { process.isRunning }
+    /// Whether the process has exited on its own terms: status 0, not killed by a signal.
+    public var exitedCleanly: Bool {
+        !process.isRunning && process.terminationReason == .exit && process.terminationStatus == 0
+    }
 
     /// The last `bytes` of the process's output, for failure messages.
     public func logTail(_ bytes: Int = 4000) -> String {

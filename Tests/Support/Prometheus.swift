@@ -67,6 +67,9 @@ public final class PrometheusServer: Sendable {
 
     /// The last lines of Prometheus' log, for failure messages.
     public func logTail() -> String { managed.logTail() }
+
+    /// After `stop()`: whether Prometheus exited with status 0 rather than being killed.
+    public var exitedCleanly: Bool { managed.exitedCleanly }
 }
 
 /// Waits until `managed` accepts connections on 127.0.0.1:`port`; stops it and fails with its log
