@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         // For Benchmarks/ (a separate package) to measure the client; the `sluice` binary does not need it.
         .library(name: "SluiceHTTP", targets: ["SluiceHTTP"]),
+        .executable(name: "sluice-demo-app", targets: ["sluice-demo-app"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
@@ -124,6 +125,27 @@ let package = Package(
             name: "SluiceAPITests",
             dependencies: ["SluiceAPI", "SluiceCore", "SluiceHTTP", "SluiceTestSupport", "SluiceStore", "SluiceController",
                 .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        // The demo: an HTTP service and a load generator, never linked into `sluice`.
+        .target(
+            name: "SluiceDemo",
+            dependencies: [
+                "SluiceCore", "SluiceHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "sluice-demo-app",
+            dependencies: ["SluiceDemo", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(
+            name: "SluiceE2ETests",
+            dependencies: [
+                "SluiceDemo", "SluiceController", "SluiceStore", "SluiceProviders", "SluiceCore", "SluiceHTTP",
+                "SluiceTestSupport", .product(name: "Logging", package: "swift-log"),
             ]
         ),
     ],
