@@ -55,7 +55,7 @@ struct RegistryProviderFactory: ProviderFactory {
 
     func providers(for strategy: Strategy, rollout: Rollout) throws -> RolloutProviders {
         let metrics = try MetricProviderRegistry(client: http).makeProviders(for: strategy.analysis)
-        let router = try RouterRegistry.http.router(
+        let router = try RouterRegistry.standard.router(
             for: strategy.traffic,
             context: RouterContext(namespace: strategy.namespace, pools: rollout.pools, http: http, environment: [:]))
         return RolloutProviders(metrics: metrics, router: router, workload: PoolsWorkload())

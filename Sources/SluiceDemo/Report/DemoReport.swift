@@ -28,7 +28,9 @@ public struct DemoReport: Sendable {
         public var breachAtMs: Int64?
         public var breach: String?
         public var rollbackStartedAtMs: Int64?
-        /// The last answer of the canary version at the load balancer after the breach.
+        /// The first failed answer of the canary version at the load balancer (the breach as clients saw it).
+        public var firstCanaryFailureMs: Int64?
+        /// The last answer of the canary version at the load balancer (traffic back on stable after it).
         public var lastCanaryAnswerMs: Int64?
     }
 
@@ -78,7 +80,10 @@ public struct DemoReport: Sendable {
             durationMs: (final.time - (started ?? events[0]).time).milliseconds, stages: stages,
             breachAtMs: breach?.time.millisecondsSinceEpoch, breach: breach?.message,
             rollbackStartedAtMs: rollback?.time.millisecondsSinceEpoch,
-            lastCanaryAnswerMs: breach.flatMap { traffic.lastSeen(version, after: $0.time.millisecondsSinceEpoch) })
+            firstCanaryFailureMs: breach.flatMap { _ in
+                traffic.samples.first { $0.version == version && $0.status >= 500 }?.milliseconds
+            },
+            lastCanaryAnswerMs: breach.flatMap { _ in traffic.lastSeen(version) })
     }
 
     /// The summary as the demo prints it.
@@ -101,10 +106,11 @@ public struct DemoReport: Sendable {
                     out += "  rollback started \(seconds(started - breach)) after the breach\n"
                 }
                 if let last = rollout.lastCanaryAnswerMs {
-                    out += "  traffic back on stable at Caddy \(seconds(max(0, last - breach))) after the breach "
-                        + "(last \(rollout.version) answer)\n"
-                } else {
-                    out += "  no \(rollout.version) answer at Caddy after the breach\n"
+                    out += "  last \(rollout.version) answer at Caddy \(seconds(last - breach)) from the breach event"
+                    if let first = rollout.firstCanaryFailureMs {
+                        out += ", \(seconds(last - first)) after its first failed answer"
+                    }
+                    out += ": traffic back on stable\n"
                 }
             }
         }
