@@ -186,3 +186,82 @@ final class CommitCheckingClient: HTTPClient, @unchecked Sendable {
         return HTTPResponse(status: 204)
     }
 }
+
+/// Rule 2: when the router is asked for a weight, the decision that asked for it is already committed,
+/// with the effect pending in the store.
+@Suite struct CommitBeforeActTests {
+    @Test func everyEffectRunsAfterItsDecisionIsCommitted() async throws {
+        let directory = try makeTemporaryDirectory("sluice-commit-act")
+        let store = try Store(path: directory + "/sluice.db")
+        _ = try await store.putStrategy(Fixtures.strategy(), now: Fixtures.epoch)
+        let factory = CommitCheckingFactory(store: store)
+        let clock = ManualClock()
+        let controller = Controller(
+            store: store, providers: factory, clock: clock, http: nil,
+            logger: Logger(label: "commit-act", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let running = Task { try await controller.run() }
+        defer { running.cancel() }
+        let rollout = try await controller.startRollout(
+            strategy: Fixtures.strategy().key, version: "v2", actor: "ci", supersede: false)
+        for _ in 0..<60 {
+            if try await store.rollout(rollout.id)?.phase.isTerminal == true { break }
+            try await waitUntil("the controller to settle", interval: .milliseconds(2)) {
+                let snapshot = controller.snapshot()
+                return snapshot.running && snapshot.runningEffectBatches == 0
+                    && clock.sleepers == snapshot.drivenRollouts
+            }
+            clock.advance(by: .seconds(10))
+        }
+        #expect(try await store.rollout(rollout.id)?.phase == .succeeded)
+        #expect(factory.router.checks == [true, true, true, true, true])
+    }
+}
+
+final class CommitCheckingFactory: ProviderFactory, @unchecked Sendable {
+    let router: CommitCheckingRouter
+    let fakes = FakeProviderFactory()
+
+    init(store: Store) { router = CommitCheckingRouter(store: store) }
+
+    func providers(for strategy: Strategy, rollout: Rollout) throws -> RolloutProviders {
+        var providers = try fakes.providers(for: strategy, rollout: rollout)
+        router.rolloutID.withLock { $0 = rollout.id }
+        router.inner.withLock { $0 = providers.router as? FakeRouter }
+        providers.router = router
+        return providers
+    }
+}
+
+/// A router that, before each weight change, checks the store holds it as a pending effect.
+final class CommitCheckingRouter: TrafficRouter, @unchecked Sendable {
+    let store: Store
+    let rolloutID = LockedValue("")
+    let inner = LockedValue<FakeRouter?>(nil)
+    private let results = LockedValue<[Bool]>([])
+
+    init(store: Store) { self.store = store }
+
+    var checks: [Bool] { results.withLock { $0 } }
+
+    func setCanaryWeight(_ weight: Int) async throws {
+        let id = rolloutID.withLock { $0 }
+        let pending = try await store.effects(rollout: id, status: .pending).map(\.effect)
+        results.withLock { $0.append(pending.contains(.setWeight(weight))) }
+        try await inner.withLock { $0 }?.setCanaryWeight(weight)
+    }
+
+    func canaryWeight() async throws -> Int { try await inner.withLock { $0 }?.canaryWeight() ?? 0 }
+    func finalize() async throws { try await inner.withLock { $0 }?.finalize() }
+}
+
+/// A value behind a lock, for test doubles.
+final class LockedValue<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+    init(_ value: Value) { self.value = value }
+    func withLock<T>(_ body: (inout Value) -> T) -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return body(&value)
+    }
+}
