@@ -28,7 +28,8 @@ import Testing
         let fakes = try await CrashFakes(directory: directory)
         defer { fakes.process.stop() }
         let database = directory + "/sluice.db"
-        let arguments = [database, fakes.baseURL, String(Self.strategies), String(Self.waves), "100", "300"]
+        // 100 ms interval, 1 s holds: long enough that 50 kills land in work in progress even on a quiet machine.
+        let arguments = [database, fakes.baseURL, String(Self.strategies), String(Self.waves), "100", "1000"]
 
         var killed = 0
         var finished = false
