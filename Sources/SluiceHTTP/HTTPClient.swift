@@ -46,17 +46,34 @@ public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     public var body: Data
+    /// The HTTP version the response came over (`CURLINFO_HTTP_VERSION` for `CurlClient`); nil when the client
+    /// does not know (test doubles).
+    public var httpVersion: HTTPVersion?
 
-    public init(status: Int, headers: [(name: String, value: String)] = [], body: Data = Data()) {
+    public init(
+        status: Int, headers: [(name: String, value: String)] = [], body: Data = Data(),
+        httpVersion: HTTPVersion? = nil
+    ) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.httpVersion = httpVersion
     }
 
     /// The first header named `name`, compared case-insensitively.
     public func header(_ name: String) -> String? {
         headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
     }
+}
+
+/// A version of the HTTP protocol, as negotiated for one response (HTTP/2 over TLS is chosen by ALPN).
+public enum HTTPVersion: String, Sendable, Hashable, CustomStringConvertible {
+    case http1_0 = "HTTP/1.0"
+    case http1_1 = "HTTP/1.1"
+    case http2 = "HTTP/2"
+    case http3 = "HTTP/3"
+
+    public var description: String { rawValue }
 }
 
 /// TLS settings of one request. Verification is on unless `insecureSkipVerify` is set explicitly.

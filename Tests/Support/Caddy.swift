@@ -12,7 +12,7 @@ import Foundation
 public final class CaddyServer: Sendable {
     /// `http://127.0.0.1:PORT` of the admin API.
     public let adminURL: String
-    /// `http://127.0.0.1:PORT/` of the proxy server.
+    /// `http://127.0.0.1:PORT/` of the proxy server (`https://` when started with `tls`).
     public let proxyURL: String
     /// `127.0.0.1:PORT` of each backend, in the order of the bodies given to `start`.
     public let backendDials: [String]
@@ -21,10 +21,14 @@ public final class CaddyServer: Sendable {
 
     /// Starts Caddy and waits (bounded) until the admin API, the proxy and every backend accept
     /// connections. `proxyHandler` builds the proxy route's handler from the backends' dial addresses.
+    /// With `tls`, the proxy server serves HTTPS with the fixture's server certificate and offers `protocols`
+    /// (Caddy's names: `h1`, `h2`) by ALPN.
     public static func start(
-        backendBodies: [String], proxyHandler: ([String]) -> [String: Any]
+        backendBodies: [String], tls: TLSFixtures? = nil, protocols: [String] = ["h1", "h2"],
+        proxyHandler: ([String]) -> [String: Any]
     ) async throws -> CaddyServer {
-        let server = try CaddyServer(backendBodies: backendBodies, proxyHandler: proxyHandler)
+        let server = try CaddyServer(
+            backendBodies: backendBodies, tls: tls, protocols: protocols, proxyHandler: proxyHandler)
         do {
             let ports =
                 [server.adminPort, server.proxyPort] + server.backendDials.map { Int($0.split(separator: ":")[1])! }
@@ -57,18 +61,27 @@ public final class CaddyServer: Sendable {
     private let adminPort: Int
     private let proxyPort: Int
 
-    private init(backendBodies: [String], proxyHandler: ([String]) -> [String: Any]) throws {
+    private init(
+        backendBodies: [String], tls: TLSFixtures?, protocols: [String], proxyHandler: ([String]) -> [String: Any]
+    ) throws {
         directory = try makeTemporaryDirectory("sluice-caddy")
         adminPort = try freePort()
         proxyPort = try freePort()
         let backendPorts = try backendBodies.map { _ in try freePort() }
         backendDials = backendPorts.map { "127.0.0.1:\($0)" }
         adminURL = "http://127.0.0.1:\(adminPort)"
-        proxyURL = "http://127.0.0.1:\(proxyPort)/"
+        proxyURL = "\(tls == nil ? "http" : "https")://127.0.0.1:\(proxyPort)/"
 
-        var servers: [String: Any] = [
-            "proxy": Self.server(port: proxyPort, handler: proxyHandler(backendDials))
-        ]
+        var proxy = Self.server(port: proxyPort, handler: proxyHandler(backendDials))
+        var apps: [String: Any] = [:]
+        if let tls {
+            proxy["tls_connection_policies"] = [[String: Any]()]
+            proxy["protocols"] = protocols
+            apps["tls"] = [
+                "certificates": ["load_files": [["certificate": tls.serverCertificate, "key": tls.serverKey]]]
+            ]
+        }
+        var servers: [String: Any] = ["proxy": proxy]
         for (index, body) in backendBodies.enumerated() {
             servers["backend\(index)"] = Self.server(
                 port: backendPorts[index], handler: ["handler": "static_response", "body": body])
@@ -76,7 +89,7 @@ public final class CaddyServer: Sendable {
         let config: [String: Any] = [
             "admin": ["listen": "127.0.0.1:\(adminPort)"],
             "logging": ["logs": ["default": ["level": "WARN"]]],
-            "apps": ["http": ["servers": servers]],
+            "apps": apps.merging(["http": ["servers": servers]]) { _, new in new },
         ]
         let configPath = directory + "/caddy.json"
         try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys])

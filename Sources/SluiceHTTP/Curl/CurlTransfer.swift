@@ -210,7 +210,10 @@ final class CurlTransfer: @unchecked Sendable {
         if code == CURLE_OK {
             var status = 0
             _ = sluice_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-            return .success(HTTPResponse(status: status, headers: headers, body: body))
+            var version = 0
+            _ = sluice_easy_getinfo_long(easy, CURLINFO_HTTP_VERSION, &version)
+            return .success(HTTPResponse(status: status, headers: headers, body: body,
+                httpVersion: Self.httpVersion(version)))
         }
         let detail = String(cString: errorBuffer)
         let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
@@ -220,6 +223,17 @@ final class CurlTransfer: @unchecked Sendable {
         }
         return .failure(HTTPError(code: Self.errorCode(code, message: message), url: url, message: message,
             underlyingCode: Int(code.rawValue)))
+    }
+
+    /// The version `CURLINFO_HTTP_VERSION` reports; nil for 0 (no response) or a value this libcurl adds later.
+    static func httpVersion(_ curlVersion: Int) -> HTTPVersion? {
+        switch curlVersion {
+        case CURL_HTTP_VERSION_1_0: return .http1_0
+        case CURL_HTTP_VERSION_1_1: return .http1_1
+        case CURL_HTTP_VERSION_2_0: return .http2
+        case CURL_HTTP_VERSION_3: return .http3
+        default: return nil
+        }
     }
 
     static func errorCode(_ code: CURLcode, message: String) -> HTTPError.Code {
