@@ -12,6 +12,12 @@ let package = Package(
         .library(name: "SluiceCore", targets: ["SluiceCore"]),
         // For Benchmarks/ (a separate package) to measure the client; the `sluice` binary does not need it.
         .library(name: "SluiceHTTP", targets: ["SluiceHTTP"]),
+        // For Benchmarks/ to drive the real router, controller, store and test servers (Caddy); `sluice` does not
+        // link SluiceTestSupport.
+        .library(name: "SluiceProviders", targets: ["SluiceProviders"]),
+        .library(name: "SluiceController", targets: ["SluiceController"]),
+        .library(name: "SluiceStore", targets: ["SluiceStore"]),
+        .library(name: "SluiceTestSupport", targets: ["SluiceTestSupport"]),
         .executable(name: "sluice-demo-app", targets: ["sluice-demo-app"]),
     ],
     dependencies: [

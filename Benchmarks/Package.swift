@@ -17,6 +17,9 @@ let package = Package(
             name: "sluice-bench",
             dependencies: [
                 .product(name: "SluiceHTTP", package: "Sluice"),
+                .product(name: "SluiceCore", package: "Sluice"),
+                .product(name: "SluiceProviders", package: "Sluice"),
+                .product(name: "SluiceTestSupport", package: "Sluice"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -2,14 +2,14 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 
-/// A keep-alive HTTP/1.1 server on 127.0.0.1 that answers every request with a 2-byte body. SwiftNIO on its own
-/// event loop, so neither client under test serves itself.
+/// A keep-alive HTTP/1.1 server on 127.0.0.1 that answers every request with the same short body ("ok" unless
+/// given). SwiftNIO on its own event loop, so neither client under test serves itself.
 final class BenchServer {
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
     let port: Int
 
-    init(threads: Int) throws {
+    init(threads: Int, body: String = "ok") throws {
         group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         channel = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
@@ -18,7 +18,7 @@ final class BenchServer {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(Responder())
+                    try channel.pipeline.syncOperations.addHandler(Responder(body: body))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).wait()
@@ -33,15 +33,18 @@ final class BenchServer {
     private final class Responder: ChannelInboundHandler {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
+        let body: String
+
+        init(body: String) { self.body = body }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard case .end = unwrapInboundIn(data) else { return }
             var headers = HTTPHeaders()
-            headers.add(name: "Content-Length", value: "2")
+            headers.add(name: "Content-Length", value: String(body.utf8.count))
             headers.add(name: "Content-Type", value: "text/plain")
             let head = HTTPResponseHead(version: .http1_1, status: .ok, headers: headers)
             context.write(wrapOutboundOut(.head(head)), promise: nil)
-            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: "ok")))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
     }

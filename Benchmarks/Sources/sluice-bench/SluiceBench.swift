@@ -6,6 +6,6 @@ struct SluiceBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sluice-bench",
         abstract: "Benchmarks of Sluice parts against loopback servers.",
-        subcommands: [HTTPBenchmark.self]
+        subcommands: [HTTPBenchmark.self, RouterLatencyBenchmark.self]
     )
 }
