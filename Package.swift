@@ -149,10 +149,8 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceE2ETests",
-            dependencies: [
-                "SluiceDemo", "SluiceController", "SluiceStore", "SluiceProviders", "SluiceCore", "SluiceHTTP",
-                "SluiceTestSupport", .product(name: "Logging", package: "swift-log"),
-            ]
+            // The `sluice` and `sluice-demo-app` binaries run as subprocesses; SluiceAPI only for the token hash.
+            dependencies: ["SluiceDemo", "SluiceCore", "SluiceHTTP", "SluiceAPI", "SluiceTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

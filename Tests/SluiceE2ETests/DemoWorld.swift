@@ -1,11 +1,8 @@
 import Foundation
-import Logging
-import SluiceController
+import SluiceAPI
 import SluiceCore
 import SluiceDemo
 import SluiceHTTP
-import SluiceProviders
-import SluiceStore
 import SluiceTestSupport
 
 /// The built `sluice-demo-app`: `$SLUICE_DEMO_APP_BIN`, else beside `$SLUICE_BIN`, else `.build/debug`.
@@ -37,7 +34,7 @@ final class DemoAppProcess: Sendable {
             directory: directory, installHint: "swift build --product sluice-demo-app")
         let managed = managed
         do {
-            try await waitUntil("the demo app \(version) to listen on \(port)", timeout: .seconds(15)) {
+            try await waitUntil("the demo app \(version) to listen on \(port)", timeout: .seconds(30)) {
                 guard managed.isRunning else { throw SupportError("the demo app exited") }
                 return canConnect(port: port)
             }
@@ -48,17 +45,68 @@ final class DemoAppProcess: Sendable {
     }
 }
 
-/// The real providers of a strategy: the metric and router registries over one HTTP client, and the
-/// pools workload of an `upstreams` target. (What `sluice serve` wires, for the controller as a library.)
-struct RegistryProviderFactory: ProviderFactory {
-    let http: any HTTPClient
+/// `sluice-demo-app load` as a subprocess, as scripts/demo runs it: `rate` GETs a second through `url`, each
+/// answer appended to `logPath` as `UNIX_MS VERSION STATUS`.
+final class LoadProcess: Sendable {
+    let managed: ManagedProcess
+    let logPath: String
 
-    func providers(for strategy: Strategy, rollout: Rollout) throws -> RolloutProviders {
-        let metrics = try MetricProviderRegistry(client: http).makeProviders(for: strategy.analysis)
-        let router = try RouterRegistry.standard.router(
-            for: strategy.traffic,
-            context: RouterContext(namespace: strategy.namespace, pools: rollout.pools, http: http, environment: [:]))
-        return RolloutProviders(metrics: metrics, router: router, workload: PoolsWorkload())
+    init(url: String, rate: Int, seconds: Int, directory: String) throws {
+        logPath = directory + "/traffic.log"
+        managed = try ManagedProcess(
+            name: "load", executable: try demoAppBinary(),
+            arguments: ["load", "--url", url, "--rps", "\(rate)", "--duration", "\(seconds)", "--log", logPath],
+            directory: directory, installHint: "swift build --product sluice-demo-app")
+    }
+
+    /// What the load has seen so far (the whole log once the process has exited).
+    func traffic() -> TrafficLog { (try? TrafficLog(contentsOf: logPath)) ?? TrafficLog() }
+}
+
+/// `sluice serve` as a subprocess, as scripts/demo runs it: its own config, one admin token, a SQLite state
+/// file in `directory`, the API on a free port.
+final class ServeProcess: Sendable {
+    let managed: ManagedProcess
+    let url: String
+    let tokenPath: String
+
+    init(directory: String) async throws {
+        let port = try freePort()
+        let token = UUID().uuidString + UUID().uuidString
+        tokenPath = directory + "/token"
+        try token.write(toFile: tokenPath, atomically: true, encoding: .utf8)
+        try "tokens:\n  - {name: e2e, role: admin, sha256: \(TokenHash.hex(token))}\n"
+            .write(toFile: directory + "/tokens.yaml", atomically: true, encoding: .utf8)
+        try "listen: 127.0.0.1:\(port)\ntokensFile: tokens.yaml\nstatePath: sluice.db\n"
+            .write(toFile: directory + "/sluice.yaml", atomically: true, encoding: .utf8)
+        url = "http://127.0.0.1:\(port)"
+        managed = try ManagedProcess(
+            name: "sluice-serve", executable: try sluiceBinary(), arguments: ["serve", "--config", directory + "/sluice.yaml"],
+            directory: directory, installHint: "swift build --product sluice")
+        let (managed, ready) = (managed, url + "/readyz")
+        let http = try CurlClient()
+        do {
+            try await waitUntil("sluice serve to be ready at \(ready)", timeout: .seconds(30)) {
+                guard managed.isRunning else { throw SupportError("sluice serve exited") }
+                let request = HTTPRequest(url: ready, timeout: .seconds(2), retry: .init(maxAttempts: 1))
+                return try await http.execute(request).status == 200
+            }
+        } catch {
+            managed.stop()
+            throw SupportError("\(error)\n\(managed.logTail())")
+        }
+    }
+
+    /// Runs `sluice ARGUMENTS --server URL --token-file FILE`, bounded by `timeout`.
+    func cli(_ arguments: [String], timeout: Duration = .seconds(30)) async throws -> CommandResult {
+        try await runSluice(arguments + ["--server", url, "--token-file", tokenPath], timeout: timeout)
+    }
+
+    /// The event log through `sluice events STRATEGY -o json`, oldest first.
+    func events(_ strategy: String) async throws -> [Event] {
+        let result = try await cli(["events", strategy, "-o", "json"])
+        guard result.status == 0 else { throw SupportError("sluice events exited \(result.status): \(result.stderr)") }
+        return try result.stdout.split(separator: "\n").map(Event.fromLogLine)
     }
 }
 
@@ -85,53 +133,37 @@ func demoStrategy(blue: String, green: String, caddyAdmin: String, prometheus: S
     return (yaml, try StrategyLoader.loadOne(yaml: yaml, file: path))
 }
 
-/// The first moment a PromQL `query` gives a value above `threshold`, polled every 100 ms by `run`.
-final class PrometheusWatch: @unchecked Sendable {
-    private let lock = NSLock()
-    private var seenAt: Int64?
-    let address: String
-    let query: String
-    let threshold: Double
-
-    init(address: String, query: String, threshold: Double) {
-        self.address = address
-        self.query = query
-        self.threshold = threshold
-    }
-
-    var firstAbove: Int64? {
-        lock.lock()
-        defer { lock.unlock() }
-        return seenAt
-    }
-
-    private func record(_ now: Int64) {
-        lock.lock()
-        seenAt = seenAt ?? now
-        lock.unlock()
-    }
-
-    /// Polls until cancelled or the value is seen.
-    func run(client: any HTTPClient) async {
-        var components = URLComponents(string: address + "/api/v1/query")!
-        components.queryItems = [URLQueryItem(name: "query", value: query)]
-        let request = HTTPRequest(url: components.url!.absoluteString, timeout: .seconds(2), retry: .init(maxAttempts: 1))
-        while !Task.isCancelled {
-            if let value = try? await Self.value(client.execute(request)), value > threshold {
-                record(unixMilliseconds())
-                return
-            }
-            try? await Task.sleep(for: .milliseconds(100))  // the poll period of the watch
-        }
-    }
-
-    static func value(_ response: HTTPResponse) -> Double? {
+/// When a breach of `version` first became visible in Prometheus, read back from Prometheus' own data: each
+/// check's query is evaluated over `[from, to]` every 100 ms (a range query evaluates at time t only the
+/// samples scraped by t), and the earliest time any check is out of bounds is returned with its name.
+func firstBreachVisible(
+    checks: [Check], version: String, prometheus: String, from: Int64, to: Int64, client: any HTTPClient
+) async throws -> (milliseconds: Int64, check: String)? {
+    var first: (milliseconds: Int64, check: String)?
+    for check in checks {
+        var components = URLComponents(string: prometheus + "/api/v1/query_range")!
+        components.queryItems = [
+            URLQueryItem(name: "query", value: check.query.replacingOccurrences(of: "{{version}}", with: version)),
+            URLQueryItem(name: "start", value: String(format: "%.3f", Double(from) / 1000)),
+            URLQueryItem(name: "end", value: String(format: "%.3f", Double(to) / 1000)),
+            URLQueryItem(name: "step", value: "0.1"),
+        ]
+        let response = try await client.execute(HTTPRequest(url: components.url!.absoluteString, timeout: .seconds(10)))
+        let body = String(decoding: response.body, as: UTF8.self)
         guard response.status == 200,
             let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any],
-            let data = object["data"] as? [String: Any], let result = data["result"] as? [[String: Any]],
-            let first = result.first, let pair = first["value"] as? [Any], pair.count == 2,
-            let text = pair[1] as? String
-        else { return nil }
-        return Double(text)
+            let data = object["data"] as? [String: Any], let result = data["result"] as? [[String: Any]]
+        else { throw SupportError("Prometheus query_range for \(check.name): \(response.status) \(body)") }
+        for series in result {
+            for case let pair as [Any] in series["values"] as? [Any] ?? [] where pair.count == 2 {
+                guard let time = pair[0] as? Double, let text = pair[1] as? String, let value = Double(text),
+                    check.verdict(for: value) == .breach
+                else { continue }
+                let milliseconds = Int64((time * 1000).rounded())
+                if milliseconds < first?.milliseconds ?? .max { first = (milliseconds, check.name) }
+                break
+            }
+        }
     }
+    return first
 }
