@@ -3,8 +3,8 @@ import Foundation
 
 /// `HTTPClient` over libcurl: one event-loop thread over `curl_multi`, connections reused across requests,
 /// HTTP/2 where offered, task cancellation aborting the transfer, and bounded retries per `RetryPolicy`.
-public final class CurlClient: HTTPClient, @unchecked Sendable {
-    private let loop: CurlEventLoop
+public final class CurlClient: HTTPStreamingClient, @unchecked Sendable {
+    let loop: CurlEventLoop
     private let warn: @Sendable (String) -> Void
     private let warnedInsecure = LockedBox(false)
     private let random: @Sendable () -> Double
@@ -64,7 +64,7 @@ public final class CurlClient: HTTPClient, @unchecked Sendable {
         }
     }
 
-    private func warnInsecureOnce(_ url: String) {
+    func warnInsecureOnce(_ url: String) {
         let first = warnedInsecure.withLock { warned in
             defer { warned = true }
             return !warned

@@ -93,10 +93,13 @@ final class CurlEventLoop: @unchecked Sendable {
                         message: "curl_multi_add_handle failed")))
                 } else {
                     active[transfer.easy] = transfer
+                    transfer.sink?.started()
                 }
             }
-            for transfer in batch.cancelled where active.removeValue(forKey: transfer.easy) != nil {
+            // Identity, not just the handle: a handle finished and recycled may already carry another transfer.
+            for transfer in batch.cancelled where active[transfer.easy] === transfer {
                 // Removing a handle mid-transfer closes its connection: the server sees the client go away.
+                active.removeValue(forKey: transfer.easy)
                 curl_multi_remove_handle(multi, transfer.easy)
                 finish(transfer, .failure(cancelledError(transfer)))
             }
@@ -109,7 +112,7 @@ final class CurlEventLoop: @unchecked Sendable {
                 curl_multi_remove_handle(multi, easy)
                 finish(transfer, transfer.outcome(code))
             }
-            curl_multi_poll(multi, nil, 0, 1000, nil)
+            curl_multi_poll(multi, nil, 0, expireIdleStreams(), nil)
         }
         for (easy, transfer) in active {
             curl_multi_remove_handle(multi, easy)
@@ -121,12 +124,30 @@ final class CurlEventLoop: @unchecked Sendable {
         curl_multi_cleanup(multi)
     }
 
+    /// Ends every stream that has received nothing for its idle timeout; returns how long the loop may poll
+    /// (milliseconds) before the next idle deadline, at most a second.
+    private func expireIdleStreams() -> Int32 {
+        let now = ContinuousClock.now
+        var wait = Duration.seconds(1)
+        for (easy, transfer) in active {
+            guard let sink = transfer.sink else { continue }
+            let left = sink.idleDeadline - now
+            if left <= .zero {
+                active.removeValue(forKey: easy)
+                curl_multi_remove_handle(multi, easy)
+                finish(transfer, .failure(HTTPError(code: .timedOut, url: transfer.url,
+                    message: "no data for \(sink.idleTimeout) (idle timeout of the stream)")))
+            } else {
+                wait = min(wait, left)
+            }
+        }
+        return Int32(wait.roundedUpMilliseconds)
+    }
+
     private func finish(_ transfer: CurlTransfer, _ outcome: Result<HTTPResponse, HTTPError>) {
         transfer.release()
         recycle(transfer.easy)
-        let continuation = transfer.continuation
-        transfer.continuation = nil
-        continuation?.resume(with: outcome.mapError { $0 as any Error })
+        transfer.complete(outcome)
     }
 
     private func cancelledError(_ transfer: CurlTransfer) -> HTTPError {

@@ -2,7 +2,8 @@ import CCurl
 import Foundation
 
 /// One request on one easy handle: configures the handle from an `HTTPRequest`, collects the response in curl's
-/// callbacks (on the event-loop thread) and resumes the waiting task exactly once.
+/// callbacks (on the event-loop thread) and resumes the waiting task exactly once. A streaming transfer hands the
+/// head and each body chunk to its `sink` instead of collecting them.
 final class CurlTransfer: @unchecked Sendable {
     let easy: UnsafeMutableRawPointer
     let url: String
@@ -16,11 +17,14 @@ final class CurlTransfer: @unchecked Sendable {
     // Set before submission on the caller's thread; read on the loop thread after the submission lock.
     var continuation: CheckedContinuation<HTTPResponse, any Error>?
     private let cancelled = LockedBox(false)
+    /// Set for a streaming transfer (before submission); the event loop also watches its idle deadline.
+    let sink: CurlStreamSink?
 
-    init(request: HTTPRequest, easy: UnsafeMutableRawPointer) throws {
+    init(request: HTTPRequest, easy: UnsafeMutableRawPointer, sink: CurlStreamSink? = nil) throws {
         self.easy = easy
         self.url = request.url
         self.maxResponseBytes = request.maxResponseBytes
+        self.sink = sink
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         do {
@@ -57,9 +61,12 @@ final class CurlTransfer: @unchecked Sendable {
         try set(CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS)
         try set(CURLOPT_TCP_NODELAY, 1)
         try set(CURLOPT_TCP_KEEPALIVE, 1)
-        try set(CURLOPT_TIMEOUT_MS, request.timeout.roundedUpMilliseconds)
+        // A stream has no end to bound: no total timeout, no size limit; the sink's idle timeout guards it.
+        try set(CURLOPT_TIMEOUT_MS, sink == nil ? request.timeout.roundedUpMilliseconds : 0)
         try set(CURLOPT_CONNECTTIMEOUT_MS, request.connectTimeout.roundedUpMilliseconds)
-        try check(sluice_easy_setopt_offset(easy, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(request.maxResponseBytes)))
+        if sink == nil {
+            try check(sluice_easy_setopt_offset(easy, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(request.maxResponseBytes)))
+        }
         try setPointer(CURLOPT_WRITEDATA, this)
         try check(sluice_easy_setopt_write_callback(easy, CURLOPT_WRITEFUNCTION) { data, size, count, user in
             guard let user, let data else { return 0 }
@@ -183,6 +190,10 @@ final class CurlTransfer: @unchecked Sendable {
     // MARK: Callbacks (event-loop thread)
 
     private func received(_ data: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
+        if let sink {
+            // Returning less than `count` makes curl abort with CURLE_WRITE_ERROR.
+            return sink.received(Data(bytes: data, count: count)) ? count : 0
+        }
         if body.count + count > maxResponseBytes {
             exceededLimit = true
             return 0  // makes curl abort with CURLE_WRITE_ERROR; memory stays bounded
@@ -193,7 +204,13 @@ final class CurlTransfer: @unchecked Sendable {
 
     private func receivedHeader(_ data: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
         let line = String(decoding: UnsafeRawBufferPointer(start: data, count: count), as: UTF8.self)
-        if line.hasPrefix("HTTP/") {
+        sink?.touched()
+        if let sink, line == "\r\n" || line == "\n" {
+            // The end of a header block: hand over the head unless it is an interim (1xx) one.
+            var status = 0
+            _ = sluice_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            if status >= 200 { sink.headReceived(status: status, headers: headers) }
+        } else if line.hasPrefix("HTTP/") {
             headers.removeAll()  // a new response (after 100 Continue, say) starts its own header block
         } else if let colon = line.firstIndex(of: ":") {
             let name = String(line[..<colon])
@@ -217,6 +234,10 @@ final class CurlTransfer: @unchecked Sendable {
         }
         let detail = String(cString: errorBuffer)
         let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
+        if sink?.fellBehind == true {
+            let limit = "the reader fell more than \(CurlStreamSink.bufferedChunks) chunks behind the stream"
+            return .failure(HTTPError(code: .tooLarge, url: url, message: limit, underlyingCode: Int(code.rawValue)))
+        }
         if exceededLimit || code == CURLE_FILESIZE_EXCEEDED {
             let limit = "response body exceeds the limit of \(maxResponseBytes) bytes"
             return .failure(HTTPError(code: .tooLarge, url: url, message: limit, underlyingCode: Int(code.rawValue)))
@@ -253,6 +274,17 @@ final class CurlTransfer: @unchecked Sendable {
             return message.contains("SSL") || message.contains("alert") ? .tlsFailed : .protocolError
         default: return .protocolError
         }
+    }
+
+    /// Delivers the outcome to whoever waits: the task awaiting the whole response, or the stream's sink.
+    func complete(_ outcome: Result<HTTPResponse, HTTPError>) {
+        if let sink {
+            sink.finish(outcome)
+            return
+        }
+        let continuation = self.continuation
+        self.continuation = nil
+        continuation?.resume(with: outcome.mapError { $0 as any Error })
     }
 
     /// Frees the header list and resets the handle for reuse; the caller returns it to the pool.

@@ -9,7 +9,9 @@ Writes READY_FILE once listening. Endpoints:
   /bytes?n=N[&chunked=1]  a body of N bytes, with Content-Length or chunked
   /flaky?key=K&fail=N&retry_after=S   the first N requests for K answer 503 (Retry-After: S), then 200
   /hang?id=X         never answers; records when the client closes the connection
-  /state?id=X        "open", "closed" or "unknown" for a /hang id; /count?key=K the request count for K
+  /state?id=X        "open", "closed" or "unknown" for a /hang or /drip id; /count?key=K the request count for K
+  /drip?id=X&count=N&every_ms=M[&hold=1]  a chunked body: N lines "chunk I" M ms apart; with hold=1 it then waits
+                     (state "open") until /release?id=X, or the client closes ("closed"), before "end" ends the body
 """
 import json, os, select, signal, socket, ssl, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +20,24 @@ from urllib.parse import urlparse, parse_qs
 LOCK = threading.Lock()
 COUNTS = {}
 HANGS = {}
+RELEASED = set()
+
+
+def wait_for_close(conn, deadline, released=None):
+    """Waits until the client closes `conn` (True), `released` is set for it, or the deadline passes (False)."""
+    while time.time() < deadline:
+        if released is not None:
+            with LOCK:
+                if released in RELEASED:
+                    return False
+        readable, _, _ = select.select([conn], [], [], 0.05)
+        if readable:
+            try:
+                if conn.recv(1, socket.MSG_PEEK) == b"":
+                    return True
+            except (ConnectionResetError, ssl.SSLError, OSError):
+                return True
+    return False
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -100,6 +120,36 @@ class Handler(BaseHTTPRequestHandler):
                 HANGS[ident] = "closed" if time.time() < deadline else "timeout"
             self.close_connection = True
             return
+        if url.path == "/drip":
+            ident = query.get("id", "")
+            with LOCK:
+                HANGS[ident] = "open"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            closed = False
+            try:
+                for i in range(int(query.get("count", "1"))):
+                    if i:
+                        time.sleep(int(query.get("every_ms", "0")) / 1000)
+                    line = b"chunk %d\n" % i
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                    self.wfile.flush()
+                if query.get("hold") == "1":
+                    closed = wait_for_close(self.connection, time.time() + 30, released=ident)
+                if not closed:
+                    self.wfile.write(b"4\r\nend\n\r\n0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+            with LOCK:
+                HANGS[ident] = "closed" if closed else "done"
+            self.close_connection = True
+            return
+        if url.path == "/release":
+            with LOCK:
+                RELEASED.add(query["id"])
+            return self.reply(200, b"released")
         if url.path == "/state":
             with LOCK:
                 return self.reply(200, HANGS.get(query["id"], "unknown").encode())
