@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import ServiceLifecycle
+import SluiceController
 import SluiceCore
 
 extension APIServer {
@@ -95,9 +96,7 @@ extension APIServer {
 
     /// One event in SSE framing; the data is one line of JSON.
     static func serverSentEvent(_ event: Event) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let json = String(decoding: try encoder.encode(EventView(event)), as: UTF8.self)
+        let json = String(decoding: try EventPayload(event).json(), as: UTF8.self)
         return "id: \(event.seq)\nevent: \(event.type.rawValue)\ndata: \(json)\n\n"
     }
 }

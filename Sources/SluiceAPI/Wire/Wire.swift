@@ -1,3 +1,4 @@
+import SluiceController
 import SluiceCore
 
 // The JSON bodies of the API, shared by the server and the CLI so both read the same shapes.
@@ -180,34 +181,9 @@ public struct RolloutView: Sendable, Hashable, Codable {
     }
 }
 
-/// An event as the API serves it (cli-and-api.md "event").
-public struct EventView: Sendable, Hashable, Codable {
-    public var seq: Int64
-    public var time: String
-    public var rollout: String
-    public var strategy: String
-    public var type: String
-    public var stage: Int?
-    public var weight: Int?
-    public var actor: String
-    public var reason: String?
-    public var message: String
-    public var data: [String: JSONValue]
-
-    public init(_ event: Event) {
-        seq = event.seq
-        time = event.time.rfc3339
-        rollout = event.rollout
-        strategy = event.strategy.description
-        type = event.type.rawValue
-        stage = event.stage
-        weight = event.weight
-        actor = event.actor
-        reason = event.reason
-        message = event.message
-        data = event.data
-    }
-}
+/// An event as the API serves it (cli-and-api.md "event"): the very type webhooks receive, so the API, the
+/// event stream, `sluice events -o json` and notifications share one encoding.
+public typealias EventView = EventPayload
 
 /// `GET /v1/strategies`.
 public struct StrategyList: Sendable, Codable {

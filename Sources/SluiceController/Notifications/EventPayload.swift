@@ -1,17 +1,21 @@
 import Foundation
 import SluiceCore
 
-/// The JSON form of an event (cli-and-api.md "event"): what webhooks receive.
+/// The one JSON form of an event (cli-and-api.md "event"): what webhooks receive, what `GET /v1/events` lists
+/// and streams (SluiceAPI's `EventView` is this type), and what `sluice events -o json` prints.
 public struct EventPayload: Codable, Sendable, Hashable {
     public var seq: Int64
     /// RFC 3339, UTC, with milliseconds.
     public var time: String
     public var rollout: String
+    /// `NAMESPACE/NAME`, as the CLI and the API's `strategy=` filter spell it.
     public var strategy: String
+    /// The strategy's namespace alone, for receivers that route on it.
     public var namespace: String
     public var type: String
     public var stage: Int?
     public var weight: Int?
+    /// `controller`, or the name of the token whose command caused the event.
     public var actor: String
     public var reason: String?
     public var message: String
@@ -21,7 +25,7 @@ public struct EventPayload: Codable, Sendable, Hashable {
         seq = event.seq
         time = event.time.rfc3339
         rollout = event.rollout
-        strategy = event.strategy.name
+        strategy = event.strategy.description
         namespace = event.strategy.namespace
         type = event.type.rawValue
         stage = event.stage
@@ -32,10 +36,15 @@ public struct EventPayload: Codable, Sendable, Hashable {
         data = event.data
     }
 
-    /// The payload as compact JSON with sorted keys.
-    public func json() throws -> Data {
+    /// The encoder of every event on the wire: compact, sorted keys, slashes unescaped.
+    public static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(self)
+        return encoder
+    }
+
+    /// The payload as compact JSON with sorted keys (one line: it is also an SSE `data:` field).
+    public func json() throws -> Data {
+        try Self.encoder().encode(self)
     }
 }

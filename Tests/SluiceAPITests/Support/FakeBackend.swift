@@ -47,6 +47,19 @@ final class FakeBackend: SluiceBackend, @unchecked Sendable {
         return seq
     }
 
+    /// Appends `event` with the next seq, as the store would, and wakes followers.
+    @discardableResult
+    func append(_ event: Event) -> Event {
+        let stored: Event = lock.withLock {
+            var event = event
+            event.seq = Int64(log.count + 1)
+            log.append(event)
+            return event
+        }
+        signal.advance(to: stored.seq)
+        return stored
+    }
+
     var eventLog: [Event] { lock.withLock { log } }
 
     func isReady() async -> Bool { lock.withLock { ready } }
