@@ -24,22 +24,26 @@ struct Events: AsyncParsableCommand {
             var filter = ""
             if let strategy { filter += "&strategy=\(APIClient.escape(try strategyKey(strategy).description))" }
             if let rollout { filter += "&rollout=\(APIClient.escape(rollout))" }
-            var last = after
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            while true {
-                let wait = follow ? 10 : 0
-                let page = try await api.get(
-                    "/v1/events?after=\(last)&limit=1000&wait=\(wait)\(filter)", as: EventList.self,
-                    timeout: .seconds(wait) + APIClient.requestTimeout)
-                for event in page.events {
-                    switch output {
-                    case .json: write(String(decoding: try encoder.encode(event), as: UTF8.self) + "\n")
-                    case .text: write(Self.line(event) + "\n")
-                    }
+            let print = { (event: EventView) in
+                switch output {
+                case .json: write(String(decoding: try event.json(), as: UTF8.self) + "\n")
+                case .text: write(Self.line(event) + "\n")
                 }
+            }
+            if follow {
+                // Server-Sent Events from `after`: the backlog first, then each event as it happens.
+                try await EventFollower(api: api, filter: filter).follow(after: after) { event in
+                    try print(event)
+                    return true
+                }
+                return
+            }
+            var last = after
+            while true {
+                let page = try await api.get("/v1/events?after=\(last)&limit=1000\(filter)", as: EventList.self)
+                for event in page.events { try print(event) }
                 last = page.last
-                if page.events.count < 1000 && !follow { return }
+                if page.events.count < 1000 { return }
             }
         }
     }

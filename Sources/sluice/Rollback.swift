@@ -27,11 +27,12 @@ struct Rollback: AsyncParsableCommand {
                 "/v1/rollouts/\(active.id)/rollback", json: RollbackRequest(reason: reason), as: RolloutView.self)
             write("rollback of \(rollout.strategy) (rollout \(rollout.id), version \(rollout.version)) requested\n")
             let deadline = ContinuousClock.now + wait.duration
-            while !["RolledBack", "Failed", "Succeeded"].contains(rollout.phase) && ContinuousClock.now < deadline {
-                _ = try? await api.get(
-                    "/v1/events?rollout=\(rollout.id)&after=0&limit=1&wait=1", as: EventList.self)
-                rollout = try await api.get("/v1/rollouts/\(rollout.id)", as: RolloutView.self)
-                if rollout.phase == "RollingBack" && rollout.weight == 0 { break }
+            let id = rollout.id
+            // Re-read at each of the rollout's events until traffic is on stable or `--wait` runs out.
+            try await redrawOnChange(api, filter: "&rollout=\(APIClient.escape(id))", tick: .seconds(1)) {
+                rollout = try await api.get("/v1/rollouts/\(id)", as: RolloutView.self)
+                return ["RolledBack", "Failed", "Succeeded"].contains(rollout.phase)
+                    || (rollout.phase == "RollingBack" && rollout.weight == 0) || ContinuousClock.now >= deadline
             }
             write(Self.trafficLine(rollout))
         }

@@ -44,19 +44,21 @@ struct RolloutCommand: AsyncParsableCommand {
             }
         }
 
-        /// Follows the rollout until a verdict or the timeout, redrawing on each change.
+        /// Follows the rollout until a verdict or the timeout: redrawn at each of its events (a Server-Sent Events
+        /// stream) and every second on a terminal so the hold countdown moves.
         func follow(_ api: APIClient, _ started: RolloutView) async throws {
             let deadline = timeout.map { ContinuousClock.now + $0.duration }
             let terminal = stdoutIsTerminal
             var display = RolloutDisplay(terminal: terminal)
-            var after: Int64 = 0
-            while true {
+            var tick: Duration = terminal ? .seconds(1) : .seconds(10)
+            if let timeout { tick = min(tick, timeout.duration) }
+            try await redrawOnChange(api, filter: "&rollout=\(APIClient.escape(started.id))", tick: tick) {
                 let rollout = try await api.get("/v1/rollouts/\(started.id)", as: RolloutView.self)
                 display.show(rollout)
                 switch rollout.phase {
                 case "Succeeded":
                     write("rollout \(rollout.id) succeeded: \(rollout.version) is stable\n")
-                    return
+                    return true
                 case "RolledBack", "Failed":
                     throw CLIError(
                         .verdict,
@@ -64,23 +66,13 @@ struct RolloutCommand: AsyncParsableCommand {
                             + (rollout.endReason.map { ": \($0)" } ?? ""))
                 default: break
                 }
-                var wait: Duration = terminal ? .seconds(1) : .seconds(10)
-                if let deadline {
-                    let left = deadline - ContinuousClock.now
-                    if left <= .zero {
-                        throw CLIError(
-                            .timeout,
-                            "timed out after \(timeout!.duration) waiting for rollout \(rollout.id) (still \(rollout.phase); "
-                                + "it goes on: sluice status \(rollout.strategy))")
-                    }
-                    wait = min(wait, left)
+                if let deadline, ContinuousClock.now >= deadline {
+                    throw CLIError(
+                        .timeout,
+                        "timed out after \(timeout!.duration) waiting for rollout \(rollout.id) (still \(rollout.phase); "
+                            + "it goes on: sluice status \(rollout.strategy))")
                 }
-                let seconds = max(0, Int((Double(wait.milliseconds) / 1000).rounded(.up)))
-                // A long poll on the rollout's events: wakes at the next event, or after `wait`.
-                let events = try await api.get(
-                    "/v1/events?rollout=\(started.id)&after=\(after)&limit=1000&wait=\(seconds)", as: EventList.self,
-                    timeout: .seconds(Int64(seconds)) + APIClient.requestTimeout)
-                after = events.last
+                return false
             }
         }
     }

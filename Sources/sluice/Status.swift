@@ -22,21 +22,21 @@ struct Status: AsyncParsableCommand {
         try await runClient {
             let api = try client.client()
             let key = try strategy.map(strategyKey)
-            var after: Int64 = 0
-            repeat {
-                let rollouts = try await current(api, key)
-                let text = try render(rollouts)
+            let show = {
+                let text = try render(try await current(api, key))
                 if watch && stdoutIsTerminal {
                     write("\u{1B}[H\u{1B}[2J" + text)
                 } else {
                     write(text + (watch ? "\n" : ""))
                 }
-                if watch {
-                    var path = "/v1/events?after=\(after)&limit=1000&wait=5"
-                    if let key { path += "&strategy=\(APIClient.escape(key.description))" }
-                    after = try await api.get(path, as: EventList.self, timeout: .seconds(20)).last
-                }
-            } while watch
+            }
+            guard watch else { return try await show() }
+            // Redrawn at every event of the strategy (Server-Sent Events), and every 5 s for the hold countdown.
+            let filter = key.map { "&strategy=\(APIClient.escape($0.description))" } ?? ""
+            try await redrawOnChange(api, filter: filter, tick: .seconds(5)) {
+                try await show()
+                return false
+            }
         }
     }
 

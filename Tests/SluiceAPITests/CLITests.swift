@@ -118,19 +118,11 @@ struct CLITests {
 
     @Test
     func waitExitsZeroWhenTheRolloutSucceeds() async throws {
-        // Real Caddy splits the traffic; a third static backend is the web provider's passing check value.
-        let caddy = try await CaddyServer.start(backendBodies: ["stable", "canary", #"{"value": 0.9}"#]) { dials in
-            CaddyServer.weightedProxy(id: "search", dials: Array(dials.prefix(2)), weights: [100, 0])
-        }
+        let caddy = try await ServeProcess.caddyWithPassingCheck()
         defer { caddy.stop() }
         let server = try await ServeProcess.start()
         defer { server.stop() }
-        let strategy = server.directory + "/search.yaml"
-        try ServeProcess.strategy(
-            weight: 10, adminURL: caddy.adminURL, stable: caddy.backendDials[0], canary: caddy.backendDials[1],
-            hold: "1s", metricsURL: "http://\(caddy.backendDials[2])/budget"
-        ).write(toFile: strategy, atomically: true, encoding: .utf8)
-        #expect(try await runSluice(["apply", "-f", strategy] + server.tokenArgs(.release)).status == 0)
+        try await server.applyBehind(caddy, hold: "1s")
         let waited = try await runSluice(
             ["rollout", "start", "web/search", "--version", "v2", "--wait", "--timeout", "60s"] + server.tokenArgs(.ci),
             timeout: .seconds(90))
@@ -141,6 +133,101 @@ struct CLITests {
         #expect(metrics.stdout.contains(#"sluice_rollouts{phase="Succeeded"} 1"#), "\(metrics.stdout)")
         #expect(metrics.stdout.contains(#"sluice_provider_requests_total{provider="caddy",outcome="success"}"#))
         #expect(metrics.stdout.contains(#"sluice_provider_requests_total{provider="slo",outcome="value"}"#))
+    }
+
+    @Test
+    func eventsFollowStreamsLiveAndSurvivesServerRestartsWithoutGapsOrDuplicates() async throws {
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        let strategy = server.directory + "/search.yaml"
+        try ServeProcess.strategy(weight: 10).write(toFile: strategy, atomically: true, encoding: .utf8)
+        #expect(try await runSluice(["apply", "-f", strategy] + server.tokenArgs(.release)).status == 0)
+        let follower = try ManagedProcess(
+            name: "sluice-events-follow", executable: try sluiceBinary(),
+            arguments: ["events", "web/search", "--follow", "-o", "json"] + server.tokenArgs(.viewer),
+            directory: server.directory, installHint: "swift build")
+        defer { follower.stop() }
+        /// The events the follower printed so far (its log also holds its stderr notes).
+        func followed() -> [EventView] {
+            follower.logTail(1 << 20).split(separator: "\n").compactMap {
+                $0.hasPrefix("{") ? try? JSONDecoder().decode(EventView.self, from: Data($0.utf8)) : nil
+            }
+        }
+        func waitFor(_ type: String, count: Int = 1) async throws {
+            try await waitUntil("the follower to print \(count) \(type)", timeout: .seconds(20)) {
+                guard follower.isRunning else { throw SupportError("the follower exited: \(follower.logTail())") }
+                return followed().filter { $0.type == type }.count >= count
+            }
+        }
+        #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status == 0)
+        try await waitFor("RolloutStarted")
+        #expect(try await runSluice(["pause", "web/search"] + server.tokenArgs(.oncall)).status == 0)
+        try await waitFor("Paused")
+
+        // A graceful restart ends the stream; a crash cuts it. Each time an event commits right after the restart,
+        // likely before the follower is back: it must come from `after=` the last seq the follower saw.
+        try await server.restart(signal: SIGTERM)
+        #expect(try await runSluice(["resume", "web/search"] + server.tokenArgs(.oncall)).status == 0)
+        try await waitFor("Resumed")
+        try await server.restart(signal: SIGKILL)
+        #expect(try await runSluice(["pause", "web/search"] + server.tokenArgs(.oncall)).status == 0)
+        try await waitFor("Paused", count: 2)
+        #expect(follower.logTail().contains("reconnecting after event #"), "\(follower.logTail())")
+
+        // What the follower printed is exactly the log: every event once, in order.
+        let all = try await runSluice(["events", "web/search", "-o", "json"] + server.tokenArgs(.viewer))
+        let log = all.stdout.split(separator: "\n").map { try? JSONDecoder().decode(EventView.self, from: Data($0.utf8)) }
+        try await waitUntil("the follower to catch up with the log", timeout: .seconds(20)) {
+            followed().count >= log.count
+        }
+        #expect(followed().map(\.seq) == log.map { $0?.seq })
+        #expect(followed() == log.compactMap { $0 })
+        #expect(Set(followed().map(\.seq)).count == followed().count, "no duplicates")
+    }
+
+    @Test
+    func statusWatchRedrawsAtEachEvent() async throws {
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        let strategy = server.directory + "/search.yaml"
+        try ServeProcess.strategy(weight: 10).write(toFile: strategy, atomically: true, encoding: .utf8)
+        #expect(try await runSluice(["apply", "-f", strategy] + server.tokenArgs(.release)).status == 0)
+        #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status == 0)
+        let watcher = try ManagedProcess(
+            name: "sluice-status-watch", executable: try sluiceBinary(),
+            arguments: ["status", "web/search", "--watch"] + server.tokenArgs(.viewer),
+            directory: server.directory, installHint: "swift build")
+        defer { watcher.stop() }
+        try await waitUntil("the first table", timeout: .seconds(20)) { watcher.logTail().contains("Progressing") }
+        #expect(try await runSluice(["pause", "web/search"] + server.tokenArgs(.oncall)).status == 0)
+        // The hold is a minute and the watch redraws on its own only every 5 s: well inside that, the event must.
+        let started = ContinuousClock.now
+        try await waitUntil("a table showing Paused", timeout: .seconds(20)) { watcher.logTail().contains("Paused") }
+        #expect(ContinuousClock.now - started < .seconds(4), "redrawn by the event, not by the 5 s tick")
+        #expect(!watcher.logTail().contains("\u{1B}["), "no escape codes when stdout is not a terminal")
+    }
+
+    @Test
+    func waitOnATerminalRedrawsInPlaceWithAProgressBar() async throws {
+        // Real Caddy, so the stage's weight is applied and its one-minute hold runs.
+        let caddy = try await ServeProcess.caddyWithPassingCheck()
+        defer { caddy.stop() }
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        try await server.applyBehind(caddy, hold: "1m")
+        // `script` gives the CLI a pseudo-terminal, as a person at a shell would.
+        let command = ([try sluiceBinary(), "rollout", "start", "web/search", "--version", "v2", "--wait", "--timeout", "3s"]
+            + server.tokenArgs(.ci)).map { "'\($0)'" }.joined(separator: " ")
+        // Three seconds: the first drawing, then redraws each second as the hold counts down.
+        let result = try await run(
+            "/usr/bin/script", ["-qec", command, "/dev/null"], timeout: .seconds(30),
+            installHint: "apt-get install -y bsdutils (util-linux's script)")
+        #expect(result.status == 4, "\(result.stdout)")
+        #expect(result.stdout.contains("[###"), "a progress bar of the canary weight: \(result.stdout)")
+        #expect(result.stdout.contains("\u{1B}[2K") && result.stdout.contains("A\r"), "redrawn in place")
+        #expect(result.stdout.contains("stage 1/2 canary"), "the stage")
+        #expect(result.stdout.contains("s left"), "the time left in the hold: \(result.stdout)")
+        #expect(result.stdout.contains("budget=0.9 pass"), "the last value of each check: \(result.stdout)")
     }
 
     @Test
@@ -185,7 +272,7 @@ struct CLITests {
 
 /// `sluice serve` on a free port with one token per role, a temp state file, and nothing else running.
 final class ServeProcess: @unchecked Sendable {
-    let process: ManagedProcess
+    private(set) var process: ManagedProcess
     let directory: String
     let url: String
 
@@ -210,21 +297,40 @@ final class ServeProcess: @unchecked Sendable {
         try tokens.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
         try ("listen: 127.0.0.1:\(port)\ntokensFile: tokens.yaml\nstatePath: state.db\n" + tlsLine)
             .write(toFile: dir + "/sluice.yaml", atomically: true, encoding: .utf8)
-        let process = try ManagedProcess(
-            name: "sluice-serve", executable: try sluiceBinary(), arguments: ["serve", "--config", dir + "/sluice.yaml"],
-            directory: dir, installHint: "swift build")
         let server = ServeProcess(
-            process: process, directory: dir, url: (tls ? "https" : "http") + "://127.0.0.1:\(port)", tls: tls)
+            process: try launch(dir), directory: dir, url: (tls ? "https" : "http") + "://127.0.0.1:\(port)", tls: tls)
+        do {
+            try await server.waitUntilReady()
+        } catch {
+            server.stop()
+            throw error
+        }
+        return server
+    }
+
+    private static func launch(_ directory: String) throws -> ManagedProcess {
+        try ManagedProcess(
+            name: "sluice-serve", executable: try sluiceBinary(),
+            arguments: ["serve", "--config", directory + "/sluice.yaml"], directory: directory, installHint: "swift build")
+    }
+
+    private func waitUntilReady() async throws {
+        let process = process
         do {
             try await waitUntil("sluice serve to be ready", timeout: .seconds(30)) {
                 guard process.isRunning else { throw SupportError("sluice serve exited:\n\(process.logTail())") }
-                return try await runSluice(["status", "--server", server.url] + server.tokenArgs(.viewer)).status == 0
+                return try await runSluice(["status"] + tokenArgs(.viewer)).status == 0
             }
         } catch {
-            server.stop()
             throw SupportError("\(error)\n\(process.logTail())")
         }
-        return server
+    }
+
+    /// Stops the server with `signal` (SIGKILL: a crash) and starts it again on the same port and state file.
+    func restart(signal: Int32) async throws {
+        process.stop(signal: signal)
+        process = try Self.launch(directory)
+        try await waitUntilReady()
     }
 
     let tls: Bool
@@ -246,6 +352,25 @@ final class ServeProcess: @unchecked Sendable {
     func stop() {
         process.stop()
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Real Caddy splitting the traffic between two backends; a third static backend answers `{"value": 0.9}`,
+    /// the web provider's passing value of the `budget` check.
+    static func caddyWithPassingCheck() async throws -> CaddyServer {
+        try await CaddyServer.start(backendBodies: ["stable", "canary", #"{"value": 0.9}"#]) { dials in
+            CaddyServer.weightedProxy(id: "search", dials: Array(dials.prefix(2)), weights: [100, 0])
+        }
+    }
+
+    /// Applies web/search behind `caddy` (from `caddyWithPassingCheck`) with each stage holding `hold`.
+    func applyBehind(_ caddy: CaddyServer, hold: String) async throws {
+        let path = directory + "/search.yaml"
+        try Self.strategy(
+            weight: 10, adminURL: caddy.adminURL, stable: caddy.backendDials[0], canary: caddy.backendDials[1],
+            hold: hold, metricsURL: "http://\(caddy.backendDials[2])/budget"
+        ).write(toFile: path, atomically: true, encoding: .utf8)
+        let applied = try await runSluice(["apply", "-f", path] + tokenArgs(.release))
+        guard applied.status == 0 else { throw SupportError("apply failed: \(applied.stderr)") }
     }
 
     /// An `upstreams` strategy behind Caddy; by default an admin API that is not running, so effects

@@ -28,7 +28,7 @@ struct CLIError: Error, CustomStringConvertible {
 struct APIClient: Sendable {
     let server: String
     let token: String?
-    let http: any HTTPClient
+    let http: any HTTPStreamingClient
     let tls: TLSOptions
 
     /// A request that may wait on the server (a long poll) gets this much longer than its wait.
@@ -70,6 +70,15 @@ struct APIClient: Sendable {
         } catch {
             throw CLIError(.server, "cannot reach the Sluice server at \(server): \(error)")
         }
+    }
+
+    /// Opens a Server-Sent Events stream (`Accept: text/event-stream`); transport failures throw `HTTPError`
+    /// so a follower can tell a dropped connection from a refusal.
+    func stream(_ path: String, idleTimeout: Duration) async throws -> HTTPStreamResponse {
+        let request = HTTPRequest(
+            url: server + path, headers: [("Accept", "text/event-stream")], connectTimeout: .seconds(5), tls: tls,
+            auth: token.map { .bearer($0) }, retry: .none)
+        return try await http.stream(request, idleTimeout: idleTimeout)
     }
 
     /// The server's error body as one line: `409 conflict: a rollout of shop/checkout is active`.

@@ -67,7 +67,7 @@ func write(_ text: String) {
 }
 
 /// The one outbound HTTP client of the CLI (libcurl: custom CAs, verified TLS, timeouts).
-func makeHTTPClient() -> any HTTPClient {
+func makeHTTPClient() -> CurlClient {
     do {
         return try CurlClient()
     } catch {
