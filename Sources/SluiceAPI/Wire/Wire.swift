@@ -161,7 +161,7 @@ public struct RolloutView: Sendable, Hashable, Codable {
         }
         switch rollout.pause {
         case .manual(let actor): pausedBecause = "paused by \(actor)"
-        case .stageGate: pausedBecause = "waiting for `sluice promote` (pause stage)"
+        case .stageGate: pausedBecause = "waiting for sluice promote (pause stage)"
         case .breach(let check): pausedBecause = "check \(check) breached (automatic rollback is off)"
         case .noData(let check): pausedBecause = "check \(check) has had no data for too long"
         case nil: pausedBecause = nil
