@@ -126,7 +126,10 @@ import Testing
             lastV3 - visible.milliseconds <= budget,
             "last v3 answer \(lastV3 - visible.milliseconds) ms after \(visible.check) was out of bounds in Prometheus")
         #expect(traffic.lastSeen("v1", after: v3Started) == nil, "v1 was stopped before the v3 rollout")
-        #expect(traffic.samples.filter { $0.status == 0 }.isEmpty, "requests that got no answer through Caddy")
+        let unanswered = traffic.samples.filter { $0.status == 0 }.map(\.milliseconds)
+        #expect(
+            unanswered.isEmpty,
+            "requests that got no answer through Caddy at \(unanswered) (v3 started \(v3Started), load stopped after \(returnedAt))")
         #expect(traffic.samples.filter { $0.status >= 500 }.allSatisfy { $0.version == "v3" }, "only v3 fails")
         print(report.text + "  breach visible in Prometheus (\(visible.check)) → last v3 answer: "
             + "\(lastV3 - visible.milliseconds) ms (budget \(budget) ms)")

@@ -52,7 +52,11 @@ public struct LoadGenerator: Sendable {
                         guard due < end else { return }
                         // Pacing: each request has its slot on the schedule; a late worker sends at once.
                         do { try await Task.sleep(until: due, clock: .continuous) } catch { return }
-                        onSample(await Self.send(request, client: client))
+                        let sample = await Self.send(request, client: client)
+                        // A request the stop abandoned in flight got no answer because we left, not because
+                        // nothing answered: it is not a sample.
+                        guard !(sample.status == 0 && Task.isCancelled) else { return }
+                        onSample(sample)
                     }
                 }
             }
