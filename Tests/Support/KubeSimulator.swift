@@ -16,10 +16,24 @@ public final class KubeSimulator: @unchecked Sendable {
         public var user: String
         public var value: String
         public var verbs: [String]
-        public init(user: String, value: String, verbs: [String]) {
+        /// Authorized by the RBAC objects stored in the simulator (Roles, ClusterRoles and their bindings)
+        /// instead of `verbs`.
+        public var rbac: Bool
+        /// The kubeconfig context (and user entry) of this token.
+        public var context: String
+        public init(user: String, value: String, verbs: [String], rbac: Bool = false, context: String? = nil) {
             self.user = user
             self.value = value
             self.verbs = verbs
+            self.rbac = rbac
+            self.context = context ?? user
+        }
+        /// A ServiceAccount's token (user `system:serviceaccount:NS:NAME`, context `NAME`), authorized only by
+        /// the RBAC objects applied to the simulator, as a real API server does.
+        public static func serviceAccount(namespace: String, name: String) -> Token {
+            Token(
+                user: "system:serviceaccount:\(namespace):\(name)", value: "sa-\(name)-token-\(UUID().uuidString)",
+                verbs: [], rbac: true, context: name)
         }
         /// May do anything.
         public static let admin = Token(user: "admin", value: "admin-token-\(UUID().uuidString)", verbs: ["*"])
@@ -63,7 +77,9 @@ public final class KubeSimulator: @unchecked Sendable {
         }
 
         var tokenTable: [String: Any] = [:]
-        for token in tokens { tokenTable[token.value] = ["user": token.user, "verbs": token.verbs] }
+        for token in tokens {
+            tokenTable[token.value] = ["user": token.user, "verbs": token.verbs, "rbac": token.rbac]
+        }
         let config: [String: Any] = [
             "tokens": tokenTable,
             "certUsers": [Self.certificateUser: ["verbs": ["*"]]],
@@ -134,9 +150,9 @@ public final class KubeSimulator: @unchecked Sendable {
         var users = ""
         var contexts = ""
         for token in tokens {
-            users += "- name: \(token.user)\n  user:\n    token: \(token.value)\n"
+            users += "- name: \(token.context)\n  user:\n    token: \(token.value)\n"
             contexts +=
-                "- name: \(token.user)\n  context: {cluster: sim, user: \(token.user), namespace: \(namespace)}\n"
+                "- name: \(token.context)\n  context: {cluster: sim, user: \(token.context), namespace: \(namespace)}\n"
         }
         users +=
             "- name: cert\n  user:\n    client-certificate: \(clientCertificatePath)\n"
@@ -190,6 +206,17 @@ public final class KubeSimulator: @unchecked Sendable {
     /// Changes an object behind the client's back (another writer): its resourceVersion moves on.
     public func touch(plural: String, namespace: String, name: String) async throws {
         _ = try await control("POST", "/_sim/touch/\(plural)/\(namespace)/\(name)")
+    }
+
+    /// Every (API group, resource, verb) the simulator authorized for `user` since it started, as
+    /// `group/resource:verb` (the core group is empty: `/events:create`); subresources as `deployments/scale`.
+    public func verbsUsed(by user: String) async throws -> Set<String> {
+        let object = try await control("GET", "/_sim/verbs")
+        let entries = ((object["users"] as? [String: Any])?[user] as? [[String: Any]]) ?? []
+        return Set(
+            entries.map {
+                "\($0["group"] as? String ?? "")/\($0["resource"] as? String ?? ""):\($0["verb"] as? String ?? "")"
+            })
     }
 
     /// One request the simulator received.

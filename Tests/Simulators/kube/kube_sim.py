@@ -2,8 +2,9 @@
 """A Kubernetes API simulator for Sluice's tests (Python 3 standard library only).
 
 It answers the parts of the Kubernetes API that Sluice and kubectl use, the way a real API server
-does: discovery, namespaced Deployments, ReplicaSets, Services, Events, Leases, Ingresses and
-HTTPRoutes; resourceVersion and generation; 409 on a stale resourceVersion; merge, strategic merge
+does: discovery, namespaced Deployments, ReplicaSets, Services, Events, Leases, Ingresses,
+HTTPRoutes, ServiceAccounts, ConfigMaps, Secrets (`stringData` stored as `data`), PersistentVolumeClaims,
+Roles and RoleBindings, and cluster-scoped Namespaces, ClusterRoles and ClusterRoleBindings; resourceVersion and generation; 409 on a stale resourceVersion; merge, strategic merge
 and JSON patches; Status objects on errors; Table responses for `kubectl get`; bearer tokens with
 per-token verbs; Deployment status that becomes available after a delay (an image tagged `:broken`
 never does); and fault injection (a fraction of requests answer 429, 500, or hang).
@@ -23,17 +24,26 @@ Control endpoints for tests (no token needed, never faulted), all JSON:
     POST /_sim/config {"availableAfterSeconds": 0.5}
     POST /_sim/deployments/NS/NAME/status {"mode": "auto" | "available" | "unavailable"}
     POST /_sim/touch/PLURAL/NS/NAME                 -> bumps resourceVersion (another writer)
+    GET  /_sim/config                               -> {"availableAfterSeconds": 0.5}
     GET  /_sim/requests                             -> the last 2000 requests (method, path, query,
                                                        contentType, user, status, body)
+    GET  /_sim/verbs                                -> {"users": {USER: [{"group", "resource", "verb"}]}}: every
+                                                       authorized request since the start, per user
+
+A token with `"rbac": true` (e.g. {"user": "system:serviceaccount:sluice:sluice", "rbac": true}) is authorized
+by the RBAC objects stored in the simulator (ClusterRoleBindings, and RoleBindings of the request's namespace,
+to ClusterRoles and Roles), so `kubectl apply -f manifests/` sets what Sluice may do.
 """
 
 import argparse
+import base64
 import copy
 import datetime
 import json
 import os
 import random
 import re
+import signal
 import ssl
 import sys
 import threading
@@ -60,7 +70,8 @@ ALL_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "up
 class ResourceType:
     """One served resource: its group, version, names, and how it is printed."""
 
-    def __init__(self, group, version, plural, singular, kind, short=(), custom=False, subresources=()):
+    def __init__(self, group, version, plural, singular, kind, short=(), custom=False, subresources=(),
+                 namespaced=True):
         self.group = group
         self.version = version
         self.plural = plural
@@ -69,6 +80,7 @@ class ResourceType:
         self.short = list(short)
         self.custom = custom  # a CRD: no strategic merge patch, list items carry kind/apiVersion
         self.subresources = list(subresources)
+        self.namespaced = namespaced  # False: cluster-scoped (Namespace, ClusterRole, ClusterRoleBinding)
 
     @property
     def api_version(self):
@@ -79,9 +91,17 @@ class ResourceType:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
+RBAC = "rbac.authorization.k8s.io"
 RESOURCES = [
+    ResourceType("", "v1", "namespaces", "namespace", "Namespace", ["ns"], subresources=["status"],
+                 namespaced=False),
     ResourceType("", "v1", "services", "service", "Service", ["svc"], subresources=["status"]),
     ResourceType("", "v1", "events", "event", "Event", ["ev"]),
+    ResourceType("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", ["sa"]),
+    ResourceType("", "v1", "configmaps", "configmap", "ConfigMap", ["cm"]),
+    ResourceType("", "v1", "secrets", "secret", "Secret"),
+    ResourceType("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", ["pvc"],
+                 subresources=["status"]),
     ResourceType("apps", "v1", "deployments", "deployment", "Deployment", ["deploy"],
                  subresources=["status", "scale"]),
     ResourceType("apps", "v1", "replicasets", "replicaset", "ReplicaSet", ["rs"], subresources=["status"]),
@@ -89,6 +109,10 @@ RESOURCES = [
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease"),
     ResourceType("gateway.networking.k8s.io", "v1", "httproutes", "httproute", "HTTPRoute", custom=True,
                  subresources=["status"]),
+    ResourceType(RBAC, "v1", "roles", "role", "Role"),
+    ResourceType(RBAC, "v1", "rolebindings", "rolebinding", "RoleBinding"),
+    ResourceType(RBAC, "v1", "clusterroles", "clusterrole", "ClusterRole", namespaced=False),
+    ResourceType(RBAC, "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding", namespaced=False),
 ]
 BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCES}
 BY_KIND = {(r.api_version, r.kind): r for r in RESOURCES}
@@ -397,6 +421,7 @@ class Store:
                        "pathContains": ""}
         self.random = random.Random(1)
         self.requests = []
+        self.verbs = {}  # user -> {(group, resource, verb)} of every authorized request
 
     def next_revision(self):
         self.revision += 1
@@ -464,6 +489,15 @@ class Store:
                               "mode": mode}
 
 
+def normalize_secret(rtype, obj):
+    """A Secret's `stringData` is written into `data` (base64) and never stored, as a real server does."""
+    if rtype.kind != "Secret":
+        return
+    obj.setdefault("type", "Opaque")
+    for key, value in (obj.pop("stringData", None) or {}).items():
+        obj.setdefault("data", {})[key] = base64.b64encode(str(value).encode()).decode()
+
+
 def spec_of(obj):
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "kind", "apiVersion")}
 
@@ -478,7 +512,7 @@ class Simulator:
             rtype = BY_KIND.get((manifest.get("apiVersion"), manifest.get("kind")))
             if rtype is None:
                 raise SystemExit(f"config: objects: unknown kind {manifest.get('apiVersion')}/{manifest.get('kind')}")
-            namespace = manifest.get("metadata", {}).get("namespace", "default")
+            namespace = manifest.get("metadata", {}).get("namespace", "default") if rtype.namespaced else ""
             self.create(rtype, namespace, manifest, {})
 
     # ---- authentication and authorization
@@ -495,10 +529,18 @@ class Simulator:
             raise APIError(401, "Unauthorized", "Unauthorized")
         return entry
 
-    @staticmethod
-    def authorize(identity, verb, rtype, namespace, name):
-        verbs = identity.get("verbs", [])
-        if "*" in verbs or verb in verbs:
+    def authorize(self, identity, verb, rtype, namespace, name, sub=None):
+        """A token's verbs, or with `"rbac": true` the RBAC authorizer over the stored roles and bindings;
+        every authorized (group, resource, verb) is recorded per user (`GET /_sim/verbs`)."""
+        resource = f"{rtype.plural}/{sub}" if sub else rtype.plural
+        if identity.get("rbac"):
+            allowed = self.rbac_allows(identity.get("user", ""), verb, rtype.group, resource, namespace, name)
+        else:
+            verbs = identity.get("verbs", [])
+            allowed = "*" in verbs or verb in verbs
+        if allowed:
+            with self.store.lock:
+                self.store.verbs.setdefault(identity.get("user", ""), set()).add((rtype.group, resource, verb))
             return
         what = f'{rtype.qualified} "{name}"' if name else rtype.qualified
         scope = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
@@ -506,6 +548,40 @@ class Simulator:
                        f'{what} is forbidden: User "{identity.get("user", "unknown")}" cannot {verb} resource '
                        f'"{rtype.plural}" in API group "{rtype.group}"{scope}',
                        {"name": name or "", "group": rtype.group, "kind": rtype.plural})
+
+    def rbac_allows(self, user, verb, group, resource, namespace, name):
+        """What the RBAC authorizer answers from the stored ClusterRoleBindings (rules everywhere) and the
+        RoleBindings of `namespace` (rules there). A ServiceAccount's user is `system:serviceaccount:NS:NAME`."""
+        objects = self.store.objects
+
+        def bound(binding):
+            for subject in binding.get("subjects") or []:
+                if subject.get("kind") == "ServiceAccount" and \
+                        user == f"system:serviceaccount:{subject.get('namespace')}:{subject.get('name')}":
+                    return True
+                if subject.get("kind") == "User" and user == subject.get("name"):
+                    return True
+            return False
+
+        def rules(ref, ns):
+            if ref.get("kind") == "ClusterRole":
+                role = objects.get((f"clusterroles.{RBAC}", "", ref.get("name")))
+            else:
+                role = objects.get((f"roles.{RBAC}", ns, ref.get("name")))
+            return (role or {}).get("rules") or []
+
+        def has(values, value):
+            return "*" in (values or []) or value in (values or [])
+
+        found = []
+        with self.store.lock:
+            for (qualified, ns, _), binding in objects.items():
+                if qualified == f"clusterrolebindings.{RBAC}" and bound(binding):
+                    found += rules(binding.get("roleRef") or {}, "")
+                elif qualified == f"rolebindings.{RBAC}" and namespace and ns == namespace and bound(binding):
+                    found += rules(binding.get("roleRef") or {}, ns)
+        return any(has(r.get("apiGroups"), group) and has(r.get("resources"), resource) and has(r.get("verbs"), verb)
+                   and (not r.get("resourceNames") or name in r["resourceNames"]) for r in found)
 
     # ---- discovery
 
@@ -529,12 +605,13 @@ class Simulator:
                 raise APIError(404, "NotFound", "the server could not find the requested resource")
             resources = []
             for r in served:
-                resources.append({"name": r.plural, "singularName": r.singular, "namespaced": True, "kind": r.kind,
+                resources.append({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+                                  "kind": r.kind,
                                   "verbs": ALL_VERBS, "shortNames": r.short or None,
                                   "storageVersionHash": uuid.uuid5(uuid.NAMESPACE_URL, r.qualified).hex[:12]})
                 for sub in r.subresources:
                     kind = "Scale" if sub == "scale" else r.kind
-                    resources.append({"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": True,
+                    resources.append({"name": f"{r.plural}/{sub}", "singularName": "", "namespaced": r.namespaced,
                                       "kind": kind, "verbs": ["get", "patch", "update"],
                                       **({"group": "autoscaling", "version": "v1"} if sub == "scale" else {})})
             for entry in resources:
@@ -599,7 +676,7 @@ class Simulator:
             raise APIError(400, "BadRequest",
                            f"the API version in the data ({obj.get('apiVersion')}) does not match the expected "
                            f"API version ({rtype.api_version})")
-        if meta.get("namespace") not in (None, "", namespace):
+        if rtype.namespaced and meta.get("namespace") not in (None, "", namespace):
             raise APIError(400, "BadRequest", "the namespace of the provided object does not match the namespace "
                            "sent on the request")
         obj_name = meta.get("name")
@@ -653,7 +730,10 @@ class Simulator:
                 raise APIError(500, "InternalError", "resourceVersion should not be set on objects to be created")
             obj["kind"] = rtype.kind
             obj["apiVersion"] = rtype.api_version
-            meta["namespace"] = namespace
+            if rtype.namespaced:
+                meta["namespace"] = namespace
+            else:
+                meta.pop("namespace", None)  # as a real server does for a cluster-scoped object
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = now_rfc3339()
             if rtype.kind != "Event":
@@ -680,6 +760,13 @@ class Simulator:
             if rtype.kind == "Event":
                 obj.setdefault("count", 1)
                 obj.setdefault("type", "Normal")
+            if rtype.kind == "Namespace":
+                obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+                obj["status"] = {"phase": "Active"}
+            if rtype.kind == "PersistentVolumeClaim":
+                obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+                obj["status"] = {"phase": "Pending"}  # no volume provisioner here
+            normalize_secret(rtype, obj)
             meta["resourceVersion"] = self.next_or_dry(query)
             if query.get("dryRun"):
                 return obj
@@ -710,6 +797,9 @@ class Simulator:
                     meta[field] = current["metadata"][field]
             new["kind"] = rtype.kind
             new["apiVersion"] = rtype.api_version
+            if not rtype.namespaced:
+                meta.pop("namespace", None)
+            normalize_secret(rtype, new)
             if subresource == "status":
                 new = {**copy.deepcopy(current), "status": new.get("status")}
                 meta = new["metadata"]
@@ -819,6 +909,10 @@ def table_columns(rtype):
         return [("Name", "string", 0), ("Ready", "string", 0), ("Up-to-date", "integer", 0),
                 ("Available", "integer", 0), ("Age", "string", 0), ("Containers", "string", 1),
                 ("Images", "string", 1), ("Selector", "string", 1)], cells
+    if rtype.kind == "Namespace":
+        def cells(o):
+            return [o["metadata"]["name"], (o.get("status") or {}).get("phase", ""), age(o)]
+        return [("Name", "string", 0), ("Status", "string", 0), ("Age", "string", 0)], cells
     if rtype.kind == "Event":
         def cells(o):
             involved = o.get("involvedObject", {})
@@ -989,20 +1083,24 @@ class Handler(BaseHTTPRequestHandler):
         namespace, name, sub = m.group("namespace"), m.group("name"), m.group("sub")
         if sub and sub not in rtype.subresources:
             raise APIError(404, "NotFound", "the server could not find the requested resource")
-        if name and not namespace:
+        if not rtype.namespaced:
+            if namespace:
+                raise APIError(404, "NotFound", "the server could not find the requested resource")
+            namespace = ""
+        elif name and not namespace:
             raise APIError(404, "NotFound", "the server could not find the requested resource")
         method = self.command
         verb = {"GET": "get" if name else ("watch" if query.get("watch") in ("true", "1") else "list"),
                 "POST": "create", "PUT": "update", "PATCH": "patch",
                 "DELETE": "delete" if name else "deletecollection"}[method]
-        sim.authorize(identity, verb, rtype, namespace, name)
+        sim.authorize(identity, verb, rtype, namespace, name, sub)
         accept = self.headers.get("Accept", "")
         if verb == "watch":
             raise APIError(405, "MethodNotAllowed", "watch is not supported by the simulator")
         if verb == "list":
             result = sim.list(rtype, namespace, query)
             if "as=Table" in accept:
-                objects = [sim.store.objects[sim.key(rtype, o["metadata"]["namespace"], o["metadata"]["name"])]
+                objects = [sim.store.objects[sim.key(rtype, o["metadata"].get("namespace", ""), o["metadata"]["name"])]
                            for o in result["items"]]
                 return 200, sim.table(rtype, objects, result["metadata"])
             return 200, result
@@ -1015,7 +1113,7 @@ class Handler(BaseHTTPRequestHandler):
                     return 200, sim.table(rtype, [obj], {"resourceVersion": obj["metadata"]["resourceVersion"]})
                 return 200, sim.present(rtype, obj)
         if verb == "create":
-            if name or not namespace:
+            if name or (rtype.namespaced and not namespace):
                 raise APIError(405, "MethodNotAllowed", "the server does not allow this method on the requested "
                                "resource")
             return 201, sim.create(rtype, namespace, body, query)
@@ -1039,6 +1137,9 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, {"ok": True}
             if path == "/_sim/requests":
                 return 200, {"requests": list(store.requests)}
+            if path == "/_sim/verbs":
+                return 200, {"users": {user: [{"group": g, "resource": r, "verb": v} for g, r, v in sorted(seen)]
+                                       for user, seen in store.verbs.items()}}
             if path == "/_sim/faults" and self.command == "POST":
                 store.faults = {"fraction": float(body.get("fraction", 0)), "kinds": list(body.get("kinds", [])),
                                 "retryAfterSeconds": body.get("retryAfterSeconds", 1),
@@ -1046,6 +1147,8 @@ class Handler(BaseHTTPRequestHandler):
                                 "pathContains": body.get("pathContains", "")}
                 store.random = random.Random(body.get("seed", 1))
                 return 200, store.faults
+            if path == "/_sim/config" and self.command == "GET":
+                return 200, {"availableAfterSeconds": store.available_after}
             if path == "/_sim/config" and self.command == "POST":
                 if "availableAfterSeconds" in body:
                     store.available_after = float(body["availableAfterSeconds"])
@@ -1095,6 +1198,9 @@ class HangUp(Exception):
 
 
 def main():
+    # A child of a Swift test process (Foundation's Process) starts with every signal blocked: unblock SIGTERM
+    # and SIGINT, or stopping the simulator waits out the launcher's whole grace period before SIGKILL.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     parser = argparse.ArgumentParser(description="Kubernetes API simulator for Sluice tests")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (see --port-file)")
     parser.add_argument("--host", default="127.0.0.1")
