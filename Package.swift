@@ -53,7 +53,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "SluiceKubernetes", dependencies: ["SluiceCore", "SluiceHTTP", .product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "SluiceKubernetes",
+            dependencies: [
+                "SluiceCore", "SluiceHTTP", .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "SluiceAPI",
             dependencies: [
@@ -125,6 +131,7 @@ let package = Package(
             dependencies: [
                 "SluiceKubernetes", "SluiceHTTP", "SluiceCore", "SluiceTestSupport", "SluiceController", "SluiceStore",
                 "SluiceProviders", "SluiceRuntimeTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
             ]
         ),
         .testTarget(

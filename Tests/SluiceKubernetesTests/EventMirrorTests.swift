@@ -1,4 +1,6 @@
 import Foundation
+import InMemoryLogging
+import Logging
 import SluiceCore
 import SluiceKubernetes
 import SluiceTestSupport
@@ -22,8 +24,9 @@ struct EventMirrorTests {
     func mapping(type: EventType, kind: String) async throws {
         let c = try await DeploymentWorkloadTests.cluster()
         let mirror = EventMirror(client: c.client, instance: "sluice-0")
-        let posted = try await mirror.mirror(
-            Self.event(7, type, "something happened"), deployment: "checkout", namespace: "shop")
+        let posted = try #require(
+            try await mirror.mirror(
+                Self.event(7, type, "something happened"), deployment: "checkout", namespace: "shop"))
         #expect(posted.reason == type.rawValue)
         #expect(posted.type == kind)
         #expect(posted.involvedObject.kind == "Deployment")
@@ -45,7 +48,10 @@ struct EventMirrorTests {
             Self.event(4, .rolledBack, "traffic back to stable"),
         ]
         for event in events { try await mirror.mirror(event, deployment: "checkout", namespace: "shop") }
-        try await mirror.mirror(events[1], deployment: "checkout", namespace: "shop")  // a replay after a restart
+        // A replay after a restart: no second Event, and no call beyond the create (RBAC: events create only).
+        #expect(try await mirror.mirror(events[1], deployment: "checkout", namespace: "shop") == nil)
+        let eventCalls = try await c.sim.requests().filter { $0.path.contains("/events") }.map(\.method)
+        #expect(eventCalls == ["POST", "POST", "POST", "POST", "POST"])
         #expect(try await c.client.events("shop").list().count == 4)
 
         let home = try makeTemporaryDirectory("kubectl-home")
@@ -59,5 +65,80 @@ struct EventMirrorTests {
             ["describe", "deploy", "checkout", "-n", "shop"], kubeconfig: c.kubeconfig, home: home)
         #expect(describe.stdout.contains("Normal   TrafficShifted"), "\(describe.stdout)")
         #expect(describe.stdout.contains("[r-0001] error-rate 0.05 > 0.01 (error-rate)"))
+    }
+
+    @Test("the queue posts in seq order, one worker, and a replay creates nothing")
+    func queueKeepsOrder() async throws {
+        let c = try await DeploymentWorkloadTests.cluster()
+        let logs = InMemoryLogHandler()
+        let queue = EventMirrorQueue(mirror: EventMirror(client: c.client), logger: Logger(label: "t") { _ in logs })
+        let types: [EventType] = [.rolloutStarted, .canaryDeployed, .stageStarted, .trafficShifted, .stageCompleted]
+        for seq in 1...40 {
+            queue.enqueue(
+                Self.event(Int64(seq), types[seq % 5], "step \(seq)"), deployment: "checkout", namespace: "shop")
+        }
+        queue.enqueue(Self.event(3, types[3], "step 3"), deployment: "checkout", namespace: "shop")
+        queue.finish()
+        await queue.run()
+        #expect(queue.counts.mirrored == 40 && queue.counts.replayed == 1 && queue.counts.failed == 0)
+        let posted = try await c.sim.requests().filter { $0.method == "POST" && $0.path.hasSuffix("/events") }
+            .compactMap { request -> Int? in
+                let body = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any]
+                let name = (body?["metadata"] as? [String: Any])?["name"] as? String
+                return name.flatMap { Int($0.split(separator: "-").last ?? "") }
+            }
+        #expect(posted == Array(1...40) + [3])
+        #expect(logs.entries.isEmpty)
+    }
+
+    @Test("a failing API server: a warning per event without the token, counted, and the queue goes on")
+    func failingServerIsAWarning() async throws {
+        let c = try await SimCluster(
+            objects: [
+                Manifests.deployment("checkout", image: "registry.example/checkout:v1", replicas: 2, namespace: "shop")
+            ],
+            options: .init(requestTimeout: .seconds(5), maxServerAttempts: 2, serverRetryDelay: .milliseconds(5)))
+        try await c.sim.setFaults(fraction: 1, kinds: ["500"], pathContains: "/events")
+        let logs = InMemoryLogHandler()
+        let queue = EventMirrorQueue(mirror: EventMirror(client: c.client), logger: Logger(label: "t") { _ in logs })
+        for seq in 1...3 {
+            queue.enqueue(Self.event(Int64(seq), .trafficShifted, "step"), deployment: "checkout", namespace: "shop")
+        }
+        queue.finish()
+        await queue.run()
+        #expect(queue.counts.failed == 3 && queue.counts.mirrored == 0)
+        #expect(logs.entries.count == 3)
+        for entry in logs.entries {
+            #expect(entry.level == .warning)
+            let text = "\(entry.message) \(entry.metadata)"
+            #expect(text.contains("InternalError") || text.contains("500"), "\(text)")
+            #expect(!text.contains(c.sim.token("admin")), "no token in the log: \(text)")
+        }
+        // The API server back: the next event goes through.
+        try await c.sim.setFaults(fraction: 0, kinds: [])
+        let again = EventMirrorQueue(mirror: EventMirror(client: c.client), logger: Logger(label: "t") { _ in logs })
+        again.enqueue(Self.event(4, .promoted, "done"), deployment: "checkout", namespace: "shop")
+        again.finish()
+        await again.run()
+        #expect(again.counts.mirrored == 1)
+    }
+
+    @Test("the queue is bounded: enqueue never waits, the oldest waiting events are dropped and counted")
+    func boundedQueue() async throws {
+        let c = try await DeploymentWorkloadTests.cluster()
+        let logs = InMemoryLogHandler()
+        let queue = EventMirrorQueue(
+            mirror: EventMirror(client: c.client), limit: 3, logger: Logger(label: "t") { _ in logs })
+        // No worker yet (a hung API server): enqueueing 10 returns at once and keeps the newest 3.
+        for seq in 1...10 {
+            queue.enqueue(Self.event(Int64(seq), .trafficShifted, "step"), deployment: "checkout", namespace: "shop")
+        }
+        #expect(queue.counts.dropped == 7)
+        #expect(logs.entries.filter { "\($0.message)".contains("queue is full") }.count == 7)
+        queue.finish()
+        await queue.run()
+        #expect(queue.counts.mirrored == 3)
+        let names = try await c.client.events("shop").list().compactMap(\.metadata.name).sorted()
+        #expect(names == ["checkout.sluice-10", "checkout.sluice-8", "checkout.sluice-9"])
     }
 }

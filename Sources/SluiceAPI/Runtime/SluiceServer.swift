@@ -30,19 +30,27 @@ public enum SluiceServer {
         if let directory = config.strategiesDir {
             try await applyDirectory(directory, to: store, logger: logger)
         }
+        let lastSeq = try await store.lastSeq()
         let signal = EventSignal()
-        signal.advance(to: try await store.lastSeq())
+        signal.advance(to: lastSeq)
         let backend = ControllerBackend(
             store: store, controller: controller, signal: signal, providerMetrics: providerMetrics,
             routerMetrics: routerMetrics, logger: logger)
         let api = APIServer(backend: backend, authenticator: authenticator, signal: signal, logger: logger)
         let app = try api.buildApplication(
             host: config.host, port: config.port, tls: config.tls, onServerRunning: onServerRunning)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: controller), .init(service: backend), .init(service: app),
+        ]
+        if let kubernetes {
+            // First in the group, so it stops last: events the controller commits while stopping still go out.
+            let queue = EventMirrorQueue(mirror: EventMirror(client: kubernetes), logger: logger)
+            let mirror = EventMirrorService(store: store, queue: queue, after: lastSeq, logger: logger)
+            services.insert(.init(service: mirror), at: 0)
+        }
         return ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: controller), .init(service: backend), .init(service: app),
-                ],
+                services: services,
                 gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
     }
 

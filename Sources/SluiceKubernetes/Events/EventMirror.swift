@@ -26,15 +26,18 @@ public struct EventMirror: Sendable {
         .effectFailed, .superseded,
     ]
 
-    /// Posts `event` as an Event about Deployment `deployment` in `namespace`; returns what the server stored.
+    /// Posts `event` as an Event about Deployment `deployment` in `namespace`; returns what the server stored,
+    /// or nil when that Event was already there (a replay). Its calls: `get` of the Deployment (once, for its
+    /// uid) and `create` of the Event; nothing else, so the RBAC in manifests/ grants events `create` only.
     @discardableResult
-    public func mirror(_ event: SluiceCore.Event, deployment: String, namespace: String) async throws -> KubernetesEvent
-    {
+    public func mirror(
+        _ event: SluiceCore.Event, deployment: String, namespace: String
+    ) async throws -> KubernetesEvent? {
         let object = try await kubernetesEvent(for: event, deployment: deployment, namespace: namespace)
         do {
             return try await client.events(namespace).create(object)
         } catch let error as KubernetesError where error.reason == "AlreadyExists" {
-            return try await client.events(namespace).get(object.metadata.name ?? "")
+            return nil
         }
     }
 
