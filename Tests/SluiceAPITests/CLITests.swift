@@ -82,6 +82,7 @@ struct CLITests {
             ["rollout", "start", "web/search", "--version", "v2", "--wait", "--timeout", "2s"] + server.tokenArgs(.ci))
         #expect(waited.status == 4, "\(waited.stdout)\n\(waited.stderr)")
         #expect(waited.stderr.contains("timed out"))
+        #expect(waited.stderr.split(separator: "\n").count == 1, "one line, no stream noise: \(waited.stderr)")
         #expect(waited.stdout.contains("web/search"), "plain progress lines when not a terminal: \(waited.stdout)")
         #expect(!waited.stdout.contains("\u{1B}["), "no escape codes in a log")
     }
@@ -111,6 +112,7 @@ struct CLITests {
         let result = try await waited
         #expect(result.status == 1, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stderr.contains("rolled back"))
+        #expect(result.stderr.split(separator: "\n").count == 1, "one line, no stream noise: \(result.stderr)")
         let status = try await runSluice(["status", "web/search", "-o", "json"] + server.tokenArgs(.viewer))
         let rollout = try JSONDecoder().decode(RolloutList.self, from: Data(status.stdout.utf8)).rollouts.first
         #expect(rollout?.phase == "RolledBack" && rollout?.weight == 0)
@@ -205,6 +207,11 @@ struct CLITests {
         try await waitUntil("a table showing Paused", timeout: .seconds(20)) { watcher.logTail().contains("Paused") }
         #expect(ContinuousClock.now - started < .seconds(4), "redrawn by the event, not by the 5 s tick")
         #expect(!watcher.logTail().contains("\u{1B}["), "no escape codes when stdout is not a terminal")
+        // A refused stream is an answer, not a dropped connection: exit 3 with the server's word, no retrying.
+        try "not-a-token".write(toFile: server.directory + "/wrong.token", atomically: true, encoding: .utf8)
+        let refused = try await runSluice(
+            ["events", "--follow", "--server", server.url, "--token-file", server.directory + "/wrong.token"])
+        #expect(refused.status == 3 && refused.stderr.contains("401 unauthenticated"), "\(refused.stderr)")
     }
 
     @Test
@@ -240,6 +247,11 @@ struct CLITests {
         #expect(down.status == 3)
         #expect(down.stderr.contains("cannot reach"))
         #expect(down.stderr.split(separator: "\n").count == 1, "one clear line: \(down.stderr)")
+        // Following needs a first connection: without one it is exit 3 at once, not a reconnect loop.
+        let follow = try await runSluice(
+            ["events", "--follow", "--server", "http://127.0.0.1:\(port)", "--token-file", dir + "/t"])
+        #expect(follow.status == 3 && follow.stderr.contains("cannot reach"), "\(follow.stderr)")
+        #expect(follow.stderr.split(separator: "\n").count == 1, "one clear line: \(follow.stderr)")
         #expect(try await runSluice(["rollout", "start", "x"]).status == 64, "--version is required")
         let noServer = try await runSluice(["status", "--token-file", dir + "/t"])
         #expect(noServer.status == 64 || ProcessInfo.processInfo.environment["SLUICE_SERVER"] != nil)

@@ -63,6 +63,8 @@ struct EventFollower: Sendable {
                 if error.code == .cancelled { throw CancellationError() }
                 throw CLIError(.server, "cannot reach the Sluice server at \(api.server): \(error)")
             }
+            // A cancelled reader's stream just ends: that is the caller stopping, not the server going away.
+            try Task.checkCancellation()
             let now = ContinuousClock.now
             let since = failingSince ?? now
             failingSince = since
