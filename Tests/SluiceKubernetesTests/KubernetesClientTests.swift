@@ -221,6 +221,27 @@ struct KubernetesClientTests {
         #expect(injected > 0, "faults were injected")
     }
 
+    @Test("injected faults fall on the same requests whatever the order requests arrive in")
+    func faultsAreDeterministic() async throws {
+        let c = try await SimCluster(
+            objects: [Self.routeObject], options: .init(requestTimeout: .seconds(5), maxServerAttempts: 1))
+        /// The answers to the GETs of each path, in order.
+        func answers(_ paths: [String]) async throws -> [String: [Int]] {
+            try await c.sim.setFaults(fraction: 0.3, kinds: ["500"], seed: 9)
+            let before = try await c.sim.requests().count
+            for name in paths { _ = try? await c.client.httpRoutes().get(name) }
+            var byPath: [String: [Int]] = [:]
+            for request in try await c.sim.requests().dropFirst(before) {
+                byPath[request.path, default: []].append(request.status)
+            }
+            return byPath
+        }
+        let grouped = try await answers(Array(repeating: "checkout", count: 12) + Array(repeating: "other", count: 12))
+        let interleaved = try await answers(Array(repeating: ["other", "checkout"], count: 12).flatMap { $0 })
+        #expect(grouped == interleaved)
+        #expect(grouped.values.joined().contains(500) && grouped.values.joined().contains(200))
+    }
+
     @Test("a request that hangs times out as a transport error")
     func hang() async throws {
         let c = try await SimCluster(

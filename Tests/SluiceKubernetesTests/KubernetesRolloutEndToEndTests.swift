@@ -80,11 +80,15 @@ struct KubernetesRolloutEndToEndTests {
                 route,
             ],
             availableAfter: .milliseconds(50),
+            // The request timeout is one a loaded machine's answers fit in (at load 20 on two cores a simulator
+            // answer can take over a second; an 800 ms timeout turned those into retries that loaded it further).
+            // An injected hang stalls 0.3 s and drops the connection: a failed request the client retries,
+            // without spending a timeout on it (KubernetesClientTests covers a hang that outlasts the timeout).
             options: .init(
-                requestTimeout: .milliseconds(800), maxConflictAttempts: 10, maxThrottleAttempts: 10,
+                requestTimeout: .seconds(5), maxConflictAttempts: 10, maxThrottleAttempts: 10,
                 maxRetryAfter: .milliseconds(50), maxServerAttempts: 10, serverRetryDelay: .milliseconds(10)))
         if faults > 0 {
-            try await cluster.sim.setFaults(fraction: faults, kinds: ["429", "500", "hang"], hangSeconds: 2, seed: 5)
+            try await cluster.sim.setFaults(fraction: faults, kinds: ["429", "500", "hang"], hangSeconds: 0.3, seed: 5)
         }
         let metrics = RouteErrorRate(routes: cluster.client.httpRoutes("shop"), breachFrom: breach ? 25 : nil)
         let directory = try makeTemporaryDirectory("kube-e2e")
@@ -153,15 +157,7 @@ struct KubernetesRolloutEndToEndTests {
         #expect(stable.isRolledOut)
         #expect(try await run.cluster.client.deployments("shop").get("checkout-canary").spec.replicas == 0)
         #expect(try await Self.canaryWeight(run.cluster) == 0)
-
-        // Every event of the rollout, mirrored on the Deployment, is what kubectl shows.
-        let mirror = EventMirror(client: run.cluster.client)
-        for event in run.events { try await mirror.mirror(event, deployment: "checkout", namespace: "shop") }
-        let home = try makeTemporaryDirectory("kubectl-home")
-        let shown = try await runKubectl(
-            ["get", "events", "-n", "shop"], kubeconfig: run.cluster.kubeconfig, home: home)
-        #expect(shown.stdout.contains("Promoted"), "\(shown.stdout)\(shown.stderr)")
-        #expect(try await run.cluster.client.events("shop").list().count == run.events.count)
+        // Events on the Deployment: ManifestTests runs `sluice serve`, which mirrors them, on the simulator.
     }
 
     @Test(

@@ -39,9 +39,9 @@ import argparse
 import base64
 import copy
 import datetime
+import hashlib
 import json
 import os
-import random
 import re
 import signal
 import ssl
@@ -419,7 +419,8 @@ class Store:
         self.rollouts = {}  # deployment key -> {"changed": t, "previous": n, "template_changed": b, "mode": s}
         self.faults = {"fraction": 0.0, "kinds": [], "retryAfterSeconds": 1, "hangSeconds": 30,
                        "pathContains": ""}
-        self.random = random.Random(1)
+        self.fault_seed = 1
+        self.fault_counts = {}  # (method, path) -> requests seen since the faults were set
         self.requests = []
         self.verbs = {}  # user -> {(group, resource, verb)} of every authorized request
 
@@ -1055,10 +1056,18 @@ class Handler(BaseHTTPRequestHandler):
         store = self.sim.store
         with store.lock:
             faults = dict(store.faults)
-            hit = faults["fraction"] > 0 and faults["kinds"] and path.find(faults.get("pathContains", "")) >= 0 \
-                and path.startswith(("/api/v1/", "/apis/")) and path.count("/") > 3 \
-                and store.random.random() < faults["fraction"]
-            kind = store.random.choice(faults["kinds"]) if hit else None
+            eligible = faults["fraction"] > 0 and faults["kinds"] and path.find(faults.get("pathContains", "")) >= 0 \
+                and path.startswith(("/api/v1/", "/apis/")) and path.count("/") > 3
+            kind = None
+            if eligible:
+                # The n-th request for one method and path gets the same answer in every run, whatever the order in
+                # which concurrent requests arrive and however many other requests a slow machine adds: a draw
+                # from one shared random sequence would hand the faults to different requests each run.
+                key = (self.command, path)
+                count = store.fault_counts[key] = store.fault_counts.get(key, 0) + 1
+                digest = hashlib.sha256(f"{store.fault_seed}:{self.command}:{path}:{count}".encode()).digest()
+                if int.from_bytes(digest[:4], "big") / 2 ** 32 < faults["fraction"]:
+                    kind = faults["kinds"][int.from_bytes(digest[4:8], "big") % len(faults["kinds"])]
         if kind == "429":
             seconds = faults.get("retryAfterSeconds", 1)
             raise APIError(429, "TooManyRequests", "Too many requests, please try again later.",
@@ -1145,7 +1154,8 @@ class Handler(BaseHTTPRequestHandler):
                                 "retryAfterSeconds": body.get("retryAfterSeconds", 1),
                                 "hangSeconds": body.get("hangSeconds", 30),
                                 "pathContains": body.get("pathContains", "")}
-                store.random = random.Random(body.get("seed", 1))
+                store.fault_seed = body.get("seed", 1)
+                store.fault_counts = {}
                 return 200, store.faults
             if path == "/_sim/config" and self.command == "GET":
                 return 200, {"availableAfterSeconds": store.available_after}
