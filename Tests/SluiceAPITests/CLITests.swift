@@ -238,6 +238,36 @@ struct CLITests {
     }
 
     @Test
+    func waitSurvivesAServerCrashAndStillExitsWithTheVerdict() async throws {
+        let caddy = try await ServeProcess.caddyWithPassingCheck()
+        defer { caddy.stop() }
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        try await server.applyBehind(caddy, hold: "3s")
+        // On a terminal (`script`), so the CLI re-reads the rollout every second, also while the server is down.
+        let command = ([try sluiceBinary(), "rollout", "start", "web/search", "--version", "v2", "--wait", "--timeout", "60s"]
+            + server.tokenArgs(.ci)).map { "'\($0)'" }.joined(separator: " ")
+        let waiter = try ManagedProcess(
+            name: "sluice-wait", executable: "/usr/bin/script", arguments: ["-qec", command, "/dev/null"],
+            directory: server.directory, installHint: "apt-get install -y bsdutils (util-linux's script)")
+        defer { waiter.stop() }
+        try await waitUntil("the rollout to hold its first stage", timeout: .seconds(30)) {
+            try await runSluice(["status", "web/search"] + server.tokenArgs(.viewer)).stdout.contains("1/2 canary")
+        }
+        server.process.stop(signal: SIGKILL)
+        // Five reconnect notes: at least four backoffs (≥ 0.2 + 0.4 + 0.8 + 1.6 s with jitter) have passed, so
+        // some of the redraws the CLI makes every second met a dead server.
+        try await waitUntil("the CLI to retry five times", timeout: .seconds(30)) {
+            guard waiter.isRunning else { throw SupportError("the CLI gave up while the server was down: \(waiter.logTail())") }
+            return waiter.logTail(1 << 20).components(separatedBy: "reconnecting after event #").count > 5
+        }
+        try await server.startAgain()
+        try await waitUntil("the verdict", timeout: .seconds(60)) { !waiter.isRunning }
+        #expect(waiter.process.terminationStatus == 0, "\(waiter.logTail())")
+        #expect(waiter.logTail().contains("succeeded: v2 is stable"), "\(waiter.logTail())")
+    }
+
+    @Test
     func unreachableServerAndBadUsage() async throws {
         let port = try freePort()
         let dir = try makeTemporaryDirectory("sluice-cli-usage")
@@ -341,6 +371,11 @@ final class ServeProcess: @unchecked Sendable {
     /// Stops the server with `signal` (SIGKILL: a crash) and starts it again on the same port and state file.
     func restart(signal: Int32) async throws {
         process.stop(signal: signal)
+        try await startAgain()
+    }
+
+    /// Starts the server again after `process.stop`, on the same port and state file.
+    func startAgain() async throws {
         process = try Self.launch(directory)
         try await waitUntilReady()
     }

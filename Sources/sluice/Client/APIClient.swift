@@ -17,9 +17,12 @@ struct CLIError: Error, CustomStringConvertible {
     }
     var code: Code
     var message: String
-    init(_ code: Code, _ message: String) {
+    /// The server did not answer at all (connection refused, timeout): a follower may wait for it to return.
+    var unreachable: Bool
+    init(_ code: Code, _ message: String, unreachable: Bool = false) {
         self.code = code
         self.message = message
+        self.unreachable = unreachable
     }
     var description: String { message }
 }
@@ -68,7 +71,7 @@ struct APIClient: Sendable {
         do {
             return try await http.execute(request)
         } catch {
-            throw CLIError(.server, "cannot reach the Sluice server at \(server): \(error)")
+            throw CLIError(.server, "cannot reach the Sluice server at \(server): \(error)", unreachable: true)
         }
     }
 

@@ -73,7 +73,8 @@ struct EventFollower: Sendable {
             }
             failures += 1
             let delay = Self.delay(afterFailures: failures, serverRetry: serverRetry)
-            note("event stream interrupted (\(reason)); reconnecting after event #\(last) in \(delay)")
+            let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
+            note("event stream interrupted (\(reason)); reconnecting after event #\(last) in \(String(format: "%.1f", seconds))s")
             try await Task.sleep(for: delay)  // backoff before reconnecting; cancellation ends following
         }
     }
@@ -87,10 +88,25 @@ struct EventFollower: Sendable {
 }
 
 /// Redraws `draw` whenever an event passes `filter`, and at least every `tick` (so a countdown moves),
-/// until `draw` returns true. Events come from one `EventFollower` stream, not from polling.
+/// until `draw` returns true. Events come from one `EventFollower` stream, not from polling. A server that
+/// restarts is waited for as the follower does: a draw that cannot reach it is skipped, for at most
+/// `EventFollower.reconnectWindow`.
 func redrawOnChange(
-    _ api: APIClient, filter: String, tick: Duration, _ draw: () async throws -> Bool
+    _ api: APIClient, filter: String, tick: Duration, _ drawOnce: () async throws -> Bool
 ) async throws {
+    var unreachableSince: ContinuousClock.Instant?
+    func draw() async throws -> Bool {
+        do {
+            let done = try await drawOnce()
+            unreachableSince = nil
+            return done
+        } catch let error as CLIError where error.unreachable {
+            let since = unreachableSince ?? .now
+            unreachableSince = since
+            if ContinuousClock.now - since > EventFollower.reconnectWindow { throw error }
+            return false
+        }
+    }
     if try await draw() { return }
     let (changes, changed) = AsyncThrowingStream<Void, any Error>.makeStream(bufferingPolicy: .bufferingNewest(1))
     try await withThrowingTaskGroup(of: Void.self) { group in
