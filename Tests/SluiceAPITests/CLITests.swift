@@ -222,13 +222,10 @@ struct CLITests {
         let server = try await ServeProcess.start()
         defer { server.stop() }
         try await server.applyBehind(caddy, hold: "1m")
-        // `script` gives the CLI a pseudo-terminal, as a person at a shell would.
-        let command = ([try sluiceBinary(), "rollout", "start", "web/search", "--version", "v2", "--wait", "--timeout", "3s"]
-            + server.tokenArgs(.ci)).map { "'\($0)'" }.joined(separator: " ")
         // Three seconds: the first drawing, then redraws each second as the hold counts down.
         let result = try await run(
-            "/usr/bin/script", ["-qec", command, "/dev/null"], timeout: .seconds(30),
-            installHint: "apt-get install -y bsdutils (util-linux's script)")
+            ServeProcess.script, try server.onATerminal(waitFor: "v2", timeout: "3s"), timeout: .seconds(30),
+            installHint: ServeProcess.scriptHint)
         #expect(result.status == 4, "\(result.stdout)")
         #expect(result.stdout.contains("[###"), "a progress bar of the canary weight: \(result.stdout)")
         #expect(result.stdout.contains("\u{1B}[2K") && result.stdout.contains("A\r"), "redrawn in place")
@@ -244,12 +241,10 @@ struct CLITests {
         let server = try await ServeProcess.start()
         defer { server.stop() }
         try await server.applyBehind(caddy, hold: "3s")
-        // On a terminal (`script`), so the CLI re-reads the rollout every second, also while the server is down.
-        let command = ([try sluiceBinary(), "rollout", "start", "web/search", "--version", "v2", "--wait", "--timeout", "60s"]
-            + server.tokenArgs(.ci)).map { "'\($0)'" }.joined(separator: " ")
+        // On a terminal, so the CLI re-reads the rollout every second, also while the server is down.
         let waiter = try ManagedProcess(
-            name: "sluice-wait", executable: "/usr/bin/script", arguments: ["-qec", command, "/dev/null"],
-            directory: server.directory, installHint: "apt-get install -y bsdutils (util-linux's script)")
+            name: "sluice-wait", executable: ServeProcess.script, arguments: try server.onATerminal(waitFor: "v2", timeout: "60s"),
+            directory: server.directory, installHint: ServeProcess.scriptHint)
         defer { waiter.stop() }
         try await waitUntil("the rollout to hold its first stage", timeout: .seconds(30)) {
             try await runSluice(["status", "web/search"] + server.tokenArgs(.viewer)).stdout.contains("1/2 canary")
@@ -399,6 +394,17 @@ final class ServeProcess: @unchecked Sendable {
     func stop() {
         process.stop()
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// util-linux's `script`: runs a command on a pseudo-terminal, as a person at a shell would.
+    static let script = "/usr/bin/script"
+    static let scriptHint = "apt-get install -y bsdutils (util-linux's script)"
+
+    /// Arguments for `script` running `sluice rollout start web/search --version V --wait --timeout T` as CI.
+    func onATerminal(waitFor version: String, timeout: String) throws -> [String] {
+        let command = ([try sluiceBinary(), "rollout", "start", "web/search", "--version", version, "--wait", "--timeout", timeout]
+            + tokenArgs(.ci)).map { "'\($0)'" }.joined(separator: " ")
+        return ["-qec", command, "/dev/null"]
     }
 
     /// Real Caddy splitting the traffic between two backends; a third static backend answers `{"value": 0.9}`,
