@@ -67,6 +67,26 @@ struct EventMirrorTests {
         #expect(describe.stdout.contains("[r-0001] error-rate 0.05 > 0.01 (error-rate)"))
     }
 
+    @Test("a Deployment created again between two rollouts: the next rollout's Events carry its new uid")
+    func uidPerRollout() async throws {
+        let c = try await DeploymentWorkloadTests.cluster()
+        let mirror = EventMirror(client: c.client)
+        let first = try #require(
+            try await mirror.mirror(Self.event(1, .promoted, "done"), deployment: "checkout", namespace: "shop"))
+        try await c.client.deployments("shop").delete("checkout")
+        let again = try await c.client.deployments("shop").create(
+            try JSONDecoder().decode(
+                Deployment.self,
+                from: JSONSerialization.data(
+                    withJSONObject: Manifests.deployment(
+                        "checkout", image: "registry.example/checkout:v2", replicas: 2, namespace: "shop"))))
+        var next = Self.event(2, .rolloutStarted, "rollout of v3 started")
+        next.rollout = "r-0002"
+        let second = try #require(try await mirror.mirror(next, deployment: "checkout", namespace: "shop"))
+        #expect(first.involvedObject.uid != again.metadata.uid)
+        #expect(second.involvedObject.uid == again.metadata.uid)
+    }
+
     @Test("the queue posts in seq order, one worker, and a replay creates nothing")
     func queueKeepsOrder() async throws {
         let c = try await DeploymentWorkloadTests.cluster()

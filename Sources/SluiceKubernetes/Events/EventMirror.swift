@@ -27,8 +27,8 @@ public struct EventMirror: Sendable {
     ]
 
     /// Posts `event` as an Event about Deployment `deployment` in `namespace`; returns what the server stored,
-    /// or nil when that Event was already there (a replay). Its calls: `get` of the Deployment (once, for its
-    /// uid) and `create` of the Event; nothing else, so the RBAC in manifests/ grants events `create` only.
+    /// or nil when that Event was already there (a replay). Its calls: `get` of the Deployment (for its uid, once
+    /// per rollout) and `create` of the Event; nothing else, so the RBAC in manifests/ grants events `create` only.
     @discardableResult
     public func mirror(
         _ event: SluiceCore.Event, deployment: String, namespace: String
@@ -45,7 +45,7 @@ public struct EventMirror: Sendable {
     public func kubernetesEvent(
         for event: SluiceCore.Event, deployment: String, namespace: String
     ) async throws -> KubernetesEvent {
-        let uid = try await uid(of: deployment, in: namespace)
+        let uid = try await uid(of: deployment, in: namespace, rollout: event.rollout)
         var meta = ObjectMeta(namespace: namespace, labels: ["sluice.dev/rollout": Self.labelValue(event.rollout)])
         if event.seq > 0 {
             meta.name = "\(deployment).sluice-\(event.seq)"
@@ -67,11 +67,16 @@ public struct EventMirror: Sendable {
             reportingComponent: "sluice.dev/\(component)", reportingInstance: instance, action: event.type.rawValue)
     }
 
-    private func uid(of deployment: String, in namespace: String) async throws -> String? {
-        let key = namespace + "/" + deployment
+    /// The Deployment's uid, read once per rollout: a Deployment deleted and created again between two rollouts
+    /// gets its new uid, which `kubectl describe` looks Events up by.
+    private func uid(of deployment: String, in namespace: String, rollout: String) async throws -> String? {
+        let key = namespace + "/" + deployment + "/" + rollout
         if let known = uids.value[key] { return known }
         let uid = try await client.deployments(namespace).get(deployment).metadata.uid
-        uids.update { $0[key] = uid }
+        uids.update {
+            if $0.count >= 1024 { $0.removeAll(keepingCapacity: true) }
+            $0[key] = uid
+        }
         return uid
     }
 
