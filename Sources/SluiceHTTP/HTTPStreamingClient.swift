@@ -6,7 +6,8 @@ public protocol HTTPStreamingClient: HTTPClient {
     /// response head is in; the body follows as chunks. `request.connectTimeout`, TLS and auth apply as for
     /// `execute`; `request.timeout` and `maxResponseBytes` do not, since a stream has no end to bound. Instead
     /// the transfer fails with `HTTPError.Code.timedOut` when no byte arrives for `idleTimeout`. Cancelling the
-    /// task, or dropping the body stream unfinished, aborts the transfer and closes its connection.
+    /// task, or dropping the body stream unfinished, aborts the transfer and closes its connection (the cancelled
+    /// reader's loop then ends, or throws `HTTPError.Code.cancelled`).
     func stream(_ request: HTTPRequest, idleTimeout: Duration) async throws -> HTTPStreamResponse
 }
 

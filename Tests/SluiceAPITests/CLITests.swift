@@ -161,7 +161,9 @@ struct CLITests {
                 return followed().filter { $0.type == type }.count >= count
             }
         }
-        #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status == 0)
+        let ci = server.tokenArgs(.ci)
+        let started = try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + ci)
+        #expect(started.status == 0, "\(started.stderr)")
         try await waitFor("RolloutStarted")
         #expect(try await runSluice(["pause", "web/search"] + server.tokenArgs(.oncall)).status == 0)
         try await waitFor("Paused")
@@ -178,7 +180,9 @@ struct CLITests {
 
         // What the follower printed is exactly the log: every event once, in order.
         let all = try await runSluice(["events", "web/search", "-o", "json"] + server.tokenArgs(.viewer))
-        let log = all.stdout.split(separator: "\n").map { try? JSONDecoder().decode(EventView.self, from: Data($0.utf8)) }
+        let log = all.stdout.split(separator: "\n").map {
+            try? JSONDecoder().decode(EventView.self, from: Data($0.utf8))
+        }
         try await waitUntil("the follower to catch up with the log", timeout: .seconds(20)) {
             followed().count >= log.count
         }
@@ -194,7 +198,9 @@ struct CLITests {
         let strategy = server.directory + "/search.yaml"
         try ServeProcess.strategy(weight: 10).write(toFile: strategy, atomically: true, encoding: .utf8)
         #expect(try await runSluice(["apply", "-f", strategy] + server.tokenArgs(.release)).status == 0)
-        #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status == 0)
+        let ci = server.tokenArgs(.ci)
+        let started = try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + ci)
+        #expect(started.status == 0, "\(started.stderr)")
         let watcher = try ManagedProcess(
             name: "sluice-status-watch", executable: try sluiceBinary(),
             arguments: ["status", "web/search", "--watch"] + server.tokenArgs(.viewer),
@@ -203,9 +209,9 @@ struct CLITests {
         try await waitUntil("the first table", timeout: .seconds(20)) { watcher.logTail().contains("Progressing") }
         #expect(try await runSluice(["pause", "web/search"] + server.tokenArgs(.oncall)).status == 0)
         // The hold is a minute and the watch redraws on its own only every 5 s: well inside that, the event must.
-        let started = ContinuousClock.now
+        let pausedAt = ContinuousClock.now
         try await waitUntil("a table showing Paused", timeout: .seconds(20)) { watcher.logTail().contains("Paused") }
-        #expect(ContinuousClock.now - started < .seconds(4), "redrawn by the event, not by the 5 s tick")
+        #expect(ContinuousClock.now - pausedAt < .seconds(4), "redrawn by the event, not by the 5 s tick")
         #expect(!watcher.logTail().contains("\u{1B}["), "no escape codes when stdout is not a terminal")
         // A refused stream is an answer, not a dropped connection: exit 3 with the server's word, no retrying.
         try "not-a-token".write(toFile: server.directory + "/wrong.token", atomically: true, encoding: .utf8)
@@ -243,7 +249,8 @@ struct CLITests {
         try await server.applyBehind(caddy, hold: "3s")
         // On a terminal, so the CLI re-reads the rollout every second, also while the server is down.
         let waiter = try ManagedProcess(
-            name: "sluice-wait", executable: ServeProcess.script, arguments: try server.onATerminal(waitFor: "v2", timeout: "60s"),
+            name: "sluice-wait", executable: ServeProcess.script,
+            arguments: try server.onATerminal(waitFor: "v2", timeout: "60s"),
             directory: server.directory, installHint: ServeProcess.scriptHint)
         defer { waiter.stop() }
         try await waitUntil("the rollout to hold its first stage", timeout: .seconds(30)) {
@@ -253,7 +260,9 @@ struct CLITests {
         // Five reconnect notes: at least four backoffs (≥ 0.2 + 0.4 + 0.8 + 1.6 s with jitter) have passed, so
         // some of the redraws the CLI makes every second met a dead server.
         try await waitUntil("the CLI to retry five times", timeout: .seconds(30)) {
-            guard waiter.isRunning else { throw SupportError("the CLI gave up while the server was down: \(waiter.logTail())") }
+            guard waiter.isRunning else {
+                throw SupportError("the CLI gave up while the server was down: \(waiter.logTail())")
+            }
             return waiter.logTail(1 << 20).components(separatedBy: "reconnecting after event #").count > 5
         }
         try await server.startAgain()
@@ -348,7 +357,8 @@ final class ServeProcess: @unchecked Sendable {
     private static func launch(_ directory: String) throws -> ManagedProcess {
         try ManagedProcess(
             name: "sluice-serve", executable: try sluiceBinary(),
-            arguments: ["serve", "--config", directory + "/sluice.yaml"], directory: directory, installHint: "swift build")
+            arguments: ["serve", "--config", directory + "/sluice.yaml"], directory: directory,
+            installHint: "swift build")
     }
 
     private func waitUntilReady() async throws {
@@ -402,8 +412,8 @@ final class ServeProcess: @unchecked Sendable {
 
     /// Arguments for `script` running `sluice rollout start web/search --version V --wait --timeout T` as CI.
     func onATerminal(waitFor version: String, timeout: String) throws -> [String] {
-        let command = ([try sluiceBinary(), "rollout", "start", "web/search", "--version", version, "--wait", "--timeout", timeout]
-            + tokenArgs(.ci)).map { "'\($0)'" }.joined(separator: " ")
+        let arguments = ["rollout", "start", "web/search", "--version", version, "--wait", "--timeout", timeout]
+        let command = ([try sluiceBinary()] + arguments + tokenArgs(.ci)).map { "'\($0)'" }.joined(separator: " ")
         return ["-qec", command, "/dev/null"]
     }
 

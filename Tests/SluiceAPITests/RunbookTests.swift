@@ -15,7 +15,8 @@ struct RunbookTests {
         var description: String { "\(file):\(line): \(text)" }
         /// Runs until interrupted (follows a stream or waits for a verdict).
         var isLongRunning: Bool {
-            text.contains("--follow") || text.contains("--watch") || (text.contains("rollout start") && text.contains("--wait"))
+            text.contains("--follow") || text.contains("--watch")
+                || (text.contains("rollout start") && text.contains("--wait"))
         }
     }
 
@@ -23,7 +24,8 @@ struct RunbookTests {
     static func commands() throws -> [Command] {
         let directory = repositoryRoot() + "/runbooks"
         var found: [Command] = []
-        for name in try FileManager.default.contentsOfDirectory(atPath: directory).sorted() where name.hasSuffix(".md") {
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory).sorted() where name.hasSuffix(".md")
+        {
             let text = try String(contentsOfFile: directory + "/" + name, encoding: .utf8)
             var inBlock = false
             for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -51,7 +53,9 @@ struct RunbookTests {
     func theRunbooksNameEnoughCommandsToBeWorthChecking() throws {
         let commands = try Self.commands()
         #expect(commands.count >= 30, "\(commands)")
-        for verb in ["rollback", "status", "events", "promote", "resume", "pause", "rollout start", "token hash", "validate"] {
+        for verb in [
+            "rollback", "status", "events", "promote", "resume", "pause", "rollout start", "token hash", "validate",
+        ] {
             #expect(commands.contains { $0.text.contains("sluice \(verb)") }, "no runbook uses sluice \(verb)")
         }
     }
@@ -72,9 +76,11 @@ struct RunbookTests {
         let admin = ServeProcess.token(.admin)
         try admin.write(toFile: work + "/github-ci.token", atomically: true, encoding: .utf8)  // the new, valid token
         try "revoked-token".write(toFile: work + "/old.token", atomically: true, encoding: .utf8)
-        try "apiVersion: sluice.dev/v1\nkind: Strategy\n".write(toFile: work + "/FILE", atomically: true, encoding: .utf8)
+        try "apiVersion: sluice.dev/v1\nkind: Strategy\n".write(
+            toFile: work + "/FILE", atomically: true, encoding: .utf8)
         let binDirectory = URL(fileURLWithPath: try sluiceBinary()).deletingLastPathComponent().path
-        let prelude = "set -o pipefail; export SLUICE_SERVER='\(server.url)' SLUICE_TOKEN='\(admin)' "
+        let prelude =
+            "set -o pipefail; export SLUICE_SERVER='\(server.url)' SLUICE_TOKEN='\(admin)' "
             + "PATH='\(binDirectory)':\"$PATH\"; "
 
         for command in try Self.commands() {
@@ -89,7 +95,8 @@ struct RunbookTests {
                 defer { process.stop() }
                 try await waitUntil("\(command) to print", timeout: .seconds(20)) { !process.logTail().isEmpty }
                 if !process.isRunning {
-                    #expect([0, 1, 3, 4].contains(process.process.terminationStatus), "\(command)\n\(process.logTail())")
+                    #expect(
+                        [0, 1, 3, 4].contains(process.process.terminationStatus), "\(command)\n\(process.logTail())")
                 }
                 #expect(!process.logTail().contains("Usage:"), "\(command)\n\(process.logTail())")
                 continue
@@ -124,7 +131,9 @@ struct RunbookTests {
         let server = try await ServeProcess.start()
         defer { server.stop() }
         try await server.applyBehind(caddy, hold: "1m")
-        #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status == 0)
+        #expect(
+            try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status
+                == 0)
         try await waitUntil("the canary to take traffic", timeout: .seconds(20)) {
             try await runSluice(["status", "web/search"] + server.tokenArgs(.viewer)).stdout.contains("10%")
         }
@@ -133,7 +142,8 @@ struct RunbookTests {
         let rollback = try await runSluice(["rollback", "web/search", "--reason", "5xx on canary, INC-1234"] + oncall)
         #expect(rollback.status == 0, "\(rollback.stderr)")
         #expect(rollback.stdout.contains("rollback of web/search (rollout "), "\(rollback.stdout)")
-        #expect(rollback.stdout.hasSuffix("is RolledBack\n") || rollback.stdout.contains("traffic: 100% stable, 0% canary"),
+        #expect(
+            rollback.stdout.hasSuffix("is RolledBack\n") || rollback.stdout.contains("traffic: 100% stable, 0% canary"),
             "\(rollback.stdout)")
         // Step 2: status and events say so.
         try await waitUntil("the rollout to be RolledBack", timeout: .seconds(20)) {
@@ -142,13 +152,18 @@ struct RunbookTests {
         }
         let events = try await runSluice(["events", "web/search"] + server.tokenArgs(.viewer)).stdout
         let lines = events.split(separator: "\n")
-        #expect(lines.contains { $0.contains("RollbackStarted") && $0.contains("by oncall-bot") && $0.contains("5xx on canary, INC-1234") },
+        #expect(
+            lines.contains {
+                $0.contains("RollbackStarted") && $0.contains("by oncall-bot") && $0.contains("5xx on canary, INC-1234")
+            },
             "\(events)")
-        #expect(lines.last?.contains("RolledBack") == true && lines.last?.contains("traffic is on stable") == true,
+        #expect(
+            lines.last?.contains("RolledBack") == true && lines.last?.contains("traffic is on stable") == true,
             "\(events)")
         // Caddy itself: the canary's weight is 0, stable first.
         let weights = try await run("/usr/bin/curl", ["-sf", caddy.adminURL + "/id/search"])
-        #expect(weights.stdout.replacingOccurrences(of: " ", with: "").contains("\"weights\":[1,0]"), "\(weights.stdout)")
+        #expect(
+            weights.stdout.replacingOccurrences(of: " ", with: "").contains("\"weights\":[1,0]"), "\(weights.stdout)")
         // Nothing left to roll back: exit 3 and the line the runbook quotes.
         let again = try await runSluice(["rollback", "web/search", "--reason", "manual during outage"] + oncall)
         #expect(again.status == 3 && again.stderr == "sluice: no active rollout of web/search\n", "\(again.stderr)")

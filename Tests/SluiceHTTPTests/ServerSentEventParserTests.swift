@@ -29,7 +29,9 @@ struct ServerSentEventParserTests {
         #expect(parser.lastEventID == "")
     }
 
-    @Test("the same events whatever the chunk boundaries (inside a line, inside a CRLF)", arguments: [1, 2, 3, 5, 7, 13, 64])
+    @Test(
+        "the same events whatever the chunk boundaries (inside a line, inside a CRLF)",
+        arguments: [1, 2, 3, 5, 7, 13, 64])
     func chunked(size: Int) {
         var parser = ServerSentEventParser()
         let bytes = Array(Self.stream.utf8)

@@ -25,7 +25,7 @@ final class CurlStreamSink: @unchecked Sendable {
     }
 
     /// Called when the reader stops early (its task cancelled, or the body dropped unfinished): the transfer must
-    /// be aborted. A cancelled reader's loop simply ends; it sees no error.
+    /// be aborted. A cancelled reader's loop ends, or throws `.cancelled` if the abort is reported first.
     func onReaderGone(_ action: @escaping @Sendable () -> Void) {
         continuation.onTermination = { termination in
             if case .cancelled = termination { action() }

@@ -69,12 +69,14 @@ struct EventFollower: Sendable {
             let since = failingSince ?? now
             failingSince = since
             if now - since > Self.reconnectWindow {
-                throw CLIError(.server, "lost the event stream from \(api.server) for over \(Self.reconnectWindow): \(reason)")
+                throw CLIError(
+                    .server, "lost the event stream from \(api.server) for over \(Self.reconnectWindow): \(reason)")
             }
             failures += 1
             let delay = Self.delay(afterFailures: failures, serverRetry: serverRetry)
-            let seconds = Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18
-            note("event stream interrupted (\(reason)); reconnecting after event #\(last) in \(String(format: "%.1f", seconds))s")
+            let seconds = String(
+                format: "%.1f", Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+            note("event stream interrupted (\(reason)); reconnecting after event #\(last) in \(seconds)s")
             try await Task.sleep(for: delay)  // backoff before reconnecting; cancellation ends following
         }
     }
