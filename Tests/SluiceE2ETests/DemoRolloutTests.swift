@@ -93,12 +93,14 @@ import Testing
         #expect(!v2Types.contains("CheckBreached") && !v2Types.contains("RollbackStarted"), "v2 events: \(v2Types)")
         // (A breach may come before `TrafficShifted`: the router is set before the next tick reads it back.)
         #expect(
-            isSubsequence(["RolloutStarted", "StageStarted", "CheckBreached", "RollbackStarted", "RolledBack"], of: v3Types),
+            isSubsequence(
+                ["RolloutStarted", "StageStarted", "CheckBreached", "RollbackStarted", "RolledBack"], of: v3Types),
             "v3 events: \(v3Types)")
         #expect(!v3Types.contains("Promoted"), "v3 events: \(v3Types)")
         let breach = try #require(events.first { $0.rollout == rollouts[1] && $0.type == .checkBreached })
         let checkNames = strategy.analysis.checks.map(\.name)
-        #expect(checkNames.contains { breach.message.hasPrefix($0 + " = ") }, "the breach names its check: \(breach.message)")
+        #expect(
+            checkNames.contains { breach.message.hasPrefix($0 + " = ") }, "the breach names its check: \(breach.message)")
 
         // Each v2 stage's split, counted from the demo backends' answers through Caddy, within ±3 points.
         let traffic = load.traffic()
@@ -129,7 +131,10 @@ import Testing
         let unanswered = traffic.samples.filter { $0.status == 0 }.map(\.milliseconds)
         #expect(
             unanswered.isEmpty,
-            "requests that got no answer through Caddy at \(unanswered) (v3 started \(v3Started), load stopped after \(returnedAt))")
+            """
+            requests that got no answer through Caddy at \(unanswered) \
+            (v3 started \(v3Started), load stopped after \(returnedAt))
+            """)
         #expect(traffic.samples.filter { $0.status >= 500 }.allSatisfy { $0.version == "v3" }, "only v3 fails")
         print(report.text + "  breach visible in Prometheus (\(visible.check)) → last v3 answer: "
             + "\(lastV3 - visible.milliseconds) ms (budget \(budget) ms)")
@@ -143,7 +148,8 @@ import Testing
         stopped += [("sluice serve", serve.managed), ("app v3", blue.managed), ("app v2", green.managed)]
         for (name, managed) in stopped {
             let how = managed.process.terminationReason == .exit ? "exit status" : "signal"
-            #expect(managed.exitedCleanly, "\(name): \(how) \(managed.process.terminationStatus)\n\(managed.logTail(1000))")
+            #expect(
+                managed.exitedCleanly, "\(name): \(how) \(managed.process.terminationStatus)\n\(managed.logTail(1000))")
         }
         #expect(prometheus.exitedCleanly, "prometheus did not exit with status 0:\n\(prometheus.logTail())")
         #expect(caddy.exitedCleanly, "caddy did not exit with status 0:\n\(caddy.logTail())")

@@ -10,7 +10,9 @@ func demoAppBinary() throws -> String {
     let environment = ProcessInfo.processInfo.environment
     let path =
         environment["SLUICE_DEMO_APP_BIN"]
-        ?? environment["SLUICE_BIN"].map { URL(fileURLWithPath: $0).deletingLastPathComponent().path + "/sluice-demo-app" }
+        ?? environment["SLUICE_BIN"].map {
+            URL(fileURLWithPath: $0).deletingLastPathComponent().appendingPathComponent("sluice-demo-app").path
+        }
         ?? repositoryRoot() + "/.build/debug/sluice-demo-app"
     guard FileManager.default.isExecutableFile(atPath: path) else {
         throw SupportError("sluice-demo-app not found at \(path); build it with `swift build` (scripts/test does)")
@@ -81,7 +83,8 @@ final class ServeProcess: Sendable {
             .write(toFile: directory + "/sluice.yaml", atomically: true, encoding: .utf8)
         url = "http://127.0.0.1:\(port)"
         managed = try ManagedProcess(
-            name: "sluice-serve", executable: try sluiceBinary(), arguments: ["serve", "--config", directory + "/sluice.yaml"],
+            name: "sluice-serve", executable: try sluiceBinary(),
+            arguments: ["serve", "--config", directory + "/sluice.yaml"],
             directory: directory, installHint: "swift build --product sluice")
         let (managed, ready) = (managed, url + "/readyz")
         let http = try CurlClient()
