@@ -32,7 +32,7 @@ public final class ManagedProcess: @unchecked Sendable {
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try runWithStopSignalsUnblocked(process)
     }
 
     public var pid: Int32 { process.processIdentifier }
@@ -61,6 +61,21 @@ public final class ManagedProcess: @unchecked Sendable {
     }
 
     deinit { stop(signal: SIGKILL) }
+}
+
+/// Starts `process` so that SIGTERM and SIGINT reach it. A child inherits the signal mask of the thread that
+/// spawns it, and the threads a Swift test runs on have every signal blocked: a server that does not unblock
+/// SIGTERM itself (Caddy, Prometheus, moto...) would ignore `stop()` and hold a thread for the whole grace period
+/// until SIGKILL. Only the spawning thread's mask changes, and only for the spawn.
+public func runWithStopSignalsUnblocked(_ process: Process) throws {
+    var stopSignals = sigset_t()
+    sigemptyset(&stopSignals)
+    sigaddset(&stopSignals, SIGTERM)
+    sigaddset(&stopSignals, SIGINT)
+    var previous = sigset_t()
+    pthread_sigmask(SIG_UNBLOCK, &stopSignals, &previous)
+    defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+    try process.run()
 }
 
 /// A failure of test support: a missing binary, a server that did not come up in time.
