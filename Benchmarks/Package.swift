@@ -19,6 +19,8 @@ let package = Package(
                 .product(name: "SluiceHTTP", package: "Sluice"),
                 .product(name: "SluiceCore", package: "Sluice"),
                 .product(name: "SluiceProviders", package: "Sluice"),
+                .product(name: "SluiceController", package: "Sluice"),
+                .product(name: "SluiceStore", package: "Sluice"),
                 .product(name: "SluiceTestSupport", package: "Sluice"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
