@@ -21,7 +21,6 @@ final class LoopbackFakes: @unchecked Sendable {
     private var handlers: [String: (json: [String: Any], etag: Int)] = [:]
     /// Every weight written to a handler, with when it arrived.
     private var weightLog: [String: [(weight: Int, at: Instant)]] = [:]
-    private(set) var queries = 0
 
     init() throws {
         server = try FakeHTTPServer { [unowned self] request in self.answer(request) }
@@ -78,7 +77,6 @@ final class LoopbackFakes: @unchecked Sendable {
             return .init(status: 400, body: Data(#"{"status":"error","errorType":"bad_data","error":"no query"}"#.utf8))
         }
         let value: Double = lock.withLock {
-            queries += 1
             if setAt[query] != nil, firstServedAt[query] == nil { firstServedAt[query] = ContinuousClock.now }
             return values[query] ?? 0
         }

@@ -25,7 +25,10 @@ struct TickCostBenchmark: AsyncParsableCommand {
     @Option(help: "Checks per tick (Prometheus queries), as in issue #11's scale setup.")
     var checks = 2
 
-    @Option(help: "URL of running fakes (`sluice-bench fakes`); default: start them as a child process.")
+    @Option(help: """
+        URL of running fakes (`sluice-bench fakes --url-file F`); default: start them as a child process. Under \
+        valgrind pass this: Foundation's Process cannot spawn there (EBADF).
+        """)
     var fakesURL: String?
 
     func run() async throws {
