@@ -123,7 +123,8 @@ struct RollbackLatencyBenchmark: AsyncParsableCommand {
                 let response = try await serve.api("POST", "/v1/rollouts/\(id)/rollback", body: #"{"reason":"bench"}"#)
                 done = .now
                 guard response.status == 200 else {
-                    throw BenchError("rollback of \(id): HTTP \(response.status) \(String(decoding: response.body, as: UTF8.self))")
+                    let body = String(decoding: response.body, as: UTF8.self)
+                    throw BenchError("rollback of \(id): HTTP \(response.status) \(body)")
                 }
             }
             let zero = try await fakes.waitForWeight(SluiceServe.name(index), 0, after: start, timeout: .seconds(10))
@@ -247,7 +248,8 @@ final class SluiceServe: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [
-            "rollback", "bench/\(name)", "--reason", "bench trial", "--server", url, "--token-file", directory + "/token",
+            "rollback", "bench/\(name)", "--reason", "bench trial", "--server", url,
+            "--token-file", directory + "/token",
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.standardError

@@ -1,6 +1,7 @@
 import ArgumentParser
 
-/// Benchmarks of Sluice parts, each a subcommand. Run with `swift run -c release --package-path Benchmarks sluice-bench`.
+/// Benchmarks of Sluice parts, each a subcommand.
+/// Run with `swift run -c release --package-path Benchmarks sluice-bench`.
 /// The entry point is `SluiceBenchMain` (a synchronous main; see there why).
 struct SluiceBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
