@@ -9,7 +9,7 @@ struct SluiceBench: AsyncParsableCommand {
         abstract: "Benchmarks of Sluice parts against loopback servers.",
         subcommands: [
             HTTPBenchmark.self, RouterLatencyBenchmark.self, RollbackLatencyBenchmark.self, TickCostBenchmark.self,
-            FakesCommand.self,
+            FakesCommand.self, ScaleBenchmark.self, SoakBenchmark.self,
         ]
     )
 }

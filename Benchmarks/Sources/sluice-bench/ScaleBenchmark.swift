@@ -1,0 +1,194 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+
+/// Where to find the release `sluice` binary and how to set up a fleet; shared by `scale` and `soak`.
+struct FleetOptions: ParsableArguments {
+    @Option(help: "The sluice binary (release build of the root package: swift build -c release --product sluice).")
+    var sluice = defaultSluiceBinary()
+
+    @Option(help: "Analysis interval of every rollout, in seconds.")
+    var interval = 10
+
+    @Option(help: "Warm-up after every rollout has been sampled twice, before measuring (e.g. 20s).")
+    var warmup = "20s"
+
+    @Option(help: "API calls in flight while applying strategies and starting rollouts.")
+    var setupConcurrency = 16
+
+    @Option(help: "Directory for each run's config, store and log (kept for inspection); default a temporary one.")
+    var workDirectory: String?
+
+    func directory(_ label: String) -> URL {
+        let base = workDirectory.map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
+        return base.appendingPathComponent("sluice-bench-\(label)-\(UUID().uuidString.prefix(8))")
+    }
+
+    /// Starts a fleet of `rollouts` and waits until it is warm (every rollout sampled twice, then `warmup`).
+    func startFleet(_ rollouts: Int, label: String, http: HTTPClient) async throws -> ScaleFleet {
+        let fleet = try await ScaleFleet(
+            rollouts: rollouts, interval: interval, binary: sluice, directory: directory(label), http: http)
+        do {
+            try await fleet.start(concurrency: setupConcurrency)
+            try await fleet.waitForTicks(2, timeout: Double(interval) * 6 + Double(rollouts) / 50)
+            try await Task.sleep(for: .seconds(try parseBenchDuration(warmup)))  // the warm-up, by design
+        } catch {
+            fleet.stop()
+            throw error
+        }
+        return fleet
+    }
+}
+
+/// `../.build/release/sluice` relative to this package, found from this source file's path.
+func defaultSluiceBinary() -> String {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent(".build/release/sluice").path
+}
+
+/// `sluice-bench scale`: N active rollouts in one `sluice serve`, each with 2 checks sampled every interval.
+struct ScaleBenchmark: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scale",
+        abstract: "Tick lateness, CPU, RSS, outbound requests and store growth of N active rollouts in one sluice serve."
+    )
+
+    @Option(help: "Numbers of active rollouts, comma-separated.")
+    var rollouts = "100,1000,10000"
+
+    @Option(help: "Measured time per run (after warm-up), e.g. 120s.")
+    var duration = "120s"
+
+    @Option(help: "Runs per N; the table shows medians over runs.")
+    var runs = 3
+
+    @OptionGroup var fleet: FleetOptions
+
+    func run() async throws {
+        let sizes = try rollouts.split(separator: ",").map { text -> Int in
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)), value > 0 else {
+                throw ValidationError("--rollouts takes positive numbers separated by commas, got '\(text)'")
+            }
+            return value
+        }
+        let seconds = try parseBenchDuration(duration)
+        let http = HTTPClient.shared
+        print("sluice-bench scale: rollouts \(sizes), \(runs) run(s) each, \(Int(seconds)) s measured after warm-up "
+            + "\(fleet.warmup), interval \(fleet.interval) s; \(ProcessInfo.processInfo.activeProcessorCount) cores; "
+            + "sluice \(fleet.sluice)")
+        var results: [Int: [ScaleResult]] = [:]
+        for run in 1...runs {
+            for size in sizes {
+                let result = try await measure(size, seconds: seconds, http: http)
+                results[size, default: []].append(result)
+                print("run \(run) " + result.line)
+                fflush(nil)  // each run reaches a redirected log at once
+            }
+        }
+        print("")
+        print(ScaleResult.tableHeader)
+        for size in sizes { print(ScaleResult.medianRow(results[size] ?? [])) }
+    }
+
+    private func measure(_ size: Int, seconds: Double, http: HTTPClient) async throws -> ScaleResult {
+        let fleet = try await fleet.startFleet(size, label: "scale-\(size)", http: http)
+        defer { fleet.stop() }
+        fleet.prometheus.state.withLock { $0.recording = true }
+        let before = try await fleet.snapshot()
+        var rss: [Double] = []
+        let end = Date().addingTimeInterval(seconds)
+        while Date() < end {
+            try await Task.sleep(for: .seconds(1))  // RSS sampling period
+            rss.append(Double(try ProcessSample.read(pid: fleet.sluice.pid).rss))
+        }
+        let after = try await fleet.snapshot()
+        let gaps = fleet.prometheus.state.withLock { state -> [UInt64] in
+            state.recording = false
+            return state.gaps
+        }
+        let externalLateness = gaps.map { Double($0) / 1e9 - Double(fleet.interval) }
+        let wall = after.process.time.timeIntervalSince(before.process.time)
+        return ScaleResult(
+            rollouts: size,
+            setupSeconds: fleet.setupSeconds,
+            latenessP50: histogramQuantile(0.5, before: before.lateness, after: after.lateness),
+            latenessP99: histogramQuantile(0.99, before: before.lateness, after: after.lateness),
+            externalP50: nearestRank(externalLateness, 0.5),
+            externalP99: nearestRank(externalLateness, 0.99),
+            tickP50: histogramQuantile(0.5, before: before.duration, after: after.duration),
+            tickP99: histogramQuantile(0.99, before: before.duration, after: after.duration),
+            samplesTaken: (after.lateness.last?.count ?? 0) - (before.lateness.last?.count ?? 0),
+            cpuPercent: (after.process.cpuSeconds - before.process.cpuSeconds) / wall * 100,
+            benchCPUPercent: (after.bench.cpuSeconds - before.bench.cpuSeconds) / wall * 100,
+            rssMedianMB: median(rss) / 1_048_576,
+            rssPeakMB: Double(after.process.peakRSS) / 1_048_576,
+            threads: after.process.threads,
+            requestsPerSecond: Double(
+                after.prometheusRequests + after.caddyRequests - before.prometheusRequests - before.caddyRequests)
+                / wall,
+            storeMBPerHour: Double(after.storeBytes - before.storeBytes) / 1_048_576 / wall * 3600,
+            storeMB: Double(after.storeBytes) / 1_048_576,
+            rollbacks: after.rollbacks,
+            load: [before.load, after.load])
+    }
+}
+
+/// The figures of one run.
+struct ScaleResult {
+    var rollouts: Int
+    var setupSeconds: Double
+    var latenessP50: Double?
+    var latenessP99: Double?
+    var externalP50: Double?
+    var externalP99: Double?
+    var tickP50: Double?
+    var tickP99: Double?
+    var samplesTaken: Double
+    var cpuPercent: Double
+    var benchCPUPercent: Double
+    var rssMedianMB: Double
+    var rssPeakMB: Double
+    var threads: Int
+    var requestsPerSecond: Double
+    var storeMBPerHour: Double
+    var storeMB: Double
+    var rollbacks: Double
+    var load: [Double]
+
+    var line: String {
+        String(
+            format: "N=%-6d setup %.1f s | lateness p50 %@ p99 %@ (histogram), p50 %@ p99 %@ (Prometheus arrivals) | "
+                + "tick p50 %@ p99 %@ | ticks %.0f | CPU %.0f%% (bench %.0f%%) | RSS median %.0f MB peak %.0f MB, "
+                + "%d threads | out %.0f req/s | store %.1f MB/h (%.1f MB) | rollbacks %.0f | load %.1f→%.1f",
+            rollouts, setupSeconds, scaleMillis(latenessP50), scaleMillis(latenessP99), scaleMillis(externalP50), scaleMillis(externalP99), scaleMillis(tickP50),
+            scaleMillis(tickP99), samplesTaken, cpuPercent, benchCPUPercent, rssMedianMB, rssPeakMB, threads,
+            requestsPerSecond, storeMBPerHour, storeMB, rollbacks, load[0], load[1])
+    }
+
+    static let tableHeader = """
+        | active rollouts | tick lateness p50 / p99 | same, from Prometheus arrivals | CPU (of one core) | RSS median (peak) | outbound req/s | store growth | load avg |
+        |---:|---:|---:|---:|---:|---:|---:|---:|
+        """
+
+    /// One table row: the median of every figure over `runs`.
+    static func medianRow(_ runs: [ScaleResult]) -> String {
+        func med(_ values: [Double?]) -> Double? {
+            let present = values.compactMap { $0 }
+            return present.isEmpty ? nil : median(present)
+        }
+        guard let first = runs.first else { return "" }
+        return String(
+            format: "| %d | %@ / %@ | %@ / %@ | %.0f%% | %.0f MB (%.0f) | %.0f | %.1f MB/h | %.1f–%.1f |",
+            first.rollouts, scaleMillis(med(runs.map(\.latenessP50))), scaleMillis(med(runs.map(\.latenessP99))),
+            scaleMillis(med(runs.map(\.externalP50))), scaleMillis(med(runs.map(\.externalP99))), median(runs.map(\.cpuPercent)),
+            median(runs.map(\.rssMedianMB)), median(runs.map(\.rssPeakMB)), median(runs.map(\.requestsPerSecond)),
+            median(runs.map(\.storeMBPerHour)), runs.flatMap(\.load).min() ?? 0, runs.flatMap(\.load).max() ?? 0)
+    }
+}
+
+/// Seconds as milliseconds for a table (`–` when unknown).
+func scaleMillis(_ seconds: Double?) -> NSString {
+    guard let seconds else { return "–" }
+    return String(format: "%.1f ms", seconds * 1000) as NSString
+}
