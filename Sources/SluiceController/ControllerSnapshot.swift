@@ -22,8 +22,13 @@ public struct ControllerSnapshot: Sendable, Hashable {
     public var notificationsFailed = 0
     /// Notifications dropped because the queue was full.
     public var notificationsDropped = 0
-    /// How long the last tick took from observing to recording, in milliseconds of the controller's clock.
-    public var lastTickMilliseconds: Int64 = 0
+    /// How long each recorded tick took from the start of its observation to the commit of its decision, in
+    /// seconds of the controller's clock (`sluice_reconcile_duration_seconds`).
+    public var reconcileDuration = Histogram()
+    /// How late each tick's observation started against its schedule (the previous tick's start plus the
+    /// interval), in seconds of the controller's clock (`sluice_tick_lateness_seconds`). A tick that a command
+    /// woke early is on time.
+    public var tickLateness = Histogram(bounds: Histogram.latenessBounds)
     /// Whether `run()` is running and has resumed every unfinished rollout (the API's readiness).
     public var running = false
 

@@ -1,3 +1,4 @@
+import SluiceController
 import SluiceCore
 
 /// What the API needs from the rest of Sluice: the store and the controller behind one seam.
@@ -52,18 +53,21 @@ public struct AppliedStrategy: Sendable, Hashable {
 
 /// The controller's own counters and timings, rendered by `/metrics`.
 public struct RuntimeMetrics: Sendable, Hashable {
-    /// Durations of reconcile ticks, in seconds, as a cumulative histogram.
+    /// Durations of reconcile ticks (observe, decide, record), in seconds, one observation per tick.
     public var reconcileDuration: Histogram
+    /// How late each tick's observation started against its schedule, in seconds, one observation per tick.
+    public var tickLateness: Histogram
     /// Calls to metric providers and routers, by provider kind and outcome (`success`, `error`).
     public var providerRequests: [ProviderRequestKey: Int]
     /// Rollbacks started, by strategy and trigger (`automatic`, `manual`, `superseded`).
     public var rollbacks: [RollbackKey: Int]
 
     public init(
-        reconcileDuration: Histogram = Histogram(), providerRequests: [ProviderRequestKey: Int] = [:],
-        rollbacks: [RollbackKey: Int] = [:]
+        reconcileDuration: Histogram = Histogram(), tickLateness: Histogram = Histogram(bounds: Histogram.latenessBounds),
+        providerRequests: [ProviderRequestKey: Int] = [:], rollbacks: [RollbackKey: Int] = [:]
     ) {
         self.reconcileDuration = reconcileDuration
+        self.tickLateness = tickLateness
         self.providerRequests = providerRequests
         self.rollbacks = rollbacks
     }
@@ -86,31 +90,5 @@ public struct RuntimeMetrics: Sendable, Hashable {
             self.strategy = strategy
             self.trigger = trigger
         }
-    }
-}
-
-/// A Prometheus histogram: cumulative counts per upper bound, plus sum and count.
-public struct Histogram: Sendable, Hashable {
-    /// Upper bounds in seconds, ascending; `+Inf` is implied.
-    public var bounds: [Double]
-    /// Observations ≤ each bound (not cumulative; rendering accumulates).
-    public var bucketCounts: [Int]
-    public var sum: Double
-    public var count: Int
-
-    public static let defaultBounds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
-
-    public init(bounds: [Double] = Histogram.defaultBounds) {
-        self.bounds = bounds
-        self.bucketCounts = Array(repeating: 0, count: bounds.count)
-        self.sum = 0
-        self.count = 0
-    }
-
-    /// Records one observation.
-    public mutating func observe(_ value: Double) {
-        if let index = bounds.firstIndex(where: { value <= $0 }) { bucketCounts[index] += 1 }
-        sum += value
-        count += 1
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceController
 import SluiceCore
 
 /// The API's own counters (refused requests), kept in memory for `/metrics`.
@@ -33,6 +34,19 @@ struct PrometheusText {
             text += "{" + labels.map { "\($0.key)=\"\(Self.escape($0.value))\"" }.joined(separator: ",") + "}"
         }
         text += " \(Self.format(value))\n"
+    }
+
+    /// A histogram family: cumulative `_bucket{le}` samples, `+Inf`, `_sum` and `_count`.
+    mutating func histogram(_ name: String, _ histogram: Histogram, _ help: String) {
+        header(name, "histogram", help)
+        var cumulative = 0
+        for (bound, count) in zip(histogram.bounds, histogram.bucketCounts) {
+            cumulative += count
+            sample(name + "_bucket", ["le": Self.format(bound)], Double(cumulative))
+        }
+        sample(name + "_bucket", ["le": "+Inf"], Double(histogram.count))
+        sample(name + "_sum", [:], histogram.sum)
+        sample(name + "_count", [:], Double(histogram.count))
     }
 
     static func escape(_ value: String) -> String {
@@ -80,16 +94,12 @@ extension PrometheusText {
             }
         }
 
-        let histogram = runtime.reconcileDuration
-        out.header("sluice_reconcile_duration_seconds", "histogram", "Duration of one reconcile tick of a rollout.")
-        var cumulative = 0
-        for (bound, count) in zip(histogram.bounds, histogram.bucketCounts) {
-            cumulative += count
-            out.sample("sluice_reconcile_duration_seconds_bucket", ["le": format(bound)], Double(cumulative))
-        }
-        out.sample("sluice_reconcile_duration_seconds_bucket", ["le": "+Inf"], Double(histogram.count))
-        out.sample("sluice_reconcile_duration_seconds_sum", [:], histogram.sum)
-        out.sample("sluice_reconcile_duration_seconds_count", [:], Double(histogram.count))
+        out.histogram(
+            "sluice_reconcile_duration_seconds", runtime.reconcileDuration,
+            "Duration of each reconcile tick of a rollout, from the start of its observation to the commit of its decision.")
+        out.histogram(
+            "sluice_tick_lateness_seconds", runtime.tickLateness,
+            "How late each tick's observation started against its schedule (previous tick's start plus the interval).")
 
         out.header(
             "sluice_provider_requests_total", "counter", "Calls to metric providers and traffic routers, by outcome.")

@@ -18,8 +18,6 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
     let logger: Logger
     private let lock = NSLock()
     private var rollbacks: [RuntimeMetrics.RollbackKey: Int] = [:]
-    private var reconcile = Histogram()
-    private var ticksSeen = 0
     private var following = false
 
     public init(
@@ -35,15 +33,10 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
         self.now = now
     }
 
-    /// Follows the committed events (waking SSE followers, counting rollbacks) and samples the
-    /// controller's tick timings, until cancelled or a graceful shutdown.
+    /// Follows the committed events (waking SSE followers, counting rollbacks), until cancelled or a
+    /// graceful shutdown.
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await withDiscardingTaskGroup { group in
-                group.addTask { await self.followEvents() }
-                group.addTask { await self.sampleTicks() }
-            }
-        }
+        await cancelWhenGracefulShutdown { await self.followEvents() }
     }
 
     private func followEvents() async {
@@ -68,21 +61,6 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
             label += character.lowercased()
         }
         return label
-    }
-
-    /// The controller reports the duration of its latest tick; a tick count that moved since the last
-    /// look adds that duration once (at most one observation per second: a sampled histogram).
-    private func sampleTicks() async {
-        while !Task.isCancelled {
-            let snapshot = controller.snapshot()
-            lock.withLock {
-                if snapshot.ticks > ticksSeen {
-                    ticksSeen = snapshot.ticks
-                    reconcile.observe(Double(snapshot.lastTickMilliseconds) / 1000)
-                }
-            }
-            try? await Task.sleep(for: .seconds(1))  // sampling period of the tick-duration histogram
-        }
     }
 
     public func isReady() async -> Bool {
@@ -183,10 +161,10 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
 
     public func runtimeMetrics() async -> RuntimeMetrics {
         var metrics = RuntimeMetrics()
-        lock.withLock {
-            metrics.reconcileDuration = reconcile
-            metrics.rollbacks = rollbacks
-        }
+        let snapshot = controller.snapshot()
+        metrics.reconcileDuration = snapshot.reconcileDuration
+        metrics.tickLateness = snapshot.tickLateness
+        lock.withLock { metrics.rollbacks = rollbacks }
         for provider in providerMetrics.providers {
             for outcome in ProviderMetrics.Outcome.allCases {
                 let count = providerMetrics.requests(provider: provider, outcome: outcome)

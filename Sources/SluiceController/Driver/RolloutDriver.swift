@@ -73,22 +73,28 @@ actor RolloutDriver {
             guard let strategy = await strategy(of: record.rollout) else { return }
             let interval = strategy.strategy.analysis.interval
             // After a restart the cadence goes on from the last recorded observation: no sample is taken twice.
-            await sleep(until: nextTick ?? record.observedAt.map { $0 + interval } ?? clock.now())
+            let deadline = nextTick ?? record.observedAt.map { $0 + interval } ?? clock.now()
+            // The schedule the tick is judged against: a deadline missed while no driver ran (the controller
+            // was down) counts from now, so lateness measures the controller, not its downtime.
+            let scheduled = max(deadline, clock.now())
+            await sleep(until: deadline)
             if Task.isCancelled { return }
             let start = clock.now()
             nextTick = start + interval
-            await tick(strategy)
+            await tick(strategy, scheduled: scheduled)
         }
     }
 
-    /// One observe → decide → record → act → confirm.
-    func tick(_ stored: StoredStrategy) async {
+    /// One observe → decide → record → act → confirm. `scheduled` is when its observation was due: how late
+    /// it started is observed in `tickLateness` (a tick woken early by a command counts as on time).
+    func tick(_ stored: StoredStrategy, scheduled: Timestamp) async {
         await awaitEffects()  // a command's effects finish before the world is observed again
         guard let record = await retryingStore({ try await self.store.rolloutRecord(self.id) }), let record,
             !record.rollout.phase.isTerminal
         else { return }
         let failures = await retryingStore { try await self.store.effects(rollout: self.id, status: .failed) } ?? []
         let start = clock.now()
+        controller.counters.withLock { $0.tickLateness.observe(Double(max(0, (start - scheduled).milliseconds)) / 1000) }
         let task = Task { [controller] in
             await Observer(controller: controller).observe(
                 record.rollout, strategy: stored.strategy, failures: failures, now: start)
@@ -112,9 +118,10 @@ actor RolloutDriver {
             ) { rollout, stored in
                 decide(rollout, strategy: stored.strategy, input: .observed(observations), now: now)
             }
+            let committedAt = clock.now()
             controller.counters.withLock {
                 $0.ticks += 1
-                $0.lastTickMilliseconds = (now - start).milliseconds
+                $0.reconcileDuration.observe(Double((committedAt - start).milliseconds) / 1000)
             }
             if let recorded {
                 await committed(recorded, preempting: false)
