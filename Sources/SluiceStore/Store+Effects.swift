@@ -45,26 +45,30 @@ public struct StoredEffect: Sendable, Hashable {
 extension Store {
     /// Effects of a rollout in one status (all when nil), oldest first.
     public func effects(rollout: String, status: EffectStatus? = nil) async throws -> [StoredEffect] {
-        try await read("read effects of \(rollout)") { db in
-            let rows: [Row]
-            if let status {
-                rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM effects WHERE rollout = ? AND status = ? ORDER BY id",
-                    arguments: [rollout, status.rawValue]
-                )
-            } else {
-                rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM effects WHERE rollout = ? ORDER BY id", arguments: [rollout])
-            }
-            return try rows.map(Self.decodeEffect)
+        try await read("read effects of \(rollout)") { db in try Self.effects(db, rollout: rollout, status: status) }
+    }
+
+    static func effects(_ db: Database, rollout: String, status: EffectStatus?) throws -> [StoredEffect] {
+        let rows: [Row]
+        if let status {
+            rows = try Row.fetchAll(
+                try db.cachedStatement(sql: "SELECT * FROM effects WHERE rollout = ? AND status = ? ORDER BY id"),
+                arguments: [rollout, status.rawValue]
+            )
+        } else {
+            rows = try Row.fetchAll(
+                try db.cachedStatement(sql: "SELECT * FROM effects WHERE rollout = ? ORDER BY id"), arguments: [rollout]
+            )
         }
+        return try rows.map(decodeEffect)
     }
 
     /// Ids of rollouts, in any phase, that have effects still pending (to replay after a restart).
     public func rolloutsWithPendingEffects() async throws -> [String] {
         try await read("list rollouts with pending effects") { db in
             try String.fetchAll(
-                db, sql: "SELECT rollout FROM effects WHERE status = 'pending' GROUP BY rollout ORDER BY MIN(id)"
+                try db.cachedStatement(
+                    sql: "SELECT rollout FROM effects WHERE status = 'pending' GROUP BY rollout ORDER BY MIN(id)")
             )
         }
     }
@@ -82,12 +86,14 @@ extension Store {
         try await write("record the failure of effect \(id)") { db in
             guard
                 let rollout = try String.fetchOne(
-                    db, sql: "SELECT rollout FROM effects WHERE id = ? AND status = 'pending'", arguments: [id]
+                    try db.cachedStatement(sql: "SELECT rollout FROM effects WHERE id = ? AND status = 'pending'"),
+                    arguments: [id]
                 )
             else { return }
             try Self.settle(db, [id], .failed, message: message, now: now, onlyFrom: .pending)
             let later = try Int64.fetchAll(
-                db, sql: "SELECT id FROM effects WHERE rollout = ? AND status = 'pending' AND id > ?",
+                try db.cachedStatement(
+                    sql: "SELECT id FROM effects WHERE rollout = ? AND status = 'pending' AND id > ?"),
                 arguments: [rollout, id]
             )
             try Self.settle(db, later, .abandoned, message: "an earlier effect failed", now: now, onlyFrom: .pending)
@@ -99,11 +105,12 @@ extension Store {
         onlyFrom: EffectStatus = .pending
     ) throws {
         for id in ids {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE effects SET status = ?, message = COALESCE(?, message), settled_at = ?
                     WHERE id = ? AND status = ?
-                    """,
+                    """
+            ).execute(
                 arguments: [status.rawValue, message, now.millisecondsSinceEpoch, id, onlyFrom.rawValue]
             )
         }

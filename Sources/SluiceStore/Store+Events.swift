@@ -39,7 +39,7 @@ extension Store {
             }
             sql += " ORDER BY seq LIMIT ?"
             arguments += [query.limit]
-            return try Row.fetchAll(db, sql: sql, arguments: arguments).map { row in
+            return try Row.fetchAll(try db.cachedStatement(sql: sql), arguments: arguments).map { row in
                 let seq: Int64 = row["seq"]
                 var event = try StoreJSON.decode(Event.self, row["content"], what: "event \(seq)")
                 event.seq = seq
@@ -51,7 +51,7 @@ extension Store {
     /// The highest `seq` in the log (0 when it is empty).
     public func lastSeq() async throws -> Int64 {
         try await read("read the last event seq") { db in
-            try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM events") ?? 0
+            try Int64.fetchOne(try db.cachedStatement(sql: "SELECT MAX(seq) FROM events")) ?? 0
         }
     }
 

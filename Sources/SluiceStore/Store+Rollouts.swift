@@ -8,6 +8,12 @@ public struct RolloutRecord: Sendable, Hashable {
     public var generation: Int64
     /// When the controller last observed the rollout for a recorded tick (nil before the first tick).
     public var observedAt: Timestamp?
+
+    public init(rollout: Rollout, generation: Int64, observedAt: Timestamp?) {
+        self.rollout = rollout
+        self.generation = generation
+        self.observedAt = observedAt
+    }
 }
 
 /// What one recorded decision wrote, as committed: events carry their `seq`, effects their id.
@@ -39,7 +45,7 @@ extension Store {
                 throw StoreError(.notFound, "strategy \(key) does not exist")
             }
             if let active = try String.fetchOne(
-                db, sql: "SELECT id FROM rollouts WHERE namespace = ? AND name = ? AND active = 1",
+                try db.cachedStatement(sql: "SELECT id FROM rollouts WHERE namespace = ? AND name = ? AND active = 1"),
                 arguments: [key.namespace, key.name]
             ) {
                 throw StoreError(.activeRollout, "strategy \(key) already has an active rollout \(active)")
@@ -49,11 +55,12 @@ extension Store {
             guard decision.rollout.id == id, decision.rollout.strategy == key else {
                 throw StoreError(.invalidDecision, "the start decision is for \(decision.rollout.id), not \(id)")
             }
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO rollouts (id, namespace, name, phase, active, generation, created_at, updated_at,
                         content) VALUES (?, ?, ?, 'Pending', 1, 0, ?, ?, '{}')
-                    """,
+                    """
+            ).execute(
                 arguments: [id, key.namespace, key.name, now.millisecondsSinceEpoch, now.millisecondsSinceEpoch]
             )
             return try self.apply(db, decision, previous: nil, generation: 0, samples: [], reported: [], now: now)
@@ -66,29 +73,54 @@ extension Store {
     /// `staleState` when another decision was recorded since the caller read the rollout. `observedAt` is
     /// the time of the tick's observation (nil for commands). Returns nil, writing nothing, when `decide`
     /// returns nil.
+    ///
+    /// For the controller's ticks, which run in the one writer and so must be cheap: `basedOn` is the record
+    /// the caller read (it implies `expectedGeneration`; the stored row is then not decoded again, only its
+    /// generation compared), and `strategy` the revision the rollout runs (not read again when it matches).
     public func record(
-        rolloutID: String, expectedGeneration: Int64? = nil, samples: [Sample] = [], reportedFailures: [Int64] = [],
+        rolloutID: String, expectedGeneration: Int64? = nil, basedOn read: RolloutRecord? = nil,
+        strategy known: StoredStrategy? = nil, samples: [Sample] = [], reportedFailures: [Int64] = [],
         observedAt: Timestamp? = nil, now: Timestamp,
         _ decide: @escaping @Sendable (Rollout, StoredStrategy) throws -> Decision?
     ) async throws -> RecordedDecision? {
         try await write("record a decision of \(rolloutID)") { db -> RecordedDecision? in
-            guard let current = try Self.rolloutRecord(db, rolloutID) else {
-                throw StoreError(.notFound, "rollout \(rolloutID) does not exist")
+            let current: RolloutRecord
+            if let read, read.rollout.id == rolloutID {
+                guard
+                    let generation = try Int64.fetchOne(
+                        try db.cachedStatement(sql: "SELECT generation FROM rollouts WHERE id = ?"),
+                        arguments: [rolloutID])
+                else { throw StoreError(.notFound, "rollout \(rolloutID) does not exist") }
+                guard generation == read.generation else {
+                    throw StoreError(.staleState, "rollout \(rolloutID) changed since it was read")
+                }
+                current = read
+            } else {
+                guard let stored = try Self.rolloutRecord(db, rolloutID) else {
+                    throw StoreError(.notFound, "rollout \(rolloutID) does not exist")
+                }
+                current = stored
             }
             if let expectedGeneration, expectedGeneration != current.generation {
                 throw StoreError(.staleState, "rollout \(rolloutID) changed since it was read")
             }
             let key = current.rollout.strategy
-            guard let stored = try Self.strategyRevision(db, key, revision: current.rollout.strategyRevision) else {
-                throw StoreError(.notFound, "strategy \(key) revision \(current.rollout.strategyRevision) is missing")
+            let revision = current.rollout.strategyRevision
+            let stored: StoredStrategy
+            if let known, known.key == key, known.revision == revision {
+                stored = known  // revisions are immutable: the caller's copy is the stored one
+            } else {
+                guard let found = try Self.strategyRevision(db, key, revision: revision) else {
+                    throw StoreError(.notFound, "strategy \(key) revision \(revision) is missing")
+                }
+                stored = found
             }
             guard let decision = try decide(current.rollout, stored) else { return nil }
             guard decision.rollout.id == rolloutID else {
                 throw StoreError(.invalidDecision, "a decision for \(decision.rollout.id) recorded as \(rolloutID)")
             }
             if let observedAt {
-                try db.execute(
-                    sql: "UPDATE rollouts SET observed_at = ? WHERE id = ?",
+                try db.cachedStatement(sql: "UPDATE rollouts SET observed_at = ? WHERE id = ?").execute(
                     arguments: [observedAt.millisecondsSinceEpoch, rolloutID]
                 )
             }
@@ -109,6 +141,17 @@ extension Store {
         try await read("read rollout \(id)") { db in try Self.rolloutRecord(db, id) }
     }
 
+    /// One rollout with its generation (nil when there is none) and its effects in `status`, oldest first,
+    /// from one snapshot: what a controller tick reads, in one read instead of two.
+    public func rolloutRecord(_ id: String, effects status: EffectStatus) async throws
+        -> (record: RolloutRecord?, effects: [StoredEffect])
+    {
+        try await read("read rollout \(id) and its \(status.rawValue) effects") { db in
+            guard let record = try Self.rolloutRecord(db, id) else { return (nil, []) }
+            return (record, try Self.effects(db, rollout: id, status: status))
+        }
+    }
+
     /// Rollouts, newest first, optionally of one strategy and/or in some phases.
     public func rollouts(strategy: StrategyKey? = nil, phases: Set<Phase>? = nil, limit: Int = 1000) async throws
         -> [Rollout]
@@ -127,7 +170,8 @@ extension Store {
             let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             arguments += [limit]
             let rows = try Row.fetchAll(
-                db, sql: "SELECT * FROM rollouts \(filter) ORDER BY created_at DESC, id DESC LIMIT ?",
+                try db.cachedStatement(
+                    sql: "SELECT * FROM rollouts \(filter) ORDER BY created_at DESC, id DESC LIMIT ?"),
                 arguments: arguments
             )
             return try rows.map { try Self.decodeRollout($0).rollout }
@@ -137,7 +181,8 @@ extension Store {
     /// Every rollout not in a terminal phase, oldest first: what the controller drives.
     public func activeRollouts() async throws -> [Rollout] {
         try await read("list active rollouts") { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM rollouts WHERE active = 1 ORDER BY created_at, id")
+            let rows = try Row.fetchAll(
+                try db.cachedStatement(sql: "SELECT * FROM rollouts WHERE active = 1 ORDER BY created_at, id"))
             return try rows.map { try Self.decodeRollout($0).rollout }
         }
     }
@@ -146,7 +191,7 @@ extension Store {
     public func activeRollout(of key: StrategyKey) async throws -> Rollout? {
         try await read("read the active rollout of \(key)") { db in
             let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM rollouts WHERE namespace = ? AND name = ? AND active = 1",
+                try db.cachedStatement(sql: "SELECT * FROM rollouts WHERE namespace = ? AND name = ? AND active = 1"),
                 arguments: [key.namespace, key.name]
             )
             return try row.map { try Self.decodeRollout($0).rollout }
@@ -171,11 +216,12 @@ extension Store {
         let rollout = decision.rollout
         let key = rollout.strategy
         let newGeneration = generation + 1
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 UPDATE rollouts SET phase = ?, active = ?, generation = ?, updated_at = ?, content = ?
                 WHERE id = ?
-                """,
+                """
+        ).execute(
             arguments: [
                 rollout.phase.rawValue, rollout.phase.isTerminal ? 0 : 1, newGeneration,
                 rollout.updatedAt.millisecondsSinceEpoch, try StoreJSON.encode(rollout), rollout.id,
@@ -187,8 +233,9 @@ extension Store {
                 throw StoreError(.invalidDecision, "an event of \(event.rollout) in a decision of \(rollout.id)")
             }
             event.seq = 0
-            try db.execute(
-                sql: "INSERT INTO events (time, rollout, namespace, name, type, content) VALUES (?, ?, ?, ?, ?, ?)",
+            try db.cachedStatement(
+                sql: "INSERT INTO events (time, rollout, namespace, name, type, content) VALUES (?, ?, ?, ?, ?, ?)"
+            ).execute(
                 arguments: [
                     event.time.millisecondsSinceEpoch, event.rollout, key.namespace, key.name, event.type.rawValue,
                     try StoreJSON.encode(event),
@@ -200,7 +247,8 @@ extension Store {
         var superseded: [Int64] = []
         if rollout.phase.isRollingBack && !(previous?.phase.isRollingBack ?? false) {
             superseded = try Int64.fetchAll(
-                db, sql: "SELECT id FROM effects WHERE rollout = ? AND status = 'pending' ORDER BY id",
+                try db.cachedStatement(
+                    sql: "SELECT id FROM effects WHERE rollout = ? AND status = 'pending' ORDER BY id"),
                 arguments: [rollout.id]
             )
             try Self.settle(db, superseded, .superseded, message: "superseded by the rollback", now: now)
@@ -208,8 +256,9 @@ extension Store {
         try Self.settle(db, reported, .reported, message: nil, now: now, onlyFrom: .failed)
         var effects: [StoredEffect] = []
         for effect in decision.effects {
-            try db.execute(
-                sql: "INSERT INTO effects (rollout, status, content, created_at) VALUES (?, 'pending', ?, ?)",
+            try db.cachedStatement(
+                sql: "INSERT INTO effects (rollout, status, content, created_at) VALUES (?, 'pending', ?, ?)"
+            ).execute(
                 arguments: [rollout.id, try StoreJSON.encode(effect), now.millisecondsSinceEpoch]
             )
             effects.append(
@@ -223,12 +272,13 @@ extension Store {
         }
         // `decide` swaps the rollout's pools when the new version becomes stable; the next rollout starts there.
         if rollout.phase == .succeeded, previous?.phase != .succeeded, let pools = rollout.pools {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO pool_roles (namespace, name, content, updated_at) VALUES (?, ?, ?, ?)
                     ON CONFLICT (namespace, name) DO UPDATE SET content = excluded.content,
                         updated_at = excluded.updated_at
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     key.namespace, key.name, try StoreJSON.encode(pools), now.millisecondsSinceEpoch,
                 ]
@@ -246,7 +296,8 @@ extension Store {
     }
 
     static func rolloutRecord(_ db: Database, _ id: String) throws -> RolloutRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM rollouts WHERE id = ?", arguments: [id]).map(decodeRollout)
+        try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM rollouts WHERE id = ?"), arguments: [id]).map(
+            decodeRollout)
     }
 
     static func decodeRollout(_ row: Row) throws -> RolloutRecord {
@@ -262,9 +313,11 @@ extension Store {
     static func nextRolloutID(_ db: Database, now: Timestamp) throws -> String {
         let day = String(now.rfc3339.prefix(10)).replacingOccurrences(of: "-", with: "")
         let prefix = "r-\(day)-"
+        // A range of the primary key (`.` sorts right after `-`), so the count walks the index, not the table.
         let count =
             try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM rollouts WHERE id LIKE ?", arguments: [prefix + "%"]
+                try db.cachedStatement(sql: "SELECT COUNT(*) FROM rollouts WHERE id > ? AND id < ?"),
+                arguments: [prefix, "r-\(day)."]
             ) ?? 0
         let number = String(count + 1)
         return prefix + String(repeating: "0", count: max(0, 4 - number.count)) + number
@@ -276,7 +329,7 @@ extension Store {
         let declared = Pools(stable: stable, canary: canary)
         guard
             let text = try String.fetchOne(
-                db, sql: "SELECT content FROM pool_roles WHERE namespace = ? AND name = ?",
+                try db.cachedStatement(sql: "SELECT content FROM pool_roles WHERE namespace = ? AND name = ?"),
                 arguments: [strategy.namespace, strategy.name]
             )
         else { return declared }

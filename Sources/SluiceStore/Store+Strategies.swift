@@ -38,11 +38,12 @@ extension Store {
             let stored = StoredStrategy(
                 strategy: strategy, revision: (latest?.revision ?? 0) + 1, source: source, appliedAt: now
             )
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO strategy_revisions (namespace, name, revision, content, source, created_at)
                     VALUES (?, ?, ?, ?, ?, ?)
-                    """,
+                    """
+            ).execute(
                 arguments: [
                     strategy.namespace, strategy.name, stored.revision, content, source, now.millisecondsSinceEpoch,
                 ]
@@ -67,13 +68,13 @@ extension Store {
     public func strategies() async throws -> [StoredStrategy] {
         try await read("list strategies") { db in
             let rows = try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT s.* FROM strategy_revisions s
-                    WHERE s.revision = (SELECT MAX(revision) FROM strategy_revisions
-                                        WHERE namespace = s.namespace AND name = s.name)
-                    ORDER BY s.namespace, s.name
-                    """
+                try db.cachedStatement(
+                    sql: """
+                        SELECT s.* FROM strategy_revisions s
+                        WHERE s.revision = (SELECT MAX(revision) FROM strategy_revisions
+                                            WHERE namespace = s.namespace AND name = s.name)
+                        ORDER BY s.namespace, s.name
+                        """)
             )
             return try rows.map(Self.decodeStrategy)
         }
@@ -81,8 +82,10 @@ extension Store {
 
     static func latestStrategy(_ db: Database, _ key: StrategyKey) throws -> StoredStrategy? {
         let row = try Row.fetchOne(
-            db,
-            sql: "SELECT * FROM strategy_revisions WHERE namespace = ? AND name = ? ORDER BY revision DESC LIMIT 1",
+            try db.cachedStatement(
+                sql: """
+                    SELECT * FROM strategy_revisions WHERE namespace = ? AND name = ? ORDER BY revision DESC LIMIT 1
+                    """),
             arguments: [key.namespace, key.name]
         )
         return try row.map(decodeStrategy)
@@ -90,8 +93,8 @@ extension Store {
 
     static func strategyRevision(_ db: Database, _ key: StrategyKey, revision: Int) throws -> StoredStrategy? {
         let row = try Row.fetchOne(
-            db,
-            sql: "SELECT * FROM strategy_revisions WHERE namespace = ? AND name = ? AND revision = ?",
+            try db.cachedStatement(
+                sql: "SELECT * FROM strategy_revisions WHERE namespace = ? AND name = ? AND revision = ?"),
             arguments: [key.namespace, key.name, revision]
         )
         return try row.map(decodeStrategy)

@@ -54,12 +54,21 @@ actor RolloutDriver {
         startEffects(preempting: false)
         await awaitEffects()
         var nextTick: Timestamp?
+        // The rollout as the last tick recorded it, so the loop need not read it again; nil: read it.
+        var known: RolloutRecord?
         while !Task.isCancelled {
-            guard let record = await retryingStore({ try await self.store.rolloutRecord(self.id) }) else { return }
-            guard let record else {
-                logger.error("the rollout this driver drives is gone from the store")
-                return
+            let record: RolloutRecord
+            if let known {
+                record = known
+            } else {
+                guard let read = await retryingStore({ try await self.store.rolloutRecord(self.id) }) else { return }
+                guard let read else {
+                    logger.error("the rollout this driver drives is gone from the store")
+                    return
+                }
+                record = read
             }
+            known = nil
             if record.rollout.phase.isTerminal {
                 await awaitEffects()
                 let pending = await retryingStore { try await self.store.effects(rollout: self.id, status: .pending) }
@@ -81,18 +90,20 @@ actor RolloutDriver {
             if Task.isCancelled { return }
             let start = clock.now()
             nextTick = start + interval
-            await tick(strategy, scheduled: scheduled)
+            known = await tick(strategy, scheduled: scheduled)
         }
     }
 
     /// One observe → decide → record → act → confirm. `scheduled` is when its observation was due: how late
-    /// it started is observed in `tickLateness` (a tick woken early by a command counts as on time).
-    func tick(_ stored: StoredStrategy, scheduled: Timestamp) async {
+    /// it started is observed in `tickLateness` (a tick woken early by a command counts as on time). Returns
+    /// the rollout as this tick left it, or nil when the caller must read it again.
+    func tick(_ stored: StoredStrategy, scheduled: Timestamp) async -> RolloutRecord? {
         await awaitEffects()  // a command's effects finish before the world is observed again
-        guard let record = await retryingStore({ try await self.store.rolloutRecord(self.id) }), let record,
-            !record.rollout.phase.isTerminal
-        else { return }
-        let failures = await retryingStore { try await self.store.effects(rollout: self.id, status: .failed) } ?? []
+        // The rollout and the failed effects to report, in one read.
+        guard let read = await retryingStore({ try await self.store.rolloutRecord(self.id, effects: .failed) }),
+            let record = read.record, !record.rollout.phase.isTerminal
+        else { return nil }
+        let failures = read.effects
         let start = clock.now()
         controller.counters.withLock { $0.tickLateness.observe(Double(max(0, (start - scheduled).milliseconds)) / 1000) }
         let task = Task { [controller] in
@@ -108,12 +119,13 @@ actor RolloutDriver {
         observeTask = nil
         if task.isCancelled {
             controller.counters.withLock { $0.ticksPreempted += 1 }
-            return
+            return nil
         }
         let now = clock.now()
         do {
+            // The writer neither decodes the rollout again (its generation is compared) nor reads the strategy.
             let recorded = try await store.record(
-                rolloutID: id, expectedGeneration: record.generation, samples: Array(observations.samples.values),
+                rolloutID: id, basedOn: record, strategy: stored, samples: Array(observations.samples.values),
                 reportedFailures: failures.map(\.id), observedAt: start, now: now
             ) { rollout, stored in
                 decide(rollout, strategy: stored.strategy, input: .observed(observations), now: now)
@@ -123,18 +135,19 @@ actor RolloutDriver {
                 $0.ticks += 1
                 $0.reconcileDuration.observe(Double((committedAt - start).milliseconds) / 1000)
             }
-            if let recorded {
-                await committed(recorded, preempting: false)
-                await awaitEffects()
-            }
+            guard let recorded else { return record }
+            await committed(recorded, preempting: false)
+            await awaitEffects()
+            return RolloutRecord(rollout: recorded.rollout, generation: recorded.generation, observedAt: start)
         } catch let error as StoreError where error.code == .staleState {
             // A command was recorded while this tick observed: its observation no longer applies.
             controller.counters.withLock { $0.ticksPreempted += 1 }
         } catch is CancellationError {
-            return
+            return nil
         } catch {
             logger.error("cannot record a tick", metadata: ["error": "\(error)"])
         }
+        return nil
     }
 
     /// Everything that follows a committed decision: counters, logs, notifications, then its effects.
