@@ -14,6 +14,8 @@ final class CurlEventLoop: @unchecked Sendable {
 
     private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
     private static let maxPooledHandles = 256
+    /// Idle connections kept for reuse, over all hosts (each one a file descriptor).
+    private static let maxIdleConnections = 512
 
     private let multi: UnsafeMutableRawPointer
     private let inbox = LockedBox(Inbox())
@@ -28,6 +30,10 @@ final class CurlEventLoop: @unchecked Sendable {
         }
         self.multi = multi
         _ = sluice_multi_setopt_long(multi, CURLMOPT_PIPELINING, Int(CURLPIPE_MULTIPLEX))
+        // By default curl keeps 4 idle connections per easy handle added *now*; transfers are removed as they end,
+        // so between bursts the cache shrinks to a few and every burst reconnects. At 10,000 rollouts that was
+        // ~2,000 new connections a second, ports stuck in TIME_WAIT and connect() timeouts (BENCHMARKS.md).
+        _ = sluice_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, Self.maxIdleConnections)
         let thread = Thread { [self] in run() }
         thread.name = "sluice-curl"
         thread.start()
