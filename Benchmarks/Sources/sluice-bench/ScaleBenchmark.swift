@@ -26,6 +26,7 @@ struct FleetOptions: ParsableArguments {
 
     /// Starts a fleet of `rollouts` and waits until it is warm (every rollout sampled twice, then `warmup`).
     func startFleet(_ rollouts: Int, label: String, http: HTTPClient) async throws -> ScaleFleet {
+        raiseOpenFileLimit()
         let fleet = try await ScaleFleet(
             rollouts: rollouts, interval: interval, binary: sluice, directory: directory(label), http: http)
         do {

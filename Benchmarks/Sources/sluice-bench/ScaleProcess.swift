@@ -217,3 +217,12 @@ func nearestRank(_ values: [Double], _ quantile: Double) -> Double? {
     let sorted = values.sorted()
     return sorted[min(sorted.count - 1, Int(Double(sorted.count) * quantile))]
 }
+
+/// Raises this process' open-file limit to its hard limit: the loopback servers hold one socket per connection
+/// of the server under test, and /proc is read while they do.
+func raiseOpenFileLimit() {
+    var limit = rlimit()
+    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max else { return }
+    limit.rlim_cur = limit.rlim_max
+    _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+}

@@ -16,6 +16,8 @@ final class CurlEventLoop: @unchecked Sendable {
     private static let maxPooledHandles = 256
     /// Idle connections kept for reuse, over all hosts (each one a file descriptor).
     private static let maxIdleConnections = 512
+    /// Connections open at once to one host (HTTP/1.1: one request each; HTTP/2 multiplexes over them).
+    private static let maxConnectionsPerHost = 128
 
     private let multi: UnsafeMutableRawPointer
     private let inbox = LockedBox(Inbox())
@@ -34,6 +36,8 @@ final class CurlEventLoop: @unchecked Sendable {
         // so between bursts the cache shrinks to a few and every burst reconnects. At 10,000 rollouts that was
         // ~2,000 new connections a second, ports stuck in TIME_WAIT and connect() timeouts (BENCHMARKS.md).
         _ = sluice_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, Self.maxIdleConnections)
+        // Requests beyond this many to one host wait in curl for a connection instead of opening ever more.
+        _ = sluice_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, Self.maxConnectionsPerHost)
         let thread = Thread { [self] in run() }
         thread.name = "sluice-curl"
         thread.start()
