@@ -1,0 +1,67 @@
+import SluiceCore
+import SluiceRuntimeTestSupport
+import Testing
+
+@testable import SluiceStore
+
+// What a controller tick gives `record` so the one writer does less: the record it read (only its generation is
+// compared) and the strategy revision it runs (not read again when it matches).
+extension StoreRolloutTests {
+    @Test func aTickBasedOnAStaleReadIsRefusedAndWritesNothing() async throws {
+        let store = try await storeWithStrategy()
+        let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        let (read, _) = try await store.rolloutRecord(started.rollout.id, effects: .failed)
+        let stale = try #require(read)
+        _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
+            step(rollout, to: .paused, weight: 5, type: .paused, now: Fixtures.epoch)
+        }
+        await #expect {
+            _ = try await store.record(rolloutID: started.rollout.id, basedOn: stale, now: Fixtures.epoch) {
+                rollout, _ in step(rollout, to: .progressing, weight: 25, type: .trafficShifted, now: Fixtures.epoch)
+            }
+        } throws: { ($0 as? StoreError)?.code == .staleState }
+        #expect(try await store.rollout(started.rollout.id)?.phase == .paused)
+        #expect(try await store.events().map(\.type) == [.rolloutStarted, .paused])
+    }
+
+    @Test func aTickBasedOnAFreshReadDecidesFromItAndRecordsSamples() async throws {
+        let store = try await storeWithStrategy()
+        let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        let fresh = try #require(try await store.rolloutRecord(started.rollout.id, effects: .failed).record)
+        let stored = try #require(try await store.strategy(strategy.key))
+        let sample = Sample(check: "error-rate", time: Fixtures.epoch, value: 0.01, verdict: .pass)
+        let recorded = try await store.record(
+            rolloutID: started.rollout.id, basedOn: fresh, strategy: stored, samples: [sample],
+            observedAt: Fixtures.epoch, now: Fixtures.epoch
+        ) { rollout, strategy in
+            #expect(rollout == fresh.rollout)
+            #expect(strategy == stored)
+            return step(rollout, to: .paused, weight: 5, type: .paused, now: Fixtures.epoch)
+        }
+        #expect(recorded?.generation == fresh.generation + 1)
+        let after = try #require(try await store.rolloutRecord(started.rollout.id))
+        #expect(after.generation == fresh.generation + 1)
+        #expect(after.observedAt == Fixtures.epoch)
+        #expect(try await store.samples(rollout: started.rollout.id, check: "error-rate") == [sample])
+    }
+
+    @Test func aStrategyOfAnotherRevisionIsNotTrustedAndTheStoredOneIsRead() async throws {
+        let store = try await storeWithStrategy()
+        let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        let stored = try #require(try await store.strategy(strategy.key))
+        var other = stored
+        other.revision += 1
+        _ = try await store.record(rolloutID: started.rollout.id, strategy: other, now: Fixtures.epoch) {
+            rollout, used in
+            #expect(used.revision == stored.revision)
+            return step(rollout, to: .paused, weight: 5, type: .paused, now: Fixtures.epoch)
+        }
+        #expect(try await store.rollout(started.rollout.id)?.phase == .paused)
+    }
+}
