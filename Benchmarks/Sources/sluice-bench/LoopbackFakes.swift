@@ -3,16 +3,16 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
-/// One loopback HTTP port that answers as Prometheus does (`/api/v1/query`) and as Caddy's admin API does for
-/// `reverse_proxy` handlers by `@id` (`GET`/`PATCH /id/ID` with `Etag`/`If-Match`), and timestamps what it serves
-/// and receives on the benchmark's clock. Queries answer the value set for them (0 until set); a handler nobody
-/// wrote yet is stable `127.0.0.1:1` at weight 1 and canary `127.0.0.1:2` at weight 0.
+/// One loopback HTTP port (`ScaleHTTPServer`) that answers as Prometheus does (`/api/v1/query`) and as Caddy's
+/// admin API does for `reverse_proxy` handlers by `@id` (`GET`/`PATCH /id/ID` with `Etag`/`If-Match`), and
+/// timestamps what it serves and receives on the benchmark's clock. Queries answer the value set for them (0 until
+/// set); a handler nobody wrote yet is stable `127.0.0.1:1` at weight 1 and canary `127.0.0.1:2` at weight 0.
 final class LoopbackFakes: @unchecked Sendable {
     typealias Instant = ContinuousClock.Instant
 
     /// `http://127.0.0.1:PORT`: the Prometheus address and the Caddy admin URL alike.
     var url: String { "http://127.0.0.1:\(server.port)" }
-    private var server: FakeHTTPServer!
+    private var server: ScaleHTTPServer!
     private let lock = NSLock()
     private var values: [String: Double] = [:]
     /// When a query's value was last set, and when that value was first served after it.
@@ -23,10 +23,10 @@ final class LoopbackFakes: @unchecked Sendable {
     private var weightLog: [String: [(weight: Int, at: Instant)]] = [:]
 
     init() throws {
-        server = try FakeHTTPServer { [unowned self] request in self.answer(request) }
+        server = try ScaleHTTPServer(threads: 1) { [unowned self] request in self.answer(request) }
     }
 
-    func shutdown() { server.shutdown() }
+    func shutdown() { try? server.shutdown() }
 
     /// Makes `query` answer `value` from now on; returns when.
     @discardableResult
@@ -64,17 +64,18 @@ final class LoopbackFakes: @unchecked Sendable {
         }
     }
 
-    private func answer(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Response {
+    private func answer(_ request: ScaleRequest) -> ScaleResponse {
         let path = request.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.uri
         if path == "/api/v1/query" { return query(request) }
         if path.hasPrefix("/id/") { return handler(String(path.dropFirst(4)), request) }
-        return .init(status: 404, body: Data("{\"error\": \"not found\"}".utf8))
+        return ScaleResponse(status: .notFound, body: #"{"error": "not found"}"#)
     }
 
-    private func query(_ request: FakeHTTPServer.Request) -> FakeHTTPServer.Response {
+    private func query(_ request: ScaleRequest) -> ScaleResponse {
         let items = URLComponents(string: request.uri)?.queryItems ?? []
         guard let query = items.first(where: { $0.name == "query" })?.value else {
-            return .init(status: 400, body: Data(#"{"status":"error","errorType":"bad_data","error":"no query"}"#.utf8))
+            let error = #"{"status":"error","errorType":"bad_data","error":"no query"}"#
+            return ScaleResponse(status: .badRequest, body: error)
         }
         let value: Double = lock.withLock {
             if setAt[query] != nil, firstServedAt[query] == nil { firstServedAt[query] = ContinuousClock.now }
@@ -83,28 +84,31 @@ final class LoopbackFakes: @unchecked Sendable {
         let time = Date().timeIntervalSince1970
         let body = #"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":["#
             + "\(time),\"\(value)\"]}]}}"
-        return .init(status: 200, headers: [("Content-Type", "application/json")], body: Data(body.utf8))
+        return ScaleResponse(body: body)
     }
 
-    private func handler(_ id: String, _ request: FakeHTTPServer.Request) -> FakeHTTPServer.Response {
+    private func handler(_ id: String, _ request: ScaleRequest) -> ScaleResponse {
         lock.withLock {
             let current = handlers[id] ?? (Self.initialHandler, 1)
             switch request.method {
             case .GET:
                 let body = (try? JSONSerialization.data(withJSONObject: current.json, options: [.sortedKeys])) ?? Data()
-                return .init(status: 200, headers: [("Etag", "\"\(current.etag)\"")], body: body)
+                return ScaleResponse(
+                    headers: [("Content-Type", "application/json"), ("Etag", "\"\(current.etag)\"")],
+                    body: String(decoding: body, as: UTF8.self))
             case .PATCH:
                 guard request.headers.first(name: "If-Match") == "\"\(current.etag)\"" else {
-                    return .init(status: 412, body: Data(#"{"error": "precondition failed"}"#.utf8))
+                    return ScaleResponse(status: .preconditionFailed, body: #"{"error": "precondition failed"}"#)
                 }
-                guard let json = (try? JSONSerialization.jsonObject(with: request.body)) as? [String: Any] else {
-                    return .init(status: 400, body: Data(#"{"error": "not a JSON object"}"#.utf8))
+                let body = request.body.map { Data($0.readableBytesView) } ?? Data()
+                guard let json = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] else {
+                    return ScaleResponse(status: .badRequest, body: #"{"error": "not a JSON object"}"#)
                 }
                 handlers[id] = (json, current.etag + 1)
                 weightLog[id, default: []].append((Self.canaryPercent(json), ContinuousClock.now))
-                return .init(status: 200)
+                return ScaleResponse(body: "{}")
             default:
-                return .init(status: 405)
+                return ScaleResponse(status: .methodNotAllowed, body: "")
             }
         }
     }
@@ -124,60 +128,6 @@ final class LoopbackFakes: @unchecked Sendable {
         let total = weights.reduce(0, +)
         let canary = zip(upstreams, weights).filter { $0.0 == "127.0.0.1:2" }.map(\.1).reduce(0, +)
         return total == 0 ? 0 : Int((Double(canary) * 100 / Double(total)).rounded())
-    }
-}
-
-/// A keep-alive HTTP/1.1 server on 127.0.0.1 that hands each whole request to `answer`.
-final class FakeHTTPServer: @unchecked Sendable {
-    struct Request {
-        var method: HTTPMethod
-        var uri: String
-        var headers: HTTPHeaders
-        var body: Data
-    }
-
-    struct Response {
-        var status: Int
-        var headers: [(String, String)] = []
-        var body = Data()
-    }
-
-    private let listener: LoopbackHTTPListener
-    var port: Int { listener.port }
-
-    init(threads: Int = 1, answer: @escaping @Sendable (Request) -> Response) throws {
-        listener = try LoopbackHTTPListener(threads: threads) { Handler(answer: answer) }
-    }
-
-    func shutdown() { try? listener.shutdown() }
-
-    private final class Handler: ChannelInboundHandler {
-        typealias InboundIn = HTTPServerRequestPart
-        typealias OutboundOut = HTTPServerResponsePart
-        let answer: @Sendable (Request) -> Response
-        var request: Request?
-
-        init(answer: @escaping @Sendable (Request) -> Response) { self.answer = answer }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            switch unwrapInboundIn(data) {
-            case .head(let head):
-                request = Request(method: head.method, uri: head.uri, headers: head.headers, body: Data())
-            case .body(var buffer):
-                request?.body.append(contentsOf: buffer.readBytes(length: buffer.readableBytes) ?? [])
-            case .end:
-                guard let request else { return }
-                self.request = nil
-                let response = answer(request)
-                var headers = HTTPHeaders(response.headers)
-                headers.replaceOrAdd(name: "Content-Length", value: String(response.body.count))
-                let head = HTTPResponseHead(
-                    version: .http1_1, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
-                context.write(wrapOutboundOut(.head(head)), promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: response.body)))), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
-            }
-        }
     }
 }
 

@@ -175,7 +175,7 @@ final class SluiceServe: @unchecked Sendable {
                 .write(toFile: directory + "/strategies/\(Self.name(index)).yaml", atomically: true, encoding: .utf8)
         }
         try token.write(toFile: directory + "/token", atomically: true, encoding: .utf8)
-        let hash = try Self.output(binary, ["token", "hash"], input: token)
+        let hash = try SluiceUnderTest.output(of: binary, ["token", "hash"], input: token)
         try "tokens:\n  - {name: bench, role: admin, sha256: \(hash)}\n"
             .write(toFile: directory + "/tokens.yaml", atomically: true, encoding: .utf8)
         try """
@@ -281,25 +281,5 @@ final class SluiceServe: @unchecked Sendable {
             automatic: true
 
         """
-    }
-
-    /// Runs `binary arguments` with `input` on stdin; its trimmed stdout.
-    static func output(_ binary: String, _ arguments: [String], input: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let stdin = Pipe()
-        let stdout = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        try process.run()
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-        let data = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw BenchError("\(binary) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
-        }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
