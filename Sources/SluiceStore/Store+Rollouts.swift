@@ -142,12 +142,25 @@ extension Store {
     }
 
     /// One rollout with its generation (nil when there is none) and its effects in `status`, oldest first,
-    /// from one snapshot: what a controller tick reads, in one read instead of two.
-    public func rolloutRecord(_ id: String, effects status: EffectStatus) async throws
+    /// from one snapshot: what a controller tick reads, in one read instead of two. With `known` (the record
+    /// the caller last saw), the stored rollout is decoded only when its generation moved since.
+    public func rolloutRecord(_ id: String, effects status: EffectStatus, known: RolloutRecord? = nil) async throws
         -> (record: RolloutRecord?, effects: [StoredEffect])
     {
         try await read("read rollout \(id) and its \(status.rawValue) effects") { db in
-            guard let record = try Self.rolloutRecord(db, id) else { return (nil, []) }
+            let record: RolloutRecord
+            if let known, known.rollout.id == id,
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT generation, observed_at FROM rollouts WHERE id = ?"), arguments: [id]),
+                row["generation"] == known.generation
+            {
+                // Every decision bumps the generation, so the same generation is the same stored rollout.
+                let observedAt = (row["observed_at"] as Int64?).map(Timestamp.init(millisecondsSinceEpoch:))
+                record = RolloutRecord(rollout: known.rollout, generation: known.generation, observedAt: observedAt)
+            } else {
+                guard let stored = try Self.rolloutRecord(db, id) else { return (nil, []) }
+                record = stored
+            }
             return (record, try Self.effects(db, rollout: id, status: status))
         }
     }

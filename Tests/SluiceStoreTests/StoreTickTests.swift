@@ -65,3 +65,27 @@ extension StoreRolloutTests {
         #expect(try await store.rollout(started.rollout.id)?.phase == .paused)
     }
 }
+
+extension StoreRolloutTests {
+    @Test func aTickReadDecodesTheRolloutOnlyWhenItsGenerationMoved() async throws {
+        let store = try await storeWithStrategy()
+        let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        let seen = try #require(try await store.rolloutRecord(started.rollout.id))
+        // Same generation: the caller's copy is the stored rollout (marked here, to see which one comes back).
+        var marked = seen
+        marked.rollout.holdWaivedBy = "the caller's copy"
+        let same = try await store.rolloutRecord(started.rollout.id, effects: .failed, known: marked).record
+        #expect(same?.rollout.holdWaivedBy == "the caller's copy")
+        #expect(same?.generation == seen.generation)
+        // A decision since: the stored rollout is read again.
+        _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
+            step(rollout, to: .paused, weight: 5, type: .paused, now: Fixtures.epoch)
+        }
+        let moved = try await store.rolloutRecord(started.rollout.id, effects: .failed, known: marked).record
+        #expect(moved?.rollout.phase == .paused)
+        #expect(moved?.rollout.holdWaivedBy == nil)
+        #expect(moved?.generation == seen.generation + 1)
+    }
+}

@@ -56,6 +56,8 @@ actor RolloutDriver {
         var nextTick: Timestamp?
         // The rollout as the last tick recorded it, so the loop need not read it again; nil: read it.
         var known: RolloutRecord?
+        // The same, kept for the next tick's read: the store decodes the rollout only when it changed since.
+        var lastSeen: RolloutRecord?
         while !Task.isCancelled {
             let record: RolloutRecord
             if let known {
@@ -90,17 +92,21 @@ actor RolloutDriver {
             if Task.isCancelled { return }
             let start = clock.now()
             nextTick = start + interval
-            known = await tick(strategy, scheduled: scheduled)
+            known = await tick(strategy, scheduled: scheduled, lastSeen: known ?? lastSeen)
+            lastSeen = known
         }
     }
 
     /// One observe → decide → record → act → confirm. `scheduled` is when its observation was due: how late
     /// it started is observed in `tickLateness` (a tick woken early by a command counts as on time). Returns
     /// the rollout as this tick left it, or nil when the caller must read it again.
-    func tick(_ stored: StoredStrategy, scheduled: Timestamp) async -> RolloutRecord? {
+    func tick(_ stored: StoredStrategy, scheduled: Timestamp, lastSeen: RolloutRecord? = nil) async -> RolloutRecord? {
         await awaitEffects()  // a command's effects finish before the world is observed again
         // The rollout and the failed effects to report, in one read.
-        guard let read = await retryingStore({ try await self.store.rolloutRecord(self.id, effects: .failed) }),
+        guard
+            let read = await retryingStore({
+                try await self.store.rolloutRecord(self.id, effects: .failed, known: lastSeen)
+            }),
             let record = read.record, !record.rollout.phase.isTerminal
         else { return nil }
         let failures = read.effects
