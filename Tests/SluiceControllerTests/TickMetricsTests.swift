@@ -28,6 +28,23 @@ import Testing
         #expect(lateness.bucketCounts[fiveSeconds] == 1, "the late tick in (2.5 s, 5 s]: \(lateness.bucketCounts)")
     }
 
+    @Test func aTickThatOverrunsTheIntervalMakesTheNextOneLate() async throws {
+        let scenario = try await Scenario()
+        defer { Task { await scenario.stop() } }
+        _ = try await scenario.start()
+        let world = scenario.world()
+        world.metrics.gate.close()
+        scenario.clock.advance(by: .seconds(10))
+        try await waitUntil("the check to hang", interval: .milliseconds(2)) { world.metrics.gate.waiters == 1 }
+        scenario.clock.advance(by: .seconds(12))  // the tick due at +10 s ends at +22 s; the next was due at +20 s
+        world.metrics.gate.openGate()
+        try await scenario.settle()
+
+        let lateness = scenario.controller.snapshot().tickLateness
+        #expect(lateness.count == 3)
+        #expect(lateness.sum == 2, "the tick after the overrun started 2 s after its schedule")
+    }
+
     @Test func everyRecordedTickObservesItsDurationFromObservationToCommit() async throws {
         let scenario = try await Scenario()
         defer { Task { await scenario.stop() } }

@@ -85,9 +85,10 @@ actor RolloutDriver {
             let interval = strategy.strategy.analysis.interval
             // After a restart the cadence goes on from the last recorded observation: no sample is taken twice.
             let deadline = nextTick ?? record.observedAt.map { $0 + interval } ?? clock.now()
-            // The schedule the tick is judged against: a deadline missed while no driver ran (the controller
-            // was down) counts from now, so lateness measures the controller, not its downtime.
-            let scheduled = max(deadline, clock.now())
+            // The schedule the tick is judged against: while this driver runs, its own next tick (so a tick that
+            // overran the interval makes the next one late); a deadline missed while no driver ran (the
+            // controller was down) counts from now, so lateness measures the controller, not its downtime.
+            let scheduled = nextTick ?? max(deadline, clock.now())
             await sleep(until: deadline)
             if Task.isCancelled { return }
             let start = clock.now()
