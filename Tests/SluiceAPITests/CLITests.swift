@@ -322,8 +322,17 @@ final class ServeProcess: @unchecked Sendable {
     let directory: String
     let url: String
 
-    static func start(tls: Bool = false) async throws -> ServeProcess {
+    /// Starts the server; `prepare` runs first with the directory that will hold the state file (`state.db`).
+    static func start(
+        tls: Bool = false, prepare: (_ directory: String) async throws -> Void = { _ in }
+    ) async throws -> ServeProcess {
         let dir = try makeTemporaryDirectory("sluice-serve")
+        do {
+            try await prepare(dir)
+        } catch {
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
+        }
         let port = try freePort()
         var tlsLine = ""
         if tls {

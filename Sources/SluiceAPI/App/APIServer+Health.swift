@@ -15,11 +15,11 @@ extension APIServer {
             return try Self.json(["status": "ready"])
         }
         router.get("/metrics") { _, _ in
-            let rollouts = try await backend.rollouts(strategy: nil, phase: nil)
+            let summary = try await backend.rolloutSummary()
             var strategies: [String: Strategy] = [:]
             for stored in try await backend.strategies() { strategies[stored.strategy.key.description] = stored.strategy }
             let text = PrometheusText.render(
-                rollouts: rollouts, strategies: strategies, runtime: await backend.runtimeMetrics(), api: metrics)
+                rollouts: summary, strategies: strategies, runtime: await backend.runtimeMetrics(), api: metrics)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -23,6 +23,8 @@ public protocol SluiceBackend: Sendable {
     func rollouts(strategy: StrategyKey?, phase: Phase?) async throws -> [Rollout]
     /// One rollout; nil when unknown.
     func rollout(id: String) async throws -> Rollout?
+    /// Counts by phase and the newest rollout of each strategy, for `/metrics`: read without listing rollouts.
+    func rolloutSummary() async throws -> RolloutSummary
     /// Applies a human's command to a rollout; returns its state after the command was recorded.
     func command(rolloutID: String, _ command: Command) async throws -> Rollout
 
@@ -48,6 +50,19 @@ public struct AppliedStrategy: Sendable, Hashable {
         self.source = source
         self.appliedAt = appliedAt
         self.appliedBy = appliedBy
+    }
+}
+
+/// What `/metrics` shows of the stored rollouts.
+public struct RolloutSummary: Sendable, Hashable {
+    /// How many rollouts are in each phase; a phase without rollouts may be absent.
+    public var countsByPhase: [Phase: Int]
+    /// The newest rollout of each strategy that has one.
+    public var newest: [Rollout]
+
+    public init(countsByPhase: [Phase: Int], newest: [Rollout]) {
+        self.countsByPhase = countsByPhase
+        self.newest = newest
     }
 }
 

@@ -63,23 +63,19 @@ struct PrometheusText {
 }
 
 extension PrometheusText {
-    /// Everything `/metrics` serves, from the store's rollouts and the controller's counters.
+    /// Everything `/metrics` serves, from the store's rollout summary and the controller's counters.
     static func render(
-        rollouts: [Rollout], strategies: [String: Strategy], runtime: RuntimeMetrics, api: APIMetrics
+        rollouts: RolloutSummary, strategies: [String: Strategy], runtime: RuntimeMetrics, api: APIMetrics
     ) -> String {
         var out = PrometheusText()
         out.header("sluice_rollouts", "gauge", "Rollouts in the store, by phase.")
-        var byPhase: [Phase: Int] = [:]
-        for rollout in rollouts { byPhase[rollout.phase, default: 0] += 1 }
-        for phase in Phase.allCases { out.sample("sluice_rollouts", ["phase": phase.rawValue], Double(byPhase[phase] ?? 0)) }
+        for phase in Phase.allCases {
+            out.sample("sluice_rollouts", ["phase": phase.rawValue], Double(rollouts.countsByPhase[phase] ?? 0))
+        }
 
         // The newest rollout of each strategy says where its traffic is.
         var newest: [String: Rollout] = [:]
-        for rollout in rollouts {
-            let key = rollout.strategy.description
-            if let seen = newest[key], seen.createdAt >= rollout.createdAt { continue }
-            newest[key] = rollout
-        }
+        for rollout in rollouts.newest { newest[rollout.strategy.description] = rollout }
         out.header("sluice_canary_weight", "gauge", "Canary weight in percent Sluice wants now, by strategy.")
         for key in Set(strategies.keys).union(newest.keys).sorted() {
             let weight = newest[key].map { $0.phase.isTerminal ? 0 : $0.desiredWeight } ?? 0

@@ -149,6 +149,14 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
         try await mapped { try await self.store.rollout(id) }
     }
 
+    public func rolloutSummary() async throws -> RolloutSummary {
+        try await mapped {
+            RolloutSummary(
+                countsByPhase: try await self.store.rolloutCountsByPhase(),
+                newest: try await self.store.newestRolloutPerStrategy())
+        }
+    }
+
     public func command(rolloutID: String, _ command: Command) async throws -> Rollout {
         try await mapped { try await self.controller.command(rolloutID: rolloutID, command) }
     }

@@ -124,6 +124,19 @@ final class FakeBackend: SluiceBackend, @unchecked Sendable {
 
     func rollout(id: String) async throws -> Rollout? { lock.withLock { rolloutsByID[id] } }
 
+    func rolloutSummary() async throws -> RolloutSummary {
+        lock.withLock {
+            var counts: [Phase: Int] = [:]
+            var newest: [StrategyKey: Rollout] = [:]
+            for rollout in rolloutsByID.values {
+                counts[rollout.phase, default: 0] += 1
+                if let seen = newest[rollout.strategy], (seen.createdAt, seen.id) >= (rollout.createdAt, rollout.id) { continue }
+                newest[rollout.strategy] = rollout
+            }
+            return RolloutSummary(countsByPhase: counts, newest: newest.keys.sorted().map { newest[$0]! })
+        }
+    }
+
     func command(rolloutID: String, _ command: Command) async throws -> Rollout {
         let rollout: Rollout = try lock.withLock {
             guard let rollout = rolloutsByID[rolloutID] else { throw APIError(.notFound, "no rollout \(rolloutID)") }
