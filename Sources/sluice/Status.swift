@@ -52,9 +52,9 @@ struct Status: AsyncParsableCommand {
             }
             return [newest]
         }
-        let all = try await api.get("/v1/rollouts", as: RolloutList.self).rollouts
+        // Newest first, page after page: the first rollout seen of a strategy is its newest.
         var newest: [String: RolloutView] = [:]
-        for rollout in all where (newest[rollout.strategy]?.createdAt ?? "") < rollout.createdAt {
+        for rollout in try await api.allRollouts() where newest[rollout.strategy] == nil {
             newest[rollout.strategy] = rollout
         }
         return newest.keys.sorted().map { newest[$0]! }

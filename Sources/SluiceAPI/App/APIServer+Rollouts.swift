@@ -2,6 +2,9 @@ import Hummingbird
 import SluiceCore
 
 extension APIServer {
+    /// The most rollouts one `GET /v1/rollouts` returns (and its default `limit`).
+    static let rolloutPage = 1000
+
     /// `POST|GET /v1/rollouts`, `GET /v1/rollouts/{id}`, and the commands on a rollout.
     func addRolloutRoutes(to router: Router<APIContext>) {
         route(router, .post, "/v1/rollouts", role: .ci) { request, _, identity in
@@ -29,10 +32,22 @@ extension APIServer {
                 }
                 phase = parsed
             }
-            let rollouts = try await backend.rollouts(strategy: key, phase: phase)
+            var limit = Self.rolloutPage
+            if let text = query.get("limit") {
+                guard let value = Int(text), (1...Self.rolloutPage).contains(value) else {
+                    throw APIError(.badRequest, "`limit` must be 1...\(Self.rolloutPage), got \"\(text)\"")
+                }
+                limit = value
+            }
+            let after = query.get("after")
+            if let after, after.isEmpty { throw APIError(.badRequest, "`after` must name a rollout (the `next` of a page)") }
+            // One more than the page says whether another page follows.
+            let rollouts = try await backend.rollouts(strategy: key, phase: phase, after: after, limit: limit + 1)
+            let page = rollouts.prefix(limit)
+            var strategies: [StrategyRevision: Strategy?] = [:]
             var views: [RolloutView] = []
-            for rollout in rollouts { views.append(try await view(rollout)) }
-            return try Self.json(RolloutList(rollouts: views))
+            for rollout in page { views.append(try await view(rollout, strategies: &strategies)) }
+            return try Self.json(RolloutList(rollouts: views, next: rollouts.count > limit ? page.last?.id : nil))
         }
         route(router, .get, "/v1/rollouts/:id", role: .viewer) { _, context, _ in
             try Self.json(try await view(try await existingRollout(context)))
@@ -73,8 +88,24 @@ extension APIServer {
 
     /// The rollout with the stage and hold of the strategy revision it runs.
     func view(_ rollout: Rollout) async throws -> RolloutView {
-        let stored = try await backend.strategy(rollout.strategy, revision: rollout.strategyRevision)
-        return RolloutView(rollout, strategy: stored?.strategy, now: now())
+        var strategies: [StrategyRevision: Strategy?] = [:]
+        return try await view(rollout, strategies: &strategies)
+    }
+
+    /// A strategy revision, as the views of a page share it.
+    struct StrategyRevision: Hashable {
+        var key: StrategyKey
+        var revision: Int
+    }
+
+    /// `view(_:)` reading each strategy revision once for a whole page (revisions never change).
+    func view(_ rollout: Rollout, strategies: inout [StrategyRevision: Strategy?]) async throws -> RolloutView {
+        let revision = StrategyRevision(key: rollout.strategy, revision: rollout.strategyRevision)
+        if strategies[revision] == nil {
+            strategies[revision] = .some(
+                try await backend.strategy(rollout.strategy, revision: rollout.strategyRevision)?.strategy)
+        }
+        return RolloutView(rollout, strategy: strategies[revision] ?? nil, now: now())
     }
 
     /// `strategy=NAME|NS/NAME` with an optional `namespace=`.

@@ -19,8 +19,9 @@ public protocol SluiceBackend: Sendable {
 
     /// Starts a rollout of `key` to `version`; `supersede` rolls back an active one first.
     func startRollout(_ key: StrategyKey, version: String, actor: String, supersede: Bool) async throws -> Rollout
-    /// Rollouts, newest first, optionally of one strategy and in one phase.
-    func rollouts(strategy: StrategyKey?, phase: Phase?) async throws -> [Rollout]
+    /// Rollouts, newest first, optionally of one strategy and in one phase: at most `limit`, all listed
+    /// after the rollout `after` names (nil: from the newest). An unknown `after` is a 404.
+    func rollouts(strategy: StrategyKey?, phase: Phase?, after: String?, limit: Int) async throws -> [Rollout]
     /// One rollout; nil when unknown.
     func rollout(id: String) async throws -> Rollout?
     /// Counts by phase and the newest rollout of each strategy, for `/metrics`: read without listing rollouts.

@@ -138,10 +138,9 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
         try await mapped { try await self.controller.startRollout(strategy: key, version: version, actor: actor, supersede: supersede) }
     }
 
-    public func rollouts(strategy: StrategyKey?, phase: Phase?) async throws -> [Rollout] {
+    public func rollouts(strategy: StrategyKey?, phase: Phase?, after: String?, limit: Int) async throws -> [Rollout] {
         try await mapped {
-            try await self.store.rollouts(strategy: strategy, phases: phase.map { [$0] }, limit: 1000)
-                .sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+            try await self.store.rollouts(after: after, strategy: strategy, phases: phase.map { [$0] }, limit: limit)
         }
     }
 

@@ -194,7 +194,12 @@ public struct StrategyList: Sendable, Codable {
 /// `GET /v1/rollouts`.
 public struct RolloutList: Sendable, Codable {
     public var rollouts: [RolloutView]
-    public init(rollouts: [RolloutView]) { self.rollouts = rollouts }
+    /// Present when more rollouts follow this page: pass it as `after` for the next one.
+    public var next: String?
+    public init(rollouts: [RolloutView], next: String? = nil) {
+        self.rollouts = rollouts
+        self.next = next
+    }
 }
 
 /// `GET /v1/events` without a stream.

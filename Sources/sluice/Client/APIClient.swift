@@ -104,10 +104,26 @@ struct APIClient: Sendable {
 
     // MARK: Rollouts of a strategy
 
-    /// The newest rollout of `strategy`, if any.
+    /// The newest rollout of `strategy`, if any (the listing is newest first).
     func newestRollout(of strategy: StrategyKey) async throws -> RolloutView? {
-        try await get("/v1/rollouts?strategy=\(Self.escape(strategy.description))", as: RolloutList.self).rollouts
-            .max { $0.createdAt < $1.createdAt }
+        try await get("/v1/rollouts?strategy=\(Self.escape(strategy.description))&limit=1", as: RolloutList.self)
+            .rollouts.first
+    }
+
+    /// Every rollout, newest first: follows the pages of `GET /v1/rollouts` (`next` → `after`) to the end.
+    func allRollouts() async throws -> [RolloutView] {
+        var rollouts: [RolloutView] = []
+        var after: String?
+        repeat {
+            let page = try await get(
+                "/v1/rollouts" + (after.map { "?after=\(Self.escape($0))" } ?? ""), as: RolloutList.self)
+            rollouts += page.rollouts
+            if let next = page.next, next == after {
+                throw CLIError(.server, "the server answered the same page again after rollout \(next)")
+            }
+            after = page.next
+        } while after != nil
+        return rollouts
     }
 
     /// The active (non-terminal) rollout of `strategy`; a clear error when there is none.

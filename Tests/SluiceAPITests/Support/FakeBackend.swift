@@ -115,10 +115,18 @@ final class FakeBackend: SluiceBackend, @unchecked Sendable {
         return rollout
     }
 
-    func rollouts(strategy: StrategyKey?, phase: Phase?) async throws -> [Rollout] {
-        lock.withLock {
-            rolloutsByID.values.filter { (strategy == nil || $0.strategy == strategy) && (phase == nil || $0.phase == phase) }
-                .sorted { $0.id > $1.id }
+    func rollouts(strategy: StrategyKey?, phase: Phase?, after: String?, limit: Int) async throws -> [Rollout] {
+        try lock.withLock {
+            var listed = rolloutsByID.values.sorted { ($0.createdAt, $0.id) > ($1.createdAt, $1.id) }
+            if let after {
+                guard let cursor = listed.firstIndex(where: { $0.id == after }) else {
+                    throw APIError(.notFound, "rollout \(after) (the page cursor) does not exist")
+                }
+                listed = Array(listed[(cursor + 1)...])
+            }
+            return Array(
+                listed.filter { (strategy == nil || $0.strategy == strategy) && (phase == nil || $0.phase == phase) }
+                    .prefix(limit))
         }
     }
 

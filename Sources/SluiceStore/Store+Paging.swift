@@ -1,0 +1,41 @@
+import GRDB
+import SluiceCore
+
+extension Store {
+    /// One page of rollouts, newest first (creation time, then id), optionally of one strategy and/or in
+    /// some phases: at most `limit`, all listed after the rollout `cursor` names (nil: from the newest).
+    /// A keyset page, so a listing walks every rollout once however many are added meanwhile; a cursor
+    /// that names no rollout is `notFound`.
+    public func rollouts(
+        after cursor: String?, strategy: StrategyKey? = nil, phases: Set<Phase>? = nil, limit: Int
+    ) async throws -> [Rollout] {
+        precondition(limit > 0, "a page holds at least one rollout")
+        return try await read("list rollouts") { db in
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
+            if let cursor {
+                guard
+                    let row = try Row.fetchOne(
+                        try db.cachedStatement(sql: "SELECT created_at FROM rollouts WHERE id = ?"), arguments: [cursor])
+                else { throw StoreError(.notFound, "rollout \(cursor) (the page cursor) does not exist") }
+                let createdAt: Int64 = row["created_at"]
+                clauses.append("(created_at < ? OR (created_at = ? AND id < ?))")
+                arguments += [createdAt, createdAt, cursor]
+            }
+            if let strategy {
+                clauses.append("namespace = ? AND name = ?")
+                arguments += [strategy.namespace, strategy.name]
+            }
+            if let phases {
+                clauses.append("phase IN (\(phases.map { _ in "?" }.joined(separator: ", ")))")
+                arguments += StatementArguments(phases.map(\.rawValue).sorted())
+            }
+            let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            arguments += [limit]
+            let rows = try Row.fetchAll(
+                try db.cachedStatement(sql: "SELECT * FROM rollouts \(filter) ORDER BY created_at DESC, id DESC LIMIT ?"),
+                arguments: arguments)
+            return try rows.map { try Self.decodeRollout($0).rollout }
+        }
+    }
+}
