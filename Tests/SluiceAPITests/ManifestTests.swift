@@ -319,29 +319,31 @@ struct ManifestTests {
         """
     }
 
+    /// A Deployment in namespace shop selecting `app: APP`, one container `app` running `registry.example/IMAGE`;
+    /// `labels` goes into its metadata as is.
+    static func deployment(_ name: String, replicas: Int, app: String, image: String, labels: String = "") -> String {
+        """
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: \(name), namespace: shop\(labels)}
+        spec:
+          replicas: \(replicas)
+          selector: {matchLabels: {app: \(app)}}
+          template:
+            metadata: {labels: {app: \(app)}}
+            spec: {containers: [{name: app, image: "registry.example/\(image)"}]}
+        """
+    }
+
     /// The application side: two stable Deployments, the HTTPRoute and the Ingress their routers change, and a
     /// Sluice-managed canary whose selector no longer fits (the stable selector changed since), which Sluice
     /// deletes and creates again.
     static let shop = """
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {name: checkout, namespace: shop}
-        spec:
-          replicas: 4
-          selector: {matchLabels: {app: checkout}}
-          template:
-            metadata: {labels: {app: checkout}}
-            spec: {containers: [{name: app, image: "registry.example/checkout:v1"}]}
+        \(deployment("checkout", replicas: 4, app: "checkout", image: "checkout:v1"))
         ---
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {name: checkout-canary, namespace: shop, labels: {app.kubernetes.io/managed-by: sluice}}
-        spec:
-          replicas: 0
-          selector: {matchLabels: {app: checkout-v0-canary}}
-          template:
-            metadata: {labels: {app: checkout-v0-canary}}
-            spec: {containers: [{name: app, image: "registry.example/checkout:v0"}]}
+        \(deployment(
+            "checkout-canary", replicas: 0, app: "checkout-v0-canary", image: "checkout:v0",
+            labels: ", labels: {app.kubernetes.io/managed-by: sluice}"))
         ---
         apiVersion: gateway.networking.k8s.io/v1
         kind: HTTPRoute
@@ -352,15 +354,7 @@ struct ManifestTests {
             - matches: [{path: {type: PathPrefix, value: /}}]
               backendRefs: [{name: checkout, port: 80, weight: 100}, {name: checkout-canary, port: 80, weight: 0}]
         ---
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {name: search, namespace: shop}
-        spec:
-          replicas: 2
-          selector: {matchLabels: {app: search}}
-          template:
-            metadata: {labels: {app: search}}
-            spec: {containers: [{name: app, image: "registry.example/search:v1"}]}
+        \(deployment("search", replicas: 2, app: "search", image: "search:v1"))
         ---
         apiVersion: networking.k8s.io/v1
         kind: Ingress

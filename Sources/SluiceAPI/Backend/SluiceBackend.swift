@@ -88,23 +88,20 @@ public struct RuntimeMetrics: Sendable, Hashable {
         self.rollbacks = rollbacks
     }
 
-    /// `sluice_provider_requests_total` labels.
-    public struct ProviderRequestKey: Sendable, Hashable {
-        public var provider: String
-        public var outcome: String
-        public init(provider: String, outcome: String) {
-            self.provider = provider
-            self.outcome = outcome
-        }
+    /// The values of a counter sample's two labels: `provider` and `outcome` of
+    /// `sluice_provider_requests_total`, `strategy` and `trigger` of `sluice_rollbacks_total`.
+    public struct LabelPair: Sendable, Hashable, Comparable {
+        public var first: String
+        public var second: String
+
+        public init(provider: String, outcome: String) { (first, second) = (provider, outcome) }
+        public init(strategy: String, trigger: String) { (first, second) = (strategy, trigger) }
+
+        public static func < (lhs: LabelPair, rhs: LabelPair) -> Bool { (lhs.first, lhs.second) < (rhs.first, rhs.second) }
     }
 
-    /// `sluice_rollbacks_total` labels.
-    public struct RollbackKey: Sendable, Hashable {
-        public var strategy: String
-        public var trigger: String
-        public init(strategy: String, trigger: String) {
-            self.strategy = strategy
-            self.trigger = trigger
-        }
-    }
+    /// `sluice_provider_requests_total` labels: `provider`, `outcome`.
+    public typealias ProviderRequestKey = LabelPair
+    /// `sluice_rollbacks_total` labels: `strategy`, `trigger`.
+    public typealias RollbackKey = LabelPair
 }

@@ -36,6 +36,16 @@ struct PrometheusText {
         text += " \(Self.format(value))\n"
     }
 
+    /// A counter family whose samples carry two labels, in label order.
+    mutating func counters(
+        _ name: String, _ help: String, labels: (String, String), _ counts: [RuntimeMetrics.LabelPair: Int]
+    ) {
+        header(name, "counter", help)
+        for (key, count) in counts.sorted(by: { $0.key < $1.key }) {
+            sample(name, [labels.0: key.first, labels.1: key.second], Double(count))
+        }
+    }
+
     /// A histogram family: cumulative `_bucket{le}` samples, `+Inf`, `_sum` and `_count`.
     mutating func histogram(_ name: String, _ histogram: Histogram, _ help: String) {
         header(name, "histogram", help)
@@ -97,15 +107,12 @@ extension PrometheusText {
             "sluice_tick_lateness_seconds", runtime.tickLateness,
             "How late each tick's observation started against its schedule (previous tick's start plus the interval).")
 
-        out.header(
-            "sluice_provider_requests_total", "counter", "Calls to metric providers and traffic routers, by outcome.")
-        for (key, count) in runtime.providerRequests.sorted(by: { ($0.key.provider, $0.key.outcome) < ($1.key.provider, $1.key.outcome) }) {
-            out.sample("sluice_provider_requests_total", ["provider": key.provider, "outcome": key.outcome], Double(count))
-        }
-        out.header("sluice_rollbacks_total", "counter", "Rollbacks started, by strategy and trigger.")
-        for (key, count) in runtime.rollbacks.sorted(by: { ($0.key.strategy, $0.key.trigger) < ($1.key.strategy, $1.key.trigger) }) {
-            out.sample("sluice_rollbacks_total", ["strategy": key.strategy, "trigger": key.trigger], Double(count))
-        }
+        out.counters(
+            "sluice_provider_requests_total", "Calls to metric providers and traffic routers, by outcome.",
+            labels: ("provider", "outcome"), runtime.providerRequests)
+        out.counters(
+            "sluice_rollbacks_total", "Rollbacks started, by strategy and trigger.", labels: ("strategy", "trigger"),
+            runtime.rollbacks)
         out.header("sluice_api_auth_failures_total", "counter", "API requests refused, by reason.")
         for failure in Authenticator.Failure.allCases {
             out.sample("sluice_api_auth_failures_total", ["reason": failure.rawValue], Double(api.authFailureCount(failure)))
