@@ -5,6 +5,8 @@ import Foundation
 /// HTTP/2 where offered, task cancellation aborting the transfer, and bounded retries per `RetryPolicy`.
 public final class CurlClient: HTTPStreamingClient, @unchecked Sendable {
     let loop: CurlEventLoop
+    /// Requests in flight per origin, the rest waiting in order (streams are not counted: they stay open).
+    let admission = CurlAdmission(limit: CurlEventLoop.maxConnectionsPerHost)
     private let warn: @Sendable (String) -> Void
     private let warnedInsecure = LockedBox(false)
     private let random: @Sendable () -> Double
@@ -53,7 +55,19 @@ public final class CurlClient: HTTPStreamingClient, @unchecked Sendable {
         if Task.isCancelled {
             throw HTTPError(code: .cancelled, url: request.url, message: "the request was cancelled")
         }
-        let transfer = try CurlTransfer(request: request, easy: loop.makeHandle())
+        let slot: CurlAdmission.Slot
+        do {
+            slot = try await admission.slot(for: request.url)
+        } catch {
+            throw HTTPError(code: .cancelled, url: request.url, message: "the request was cancelled while queued")
+        }
+        let transfer: CurlTransfer
+        do {
+            transfer = try CurlTransfer(request: request, easy: loop.makeHandle(), slot: slot)
+        } catch {
+            slot.release()
+            throw error
+        }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 transfer.continuation = continuation

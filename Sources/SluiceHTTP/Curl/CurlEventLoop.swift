@@ -17,13 +17,16 @@ final class CurlEventLoop: @unchecked Sendable {
     /// Idle connections kept for reuse, over all hosts (each one a file descriptor).
     private static let maxIdleConnections = 512
     /// Connections open at once to one host (HTTP/1.1: one request each; HTTP/2 multiplexes over them).
-    private static let maxConnectionsPerHost = 128
+    static let maxConnectionsPerHost = 128
 
     private let multi: UnsafeMutableRawPointer
     private let inbox = LockedBox(Inbox())
     private let pool = LockedBox([UnsafeMutableRawPointer]())
     // Loop thread only.
     private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
+    /// The streams among `active`, whose idle deadlines the loop watches (kept apart so that the loop's work per
+    /// iteration does not grow with the number of ordinary transfers).
+    private var streams: [UnsafeMutableRawPointer: CurlTransfer] = [:]
 
     init() throws {
         Self.globalInit
@@ -94,7 +97,10 @@ final class CurlEventLoop: @unchecked Sendable {
                 inbox.cancelled.removeAll(keepingCapacity: true)
                 return batch
             }
-            if batch.stopping { break }
+            if batch.stopping {
+                for transfer in batch.added { finish(transfer, .failure(cancelledError(transfer))) }
+                break
+            }
             for transfer in batch.added {
                 if transfer.isCancelled {
                     finish(transfer, .failure(cancelledError(transfer)))
@@ -103,14 +109,16 @@ final class CurlEventLoop: @unchecked Sendable {
                         message: "curl_multi_add_handle failed")))
                 } else {
                     active[transfer.easy] = transfer
-                    transfer.sink?.started()
+                    if let sink = transfer.sink {
+                        streams[transfer.easy] = transfer
+                        sink.started()
+                    }
                 }
             }
             // Identity, not just the handle: a handle finished and recycled may already carry another transfer.
             for transfer in batch.cancelled where active[transfer.easy] === transfer {
                 // Removing a handle mid-transfer closes its connection: the server sees the client go away.
-                active.removeValue(forKey: transfer.easy)
-                curl_multi_remove_handle(multi, transfer.easy)
+                remove(transfer)
                 finish(transfer, .failure(cancelledError(transfer)))
             }
             curl_multi_perform(multi, &running)
@@ -118,17 +126,16 @@ final class CurlEventLoop: @unchecked Sendable {
             while let message = curl_multi_info_read(multi, &queued) {
                 guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
                 let code = message.pointee.data.result  // read before removal frees the message
-                guard let transfer = active.removeValue(forKey: easy) else { continue }
-                curl_multi_remove_handle(multi, easy)
+                guard let transfer = active[easy] else { continue }
+                remove(transfer)
                 finish(transfer, transfer.outcome(code))
             }
             curl_multi_poll(multi, nil, 0, expireIdleStreams(), nil)
         }
-        for (easy, transfer) in active {
-            curl_multi_remove_handle(multi, easy)
+        for transfer in active.values {
+            remove(transfer)
             finish(transfer, .failure(cancelledError(transfer)))
         }
-        active.removeAll()
         for handle in pool.withLock({ $0 }) { curl_easy_cleanup(handle) }
         pool.withLock { $0.removeAll() }
         curl_multi_cleanup(multi)
@@ -139,12 +146,11 @@ final class CurlEventLoop: @unchecked Sendable {
     private func expireIdleStreams() -> Int32 {
         let now = ContinuousClock.now
         var wait = Duration.seconds(1)
-        for (easy, transfer) in active {
+        for transfer in streams.values {
             guard let sink = transfer.sink else { continue }
             let left = sink.idleDeadline - now
             if left <= .zero {
-                active.removeValue(forKey: easy)
-                curl_multi_remove_handle(multi, easy)
+                remove(transfer)
                 finish(transfer, .failure(HTTPError(code: .timedOut, url: transfer.url,
                     message: "no data for \(sink.idleTimeout) (idle timeout of the stream)")))
             } else {
@@ -154,8 +160,16 @@ final class CurlEventLoop: @unchecked Sendable {
         return Int32(wait.roundedUpMilliseconds)
     }
 
+    /// Takes a transfer out of curl's multi handle and the loop's books.
+    private func remove(_ transfer: CurlTransfer) {
+        active.removeValue(forKey: transfer.easy)
+        streams.removeValue(forKey: transfer.easy)
+        curl_multi_remove_handle(multi, transfer.easy)
+    }
+
     private func finish(_ transfer: CurlTransfer, _ outcome: Result<HTTPResponse, HTTPError>) {
         transfer.release()
+        transfer.slot?.release()
         recycle(transfer.easy)
         transfer.complete(outcome)
     }

@@ -19,12 +19,16 @@ final class CurlTransfer: @unchecked Sendable {
     private let cancelled = LockedBox(false)
     /// Set for a streaming transfer (before submission); the event loop also watches its idle deadline.
     let sink: CurlStreamSink?
+    /// The admission slot the transfer holds (a stream holds none); freed when the transfer finishes.
+    let slot: CurlAdmission.Slot?
 
-    init(request: HTTPRequest, easy: UnsafeMutableRawPointer, sink: CurlStreamSink? = nil) throws {
+    init(request: HTTPRequest, easy: UnsafeMutableRawPointer, sink: CurlStreamSink? = nil,
+         slot: CurlAdmission.Slot? = nil) throws {
         self.easy = easy
         self.url = request.url
         self.maxResponseBytes = request.maxResponseBytes
         self.sink = sink
+        self.slot = slot
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         do {

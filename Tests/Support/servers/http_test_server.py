@@ -10,6 +10,7 @@ Writes READY_FILE once listening. Endpoints:
   /flaky?key=K&fail=N&retry_after=S   the first N requests for K answer 503 (Retry-After: S), then 200
   /hang?id=X         never answers; records when the client closes the connection
   /state?id=X        "open", "closed" or "unknown" for a /hang or /drip id; /count?key=K the request count for K
+  /open              how many /hang requests are open right now
   /drip?id=X&count=N&every_ms=M[&hold=1]  a chunked body: N lines "chunk I" M ms apart; with hold=1 it then waits
                      (state "open") until /release?id=X, or the client closes ("closed"), before "end" ends the body
 """
@@ -20,6 +21,7 @@ from urllib.parse import urlparse, parse_qs
 LOCK = threading.Lock()
 COUNTS = {}
 HANGS = {}
+OPEN_HANGS = [0]
 RELEASED = set()
 
 
@@ -106,6 +108,7 @@ class Handler(BaseHTTPRequestHandler):
             ident = query["id"]
             with LOCK:
                 HANGS[ident] = "open"
+                OPEN_HANGS[0] += 1
             deadline = time.time() + 30
             conn = self.connection
             while time.time() < deadline:
@@ -118,6 +121,7 @@ class Handler(BaseHTTPRequestHandler):
                         break
             with LOCK:
                 HANGS[ident] = "closed" if time.time() < deadline else "timeout"
+                OPEN_HANGS[0] -= 1
             self.close_connection = True
             return
         if url.path == "/drip":
@@ -150,6 +154,9 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 RELEASED.add(query["id"])
             return self.reply(200, b"released")
+        if url.path == "/open":
+            with LOCK:
+                return self.reply(200, str(OPEN_HANGS[0]).encode())
         if url.path == "/state":
             with LOCK:
                 return self.reply(200, HANGS.get(query["id"], "unknown").encode())
