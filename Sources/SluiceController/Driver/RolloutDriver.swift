@@ -16,6 +16,12 @@ actor RolloutDriver {
     var sleepTask: Task<Void, any Error>?
     /// Set by `wake()`: the next sleep is skipped, so the rollout is observed again at once.
     var wakeRequested = false
+    /// When the next tick is due: an interval after the last one started (nil before the first).
+    var plannedTick: Timestamp?
+    /// The rollout as the last tick recorded it, so the loop need not read it again; nil: read it.
+    var known: RolloutRecord?
+    /// The same, kept for the next tick's read: the store decodes the rollout only when it changed since.
+    var lastSeen: RolloutRecord?
 
     init(id: String, controller: Controller) {
         self.id = id
@@ -51,22 +57,33 @@ actor RolloutDriver {
     private func drive() async {
         logger.debug("driver started")
         // After a restart, what was decided but not confirmed runs first; the first tick re-reads the world.
-        startEffects(preempting: false)
-        await awaitEffects()
-        var nextTick: Timestamp?
-        // The rollout as the last tick recorded it, so the loop need not read it again; nil: read it.
-        var known: RolloutRecord?
-        // The same, kept for the next tick's read: the store decodes the rollout only when it changed since.
-        var lastSeen: RolloutRecord?
+        await inShortTask { driver in
+            driver.startEffects(preempting: false)
+            await driver.awaitEffects()
+        }
+        // This task lives as long as the rollout, and a task keeps the memory of its deepest await until it ends
+        // (Swift's task allocator holds on to its slabs): ~50 KB a rollout at 10,000 rollouts (BENCHMARKS.md).
+        // So it only sleeps; each step and each tick runs in a task of its own, whose memory goes when it ends.
+        while !Task.isCancelled {
+            guard let next = await inShortTask({ await $0.nextTick() }) ?? nil else { return }
+            await sleep(until: next.deadline)
+            if Task.isCancelled { return }
+            await inShortTask { await $0.tickNow(scheduled: next.scheduled) }
+        }
+    }
+
+    /// When the next tick is due, and the schedule it is judged against; nil when the driver is done (the
+    /// rollout is final and has nothing left to run, or it is gone). Runs what a final rollout left pending.
+    private func nextTick() async -> (deadline: Timestamp, scheduled: Timestamp)? {
         while !Task.isCancelled {
             let record: RolloutRecord
             if let known {
                 record = known
             } else {
-                guard let read = await retryingStore({ try await self.store.rolloutRecord(self.id) }) else { return }
+                guard let read = await retryingStore({ try await self.store.rolloutRecord(self.id) }) else { return nil }
                 guard let read else {
                     logger.error("the rollout this driver drives is gone from the store")
-                    return
+                    return nil
                 }
                 record = read
             }
@@ -76,25 +93,38 @@ actor RolloutDriver {
                 let pending = await retryingStore { try await self.store.effects(rollout: self.id, status: .pending) }
                 if pending?.isEmpty ?? true {
                     logger.debug("driver finished", metadata: ["phase": "\(record.rollout.phase.rawValue)"])
-                    return
+                    return nil
                 }
                 startEffects(preempting: false)
                 continue
             }
-            guard let strategy = await strategy(of: record.rollout) else { return }
+            guard let strategy = await strategy(of: record.rollout) else { return nil }
             let interval = strategy.strategy.analysis.interval
             // After a restart the cadence goes on from the last recorded observation: no sample is taken twice.
-            let deadline = nextTick ?? record.observedAt.map { $0 + interval } ?? clock.now()
+            let deadline = plannedTick ?? record.observedAt.map { $0 + interval } ?? clock.now()
             // The schedule the tick is judged against: while this driver runs, its own next tick (so a tick that
             // overran the interval makes the next one late); a deadline missed while no driver ran (the
             // controller was down) counts from now, so lateness measures the controller, not its downtime.
-            let scheduled = nextTick ?? max(deadline, clock.now())
-            await sleep(until: deadline)
-            if Task.isCancelled { return }
-            let start = clock.now()
-            nextTick = start + interval
-            known = await tick(strategy, scheduled: scheduled, lastSeen: known ?? lastSeen)
-            lastSeen = known
+            return (deadline, plannedTick ?? max(deadline, clock.now()))
+        }
+        return nil
+    }
+
+    /// The tick that was due at `scheduled`, now; plans the next one an interval after this one started.
+    private func tickNow(scheduled: Timestamp) async {
+        guard let strategy = cachedStrategy else { return }
+        plannedTick = clock.now() + strategy.strategy.analysis.interval
+        known = await tick(strategy, scheduled: scheduled, lastSeen: known ?? lastSeen)
+        lastSeen = known
+    }
+
+    /// Runs `body` in a task of its own (on this actor) and waits for it; cancelling the waiter cancels it.
+    private func inShortTask<T: Sendable>(_ body: @escaping @Sendable (isolated RolloutDriver) async -> T) async -> T {
+        let task = Task { await body(self) }
+        return await withTaskCancellationHandler {
+            await task.value
+        } onCancel: {
+            task.cancel()
         }
     }
 
