@@ -54,46 +54,48 @@ public struct PrometheusProvider: MetricReader {
 }
 
 extension PrometheusProvider {
-    /// The body of an instant query answer (`/api/v1/query`).
-    struct Answer: Decodable {
-        struct Payload: Decodable {
-            var resultType: String
-            var result: JSONValue
-        }
-        var status: String
-        var data: Payload?
-        var errorType: String?
-        var error: String?
-    }
-
     /// What an answer of Prometheus means for a check. Pure, so every shape is tested without a server.
     static func reading(from response: HTTPResponse, endpoint: MetricEndpoint) throws -> MetricReading {
-        let answer = try? JSONDecoder().decode(Answer.self, from: response.body)
-        if let answer, answer.status == "error" || !(200..<300).contains(response.status) {
-            let kind = answer.errorType ?? "error"
-            throw endpoint.failure(response, "\(kind): \(answer.error ?? "no message")")
+        let answer: Answer
+        do {
+            answer = try Answer(json: response.body)
+        } catch {
+            // Not an answer: a proxy's or a load balancer's page, or a broken body.
+            guard (200..<300).contains(response.status) else { throw endpoint.failure(response) }
+            throw endpoint.badResponse("not a Prometheus query answer (\(error)): \(snippet(response.body))")
         }
-        guard (200..<300).contains(response.status) else { throw endpoint.failure(response) }
-        guard let answer, answer.status == "success", let data = answer.data else {
-            throw endpoint.badResponse("not a Prometheus query answer: \(snippet(response.body))")
+        if answer.status == "error" || !(200..<300).contains(response.status) {
+            throw endpoint.failure(response, "\(answer.errorType ?? "error"): \(answer.error ?? "no message")")
         }
+        guard answer.status == "success" else {
+            throw endpoint.badResponse(
+                "not a Prometheus query answer (status \"\(answer.status)\"): \(snippet(response.body))")
+        }
+        guard let data = answer.data else {
+            throw endpoint.badResponse("not a Prometheus query answer (no data): \(snippet(response.body))")
+        }
+        let result = data.result
         switch data.resultType {
         case "scalar":
-            return try sampleReading(data.result, endpoint: endpoint)
+            guard result.isList, result.count == 2, let text = result.secondText else {
+                throw endpoint.badResponse("a sample that is not [time, \"number\"] at data.result")
+            }
+            return try sampleReading(text, at: "data.result", endpoint: endpoint)
         case "vector":
-            guard case .array(let series) = data.result else {
-                throw endpoint.badResponse("a vector result that is not a list")
-            }
-            if series.isEmpty { return .noData(reason: "the query returned an empty result (no such series?)") }
-            guard series.count == 1 else {
+            guard result.isList else { throw endpoint.badResponse("a vector result that is not a list at data.result") }
+            if result.count == 0 { return .noData(reason: "the query returned an empty result (no such series?)") }
+            guard result.count == 1 else {
                 throw endpoint.badResponse(
-                    "the query must return one value but returned \(series.count) series "
-                        + "(\(labelSets(series))); aggregate them, e.g. with sum(...)")
+                    "the query must return one value but returned \(result.count) series "
+                        + "(\(labelSets(result))); aggregate them, e.g. with sum(...)")
             }
-            guard case .object(let element) = series[0], let value = element["value"] else {
-                throw endpoint.badResponse("a vector element without a value")
+            guard let series = result.first[0], series.hasValue else {
+                throw endpoint.badResponse("a vector element without a value at data.result[0]")
             }
-            return try sampleReading(value, endpoint: endpoint)
+            guard let text = series.valueText else {
+                throw endpoint.badResponse("a sample that is not [time, \"number\"] at data.result[0].value")
+            }
+            return try sampleReading(text, at: "data.result[0].value", endpoint: endpoint)
         case "matrix":
             throw endpoint.badResponse(
                 "the query must return one value but returned a range vector; "
@@ -103,27 +105,26 @@ extension PrometheusProvider {
         }
     }
 
-    /// `[timestamp, "value"]`.
-    private static func sampleReading(_ sample: JSONValue, endpoint: MetricEndpoint) throws -> MetricReading {
-        guard case .array(let pair) = sample, pair.count == 2, case .string(let text) = pair[1],
-            let reading = MetricReading(numberText: text)
-        else {
-            throw endpoint.badResponse("a sample that is not [time, \"number\"]")
+    /// The reading of a sample's value text.
+    private static func sampleReading(_ text: String, at path: String, endpoint: MetricEndpoint) throws
+        -> MetricReading
+    {
+        guard let reading = MetricReading(numberText: text) else {
+            throw endpoint.badResponse(
+                "a sample that is not [time, \"number\"] at \(path): \"\(text)\" is not a number")
         }
         return reading
     }
 
     /// The label sets of the first few series, to show which labels the query forgot to aggregate.
-    private static func labelSets(_ series: [JSONValue]) -> String {
-        let shown = series.prefix(3).map { element -> String in
-            guard case .object(let fields) = element, case .object(let metric)? = fields["metric"] else { return "{}" }
-            let labels = metric.sorted { $0.key < $1.key }.map { key, value -> String in
-                if case .string(let text) = value { return "\(key)=\"\(text)\"" }
-                return key
+    private static func labelSets(_ result: ResultList) -> String {
+        let shown = result.first.map { series -> String in
+            let labels = (series?.labels ?? []).sorted { $0.name < $1.name }.map { label -> String in
+                label.value.map { "\(label.name)=\"\($0)\"" } ?? label.name
             }
             return "{" + labels.joined(separator: ",") + "}"
         }
-        return shown.joined(separator: ", ") + (series.count > 3 ? ", …" : "")
+        return shown.joined(separator: ", ") + (result.count > shown.count ? ", …" : "")
     }
 }
 
