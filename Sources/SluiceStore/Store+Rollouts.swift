@@ -119,14 +119,9 @@ extension Store {
             guard decision.rollout.id == rolloutID else {
                 throw StoreError(.invalidDecision, "a decision for \(decision.rollout.id) recorded as \(rolloutID)")
             }
-            if let observedAt {
-                try db.cachedStatement(sql: "UPDATE rollouts SET observed_at = ? WHERE id = ?").execute(
-                    arguments: [observedAt.millisecondsSinceEpoch, rolloutID]
-                )
-            }
             return try self.apply(
                 db, decision, previous: current.rollout, generation: current.generation, samples: samples,
-                reported: reportedFailures, now: now
+                reported: reportedFailures, observedAt: observedAt, now: now
             )
         }
     }
@@ -221,23 +216,26 @@ extension Store {
 
     // MARK: - Inside a transaction
 
-    /// Writes a decision and arranges for its events to be published once the transaction commits.
+    /// Writes a decision and arranges for its events to be published once the transaction commits. `observedAt`,
+    /// when given, becomes the rollout's observation time (in the same statement as its new state).
     func apply(
         _ db: Database, _ decision: Decision, previous: Rollout?, generation: Int64, samples: [Sample],
-        reported: [Int64], now: Timestamp
+        reported: [Int64], observedAt: Timestamp? = nil, now: Timestamp
     ) throws -> RecordedDecision {
         let rollout = decision.rollout
         let key = rollout.strategy
         let newGeneration = generation + 1
         try db.cachedStatement(
             sql: """
-                UPDATE rollouts SET phase = ?, active = ?, generation = ?, updated_at = ?, content = ?
+                UPDATE rollouts SET phase = ?, active = ?, generation = ?, updated_at = ?, content = ?,
+                    observed_at = COALESCE(?, observed_at)
                 WHERE id = ?
                 """
         ).execute(
             arguments: [
                 rollout.phase.rawValue, rollout.phase.isTerminal ? 0 : 1, newGeneration,
-                rollout.updatedAt.millisecondsSinceEpoch, try StoreJSON.encode(rollout), rollout.id,
+                rollout.updatedAt.millisecondsSinceEpoch, try StoreJSON.encode(rollout),
+                observedAt?.millisecondsSinceEpoch, rollout.id,
             ]
         )
         var events: [Event] = []
@@ -301,10 +299,15 @@ extension Store {
             previous: previous, rollout: rollout, generation: newGeneration, events: events, effects: effects,
             supersededEffects: superseded
         )
-        let broadcaster = self.broadcaster
-        // Published from the writer's queue right after commit, so subscribers see events in `seq` order.
-        let published = events
-        db.afterNextTransaction { _ in broadcaster.publish(published) }
+        // Published from the writer's queue right after commit, so subscribers see events in `seq` order. Only
+        // when there are events: GRDB drops every cached statement that deletes rows (here the samples' trim) when
+        // a transaction observer comes or goes, and preparing that one again cost more than the rest of a tick's
+        // store work.
+        if !events.isEmpty {
+            let broadcaster = self.broadcaster
+            let published = events
+            db.afterNextTransaction { _ in broadcaster.publish(published) }
+        }
         return recorded
     }
 
