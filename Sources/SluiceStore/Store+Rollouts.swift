@@ -225,19 +225,36 @@ extension Store {
         let rollout = decision.rollout
         let key = rollout.strategy
         let newGeneration = generation + 1
-        try db.cachedStatement(
-            sql: """
-                UPDATE rollouts SET phase = ?, active = ?, generation = ?, updated_at = ?, content = ?,
-                    observed_at = COALESCE(?, observed_at)
-                WHERE id = ?
-                """
-        ).execute(
-            arguments: [
-                rollout.phase.rawValue, rollout.phase.isTerminal ? 0 : 1, newGeneration,
-                rollout.updatedAt.millisecondsSinceEpoch, try StoreJSON.encode(rollout),
-                observedAt?.millisecondsSinceEpoch, rollout.id,
-            ]
-        )
+        let content = try StoreJSON.encode(rollout)
+        if let previous, previous.phase == rollout.phase {
+            // A tick that leaves the phase (and so `active`) as it was: SQLite rewrites the entries of the indexes
+            // on `phase` and `active` for every UPDATE that sets them, even to the same value.
+            try db.cachedStatement(
+                sql: """
+                    UPDATE rollouts SET generation = ?, updated_at = ?, content = ?,
+                        observed_at = COALESCE(?, observed_at)
+                    WHERE id = ?
+                    """
+            ).execute(
+                arguments: [
+                    newGeneration, rollout.updatedAt.millisecondsSinceEpoch, content,
+                    observedAt?.millisecondsSinceEpoch, rollout.id,
+                ]
+            )
+        } else {
+            try db.cachedStatement(
+                sql: """
+                    UPDATE rollouts SET phase = ?, active = ?, generation = ?, updated_at = ?, content = ?,
+                        observed_at = COALESCE(?, observed_at)
+                    WHERE id = ?
+                    """
+            ).execute(
+                arguments: [
+                    rollout.phase.rawValue, rollout.phase.isTerminal ? 0 : 1, newGeneration,
+                    rollout.updatedAt.millisecondsSinceEpoch, content, observedAt?.millisecondsSinceEpoch, rollout.id,
+                ]
+            )
+        }
         var events: [Event] = []
         for var event in decision.events {
             guard event.rollout == rollout.id, event.strategy == key else {

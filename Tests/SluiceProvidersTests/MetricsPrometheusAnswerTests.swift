@@ -256,3 +256,15 @@ import Testing
         #expect(MetricReading(numberText: text) == expected)
     }
 }
+
+/// `percentEncoded` gives what Foundation's `addingPercentEncoding` gives with RFC 3986's unreserved characters.
+@Suite struct MetricsPercentEncodingTests {
+    @Test(arguments: [
+        "", "up", #"sum(rate(x{code=~"5.."}[1m])) / 2"#, "a-b.c_d~e", "100%", "a+b&c=d#e?f", "ümlaut é 😀 中文",
+        "line\nbreak\ttab", "\u{0}\u{7F}", "/path;x,y:z@h!$'*",
+    ])
+    func encodesAsFoundationDoes(text: String) {
+        let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        #expect(percentEncoded(text) == text.addingPercentEncoding(withAllowedCharacters: unreserved))
+    }
+}

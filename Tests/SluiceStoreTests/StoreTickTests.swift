@@ -89,3 +89,29 @@ extension StoreRolloutTests {
         #expect(moved?.generation == seen.generation + 1)
     }
 }
+
+extension StoreRolloutTests {
+    @Test func aTickThatKeepsThePhaseStillRecordsTheNewStateAndObservation() async throws {
+        let store = try await storeWithStrategy()
+        let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        let later = Fixtures.epoch + .seconds(10)
+        let recorded = try await store.record(rolloutID: started.rollout.id, observedAt: later, now: later) {
+            rollout, _ in
+            var next = rollout
+            next.updatedAt = later
+            next.desiredWeight = 25
+            return Decision(rollout: next, effects: [], events: [])
+        }
+        #expect(recorded?.rollout.phase == started.rollout.phase)
+        let after = try #require(try await store.rolloutRecord(started.rollout.id))
+        #expect(after.generation == started.generation + 1)
+        #expect(after.observedAt == later)
+        #expect(after.rollout.desiredWeight == 25)
+        #expect(after.rollout.updatedAt == later)
+        // The phase and active columns are as before: the rollout is still found as active and by its phase.
+        #expect(try await store.activeRollout(of: strategy.key)?.id == started.rollout.id)
+        #expect(try await store.rollouts(phases: [started.rollout.phase]).map(\.id) == [started.rollout.id])
+    }
+}
