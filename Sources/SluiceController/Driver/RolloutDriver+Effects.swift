@@ -10,6 +10,8 @@ extension RolloutDriver {
         let previous = effectsTask
         if preempting { previous?.cancel() }
         controller.counters.withLock { $0.runningEffectBatches += 1 }
+        effectsBatch += 1
+        let batch = effectsBatch
         effectsTask = Task {
             // Cancelling this batch (a stop) cancels the one it waits for too.
             await withTaskCancellationHandler {
@@ -20,6 +22,9 @@ extension RolloutDriver {
             await self.runPendingEffects()
             if wakeWhenDone { self.wake() }
             self.controller.counters.withLock { $0.runningEffectBatches -= 1 }
+            // A finished task that is still referenced keeps its memory (~5 KB): let it go unless a newer batch
+            // took its place (which then holds it only until it has waited for it).
+            if self.effectsBatch == batch { self.effectsTask = nil }
         }
     }
 

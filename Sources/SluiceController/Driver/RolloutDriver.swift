@@ -12,7 +12,10 @@ actor RolloutDriver {
     /// The strategy revision the rollout runs (it never changes during a rollout).
     var cachedStrategy: StoredStrategy?
     var observeTask: Task<Observations, Never>?
+    /// The latest batch of effects while it runs (nil once it is done).
     var effectsTask: Task<Void, Never>?
+    /// Counts batches, so a finished batch knows whether it is still the latest.
+    var effectsBatch = 0
     var sleepTask: Task<Void, any Error>?
     /// Set by `wake()`: the next sleep is skipped, so the rollout is observed again at once.
     var wakeRequested = false
