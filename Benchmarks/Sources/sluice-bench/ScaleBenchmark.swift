@@ -64,6 +64,9 @@ struct ScaleBenchmark: AsyncParsableCommand {
     @Option(help: "Runs per N; the table shows medians over runs.")
     var runs = 3
 
+    @Option(help: "Stop sluice serve (SIGSTOP) this long as measuring starts (e.g. 5s); then how long until it caught up.")
+    var stall = "0s"
+
     @OptionGroup var fleet: FleetOptions
 
     func run() async throws {
@@ -74,14 +77,15 @@ struct ScaleBenchmark: AsyncParsableCommand {
             return value
         }
         let seconds = try parseBenchDuration(duration)
+        let stallSeconds = try parseBenchDuration(stall)
         let http = HTTPClient.shared
         print("sluice-bench scale: rollouts \(sizes), \(runs) run(s) each, \(Int(seconds)) s measured after warm-up "
-            + "\(fleet.warmup), interval \(fleet.interval) s; \(ProcessInfo.processInfo.activeProcessorCount) cores; "
+            + "\(fleet.warmup), interval \(fleet.interval) s, stall \(stall); \(ProcessInfo.processInfo.activeProcessorCount) cores; "
             + "sluice \(fleet.sluice)")
         var results: [Int: [ScaleResult]] = [:]
         for run in 1...runs {
             for size in sizes {
-                let result = try await measure(size, seconds: seconds, http: http)
+                let result = try await measure(size, seconds: seconds, stall: stallSeconds, http: http)
                 results[size, default: []].append(result)
                 print("run \(run) " + result.line)
                 fflush(nil)  // each run reaches a redirected log at once
@@ -92,16 +96,31 @@ struct ScaleBenchmark: AsyncParsableCommand {
         for size in sizes { print(ScaleResult.medianRow(results[size] ?? [])) }
     }
 
-    private func measure(_ size: Int, seconds: Double, http: HTTPClient) async throws -> ScaleResult {
+    private func measure(_ size: Int, seconds: Double, stall: Double, http: HTTPClient) async throws -> ScaleResult {
         let fleet = try await fleet.startFleet(size, label: "scale-\(size)", http: http)
         defer { fleet.stop() }
         fleet.prometheus.state.withLock { $0.recording = true }
         let before = try await fleet.snapshot()
+        var stallEnd: Date?
+        if stall > 0 {
+            kill(fleet.sluice.pid, SIGSTOP)
+            try await Task.sleep(for: .seconds(stall))  // the stall being measured
+            kill(fleet.sluice.pid, SIGCONT)
+            stallEnd = Date()
+        }
         var rss: [Double] = []
+        // With a stall: the lateness histogram every second, to see when the controller has caught up.
+        var lastLate: Date?
+        var previous = before.lateness
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
             try await Task.sleep(for: .seconds(1))  // RSS sampling period
             rss.append(Double(try ProcessSample.read(pid: fleet.sluice.pid).rss))
+            if stallEnd != nil {
+                let current = histogramBuckets("sluice_tick_lateness_seconds", in: try await fleet.sluice.metrics())
+                if let p99 = histogramQuantile(0.99, before: previous, after: current), p99 > 1 { lastLate = Date() }
+                previous = current
+            }
         }
         let after = try await fleet.snapshot()
         let gaps = fleet.prometheus.state.withLock { state -> [UInt64] in
@@ -109,6 +128,8 @@ struct ScaleBenchmark: AsyncParsableCommand {
             return state.gaps
         }
         let externalLateness = gaps.map { Double($0) / 1e9 - Double(fleet.interval) }
+        // Caught up: the last second in which the ticks' p99 lateness was over 1 s ended this long after the stall.
+        let recovery = stallEnd.map { end in lastLate.map { $0.timeIntervalSince(end) } ?? 0 }
         let wall = after.process.time.timeIntervalSince(before.process.time)
         return ScaleResult(
             rollouts: size,
@@ -117,6 +138,9 @@ struct ScaleBenchmark: AsyncParsableCommand {
             latenessP99: histogramQuantile(0.99, before: before.lateness, after: after.lateness),
             externalP50: nearestRank(externalLateness, 0.5),
             externalP99: nearestRank(externalLateness, 0.99),
+            externalMax: externalLateness.max(),
+            stallSeconds: stall,
+            recoverySeconds: recovery,
             tickP50: histogramQuantile(0.5, before: before.duration, after: after.duration),
             tickP99: histogramQuantile(0.99, before: before.duration, after: after.duration),
             samplesTaken: (after.lateness.last?.count ?? 0) - (before.lateness.last?.count ?? 0),
@@ -143,6 +167,10 @@ struct ScaleResult {
     var latenessP99: Double?
     var externalP50: Double?
     var externalP99: Double?
+    var externalMax: Double?
+    var stallSeconds: Double
+    /// After a stall: how long after it ended the last second whose ticks were late by more than 1 s (p99) ended.
+    var recoverySeconds: Double?
     var tickP50: Double?
     var tickP99: Double?
     var samplesTaken: Double
@@ -165,6 +193,10 @@ struct ScaleResult {
             rollouts, setupSeconds, scaleMillis(latenessP50), scaleMillis(latenessP99), scaleMillis(externalP50), scaleMillis(externalP99), scaleMillis(tickP50),
             scaleMillis(tickP99), samplesTaken, cpuPercent, benchCPUPercent, rssMedianMB, rssPeakMB, threads,
             requestsPerSecond, storeMBPerHour, storeMB, rollbacks, load[0], load[1])
+            + (recoverySeconds.map {
+                String(format: " | stall %.0f s: p99 lateness under 1 s again %.0f s after it, latest sample %@", stallSeconds, $0,
+                       scaleMillis(externalMax))
+            } ?? "")
     }
 
     static let tableHeader = """
