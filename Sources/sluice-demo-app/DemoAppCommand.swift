@@ -50,13 +50,16 @@ extension DemoAppCommand {
         @Option(help: "Requests per second.") var rps: Int = 300
         @Option(help: "Seconds of load at most.") var duration: Int = 300
         @Option(help: "Requests at most (default rps × duration).") var maxRequests: Int?
-        @Option(help: "Append one line per answer: UNIX_MS VERSION STATUS.") var log: String?
+        @Option(help: "Append one line per answer: UNIX_MS VERSION STATUS RETRIES [FAILURE].") var log: String?
+        @Option(help: "Send a GET again at most this often when the connection was refused or reset unanswered.")
+        var retries: Int = 2
 
         func run() async throws {
             let generator: LoadGenerator
             do {
                 generator = try LoadGenerator(
-                    url: url, rate: rps, duration: .seconds(duration), maxRequests: maxRequests)
+                    url: url, rate: rps, duration: .seconds(duration), maxRequests: maxRequests,
+                    connectionRetries: retries)
             } catch { throw ValidationError("\(error)") }
             let sink = try log.map(LogSink.init(path:))
             let traffic = TrafficLog()
@@ -77,7 +80,9 @@ extension DemoAppCommand {
             signals.forEach { $0.cancel() }
             var counts = traffic.counts(from: 0, to: .max).map { "\($0.key)=\($0.value)" }
             counts.sort()
-            print("load: \(sent) requests, \(traffic.failures) failed; answers by version: \(counts.joined(separator: " "))")
+            print(
+                "load: \(sent) requests, \(traffic.failures) failed, \(traffic.retried) answered after a connection "
+                    + "retry; answers by version: \(counts.joined(separator: " "))")
         }
     }
 

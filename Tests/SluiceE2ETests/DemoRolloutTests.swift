@@ -128,16 +128,21 @@ import Testing
             lastV3 - visible.milliseconds <= budget,
             "last v3 answer \(lastV3 - visible.milliseconds) ms after \(visible.check) was out of bounds in Prometheus")
         #expect(traffic.lastSeen("v1", after: v3Started) == nil, "v1 was stopped before the v3 rollout")
-        let unanswered = traffic.samples.filter { $0.status == 0 }.map(\.milliseconds)
+        // Each weight change is a Caddy config reload, which may reset a connection still queued on the old
+        // listening socket; the load, as real clients do, sends such a GET again (docs/demo.md). What must not
+        // happen is a request left without an answer after that: a timeout, a refused or reset retry.
+        let unanswered = traffic.samples.filter { $0.status == 0 }
+            .map { "\($0.milliseconds) \($0.failure ?? "-")" }
         #expect(
             unanswered.isEmpty,
             """
-            requests that got no answer through Caddy at \(unanswered) \
+            requests that got no answer through Caddy (time, cause) \(unanswered) \
             (v3 started \(v3Started), load stopped after \(returnedAt))
             """)
         #expect(traffic.samples.filter { $0.status >= 500 }.allSatisfy { $0.version == "v3" }, "only v3 fails")
         print(report.text + "  breach visible in Prometheus (\(visible.check)) → last v3 answer: "
-            + "\(lastV3 - visible.milliseconds) ms (budget \(budget) ms)")
+            + "\(lastV3 - visible.milliseconds) ms (budget \(budget) ms); \(traffic.retried) of "
+            + "\(traffic.samples.count) requests answered after a connection retry")
 
         // Every process exits cleanly on SIGTERM: status 0, not killed.
         serve.managed.stop(timeout: .seconds(15))

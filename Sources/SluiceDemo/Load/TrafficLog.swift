@@ -1,26 +1,42 @@
 import Foundation
 
 /// One answer the load generator got: when (Unix milliseconds), which version answered (from the
-/// `X-Demo-Version` header; nil when nothing answered), and the status (0 for a transport error).
+/// `X-Demo-Version` header; nil when nothing answered), the status (0 for a transport error), how many
+/// times the request was sent again after a connection-level failure, and for status 0 what went wrong.
 public struct LoadSample: Sendable, Hashable {
     public var milliseconds: Int64
     public var version: String?
     public var status: Int
+    /// Sends after the first one (see `LoadGenerator.connectionRetries`); 0 when the first send was answered.
+    public var retries: Int
+    /// For status 0, the transport failure of the last send (an `HTTPError.Code`: `timedOut`, `connectFailed`, ...).
+    public var failure: String?
 
-    public init(milliseconds: Int64, version: String?, status: Int) {
+    public init(milliseconds: Int64, version: String?, status: Int, retries: Int = 0, failure: String? = nil) {
         self.milliseconds = milliseconds
         self.version = version
         self.status = status
+        self.retries = retries
+        self.failure = failure
     }
 
-    /// `MILLISECONDS VERSION STATUS`, one line of a traffic log file (`-` for no version).
-    public var line: String { "\(milliseconds) \(version ?? "-") \(status)\n" }
+    /// `MILLISECONDS VERSION STATUS RETRIES [FAILURE]`, one line of a traffic log file (`-` for no version).
+    public var line: String {
+        "\(milliseconds) \(version ?? "-") \(status) \(retries)\(failure.map { " " + $0 } ?? "")\n"
+    }
 
-    /// Parses a `line`; nil for a line that is not one.
+    /// Parses a `line` (also the older `MILLISECONDS VERSION STATUS`); nil for a line that is not one.
     public init?(line: Substring) {
         let parts = line.split(separator: " ")
-        guard parts.count == 3, let ms = Int64(parts[0]), let status = Int(parts[2]) else { return nil }
-        self.init(milliseconds: ms, version: parts[1] == "-" ? nil : String(parts[1]), status: status)
+        guard (3...5).contains(parts.count), let ms = Int64(parts[0]), let status = Int(parts[2]) else { return nil }
+        var retries = 0
+        if parts.count >= 4 {
+            guard let value = Int(parts[3]), value >= 0 else { return nil }
+            retries = value
+        }
+        self.init(
+            milliseconds: ms, version: parts[1] == "-" ? nil : String(parts[1]), status: status, retries: retries,
+            failure: parts.count == 5 ? String(parts[4]) : nil)
     }
 }
 
@@ -77,4 +93,7 @@ public final class TrafficLog: @unchecked Sendable {
 
     /// Answers with a 5xx status or none at all.
     public var failures: Int { samples.filter { $0.status == 0 || $0.status >= 500 }.count }
+
+    /// Requests that were answered only after a connection-level retry.
+    public var retried: Int { samples.filter { $0.retries > 0 && $0.status != 0 }.count }
 }
