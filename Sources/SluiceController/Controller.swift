@@ -26,6 +26,11 @@ public final class Controller: Sendable {
         public var notificationTimeout: Duration = .seconds(5)
         /// Notifications waiting beyond this are dropped (oldest first) so memory stays bounded.
         public var notificationQueueLimit = 1000
+        /// Ticks that observe and record at once; the rest wait their turn in the order they fell due. When the
+        /// controller falls behind (a stall, a busy machine), the backlog is then a queue of small waiting tasks,
+        /// not thousands of half-done ticks each holding its requests and memory, and the HTTP queue in front of
+        /// a router stays short, so a rollback's weight change is not stuck behind it. Commands never wait here.
+        public var maxConcurrentTicks = 256
 
         public init() {}
     }
@@ -36,6 +41,8 @@ public final class Controller: Sendable {
     let logger: Logger
     let options: Options
     let notifier: Notifier
+    /// Admits ticks, `options.maxConcurrentTicks` at a time.
+    let tickGate: AdmissionGate
     let drivers = Locked<[String: RolloutDriver]>([:])
     let counters = Locked(ControllerSnapshot())
     /// Drivers created before `run()` started or while it runs; `run()` takes them from here.
@@ -54,6 +61,7 @@ public final class Controller: Sendable {
         self.logger = logger
         self.options = options
         (newDrivers, newDriversContinuation) = AsyncStream<RolloutDriver>.makeStream()
+        tickGate = AdmissionGate(limit: max(1, options.maxConcurrentTicks))
         notifier = Notifier(http: http, options: options, logger: logger)
         notifier.counters = counters
     }

@@ -14,7 +14,8 @@ public struct HTTPRequest: Sendable {
     /// Header fields in order; names are case-insensitive on the wire.
     public var headers: [(name: String, value: String)]
     public var body: Data?
-    /// Whole-transfer deadline.
+    /// Whole-transfer deadline, from when the transfer starts: a client may first queue a request behind others
+    /// to the same origin (`CurlClient`: 128 in flight per origin), and that wait is its caller's to bound.
     public var timeout: Duration
     public var connectTimeout: Duration
     /// A larger response body fails with `HTTPError.Code.tooLarge`; memory stays bounded.

@@ -1,5 +1,6 @@
 import Logging
 import SluiceCore
+import SluiceHTTP
 import SluiceStore
 
 /// Drives one rollout: replays its unconfirmed effects, then ticks at its analysis interval until it is
@@ -17,6 +18,7 @@ actor RolloutDriver {
     /// Counts batches, so a finished batch knows whether it is still the latest.
     var effectsBatch = 0
     var sleepTask: Task<Void, any Error>?
+    var admissionWait: Task<Void, any Error>?
     /// Set by `wake()`: the next sleep is skipped, so the rollout is observed again at once.
     var wakeRequested = false
     /// When the next tick is due: an interval after the last one started (nil before the first).
@@ -50,11 +52,7 @@ actor RolloutDriver {
     /// Waits for the running batch of effects; cancelling the waiter cancels the batch.
     func awaitEffects() async {
         guard let task = effectsTask else { return }
-        await withTaskCancellationHandler {
-            await task.value
-        } onCancel: {
-            task.cancel()
-        }
+        _ = await task.resultCancellingWithWaiter()
     }
 
     private func drive() async {
@@ -113,22 +111,35 @@ actor RolloutDriver {
         return nil
     }
 
-    /// The tick that was due at `scheduled`, now; plans the next one an interval after this one started.
+    /// The tick that was due at `scheduled`, once the controller admits it (the wait counts as lateness); plans
+    /// the next one an interval after this one woke, so waiting for admission does not shift the schedule.
     private func tickNow(scheduled: Timestamp) async {
         guard let strategy = cachedStrategy else { return }
         plannedTick = clock.now() + strategy.strategy.analysis.interval
+        let admitted = await admission()
+        defer { if admitted { controller.tickGate.release() } }
+        if Task.isCancelled { return }
         known = await tick(strategy, scheduled: scheduled, lastSeen: known ?? lastSeen)
         lastSeen = known
     }
 
+    /// Waits for the controller to admit a tick: true once it has (the caller releases the slot); false when
+    /// `wake()` cut the wait short (a rollback's effects are done: it is confirmed at once, not behind the queue)
+    /// or the driver is stopping.
+    private func admission() async -> Bool {
+        let gate = controller.tickGate
+        if gate.tryAcquire() { return true }
+        let wait = Task { try await gate.acquire() }
+        admissionWait = wait
+        let result = await wait.resultCancellingWithWaiter()
+        admissionWait = nil
+        if case .success = result { return true }
+        return false
+    }
+
     /// Runs `body` in a task of its own (on this actor) and waits for it; cancelling the waiter cancels it.
     private func inShortTask<T: Sendable>(_ body: @escaping @Sendable (isolated RolloutDriver) async -> T) async -> T {
-        let task = Task { await body(self) }
-        return await withTaskCancellationHandler {
-            await task.value
-        } onCancel: {
-            task.cancel()
-        }
+        await Task { await body(self) }.resultCancellingWithWaiter().get()
     }
 
     /// One observe → decide → record → act → confirm. `scheduled` is when its observation was due: how late
@@ -151,11 +162,7 @@ actor RolloutDriver {
                 record.rollout, strategy: stored.strategy, failures: failures, now: start)
         }
         observeTask = task
-        let observations = await withTaskCancellationHandler {
-            await task.value
-        } onCancel: {
-            task.cancel()
-        }
+        let observations = await task.resultCancellingWithWaiter().get()
         observeTask = nil
         if task.isCancelled {
             controller.counters.withLock { $0.ticksPreempted += 1 }
@@ -235,19 +242,16 @@ actor RolloutDriver {
         }
         let task = Task { [clock] in try await clock.sleep(until: deadline) }
         sleepTask = task
-        _ = await withTaskCancellationHandler {
-            await task.result
-        } onCancel: {
-            task.cancel()
-        }
+        _ = await task.resultCancellingWithWaiter()
         sleepTask = nil
         wakeRequested = false
     }
 
-    /// Ends the current sleep (or skips the next one).
+    /// Ends the current sleep (or skips the next one), and a wait for admission.
     func wake() {
         wakeRequested = true
         sleepTask?.cancel()
+        admissionWait?.cancel()
     }
 
     /// Runs `body` until the store answers; nil only when the driver is cancelled meanwhile.

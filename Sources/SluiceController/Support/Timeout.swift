@@ -15,3 +15,14 @@ func withTimeout<T: Sendable>(
         return first
     }
 }
+
+extension Task {
+    /// The task's result; cancelling the waiter cancels the task (an unstructured task is not cancelled with it).
+    func resultCancellingWithWaiter() async -> Result<Success, Failure> {
+        await withTaskCancellationHandler {
+            await result
+        } onCancel: {
+            cancel()
+        }
+    }
+}

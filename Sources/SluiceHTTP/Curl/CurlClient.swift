@@ -5,8 +5,14 @@ import Foundation
 /// HTTP/2 where offered, task cancellation aborting the transfer, and bounded retries per `RetryPolicy`.
 public final class CurlClient: HTTPStreamingClient, @unchecked Sendable {
     let loop: CurlEventLoop
-    /// Requests in flight per origin, the rest waiting in order (streams are not counted: they stay open).
-    let admission = CurlAdmission(limit: CurlEventLoop.maxConnectionsPerHost)
+    /// Requests in flight per origin (scheme, host and port), the rest waiting in order; streams are not counted
+    /// (they stay open). A waiting request costs a suspended task, not an easy handle, and it is not in curl's multi
+    /// handle, so the event loop's work per iteration stays bounded by what is really in flight. Without this, a
+    /// burst (every rollout due at once after a stall) put tens of thousands of handles into curl, slowed the one
+    /// loop thread that had to drain them, and the controller never caught up (BENCHMARKS.md). One slow origin
+    /// fills only its own slots. A request's `timeout` starts when it is admitted: it bounds the server, not the
+    /// queue in front of it; callers bound the queue (the controller's observation timeout cancels a waiter).
+    let admission = AdmissionGate(limit: CurlEventLoop.maxConnectionsPerHost)
     private let warn: @Sendable (String) -> Void
     private let warnedInsecure = LockedBox(false)
     private let random: @Sendable () -> Double
@@ -55,7 +61,7 @@ public final class CurlClient: HTTPStreamingClient, @unchecked Sendable {
         if Task.isCancelled {
             throw HTTPError(code: .cancelled, url: request.url, message: "the request was cancelled")
         }
-        let slot: CurlAdmission.Slot
+        let slot: AdmissionGate.Slot
         do {
             slot = try await admission.slot(for: request.url)
         } catch {

@@ -20,10 +20,10 @@ final class CurlTransfer: @unchecked Sendable {
     /// Set for a streaming transfer (before submission); the event loop also watches its idle deadline.
     let sink: CurlStreamSink?
     /// The admission slot the transfer holds (a stream holds none); freed when the transfer finishes.
-    let slot: CurlAdmission.Slot?
+    let slot: AdmissionGate.Slot?
 
     init(request: HTTPRequest, easy: UnsafeMutableRawPointer, sink: CurlStreamSink? = nil,
-         slot: CurlAdmission.Slot? = nil) throws {
+         slot: AdmissionGate.Slot? = nil) throws {
         self.easy = easy
         self.url = request.url
         self.maxResponseBytes = request.maxResponseBytes

@@ -1,16 +1,10 @@
 import Foundation
 
-/// Admission of requests to the event loop: at most `limit` in flight per origin (scheme, host and port); the
-/// rest wait here in arrival order. A waiting request costs a suspended task, not an easy handle, and it is not
-/// in curl's multi handle, so the event loop's work per iteration stays bounded by what is really in flight.
-/// Without this, a burst (every rollout due at once after a stall) put tens of thousands of handles into curl,
-/// slowed the one loop thread that had to drain them, and the controller never caught up (BENCHMARKS.md).
-/// One slow origin fills only its own slots; requests to other origins go on.
-///
-/// A request's `timeout` starts when it is admitted: it bounds the server, not the queue in front of it. The
-/// queue is bounded by its callers (the controller's observation timeout cancels a waiting request).
-final class CurlAdmission: @unchecked Sendable {
-    /// One waiting request; its state is only touched under the admission's lock.
+/// At most `limit` holders per key at once; the rest wait in arrival order, each a suspended task and nothing
+/// more, and a waiter that is cancelled leaves the queue. Keys are independent: a full key holds up only its own
+/// waiters. `CurlClient` admits requests per origin with it; the controller admits ticks with it.
+public final class AdmissionGate: @unchecked Sendable {
+    /// One waiter; its state is only touched under the gate's lock.
     private final class Waiter: @unchecked Sendable {
         enum State {
             case queued
@@ -29,18 +23,29 @@ final class CurlAdmission: @unchecked Sendable {
         var queued: Int { queue.count - head }
     }
 
-    /// Requests in flight per origin.
-    let limit: Int
+    /// Holders at once per key.
+    public let limit: Int
     private let origins = LockedBox([String: Origin]())
 
-    init(limit: Int) {
+    public init(limit: Int) {
         precondition(limit > 0, "the admission limit must be positive")
         self.limit = limit
     }
 
-    /// A slot to `origin`, now or once one is free; throws `CancellationError` when the task is cancelled
+    /// A slot of `origin` (a key) if one is free and nobody waits; false otherwise (then nothing changed).
+    public func tryAcquire(_ origin: String = "") -> Bool {
+        origins.withLock { origins in
+            var entry = origins[origin, default: Origin()]
+            guard entry.inFlight < limit, entry.queued == 0 else { return false }
+            entry.inFlight += 1
+            origins[origin] = entry
+            return true
+        }
+    }
+
+    /// A slot of `origin` (a key), now or once one is free; throws `CancellationError` when the task is cancelled
     /// while waiting. Every successful call is paired with one `release(origin)`.
-    func acquire(_ origin: String) async throws {
+    public func acquire(_ origin: String = "") async throws {
         let waiter = origins.withLock { origins -> Waiter? in
             var entry = origins[origin, default: Origin()]
             defer { origins[origin] = entry }
@@ -82,8 +87,8 @@ final class CurlAdmission: @unchecked Sendable {
         }
     }
 
-    /// Frees a slot to `origin`: the longest-waiting request takes it, or it becomes free.
-    func release(_ origin: String) {
+    /// Frees a slot of `origin`: the longest waiter takes it, or it becomes free.
+    public func release(_ origin: String = "") {
         let admitted = origins.withLock { origins -> CheckedContinuation<Void, any Error>? in
             guard var entry = origins[origin] else { return nil }
             defer { origins[origin] = entry.inFlight == 0 ? nil : entry }
@@ -115,23 +120,23 @@ final class CurlAdmission: @unchecked Sendable {
         admitted?.resume()
     }
 
-    /// A slot held by one admitted request.
+    /// A slot held by one admitted request (HTTP: keyed by the request's origin).
     struct Slot: Sendable {
-        let admission: CurlAdmission
+        let admission: AdmissionGate
         let origin: String
 
         func release() { admission.release(origin) }
     }
 
-    /// Waits for a slot to the origin of `url` (see `acquire`).
+    /// Waits for a slot of the origin of `url` (see `acquire`).
     func slot(for url: String) async throws -> Slot {
         let origin = Self.origin(of: url)
         try await acquire(origin)
         return Slot(admission: self, origin: origin)
     }
 
-    /// Requests in flight and waiting for `origin`, for tests and diagnostics.
-    func load(_ origin: String) -> (inFlight: Int, queued: Int) {
+    /// Holders and waiters of `origin`, for tests and diagnostics.
+    public func load(_ origin: String = "") -> (inFlight: Int, queued: Int) {
         origins.withLock { origins in
             guard let entry = origins[origin] else { return (0, 0) }
             let waiting = entry.queue[entry.head...].filter { waiter in

@@ -4,18 +4,18 @@ import SluiceTestSupport
 import Testing
 
 @Suite("Admission of requests per origin")
-struct CurlAdmissionTests {
+struct AdmissionGateTests {
     @Test("the origin is scheme, host and port, lower-cased, without user info or path")
     func origins() {
-        #expect(CurlAdmission.origin(of: "http://127.0.0.1:9090/api/v1/query?query=up") == "http://127.0.0.1:9090")
-        #expect(CurlAdmission.origin(of: "HTTPS://User:pw@Example.com:8443#x") == "https://example.com:8443")
-        #expect(CurlAdmission.origin(of: "https://example.com?a=1") == "https://example.com")
-        #expect(CurlAdmission.origin(of: "http://[::1]:80/x") == "http://[::1]:80")
+        #expect(AdmissionGate.origin(of: "http://127.0.0.1:9090/api/v1/query?query=up") == "http://127.0.0.1:9090")
+        #expect(AdmissionGate.origin(of: "HTTPS://User:pw@Example.com:8443#x") == "https://example.com:8443")
+        #expect(AdmissionGate.origin(of: "https://example.com?a=1") == "https://example.com")
+        #expect(AdmissionGate.origin(of: "http://[::1]:80/x") == "http://[::1]:80")
     }
 
     @Test("beyond the limit, requests wait and are admitted in arrival order")
     func fifo() async throws {
-        let admission = CurlAdmission(limit: 2)
+        let admission = AdmissionGate(limit: 2)
         try await admission.acquire("a")
         try await admission.acquire("a")
         let order = OrderLog()
@@ -49,7 +49,7 @@ struct CurlAdmissionTests {
 
     @Test("a waiter that is cancelled leaves the queue and takes no slot")
     func cancelled() async throws {
-        let admission = CurlAdmission(limit: 1)
+        let admission = AdmissionGate(limit: 1)
         try await admission.acquire("a")
         let first = Task { try await admission.acquire("a") }
         try await waitUntil("the first waiter to queue") { admission.load("a").queued == 1 }
@@ -68,7 +68,7 @@ struct CurlAdmissionTests {
 
     @Test("a task cancelled before it waits does not wait")
     func cancelledEarly() async throws {
-        let admission = CurlAdmission(limit: 1)
+        let admission = AdmissionGate(limit: 1)
         try await admission.acquire("a")
         let task = Task {
             withUnsafeCurrentTask { $0?.cancel() }
@@ -98,7 +98,7 @@ struct CurlAdmissionTests {
             Task { try await client.execute(HTTPRequest(url: hanging.baseURL + "/hang?id=h\(index)", timeout: .seconds(25))) }
         }
         defer { requests.forEach { $0.cancel() } }
-        let origin = CurlAdmission.origin(of: hanging.baseURL)
+        let origin = AdmissionGate.origin(of: hanging.baseURL)
         try await waitUntil("\(limit) requests open at the server and 72 waiting", timeout: .seconds(20)) {
             try await openAtServer() == limit && client.admission.load(origin) == (limit, 72)
         }
