@@ -270,14 +270,18 @@ struct JSONScanner {
         let start = offset
         offset += 1
         let contentStart = offset
-        // Most strings have no escape: their bytes are the string's UTF-8.
+        // Most strings have no escape: their bytes are the string's UTF-8. ASCII needs no validation (which costs
+        // more than the rest of the scan).
+        var isASCII = true
         while offset < bytes.count {
             let byte = bytes[offset]
             if byte == UInt8(ascii: "\"") {
-                let text = try utf8String(UnsafeRawBufferPointer(rebasing: bytes[contentStart..<offset]), at: start)
+                let content = UnsafeRawBufferPointer(rebasing: bytes[contentStart..<offset])
+                let text = isASCII ? String(decoding: content, as: UTF8.self) : try utf8String(content, at: start)
                 offset += 1
                 return text
             }
+            if byte >= 0x80 { isASCII = false }
             if byte == UInt8(ascii: "\\") { break }
             guard byte >= 0x20 else { throw controlCharacter(byte) }
             offset += 1
