@@ -160,30 +160,12 @@ extension Store {
         }
     }
 
-    /// Rollouts, newest first, optionally of one strategy and/or in some phases.
+    /// Rollouts, newest first, optionally of one strategy and/or in some phases: the first page of
+    /// `rollouts(after:strategy:phases:limit:)`.
     public func rollouts(strategy: StrategyKey? = nil, phases: Set<Phase>? = nil, limit: Int = 1000) async throws
         -> [Rollout]
     {
-        try await read("list rollouts") { db in
-            var clauses: [String] = []
-            var arguments: StatementArguments = []
-            if let strategy {
-                clauses.append("namespace = ? AND name = ?")
-                arguments += [strategy.namespace, strategy.name]
-            }
-            if let phases {
-                clauses.append("phase IN (\(phases.map { _ in "?" }.joined(separator: ", ")))")
-                arguments += StatementArguments(phases.map(\.rawValue).sorted())
-            }
-            let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-            arguments += [limit]
-            let rows = try Row.fetchAll(
-                try db.cachedStatement(
-                    sql: "SELECT * FROM rollouts \(filter) ORDER BY created_at DESC, id DESC LIMIT ?"),
-                arguments: arguments
-            )
-            return try rows.map { try Self.decodeRollout($0).rollout }
-        }
+        try await rollouts(after: nil, strategy: strategy, phases: phases, limit: limit)
     }
 
     /// Every rollout not in a terminal phase, oldest first: what the controller drives.
