@@ -25,19 +25,21 @@ extension Store {
     /// these rows are decoded, not every rollout.
     public func newestRolloutPerStrategy() async throws -> [Rollout] {
         try await read("read the newest rollout of each strategy") { db in
-            let rows = try Row.fetchAll(
-                try db.cachedStatement(
-                    sql: """
-                        SELECT * FROM rollouts WHERE id IN (
-                            SELECT (
-                                SELECT newest.id FROM rollouts AS newest
-                                WHERE newest.namespace = strategy.namespace AND newest.name = strategy.name
-                                ORDER BY newest.created_at DESC, newest.id DESC LIMIT 1
-                            ) FROM (SELECT DISTINCT namespace, name FROM rollouts) AS strategy
-                        )
-                        ORDER BY namespace, name
-                        """))
+            let rows = try Row.fetchAll(try db.cachedStatement(sql: Self.newestPerStrategySQL))
             return try rows.map { try Self.decodeRollout($0).rollout }
         }
     }
+
+    /// The query of `newestRolloutPerStrategy`; the strategy index holds (created_at, id), so each seek finds the
+    /// newest without sorting the strategy's rollouts.
+    static let newestPerStrategySQL = """
+        SELECT * FROM rollouts WHERE id IN (
+            SELECT (
+                SELECT newest.id FROM rollouts AS newest
+                WHERE newest.namespace = strategy.namespace AND newest.name = strategy.name
+                ORDER BY newest.created_at DESC, newest.id DESC LIMIT 1
+            ) FROM (SELECT DISTINCT namespace, name FROM rollouts) AS strategy
+        )
+        ORDER BY namespace, name
+        """
 }
