@@ -88,7 +88,7 @@ extension CaddyRouter {
     func readHandler() async throws -> Snapshot {
         let response = try await send(HTTPRequest(method: "GET", url: handlerURL, timeout: timeout))
         // A missing @id is a 404 with {"error": "unknown object ID"}; a missing path is 200 `null`.
-        if response.status == 404 || (response.status == 200 && isNull(response.body)) {
+        if response.status == 404 || (response.status == 200 && Self.isNull(response.body)) {
             throw ProviderError(
                 .rejected, provider: name, "Caddy at \(adminURL) has no handler with @id '\(handlerID)'",
                 status: response.status)
@@ -139,8 +139,21 @@ extension CaddyRouter {
         return ProviderError(code, provider: name, "\(what) failed: \(detail)", status: response.status)
     }
 
-    func isNull(_ body: Data) -> Bool {
-        String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == "null"
+    /// Whether `body` is the JSON document `null` (JSON whitespace around it allowed): Caddy's answer for a config
+    /// path that holds nothing. Read by the JSON scanner, which stops at the first byte of any other answer;
+    /// decoding the body to a `String` and trimming it with Foundation cost ~80 k instructions a tick.
+    static func isNull(_ body: Data) -> Bool {
+        body.withUnsafeBytes { bytes in
+            var scanner = JSONScanner(bytes)
+            do {
+                guard try scanner.peek() == .null else { return false }
+                try scanner.skipValue()
+                try scanner.finish()
+                return true
+            } catch {
+                return false
+            }
+        }
     }
 }
 
