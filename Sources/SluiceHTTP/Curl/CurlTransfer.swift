@@ -207,21 +207,36 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     private func receivedHeader(_ data: UnsafeMutablePointer<CChar>, _ count: Int) -> Int {
-        let line = String(decoding: UnsafeRawBufferPointer(start: data, count: count), as: UTF8.self)
+        let bytes = UnsafeRawBufferPointer(start: data, count: count)
         sink?.touched()
-        if let sink, line == "\r\n" || line == "\n" {
+        if let sink, Self.isBlankLine(bytes) {
             // The end of a header block: hand over the head unless it is an interim (1xx) one.
             var status = 0
             _ = sluice_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
             if status >= 200 { sink.headReceived(status: status, headers: headers) }
-        } else if line.hasPrefix("HTTP/") {
+        } else if bytes.starts(with: "HTTP/".utf8) {
             headers.removeAll()  // a new response (after 100 Continue, say) starts its own header block
-        } else if let colon = line.firstIndex(of: ":") {
-            let name = String(line[..<colon])
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-            headers.append((name: name, value: value))
+        } else if let field = Self.headerField(bytes) {
+            headers.append(field)
         }
         return count
+    }
+
+    /// `\r\n` or `\n`: the line that ends a header block.
+    static func isBlankLine(_ line: UnsafeRawBufferPointer) -> Bool {
+        line.elementsEqual("\r\n".utf8) || line.elementsEqual("\n".utf8)
+    }
+
+    /// `Name: value` of one header line, the value without the whitespace around it (spaces, tabs, CR, LF); nil
+    /// for a line without a colon. Works on bytes: Foundation's trimming cost ~40 k instructions a response.
+    static func headerField(_ line: UnsafeRawBufferPointer) -> (name: String, value: String)? {
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A }
+        var start = colon + 1
+        var end = line.endIndex
+        while start < end, isSpace(line[start]) { start += 1 }
+        while end > start, isSpace(line[end - 1]) { end -= 1 }
+        return (String(decoding: line[..<colon], as: UTF8.self), String(decoding: line[start..<end], as: UTF8.self))
     }
 
     // MARK: Completion (event-loop thread)
