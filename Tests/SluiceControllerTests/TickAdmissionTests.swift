@@ -55,4 +55,45 @@ import Testing
         }
         await scenario.stop()
     }
+
+    @Test func aTickAdmittedLateIsFollowedAnIntervalAfterItObservedSoABurstSpreadsOut() async throws {
+        var options = Scenario.fastOptions
+        options.maxConcurrentTicks = 1
+        let scenario = try await Scenario(
+            strategies: [Fixtures.strategy(name: "checkout"), Fixtures.strategy(name: "search")], options: options)
+        do {
+            _ = try await scenario.start("checkout")
+            _ = try await scenario.start("search")
+            let worlds = ["checkout": scenario.world("checkout"), "search": scenario.world("search")]
+            for world in worlds.values { world.metrics.gate.close() }
+
+            // Both due at +10 s; the first admitted hangs 3 s, so the other observes at +13 s.
+            scenario.clock.advance(by: .seconds(10))
+            try await waitUntil("one tick to hang in its check", interval: .milliseconds(2)) {
+                worlds.values.map(\.metrics.gate.waiters).reduce(0, +) == 1
+            }
+            let first = worlds["checkout"]!.metrics.gate.waiters == 1 ? "checkout" : "search"
+            let second = first == "checkout" ? "search" : "checkout"
+            scenario.clock.advance(by: .seconds(3))
+            for world in worlds.values { world.metrics.gate.openGate() }
+            try await scenario.settle()
+            let asked = { worlds.mapValues(\.metrics.asked.count) }
+            let afterBurst = asked()
+
+            scenario.clock.advance(by: .seconds(7))  // +20 s: only the first is due
+            try await scenario.settle()
+            #expect(asked()[first]! > afterBurst[first]!)
+            #expect(asked()[second] == afterBurst[second], "the second observed at +13 s, so it is due at +23 s")
+
+            scenario.clock.advance(by: .seconds(3))  // +23 s
+            try await scenario.settle()
+            #expect(asked()[second]! > afterBurst[second]!)
+            let lateness = scenario.controller.snapshot().tickLateness
+            #expect(lateness.sum == 3, "only the tick that waited for admission was late (3 s)")
+        } catch {
+            await scenario.stop()
+            throw error
+        }
+        await scenario.stop()
+    }
 }

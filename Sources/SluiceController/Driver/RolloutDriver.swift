@@ -111,8 +111,8 @@ actor RolloutDriver {
         return nil
     }
 
-    /// The tick that was due at `scheduled`, once the controller admits it (the wait counts as lateness); plans
-    /// the next one an interval after this one woke, so waiting for admission does not shift the schedule.
+    /// The tick that was due at `scheduled`, once the controller admits it (the wait counts as lateness). The
+    /// next one is due an interval after this one observes (`tick` sets it), or after it woke if it does not.
     private func tickNow(scheduled: Timestamp) async {
         guard let strategy = cachedStrategy else { return }
         plannedTick = clock.now() + strategy.strategy.analysis.interval
@@ -156,6 +156,11 @@ actor RolloutDriver {
         else { return nil }
         let failures = read.effects
         let start = clock.now()
+        // The next tick is due an interval after this observation, not after this tick woke: when many woke at
+        // once (after a stall, every rollout that fell due during it), their observations spread out as they are
+        // admitted, and so do their next ticks. Anchored at the wake-up they stayed bunched: every interval the
+        // same burst, each tick of it up to the burst's length late, for good (BENCHMARKS.md).
+        plannedTick = start + stored.strategy.analysis.interval
         controller.counters.withLock { $0.tickLateness.observe(Double(max(0, (start - scheduled).milliseconds)) / 1000) }
         let task = Task { [controller] in
             await Observer(controller: controller).observe(
