@@ -43,6 +43,7 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(name: "SluiceHTTP", dependencies: ["CCurl"]),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .target(name: "SluiceProviders", dependencies: ["SluiceCore", "SluiceHTTP", "SluiceKubernetes"]),
         .target(name: "SluiceStore", dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(
@@ -64,6 +65,7 @@ let package = Package(
             name: "SluiceAPI",
             dependencies: [
                 "SluiceCore", "SluiceStore", "SluiceController", "SluiceProviders", "SluiceKubernetes", "SluiceHTTP",
+                "CMalloc",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

@@ -41,6 +41,7 @@ public enum SluiceServer {
             host: config.host, port: config.port, tls: config.tls, onServerRunning: onServerRunning)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: controller), .init(service: backend), .init(service: app),
+            .init(service: MemoryTrimService()),
         ]
         if let kubernetes {
             // First in the group, so it stops last: events the controller commits while stopping still go out.
