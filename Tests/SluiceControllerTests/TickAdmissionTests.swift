@@ -7,16 +7,31 @@ import Testing
 /// `Controller.Options.maxConcurrentTicks`: ticks beyond it wait their turn (and count as late); commands never
 /// wait behind them.
 @Suite struct TickAdmissionTests {
-    @Test func ticksBeyondTheLimitWaitTheirTurnAndARollbackDoesNotWaitBehindThem() async throws {
+    /// Runs `body` with rollouts of "checkout" and "search" started, one tick admitted at a time, and both worlds'
+    /// checks held (their metric gates closed); stops the scenario after.
+    func withTwoRolloutsOneTickAtATime(
+        _ body: (Scenario, _ rollouts: [String: Rollout], _ worlds: [String: FakeWorld]) async throws -> Void
+    ) async throws {
         var options = Scenario.fastOptions
         options.maxConcurrentTicks = 1
         let scenario = try await Scenario(
             strategies: [Fixtures.strategy(name: "checkout"), Fixtures.strategy(name: "search")], options: options)
         do {
-            let checkout = try await scenario.start("checkout")
-            let search = try await scenario.start("search")
+            let rollouts = ["checkout": try await scenario.start("checkout"), "search": try await scenario.start("search")]
             let worlds = ["checkout": scenario.world("checkout"), "search": scenario.world("search")]
             for world in worlds.values { world.metrics.gate.close() }
+            try await body(scenario, rollouts, worlds)
+        } catch {
+            await scenario.stop()
+            throw error
+        }
+        await scenario.stop()
+    }
+
+    @Test func ticksBeyondTheLimitWaitTheirTurnAndARollbackDoesNotWaitBehindThem() async throws {
+        try await withTwoRolloutsOneTickAtATime { scenario, rollouts, worlds in
+            let checkout = rollouts["checkout"]!
+            let search = rollouts["search"]!
             let askedBefore = worlds.mapValues(\.metrics.asked.count)
 
             // Both fall due; one is admitted and hangs in its check, the other waits for admission.
@@ -49,23 +64,11 @@ import Testing
             let lateness = scenario.controller.snapshot().tickLateness
             #expect(lateness.count == 4, "two first ticks, the admitted one, and the rollback's confirmation")
             #expect(try await scenario.phase(observing == "checkout" ? checkout.id : search.id) == .progressing)
-        } catch {
-            await scenario.stop()
-            throw error
         }
-        await scenario.stop()
     }
 
     @Test func aTickAdmittedLateIsFollowedAnIntervalAfterItObservedSoABurstSpreadsOut() async throws {
-        var options = Scenario.fastOptions
-        options.maxConcurrentTicks = 1
-        let scenario = try await Scenario(
-            strategies: [Fixtures.strategy(name: "checkout"), Fixtures.strategy(name: "search")], options: options)
-        do {
-            _ = try await scenario.start("checkout")
-            _ = try await scenario.start("search")
-            let worlds = ["checkout": scenario.world("checkout"), "search": scenario.world("search")]
-            for world in worlds.values { world.metrics.gate.close() }
+        try await withTwoRolloutsOneTickAtATime { scenario, _, worlds in
 
             // Both due at +10 s; the first admitted hangs 3 s, so the other observes at +13 s.
             scenario.clock.advance(by: .seconds(10))
@@ -90,10 +93,6 @@ import Testing
             #expect(asked()[second]! > afterBurst[second]!)
             let lateness = scenario.controller.snapshot().tickLateness
             #expect(lateness.sum == 3, "only the tick that waited for admission was late (3 s)")
-        } catch {
-            await scenario.stop()
-            throw error
         }
-        await scenario.stop()
     }
 }
