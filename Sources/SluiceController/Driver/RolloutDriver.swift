@@ -21,7 +21,7 @@ actor RolloutDriver {
     var admissionWait: Task<Void, any Error>?
     /// Set by `wake()`: the next sleep is skipped, so the rollout is observed again at once.
     var wakeRequested = false
-    /// When the next tick is due: an interval after the last one started (nil before the first).
+    /// When the next tick is due: an interval after the last one observed (nil before the first).
     var plannedTick: Timestamp?
     /// The rollout as the last tick recorded it, so the loop need not read it again; nil: read it.
     var known: RolloutRecord?
