@@ -42,7 +42,7 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
-        .target(name: "SluiceHTTP", dependencies: ["CCurl"]),
+        .target(name: "SluiceHTTP", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .target(name: "SluiceProviders", dependencies: ["SluiceCore", "SluiceHTTP", "SluiceKubernetes"]),
         .target(name: "SluiceStore", dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")]),

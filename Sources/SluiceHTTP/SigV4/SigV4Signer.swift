@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// AWS Signature Version 4 (header form) for one request, as AWS documents it for non-S3 services.
@@ -43,16 +44,27 @@ public struct SigV4Signer: Sendable {
             Self.canonicalQuery(components.percentEncodedQuery),
             names.map { "\($0):\(signed[$0]!)\n" }.joined(),
             signedHeaders,
-            SHA256.hex(SHA256.hash(body ?? Data())),
+            Self.hex(SHA256.hash(data: body ?? Data())),
         ].joined(separator: "\n")
         let scope = "\(day)/\(region)/\(service)/aws4_request"
-        let stringToSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n" + SHA256.hex(SHA256.hash(Array(canonicalRequest.utf8)))
-        var key = Array("AWS4\(credentials.secretAccessKey)".utf8)
-        for part in [day, region, service, "aws4_request"] { key = SHA256.hmac(key: key, Array(part.utf8)) }
-        let signature = SHA256.hex(SHA256.hmac(key: key, Array(stringToSign.utf8)))
+        let stringToSign = "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n" + Self.hex(SHA256.hash(data: Data(canonicalRequest.utf8)))
+        // The signing key: HMAC-SHA256 chained over the date, region, service and "aws4_request" (swift-crypto).
+        var key = SymmetricKey(data: Data("AWS4\(credentials.secretAccessKey)".utf8))
+        for part in [day, region, service, "aws4_request"] {
+            key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
+        }
+        let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
         added.append(("Authorization",
             "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyID)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"))
         return added
+    }
+
+    /// Lower-case hex, as SigV4 writes digests and signatures.
+    static func hex<Bytes: Sequence<UInt8>>(_ bytes: Bytes) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        for byte in bytes { out += [digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]] }
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func timestamp(_ date: Date) -> String {
