@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layering (shared/design/ARCHITECTURE.md): SluiceCore imports no networking, no logging, no curl;
+// Layering (docs/architecture.md): SluiceCore imports no networking, no logging, no curl;
 // only SluiceHTTP and CCurl know libcurl; test support is never linked into the `sluice` binary.
 let package = Package(
     name: "Sluice",

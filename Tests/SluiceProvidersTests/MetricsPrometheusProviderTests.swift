@@ -6,7 +6,7 @@ import Testing
 @testable import SluiceProviders
 
 /// How `PrometheusProvider` reads every shape of answer Prometheus gives (shapes as seen from
-/// Prometheus 2.42, shared/design/real-parts.md), and how it builds its request.
+/// Prometheus 2.42, docs/development.md), and how it builds its request.
 @Suite struct MetricsPrometheusProviderTests {
     static let config = PrometheusConfig(address: "http://127.0.0.1:9090/prom/", timeout: .seconds(3))
 

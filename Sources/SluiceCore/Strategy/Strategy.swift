@@ -1,4 +1,4 @@
-/// A validated strategy (shared/design/strategy-v1.md): what is rolled out, how traffic is split,
+/// A validated strategy (docs/strategy.md): what is rolled out, how traffic is split,
 /// the stages and the checks that must hold. Only `StrategyLoader` builds one from YAML; every
 /// value here has passed validation, so the rest of Sluice never re-checks it.
 public struct Strategy: Sendable, Hashable, Codable {

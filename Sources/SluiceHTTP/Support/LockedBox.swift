@@ -1,7 +1,7 @@
 import Foundation
 
 /// A value guarded by an `NSLock`. `Synchronization.Mutex` draws ThreadSanitizer false positives next to
-/// libcurl's thread (shared/design/swift-notes.md), this does not.
+/// libcurl's thread (docs/development.md), this does not.
 final class LockedBox<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value

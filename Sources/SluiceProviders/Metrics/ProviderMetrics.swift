@@ -17,7 +17,7 @@ public final class ProviderMetrics: @unchecked Sendable {
         public var last: Duration
     }
 
-    private let lock = NSLock()  // Mutex draws TSan false positives here (shared/design/swift-notes.md)
+    private let lock = NSLock()  // Mutex draws TSan false positives here (docs/development.md)
     private var requests: [String: [Outcome: Int]] = [:]
     private var latencies: [String: Latency] = [:]
 
