@@ -136,9 +136,13 @@ public final class FakeWorkload: Workload, @unchecked Sendable {
     private let lock = NSLock()
     private var calls: [String] = []
     private var status: CanaryStatus = .ready
+    private var promotionFailuresLeft = 0
     public let gate = Gate()
 
     public init() {}
+
+    /// The next `count` promotions throw (a rollout then stays in Promoting, retrying).
+    public func failNextPromotions(_ count: Int) { lock.withLock { promotionFailuresLeft = count } }
 
     /// Every call, e.g. `deploy v2 5`, `promote v2`, `scaleDown`.
     public var log: [String] { lock.withLock { calls } }
@@ -153,7 +157,13 @@ public final class FakeWorkload: Workload, @unchecked Sendable {
 
     public func promote(version: String) async throws {
         try await gate.pass()
-        lock.withLock { calls.append("promote \(version)") }
+        try lock.withLock {
+            guard promotionFailuresLeft == 0 else {
+                promotionFailuresLeft -= 1
+                throw FakeFailure("promotion refused")
+            }
+            calls.append("promote \(version)")
+        }
     }
 
     public func scaleDownCanary() async throws { lock.withLock { calls.append("scaleDown") } }

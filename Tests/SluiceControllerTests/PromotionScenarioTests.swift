@@ -31,11 +31,11 @@ import Testing
             world.workload.log == [
                 "deploy v2 5", "deploy v2 25", "deploy v2 50", "deploy v2 100", "promote v2", "scaleDown",
             ])
-        // One query per tick while the canary takes traffic under a stage: 4 per stage from its shift to its end,
-        // plus the ticks that enter stages 2-4 (the previous weight still flows); none while promoting.
-        #expect(world.metrics.asked.count == 19)
+        // One query per tick while the canary takes traffic: 4 per stage from its shift to its end, plus the ticks
+        // that enter stages 2-4 (the previous weight still flows), plus the tick that finds the promotion confirmed.
+        #expect(world.metrics.asked.count == 20)
         #expect(Set(world.metrics.asked) == ["rate(errors{instance=~\"10.0.0.2:80\"}[10s])"])
-        #expect(try await scenario.store.samples(rollout: rollout.id, check: "error-rate").count == 19)
+        #expect(try await scenario.store.samples(rollout: rollout.id, check: "error-rate").count == 20)
         // The pools swapped: the next rollout goes to the other pool.
         #expect(
             try await scenario.store.poolRoles(rollout.strategy)
@@ -120,5 +120,29 @@ import Testing
         #expect(samples.last?.reason?.contains("did not finish within 0.1 seconds") == true)
         #expect(try await scenario.eventTypes().suffix(2) == ["TrafficShifted", "CheckNoData"])
         #expect(try await scenario.phase(rollout.id) == .progressing)
+    }
+
+    /// The checks are sampled in Promoting until the stable is promoted (decide's `checksToSample`, one rule for
+    /// the controller and `decide`): the canary serves 100 % while a failing promotion is retried, so a breach
+    /// there rolls back rather than waiting for the promotion to work.
+    @Test func aBreachWhilePromotionIsRetriedRollsBack() async throws {
+        let scenario = try await Scenario()
+        defer { Task { await scenario.stop() } }
+        let world = scenario.world()
+        world.workload.failNextPromotions(1_000)
+        let rollout = try await scenario.start()
+        for _ in 0..<40 where try await scenario.phase(rollout.id) != .promoting { try await scenario.tick() }
+        try await scenario.tick(2)
+        #expect(try await scenario.phase(rollout.id) == .promoting)
+        #expect(try await scenario.eventTypes().contains("EffectFailed"))
+        let askedBefore = world.metrics.asked.count
+
+        world.metrics.answer(.value(0.5))
+        let final = try await scenario.tickUntilFinal(rollout.id)
+        #expect(world.metrics.asked.count > askedBefore)
+        #expect(final.phase == .rolledBack)
+        #expect(final.rollbackCause == .breach(check: "error-rate"))
+        #expect(!world.workload.log.contains("promote v2"))
+        #expect(world.router.current == 0)
     }
 }

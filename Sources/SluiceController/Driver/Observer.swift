@@ -12,9 +12,9 @@ struct Observer {
         -> Observations
     {
         let failed = failures.map { EffectFailure(effect: $0.effect, message: $0.message ?? "failed") }
-        // Analysis runs while the canary takes traffic under a stage; a rollback never waits for it.
-        let analyzing = (rollout.phase == .progressing || rollout.phase == .paused) && rollout.desiredWeight > 0
-        let checks = analyzing ? strategy.checks(inStage: rollout.stageIndex) : []
+        // Analysis runs while the canary takes traffic (decide's one rule, Promoting included: a breach while a
+        // promotion is retried still rolls back); a rollback never waits for it.
+        let checks = rollout.checksToSample(in: strategy)
         let providers: RolloutProviders
         do {
             providers = try controller.providers.providers(for: strategy, rollout: rollout)
