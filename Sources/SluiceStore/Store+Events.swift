@@ -27,16 +27,7 @@ extension Store {
     /// Events in `seq` order, filtered by `query`.
     public func events(_ query: EventQuery = EventQuery()) async throws -> [Event] {
         try await read("list events") { db in
-            var sql = "SELECT seq, content FROM events WHERE seq > ?"
-            var arguments: StatementArguments = [query.after]
-            if let rollout = query.rollout {
-                sql += " AND rollout = ?"
-                arguments += [rollout]
-            }
-            if let strategy = query.strategy {
-                sql += " AND namespace = ? AND name = ?"
-                arguments += [strategy.namespace, strategy.name]
-            }
+            var (sql, arguments) = Self.eventFilter("SELECT seq, content FROM events WHERE seq > ?", query)
             sql += " ORDER BY seq LIMIT ?"
             arguments += [query.limit]
             return try Row.fetchAll(try db.cachedStatement(sql: sql), arguments: arguments).map { row in
@@ -46,6 +37,46 @@ extension Store {
                 return event
             }
         }
+    }
+
+    /// Where a listing of `query` starts (the `after` to list from) when it should hold only the events from
+    /// `since` on and, of those, only the newest `tail`. Both read backwards from the newest event, so the cost
+    /// is the size of the window, not of the log. The log is in time order (one writer stamps and appends).
+    public func eventStart(_ query: EventQuery, since: Timestamp?, tail: Int?) async throws -> Int64 {
+        try await read("find where an event listing starts") { db in
+            var window = query
+            if let since {
+                // The newest event before `since` (the first one found reading backwards) is where it starts.
+                var (sql, arguments) = Self.eventFilter("SELECT seq FROM events WHERE seq > ?", query)
+                sql += " AND time < ? ORDER BY seq DESC LIMIT 1"
+                arguments += [since.millisecondsSinceEpoch]
+                window.after = try Int64.fetchOne(try db.cachedStatement(sql: sql), arguments: arguments) ?? query.after
+            }
+            if let tail, tail > 0 {
+                var (sql, arguments) = Self.eventFilter("SELECT seq FROM events WHERE seq > ?", window)
+                sql += " ORDER BY seq DESC LIMIT 1 OFFSET ?"
+                arguments += [tail - 1]
+                if let first = try Int64.fetchOne(try db.cachedStatement(sql: sql), arguments: arguments) {
+                    window.after = first - 1
+                }
+            }
+            return window.after
+        }
+    }
+
+    /// `select` (ending in `seq > ?`, bound to `query.after`) with the rollout and strategy filters of `query`.
+    private static func eventFilter(_ select: String, _ query: EventQuery) -> (String, StatementArguments) {
+        var sql = select
+        var arguments: StatementArguments = [query.after]
+        if let rollout = query.rollout {
+            sql += " AND rollout = ?"
+            arguments += [rollout]
+        }
+        if let strategy = query.strategy {
+            sql += " AND namespace = ? AND name = ?"
+            arguments += [strategy.namespace, strategy.name]
+        }
+        return (sql, arguments)
     }
 
     /// The highest `seq` in the log (0 when it is empty).

@@ -68,7 +68,7 @@ struct Apply: AsyncParsableCommand {
         case .unchanged: write("strategy \(result.strategy) unchanged, revision \(result.revision)\(suffix)\n")
         case .configured:
             write("strategy \(result.strategy) configured, revision \(result.revision)\(suffix)\n")
-            if let diff = result.diff, !diff.isEmpty { write(diff.hasSuffix("\n") ? diff : diff + "\n") }
+            if let diff = result.diff, !diff.isEmpty { write("\(lines: diff.hasSuffix("\n") ? diff : diff + "\n")") }
         }
         return true
     }
@@ -127,6 +127,6 @@ struct Apply: AsyncParsableCommand {
     }
 }
 
-func print(stderr text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+func print(stderr text: TerminalText) {
+    writeError(text)
 }

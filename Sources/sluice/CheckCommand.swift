@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceAPI
 import SluiceCore
 import SluiceHTTP
 import SluiceProviders
@@ -45,7 +46,7 @@ struct CheckCommand: AsyncParsableCommand {
         do {
             strategies = try StrategyLoader.loadValid(yaml: text, file: file)
         } catch {
-            error.errors.forEach { printError($0.description) }
+            error.errors.forEach { printError("\($0)") }
             throw ExitCode(1)
         }
         let registry = MetricProviderRegistry(client: try CurlClient())
@@ -67,8 +68,8 @@ struct CheckCommand: AsyncParsableCommand {
         }
         if results.isEmpty { printError("\(file): no checks to run") }
         switch output {
-        case .table: print(CheckReport.table(results), terminator: "")
-        case .json: print(try CheckReport.json(results), terminator: "")
+        case .table: write("\(lines: CheckReport.table(results))")
+        case .json: write("\(lines: try CheckReport.json(results))")
         }
         if results.contains(where: { $0.verdict != .pass }) { throw ExitCode(1) }
     }

@@ -34,7 +34,7 @@ struct Rollback: AsyncParsableCommand {
                 return ["RolledBack", "Failed", "Succeeded"].contains(rollout.phase)
                     || (rollout.phase == "RollingBack" && rollout.weight == 0) || ContinuousClock.now >= deadline
             }
-            write(Self.trafficLine(rollout))
+            write("\(lines: Self.trafficLine(rollout))")
         }
     }
 

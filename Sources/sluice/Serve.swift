@@ -31,11 +31,8 @@ struct Serve: AsyncParsableCommand {
                 logger.info("API listening", metadata: ["url": "\(scheme)://\(serverConfig.host):\(port)"])
             }
             try await group.run()
-        } catch let error as ConfigError {
-            FileHandle.standardError.write(Data("sluice serve: \(error)\n".utf8))
-            throw ExitCode(1)
         } catch {
-            FileHandle.standardError.write(Data("sluice serve: \(error)\n".utf8))
+            writeError("sluice serve: \(error)")
             throw ExitCode(1)
         }
     }

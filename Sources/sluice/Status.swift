@@ -25,9 +25,9 @@ struct Status: AsyncParsableCommand {
             let show = {
                 let text = try render(try await current(api, key))
                 if watch && stdoutIsTerminal {
-                    write("\u{1B}[H\u{1B}[2J" + text)
+                    write("\u{1B}[H\u{1B}[2J\(lines: text)")
                 } else {
-                    write(text + (watch ? "\n" : ""))
+                    write(watch ? "\(lines: text)\n" : "\(lines: text)")
                 }
             }
             guard watch else { return try await show() }
@@ -80,7 +80,9 @@ struct Status: AsyncParsableCommand {
             let stage = r.stage.map { "\($0.index + 1)/\(r.stageCount ?? 0) \($0.name)" } ?? "-"
             let hold = r.holdRemainingSeconds.map(formatSeconds) ?? "-"
             let checks = r.checks.map(RolloutDisplay.checkText).joined(separator: ", ")
-            rows.append([r.strategy, r.id, r.version, r.phase, stage, "\(r.weight)%", hold, checks.isEmpty ? "-" : checks])
+            rows.append(
+                [r.strategy, r.id, r.version, r.phase, stage, "\(r.weight)%", hold, checks.isEmpty ? "-" : checks]
+                    .map { visibleControls($0) })
         }
         var widths = Array(repeating: 0, count: rows[0].count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }

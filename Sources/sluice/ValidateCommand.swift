@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SluiceAPI
 import SluiceCore
 
 /// `sluice validate FILE|DIR...`: checks strategy files offline and prints every error compiler style.
@@ -48,10 +49,10 @@ struct ValidateCommand: ParsableCommand {
                 }
                 names.append(strategy.key.description)
             }
-            errors.forEach { printError($0.description) }
+            errors.forEach { printError("\($0)") }
             errorCount += errors.count
             if errors.isEmpty {
-                if !quiet { print("\(file): ok (\(names.joined(separator: ", ")))") }
+                if !quiet { write("\(file): ok (\(names.joined(separator: ", ")))\n") }
             } else {
                 invalidFiles += 1
             }
@@ -110,6 +111,6 @@ enum StrategyFiles {
 }
 
 /// One line on standard error.
-func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+func printError(_ line: TerminalText) {
+    writeError(line)
 }

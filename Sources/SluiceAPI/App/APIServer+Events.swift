@@ -20,12 +20,37 @@ extension APIServer {
             let query = request.uri.queryParameters
             let strategy = try Self.strategyFilter(query)
             let rollout = query.get("rollout")
+            // A strategy that was never applied is a 404 (a deleted one still has its history in the log).
+            if let strategy, try await backend.strategy(strategy, revision: nil) == nil,
+                try await backend.events(after: 0, rollout: nil, strategy: strategy, limit: 1).isEmpty
+            {
+                throw try await unknownStrategy(strategy)
+            }
             var after: Int64 = 0
             if let text = query.get("after") ?? request.headers[HTTPField.Name("Last-Event-ID")!] {
                 guard let seq = Int64(text), seq >= 0 else {
                     throw APIError(.badRequest, "`after` must be an event seq (a whole number ≥ 0), got \"\(text)\"")
                 }
                 after = seq
+            }
+            // `since=DURATION` (on the server's clock) and `tail=N` move the start to the newest end of the log.
+            var since: Timestamp?
+            if let text = query.get("since") {
+                guard let duration = Duration(go: text), duration >= .zero else {
+                    throw APIError(.badRequest, "`since` must be a duration such as 90s, 10m or 1h30m, got \"\(text)\"")
+                }
+                since = now() + (.zero - duration)
+            }
+            var tail: Int?
+            if let text = query.get("tail") {
+                guard let value = Int(text), (1...10_000).contains(value) else {
+                    throw APIError(.badRequest, "`tail` must be 1...10000, got \"\(text)\"")
+                }
+                tail = value
+            }
+            if since != nil || tail != nil {
+                after = try await backend.eventStart(
+                    after: after, rollout: rollout, strategy: strategy, since: since, tail: tail)
             }
             let accept = request.headers[.accept] ?? ""
             if accept.contains("text/event-stream") {

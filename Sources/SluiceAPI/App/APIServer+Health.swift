@@ -3,10 +3,13 @@ import NIOCore
 import SluiceCore
 
 extension APIServer {
-    /// `/healthz`, `/readyz` and `/metrics`: no token needed.
+    /// `/healthz`, `/readyz`, `/version` and `/metrics`: no token needed.
     func addHealthRoutes(to router: Router<APIContext>) {
         router.get("/healthz") { _, _ in
-            try Self.json(["status": "ok"])
+            try Self.json(["status": "ok", "version": SluiceVersion.current])
+        }
+        router.get("/version") { _, _ in
+            try Self.json(["version": SluiceVersion.current])
         }
         router.get("/readyz") { _, _ in
             guard await backend.isReady() else {

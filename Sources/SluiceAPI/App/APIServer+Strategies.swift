@@ -11,7 +11,7 @@ extension APIServer {
         route(router, .get, "/v1/strategies/:namespace/:name", role: .viewer) { _, context, _ in
             let key = try Self.strategyKey(context)
             guard let stored = try await backend.strategy(key, revision: nil) else {
-                throw APIError(.notFound, "no strategy \(key)")
+                throw try await unknownStrategy(key)
             }
             return try Self.json(StrategyView(stored))
         }
@@ -44,5 +44,17 @@ extension APIServer {
             throw APIError(.badRequest, "the path must name a strategy: /v1/strategies/{namespace}/{name}")
         }
         return StrategyKey(namespace: namespace, name: name)
+    }
+}
+
+extension APIServer {
+    /// The 404 for a strategy that is not applied. A bare name defaults to the `default` namespace, so when the
+    /// name exists in other namespaces the message names them: `no strategy default/web; did you mean shop/web?`.
+    func unknownStrategy(_ key: StrategyKey) async throws -> APIError {
+        let elsewhere = try await backend.strategies().map(\.strategy.key)
+            .filter { $0.name == key.name && $0.namespace != key.namespace }
+        guard !elsewhere.isEmpty else { return APIError(.notFound, "no strategy \(key)") }
+        let names = elsewhere.map(\.description).joined(separator: " or ")
+        return APIError(.notFound, "no strategy \(key); did you mean \(names)?")
     }
 }

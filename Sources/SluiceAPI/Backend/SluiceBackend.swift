@@ -31,6 +31,11 @@ public protocol SluiceBackend: Sendable {
 
     /// Events with `seq > after`, oldest first, at most `limit`, optionally of one rollout or strategy.
     func events(after: Int64, rollout: String?, strategy: StrategyKey?, limit: Int) async throws -> [Event]
+    /// The `after` to list from so that a listing holds only the events from `since` on and, of those, only the
+    /// newest `tail` (each optional), read from the newest end of the log.
+    func eventStart(
+        after: Int64, rollout: String?, strategy: StrategyKey?, since: Timestamp?, tail: Int?
+    ) async throws -> Int64
 
     /// Counters and timings of the controller for `/metrics`.
     func runtimeMetrics() async -> RuntimeMetrics

@@ -166,6 +166,15 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
         }
     }
 
+    public func eventStart(
+        after: Int64, rollout: String?, strategy: StrategyKey?, since: Timestamp?, tail: Int?
+    ) async throws -> Int64 {
+        try await mapped {
+            try await self.store.eventStart(
+                EventQuery(after: after, rollout: rollout, strategy: strategy), since: since, tail: tail)
+        }
+    }
+
     public func runtimeMetrics() async -> RuntimeMetrics {
         var metrics = RuntimeMetrics()
         let snapshot = controller.snapshot()

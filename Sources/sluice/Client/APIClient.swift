@@ -16,15 +16,16 @@ struct CLIError: Error, CustomStringConvertible {
         case usage = 64
     }
     var code: Code
-    var message: String
+    /// Values in it (the server's words, a path) have their control characters made visible.
+    var message: TerminalText
     /// The server did not answer at all (connection refused, timeout): a follower may wait for it to return.
     var unreachable: Bool
-    init(_ code: Code, _ message: String, unreachable: Bool = false) {
+    init(_ code: Code, _ message: TerminalText, unreachable: Bool = false) {
         self.code = code
         self.message = message
         self.unreachable = unreachable
     }
-    var description: String { message }
+    var description: String { message.description }
 }
 
 /// Talks to the Sluice API: finds the server and the token, sends JSON, maps errors to `CLIError`.
@@ -87,7 +88,7 @@ struct APIClient: Sendable {
     /// The server's error body as one line: `409 conflict: a rollout of shop/checkout is active`.
     static func failure(_ response: HTTPResponse, method: String, path: String) -> CLIError {
         if let body = try? JSONDecoder().decode(ErrorBody.self, from: response.body) {
-            var line = "server answered \(response.status) \(body.error.code): \(body.error.message)"
+            var line: TerminalText = "server answered \(response.status) \(body.error.code): \(body.error.message)"
             for detail in body.error.details.prefix(5) { line += "; \(detail.path ?? "-"): \(detail.message)" }
             return CLIError(.server, line)
         }
@@ -132,9 +133,16 @@ struct APIClient: Sendable {
         let terminal: Set<String> = [Phase.succeeded.rawValue, Phase.rolledBack.rawValue, Phase.failed.rawValue]
         guard let active = all.rollouts.filter({ !terminal.contains($0.phase) }).max(by: { $0.createdAt < $1.createdAt })
         else {
+            // Say whether the strategy exists at all (the server's 404 names it in another namespace, if any).
+            if all.rollouts.isEmpty { _ = try await self.strategy(strategy) }
             throw CLIError(.server, "no active rollout of \(strategy)")
         }
         return active
+    }
+
+    /// The applied strategy `key`; the server's 404 when there is none.
+    func strategy(_ key: StrategyKey) async throws -> StrategyView {
+        try await get("/v1/strategies/\(Self.escape(key.namespace))/\(Self.escape(key.name))", as: StrategyView.self)
     }
 
     /// Sends `verb` (`pause`, `resume`, `promote`, `rollback`) to the active rollout of `strategy`.

@@ -53,7 +53,7 @@ func runClient(_ body: () async throws -> Void) async throws {
     do {
         try await body()
     } catch let error as CLIError {
-        FileHandle.standardError.write(Data("sluice: \(error.message)\n".utf8))
+        note(error.message)
         throw ExitCode(error.code.rawValue)
     }
 }
@@ -61,9 +61,16 @@ func runClient(_ body: () async throws -> Void) async throws {
 /// Whether standard output is a terminal (redraw in place) or a log (plain lines).
 var stdoutIsTerminal: Bool { isatty(1) == 1 }
 
-/// Prints to standard output without buffering surprises between redraws.
-func write(_ text: String) {
-    FileHandle.standardOutput.write(Data(text.utf8))
+/// Prints to standard output without buffering surprises between redraws. Every line the CLI prints goes
+/// through here or `writeError`: `TerminalText` keeps what the CLI wrote and makes control characters in the
+/// values it interpolates visible.
+func write(_ text: TerminalText) {
+    FileHandle.standardOutput.write(Data(text.description.utf8))
+}
+
+/// One line on standard error (the newline is added).
+func writeError(_ line: TerminalText) {
+    FileHandle.standardError.write(Data((line.description + "\n").utf8))
 }
 
 /// The one outbound HTTP client of the CLI (libcurl: custom CAs, verified TLS, timeouts).
@@ -71,7 +78,7 @@ func makeHTTPClient() -> CurlClient {
     do {
         return try CurlClient()
     } catch {
-        FileHandle.standardError.write(Data("sluice: cannot start the HTTP client: \(error)\n".utf8))
+        note("cannot start the HTTP client: \(error)")
         exit(3)
     }
 }

@@ -35,7 +35,7 @@ struct EventFollower: Sendable {
                         HTTPResponse(status: response.status, headers: response.headers, body: body), method: "GET",
                         path: path)
                     guard response.status >= 500 && connectedOnce else { throw failure }
-                    reason = failure.message
+                    reason = failure.message.description
                 } else {
                     connectedOnce = true
                     failingSince = nil
@@ -138,6 +138,6 @@ func redrawOnChange(
 }
 
 /// One line on stderr, prefixed like every other message of the CLI.
-func note(_ text: String) {
-    FileHandle.standardError.write(Data("sluice: \(text)\n".utf8))
+func note(_ text: TerminalText) {
+    writeError("sluice: \(text)")
 }

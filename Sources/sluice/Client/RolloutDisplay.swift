@@ -13,15 +13,15 @@ struct RolloutDisplay {
     mutating func show(_ rollout: RolloutView) {
         if terminal {
             let lines = Self.block(rollout)
-            var text = drawnLines > 0 ? "\u{1B}[\(drawnLines)A" : ""
-            for line in lines { text += "\r\u{1B}[2K" + line + "\n" }
+            var text: TerminalText = drawnLines > 0 ? "\u{1B}[\(drawnLines)A" : ""
+            for line in lines { text += "\r\u{1B}[2K\(line)\n" }
             write(text)
             drawnLines = lines.count
         } else {
             // A log gets a line when something other than the countdown changed.
             let line = Self.line(rollout, withHold: false)
             if line != lastPlain {
-                write(Self.timestamp() + " " + Self.line(rollout, withHold: true) + "\n")
+                write("\(Self.timestamp()) \(Self.line(rollout, withHold: true))\n")
                 lastPlain = line
             }
         }

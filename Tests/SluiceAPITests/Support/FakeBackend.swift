@@ -167,5 +167,19 @@ final class FakeBackend: SluiceBackend, @unchecked Sendable {
         }
     }
 
+    func eventStart(
+        after: Int64, rollout: String?, strategy: StrategyKey?, since: Timestamp?, tail: Int?
+    ) async throws -> Int64 {
+        lock.withLock {
+            var window = log.filter {
+                $0.seq > after && (rollout == nil || $0.rollout == rollout) && (strategy == nil || $0.strategy == strategy)
+            }
+            if let since { window = window.filter { $0.time >= since } }
+            if let tail { window = Array(window.suffix(tail)) }
+            guard let first = window.first else { return max(after, log.last?.seq ?? 0) }
+            return first.seq - 1
+        }
+    }
+
     func runtimeMetrics() async -> RuntimeMetrics { lock.withLock { metrics } }
 }
