@@ -173,8 +173,3 @@ public final class Controller: Sendable {
         }
     }
 }
-
-extension Phase {
-    /// Rolling back or rolled back: entering such a phase preempts whatever the rollout was doing.
-    var isRollingBack: Bool { self == .rollingBack || self == .rolledBack || self == .failed }
-}

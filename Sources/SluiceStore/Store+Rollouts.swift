@@ -27,11 +27,6 @@ public struct RecordedDecision: Sendable, Hashable {
     public var supersededEffects: [Int64]
 }
 
-extension Phase {
-    /// Phases that end or are ending a rollout by rolling back; entering one supersedes pending effects.
-    var isRollingBack: Bool { self == .rollingBack || self == .rolledBack || self == .failed }
-}
-
 extension Store {
     /// Starts a rollout of the strategy's latest revision in one transaction: refuses when the strategy
     /// has an active rollout, assigns the id (`r-YYYYMMDD-NNNN`), resolves the pool roles, and records

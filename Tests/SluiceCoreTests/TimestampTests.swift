@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import SluiceCore
@@ -17,4 +18,16 @@ func rfc3339(ms: Int64, expected: String) {
     #expect((t + .seconds(10)).millisecondsSinceEpoch == 11_000)
     #expect((t + .seconds(10)) - t == .seconds(10))
     #expect(Duration.milliseconds(1500).milliseconds == 1500)
+}
+
+/// One conversion from wall-clock time, rounded down: the API's and the controller's `now` used to round
+/// differently (to nearest and down), so the same instant could be 1 ms apart.
+@Test(arguments: [
+    (0.0, Int64(0)),
+    (1.9999, Int64(1_999)),
+    (1_795_000_000.1239, Int64(1_795_000_000_123)),
+    (1_795_000_000.9996, Int64(1_795_000_000_999)),
+])
+func fromDateRoundsDown(seconds: Double, expected: Int64) {
+    #expect(Timestamp(Date(timeIntervalSince1970: seconds)).millisecondsSinceEpoch == expected)
 }

@@ -42,7 +42,7 @@ public struct APIServer: Sendable {
 
     /// The system clock as a `Timestamp`.
     public static let systemNow: @Sendable () -> Timestamp = {
-        Timestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded()))
+        Timestamp(Date())
     }
 
     /// Every route of cli-and-api.md behind the JSON error middleware.

@@ -16,7 +16,7 @@ public struct SystemClock: SluiceClock {
     public init() {}
 
     public func now() -> Timestamp {
-        Timestamp(millisecondsSinceEpoch: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)))
+        Timestamp(Date())
     }
 
     public func sleep(until deadline: Timestamp) async throws {

@@ -111,6 +111,10 @@ public enum Phase: String, Sendable, Hashable, Codable, CaseIterable {
 
     /// No further transition happens from a terminal phase.
     public var isTerminal: Bool { self == .succeeded || self == .rolledBack || self == .failed }
+
+    /// Rolling back or rolled back: entering such a phase preempts whatever the rollout was doing and
+    /// supersedes its pending effects.
+    public var isRollingBack: Bool { self == .rollingBack || self == .rolledBack || self == .failed }
 }
 
 /// Why a rollout is paused; a human `resume` (or `promote`) clears it.

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A point in wall-clock time, milliseconds since the Unix epoch (UTC).
 ///
 /// `decide` never reads a clock: time comes in as a value. Milliseconds keep arithmetic exact,
@@ -7,6 +9,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable, CustomStringCo
     public var millisecondsSinceEpoch: Int64
 
     public init(millisecondsSinceEpoch: Int64) { self.millisecondsSinceEpoch = millisecondsSinceEpoch }
+
+    /// `date` to the millisecond, rounded down: the one conversion from wall-clock time (the system clock and
+    /// the API's `now` both use it, so a time written by one is never later than the other's).
+    public init(_ date: Date) {
+        self.init(millisecondsSinceEpoch: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
+    }
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {
         lhs.millisecondsSinceEpoch < rhs.millisecondsSinceEpoch
