@@ -323,8 +323,10 @@ final class ServeProcess: @unchecked Sendable {
     let url: String
 
     /// Starts the server; `prepare` runs first with the directory that will hold the state file (`state.db`).
+    /// `config` is added to sluice.yaml; `softOpenFileLimit` is the soft `ulimit -n` the server starts with.
     static func start(
-        tls: Bool = false, prepare: (_ directory: String) async throws -> Void = { _ in }
+        tls: Bool = false, config: String = "", softOpenFileLimit: Int? = nil,
+        prepare: (_ directory: String) async throws -> Void = { _ in }
     ) async throws -> ServeProcess {
         let dir = try makeTemporaryDirectory("sluice-serve")
         do {
@@ -350,10 +352,11 @@ final class ServeProcess: @unchecked Sendable {
             try token(role).write(toFile: dir + "/\(role.rawValue).token", atomically: true, encoding: .utf8)
         }
         try tokens.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
-        try ("listen: 127.0.0.1:\(port)\ntokensFile: tokens.yaml\nstatePath: state.db\n" + tlsLine)
+        try ("listen: 127.0.0.1:\(port)\ntokensFile: tokens.yaml\nstatePath: state.db\n" + tlsLine + config)
             .write(toFile: dir + "/sluice.yaml", atomically: true, encoding: .utf8)
         let server = ServeProcess(
-            process: try launch(dir), directory: dir, url: (tls ? "https" : "http") + "://127.0.0.1:\(port)", tls: tls)
+            process: try launch(dir, softOpenFileLimit: softOpenFileLimit), directory: dir,
+            url: (tls ? "https" : "http") + "://127.0.0.1:\(port)", port: port, tls: tls, softOpenFileLimit: softOpenFileLimit)
         do {
             try await server.waitUntilReady()
         } catch {
@@ -363,11 +366,18 @@ final class ServeProcess: @unchecked Sendable {
         return server
     }
 
-    private static func launch(_ directory: String) throws -> ManagedProcess {
-        try ManagedProcess(
-            name: "sluice-serve", executable: try sluiceBinary(),
-            arguments: ["serve", "--config", directory + "/sluice.yaml"], directory: directory,
-            installHint: "swift build")
+    private static func launch(_ directory: String, softOpenFileLimit: Int?) throws -> ManagedProcess {
+        let serve = [try sluiceBinary(), "serve", "--config", directory + "/sluice.yaml"]
+        guard let softOpenFileLimit else {
+            return try ManagedProcess(
+                name: "sluice-serve", executable: serve[0], arguments: Array(serve.dropFirst()), directory: directory,
+                installHint: "swift build")
+        }
+        // The shell sets the soft limit and is replaced by the server (exec), so signals reach the server.
+        return try ManagedProcess(
+            name: "sluice-serve", executable: "/bin/sh",
+            arguments: ["-c", "ulimit -S -n \(softOpenFileLimit) && exec \"$@\"", "sh"] + serve, directory: directory,
+            installHint: "a POSIX shell at /bin/sh")
     }
 
     private func waitUntilReady() async throws {
@@ -390,17 +400,21 @@ final class ServeProcess: @unchecked Sendable {
 
     /// Starts the server again after `process.stop`, on the same port and state file.
     func startAgain() async throws {
-        process = try Self.launch(directory)
+        process = try Self.launch(directory, softOpenFileLimit: softOpenFileLimit)
         try await waitUntilReady()
     }
 
     let tls: Bool
+    let port: Int
+    let softOpenFileLimit: Int?
 
-    init(process: ManagedProcess, directory: String, url: String, tls: Bool) {
+    init(process: ManagedProcess, directory: String, url: String, port: Int, tls: Bool, softOpenFileLimit: Int?) {
         self.process = process
         self.directory = directory
         self.url = url
+        self.port = port
         self.tls = tls
+        self.softOpenFileLimit = softOpenFileLimit
     }
 
     static func token(_ role: Role) -> String { "cli-\(role.rawValue)-token" }

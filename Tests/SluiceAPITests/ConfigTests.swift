@@ -46,6 +46,10 @@ struct ConfigTests {
         #expect(config.host == "127.0.0.1" && config.port == 7700)
         #expect(config.statePath == dir + "/sluice.db")
         #expect(config.tls == nil && config.strategiesDir == nil)
+        #expect(config.idleTimeout == .seconds(10) && config.maxConnections == 4096)
+        let limits = try ServerConfig.parse(
+            "tokensFile: tokens.yaml\nidleTimeout: 1m30s\nmaxConnections: 100\n", file: "c.yaml", baseDirectory: dir)
+        #expect(limits.idleTimeout == .seconds(90) && limits.maxConnections == 100)
     }
 
     @Test(arguments: [
@@ -59,6 +63,10 @@ struct ConfigTests {
         ("tokensFile: tokens.yaml\nstrategiesDir: nope\n", 2, "is not a directory"),
         ("tokensFile: [\n", nil, "not valid YAML"),
         ("- a\n", 1, "must be a mapping"),
+        ("tokensFile: tokens.yaml\nidleTimeout: 10\n", 2, "`idleTimeout` must be a positive duration"),
+        ("tokensFile: tokens.yaml\nidleTimeout: 0s\n", 2, "`idleTimeout` must be a positive duration"),
+        ("tokensFile: tokens.yaml\nmaxConnections: 0\n", 2, "`maxConnections` must be a whole number"),
+        ("tokensFile: tokens.yaml\nmaxConnections: many\n", 2, "`maxConnections` must be a whole number"),
     ] as [(String, Int?, String)])
     func badConfigSaysWhatAndWhere(text: String, line: Int?, says: String) throws {
         let dir = try directory()

@@ -49,46 +49,92 @@ public struct APIServer: Sendable {
     public func buildRouter() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
         router.add(middleware: ErrorMiddleware(logger: logger))
+        router.add(middleware: ControlCharacterMiddleware())
         addHealthRoutes(to: router)
         addStrategyRoutes(to: router)
         addRolloutRoutes(to: router)
         addEventRoutes(to: router)
+        addMethodNotAllowedRoutes(to: router)
         return router
     }
 
-    /// The application on `host:port`, with TLS when `tls` is given. `onServerRunning` receives the bound
-    /// port (useful with port 0).
+    /// The methods answered with 405 (and `Allow`) on a path that has routes for other methods. Any other
+    /// method is one this server does not know: 404 as before.
+    static let knownMethods: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options]
+
+    /// For every routed path, each known method it has no route for answers 405 with `Allow` listing the ones
+    /// it has. Added after every other route, from the router's own list, so it cannot drift from them.
+    func addMethodNotAllowedRoutes(to router: Router<APIContext>) {
+        var methodsByPath: [String: (path: RouterPath, methods: [HTTPRequest.Method])] = [:]
+        for route in router.routes {
+            methodsByPath[route.path.description, default: (route.path, [])].methods.append(route.method)
+        }
+        for (path, methods) in methodsByPath.values {
+            let allow = methods.map(\.rawValue).sorted().joined(separator: ", ")
+            for method in Self.knownMethods where !methods.contains(method) {
+                router.on(path, method: method) { request, _ in
+                    var response = Self.errorResponse(
+                        APIError(.methodNotAllowed, "\(request.method) is not allowed on \(request.uri.path); allowed: \(allow)"))
+                    response.headers[.allow] = allow
+                    return response
+                }
+            }
+        }
+    }
+
+    /// The application on `host:port`, with TLS when `tls` is given. A connection without a complete request
+    /// header for `idleTimeout` is closed; beyond `maxConnections` open ones, new connections wait in the listen
+    /// backlog. `onServerRunning` receives the bound port (useful with port 0).
     public func buildApplication(
-        host: String, port: Int, tls: ServerConfig.TLS? = nil, services: [any Service] = [],
+        host: String, port: Int, tls: ServerConfig.TLS? = nil, idleTimeout: Duration = ServerConfig.defaultIdleTimeout,
+        maxConnections: Int = ServerConfig.defaultMaxConnections, services: [any Service] = [],
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) throws -> some ApplicationProtocol {
+        let http1 = HTTPServerBuilder.http1(configuration: .init(idleTimeout: TimeAmount(idleTimeout)))
         let server: HTTPServerBuilder
         if let tls {
-            let chain: [NIOSSLCertificate]
-            let key: NIOSSLPrivateKey
-            do {
-                chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile)
-                key = try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)
-            } catch {
-                throw ConfigError(
-                    file: tls.certificateFile, message: "cannot load the TLS certificate or key (\(tls.keyFile)): \(error)")
-            }
-            let configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
-            server = try .tls(.http1(), tlsConfiguration: configuration)
+            server = try .tls(http1, tlsConfiguration: Self.tlsConfiguration(tls))
         } else {
-            server = .http1()
+            server = http1
         }
         var app = Application(
             router: buildRouter(),
             server: server,
-            configuration: .init(address: .hostname(host, port: port), serverName: "sluice"),
+            configuration: .init(
+                address: .hostname(host, port: port), serverName: "sluice",
+                availableConnectionsDelegate: ConnectionLimit(limit: maxConnections, metrics: metrics)),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? port) },
             logger: logger
         )
         app.addServices(services)
         return app
     }
+
+    /// TLS 1.2 as the minimum (1.3 preferred); the TLS 1.2 cipher suites of `tls12CipherSuites`.
+    static func tlsConfiguration(_ tls: ServerConfig.TLS) throws -> TLSConfiguration {
+        let chain: [NIOSSLCertificate]
+        let key: NIOSSLPrivateKey
+        do {
+            chain = try NIOSSLCertificate.fromPEMFile(tls.certificateFile)
+            key = try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)
+        } catch {
+            throw ConfigError(
+                file: tls.certificateFile, message: "cannot load the TLS certificate or key (\(tls.keyFile)): \(error)")
+        }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.cipherSuites = tls12CipherSuites.joined(separator: ":")
+        return configuration
+    }
+
+    /// TLS 1.2 suites: forward secret (ECDHE) and authenticated encryption (GCM, ChaCha20-Poly1305) only,
+    /// Mozilla's "intermediate" profile without DHE. TLS 1.3's three suites are always on (BoringSSL fixes them).
+    static let tls12CipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ]
 
     // MARK: Auth
 

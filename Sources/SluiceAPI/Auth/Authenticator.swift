@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import SluiceCore
 
 /// Who made a request: the token's name (recorded as the actor of commands) and its role.
 public struct Identity: Sendable, Hashable {
@@ -12,8 +14,21 @@ public struct Identity: Sendable, Hashable {
 
 /// Checks bearer tokens against the tokens file. The file is re-read when it changes on disk, so a
 /// token can be rotated without a restart; a file that becomes unreadable or invalid keeps the last
-/// good list (and the failure is reported through `reloadFailure`).
+/// good list: the failure is logged once (with file:line:col), counted, and shown by `reloadStatus()`, so a
+/// revocation that did not take effect is visible.
 public final class Authenticator: @unchecked Sendable {
+    /// Whether the tokens file on disk is the list in use.
+    public struct ReloadStatus: Sendable, Hashable {
+        /// Why the file on disk is not in use (file:line:col: message), while it is bad.
+        public var error: ConfigError?
+        /// When the file on disk was first found bad, while it is.
+        public var failingSince: Timestamp?
+        /// Reloads that failed since the start.
+        public var failures: Int
+        /// Tokens in the list in use.
+        public var tokens: Int
+    }
+
     /// Why a request was refused.
     public enum Failure: String, Sendable, CaseIterable {
         /// No `Authorization: Bearer` header.
@@ -28,23 +43,42 @@ public final class Authenticator: @unchecked Sendable {
     private let lock = NSLock()
     private var entries: [TokenEntry]
     private var loadedModification: FileStamp?
-    private var lastReloadError: String?
+    private var lastReloadError: ConfigError?
+    private var failingSince: Timestamp?
+    private var reloadFailures = 0
+    private let logger: Logger?
+    private let now: @Sendable () -> Timestamp
 
-    /// Tokens from a file, re-read when the file's modification time changes.
-    public init(tokensFile path: String) throws {
+    /// Tokens from a file, re-read when the file's modification time changes; reloads are logged to `logger`.
+    public init(
+        tokensFile path: String, logger: Logger? = nil,
+        now: @escaping @Sendable () -> Timestamp = APIServer.systemNow
+    ) throws {
         self.path = path
         self.entries = try TokenFile.load(path: path).tokens
         self.loadedModification = Self.modification(of: path)
+        self.logger = logger
+        self.now = now
     }
 
     /// A fixed list (tests, and `serve` without a tokens file refuses every token).
     public init(entries: [TokenEntry]) {
         self.path = nil
         self.entries = entries
+        self.logger = nil
+        self.now = APIServer.systemNow
     }
 
     /// The error of the last failed reload, when the file on disk is currently bad.
-    public var reloadFailure: String? { lock.withLock { lastReloadError } }
+    public var reloadFailure: String? { reloadStatus().error.map(\.description) }
+
+    /// Re-reads the file if it changed, then says whether the list in use is the file on disk.
+    public func reloadStatus() -> ReloadStatus {
+        let tokens = currentEntries().count
+        return lock.withLock {
+            ReloadStatus(error: lastReloadError, failingSince: failingSince, failures: reloadFailures, tokens: tokens)
+        }
+    }
 
     /// The identity of `authorization` (the header's value) if it may use a route needing `role`.
     public func authorize(authorization: String?, role needed: Role) -> Result<Identity, Failure> {
@@ -76,8 +110,17 @@ public final class Authenticator: @unchecked Sendable {
                 do {
                     entries = try TokenFile.load(path: path).tokens
                     lastReloadError = nil
+                    failingSince = nil
+                    logger?.notice("tokens file reloaded", metadata: ["file": "\(path)", "tokens.count": "\(entries.count)"])
                 } catch {
-                    lastReloadError = "\(error)"
+                    let error = error as? ConfigError ?? ConfigError(file: path, message: "\(error)")
+                    lastReloadError = error
+                    if failingSince == nil { failingSince = now() }
+                    reloadFailures += 1
+                    // Once per version of the file on disk: the stamp is not read again until it changes.
+                    logger?.error(
+                        "tokens file invalid: the last good list stays in use, its changes (revocations too) have not taken effect",
+                        metadata: ["error": "\(error)", "file": "\(path)", "tokens.count": "\(entries.count)"])
                 }
             }
             return entries

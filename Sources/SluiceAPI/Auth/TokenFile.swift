@@ -22,30 +22,72 @@ public struct TokenFile: Sendable, Hashable, Codable {
 
     public init(tokens: [TokenEntry]) { self.tokens = tokens }
 
-    /// Parses and checks a tokens file; errors name the file and the entry.
+    /// Parses and checks a tokens file; every error names the file, the line and column, and the entry.
     public static func parse(_ text: String, file: String) throws -> TokenFile {
-        let decoded: TokenFile
+        let shape = "`tokens: [{name, role, sha256}]`"
+        let root: Node
         do {
-            decoded = try YAMLDecoder().decode(TokenFile.self, from: text)
+            guard let node = try Yams.compose(yaml: text) else {
+                throw ConfigError(file: file, line: 1, column: 1, message: "the tokens file is empty; it must hold \(shape)")
+            }
+            root = node
+        } catch let error as ConfigError {
+            throw error
         } catch {
-            throw ConfigError(file: file, message: "not a tokens file (`tokens: [{name, role, sha256}]`): \(error)")
+            throw syntaxError(error, file: file)
         }
+        func fail(_ node: Node, _ message: String) -> ConfigError {
+            ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, message: message)
+        }
+        guard let list = root.mapping?["tokens"] else { throw fail(root, "not a tokens file: it must hold \(shape)") }
+        guard let sequence = list.sequence else { throw fail(list, "`tokens` must be a list of {name, role, sha256}") }
+        var tokens: [TokenEntry] = []
         var names = Set<String>()
-        for (index, entry) in decoded.tokens.enumerated() {
+        for (index, node) in sequence.enumerated() {
             let at = "tokens[\(index)]"
-            if entry.name.isEmpty || entry.name.contains(where: { $0.isWhitespace }) {
-                throw ConfigError(file: file, message: "\(at).name must be a non-empty word")
+            guard let entry = node.mapping else { throw fail(node, "\(at) must be a mapping {name, role, sha256}") }
+            func field(_ key: String) throws -> (node: Node, text: String) {
+                guard let value = entry[key] else { throw fail(node, "\(at).\(key) is required") }
+                guard let scalar = value.scalar else { throw fail(value, "\(at).\(key) must be a string") }
+                return (value, scalar.string)
             }
-            if !names.insert(entry.name).inserted {
-                throw ConfigError(file: file, message: "\(at).name \"\(entry.name)\" is listed twice")
+            let name = try field("name")
+            if name.text.isEmpty || name.text.contains(where: { $0.isWhitespace }) {
+                throw fail(name.node, "\(at).name must be a non-empty word")
             }
-            if !TokenHash.isHexDigest(entry.sha256) {
-                throw ConfigError(
-                    file: file,
-                    message: "\(at).sha256 must be 64 hex digits (the SHA-256 of the token; `sluice token hash`)")
+            if !names.insert(name.text).inserted {
+                throw fail(name.node, "\(at).name \"\(name.text)\" is listed twice")
             }
+            let role = try field("role")
+            guard let parsedRole = Role(rawValue: role.text) else {
+                throw fail(
+                    role.node,
+                    "\(at).role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(role.text)\"")
+            }
+            let digest = try field("sha256")
+            if !TokenHash.isHexDigest(digest.text) {
+                throw fail(
+                    digest.node, "\(at).sha256 must be 64 hex digits (the SHA-256 of the token; `sluice token hash`)")
+            }
+            tokens.append(TokenEntry(name: name.text, role: parsedRole, sha256: digest.text))
         }
-        return decoded
+        return TokenFile(tokens: tokens)
+    }
+
+    /// A YAML syntax error at its line and column, without the snippet of the file Yams adds (the file holds
+    /// token digests, and this message reaches logs and `/readyz`).
+    private static func syntaxError(_ error: any Error, file: String) -> ConfigError {
+        switch error as? YamlError {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            return ConfigError(
+                file: file, line: mark.line, column: mark.column,
+                message: "not valid YAML: " + problem + (context.map { " " + $0.text } ?? ""))
+        case .reader(let problem, _, _, _):
+            return ConfigError(file: file, message: "not valid YAML: " + problem)
+        default:
+            return ConfigError(file: file, message: "not valid YAML")
+        }
     }
 
     /// Reads and parses the tokens file at `path`.

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import Yams
 
 /// A configuration file that cannot be used: which file, where, and what is wrong.
@@ -34,6 +35,8 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
 /// kubeconfig: ~/.kube/config      # optional; in-cluster config when absent and running in a pod
 /// context: prod                   # optional kubeconfig context
 /// strategiesDir: strategies       # optional: applied at start
+/// idleTimeout: 10s                # a connection without a complete request header for this long is closed
+/// maxConnections: 4096            # connections beyond this wait in the listen backlog
 /// ```
 /// Relative paths are relative to the config file's directory.
 public struct ServerConfig: Sendable, Hashable {
@@ -55,11 +58,23 @@ public struct ServerConfig: Sendable, Hashable {
     public var kubeconfig: String?
     public var context: String?
     public var strategiesDir: String?
+    /// How long a connection may go without a complete request header: from its opening, or from the end of
+    /// its previous response (a keep-alive connection waiting for its next request). Slow and idle clients
+    /// are closed after it; a request being answered (an event stream, a long poll) is never cut by it.
+    public var idleTimeout: Duration
+    /// Open connections at most; further ones wait in the listen backlog until one closes.
+    public var maxConnections: Int
+
+    /// The default `idleTimeout`: long enough for any client that means to send a request.
+    public static let defaultIdleTimeout: Duration = .seconds(10)
+    /// The default `maxConnections`.
+    public static let defaultMaxConnections = 4096
 
     public init(
         host: String = "127.0.0.1", port: Int = 7700, tls: TLS? = nil, tokensFile: String,
         statePath: String = "./sluice.db", kubeconfig: String? = nil, context: String? = nil,
-        strategiesDir: String? = nil
+        strategiesDir: String? = nil, idleTimeout: Duration = ServerConfig.defaultIdleTimeout,
+        maxConnections: Int = ServerConfig.defaultMaxConnections
     ) {
         self.host = host
         self.port = port
@@ -69,10 +84,13 @@ public struct ServerConfig: Sendable, Hashable {
         self.kubeconfig = kubeconfig
         self.context = context
         self.strategiesDir = strategiesDir
+        self.idleTimeout = idleTimeout
+        self.maxConnections = maxConnections
     }
 
     static let knownKeys: Set<String> = [
-        "listen", "tls", "tokensFile", "statePath", "kubeconfig", "context", "strategiesDir",
+        "listen", "tls", "tokensFile", "statePath", "kubeconfig", "context", "strategiesDir", "idleTimeout",
+        "maxConnections",
     ]
 
     /// Reads, parses and checks the config file at `path`.
@@ -173,6 +191,18 @@ public struct ServerConfig: Sendable, Hashable {
             else {
                 throw fail(mapping["strategiesDir"]!, "`strategiesDir`: \(config.strategiesDir!) is not a directory")
             }
+        }
+        if let text = try string("idleTimeout") {
+            guard let timeout = Duration(go: text), timeout > .zero else {
+                throw fail(mapping["idleTimeout"]!, "`idleTimeout` must be a positive duration like 10s or 1m, got \"\(text)\"")
+            }
+            config.idleTimeout = timeout
+        }
+        if let text = try string("maxConnections") {
+            guard let limit = Int(text), (1...1_000_000).contains(limit) else {
+                throw fail(mapping["maxConnections"]!, "`maxConnections` must be a whole number in 1...1000000, got \"\(text)\"")
+            }
+            config.maxConnections = limit
         }
         return config
     }

@@ -2,10 +2,11 @@ import Foundation
 import SluiceController
 import SluiceCore
 
-/// The API's own counters (refused requests), kept in memory for `/metrics`.
+/// The API's own counters (refused requests, open connections), kept in memory for `/metrics`.
 public final class APIMetrics: @unchecked Sendable {
     private let lock = NSLock()
     private var authFailures: [Authenticator.Failure: Int] = [:]
+    private var connections = 0
 
     public init() {}
 
@@ -18,6 +19,14 @@ public final class APIMetrics: @unchecked Sendable {
     public func authFailureCount(_ failure: Authenticator.Failure) -> Int {
         lock.withLock { authFailures[failure, default: 0] }
     }
+
+    /// Counts a connection opened (`+1`) or closed (`-1`).
+    func recordConnections(_ change: Int) {
+        lock.withLock { connections += change }
+    }
+
+    /// Connections open now.
+    public var openConnections: Int { lock.withLock { connections } }
 }
 
 /// Renders the Prometheus text exposition format (version 0.0.4).
@@ -75,7 +84,8 @@ struct PrometheusText {
 extension PrometheusText {
     /// Everything `/metrics` serves, from the store's rollout summary and the controller's counters.
     static func render(
-        rollouts: RolloutSummary, strategies: [String: Strategy], runtime: RuntimeMetrics, api: APIMetrics
+        rollouts: RolloutSummary, strategies: [String: Strategy], runtime: RuntimeMetrics, api: APIMetrics,
+        tokens: Authenticator.ReloadStatus
     ) -> String {
         var out = PrometheusText()
         out.header("sluice_rollouts", "gauge", "Rollouts in the store, by phase.")
@@ -117,6 +127,16 @@ extension PrometheusText {
         for failure in Authenticator.Failure.allCases {
             out.sample("sluice_api_auth_failures_total", ["reason": failure.rawValue], Double(api.authFailureCount(failure)))
         }
+        out.header("sluice_api_connections", "gauge", "Connections to the API open now.")
+        out.sample("sluice_api_connections", [:], Double(api.openConnections))
+        out.header(
+            "sluice_api_tokens_reload_failures_total", "counter",
+            "Changes to the tokens file that could not be loaded (the last good list stayed in use).")
+        out.sample("sluice_api_tokens_reload_failures_total", [:], Double(tokens.failures))
+        out.header(
+            "sluice_api_tokens_file_stale", "gauge",
+            "1 while the tokens file on disk is invalid and an older list is in use (its revocations have not taken effect).")
+        out.sample("sluice_api_tokens_file_stale", [:], tokens.error == nil ? 0 : 1)
         return out.text
     }
 }

@@ -17,7 +17,7 @@ public enum SluiceServer {
         config: ServerConfig, logger: Logger, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> ServiceGroup {
-        let authenticator = try Authenticator(tokensFile: config.tokensFile)
+        let authenticator = try Authenticator(tokensFile: config.tokensFile, logger: logger)
         let store = try Store(path: config.statePath)
         let http = try CurlClient()
         let kubernetes = try cluster(config, logger: logger).map { KubernetesClient(config: $0, http: http) }
@@ -38,7 +38,9 @@ public enum SluiceServer {
             routerMetrics: routerMetrics, logger: logger)
         let api = APIServer(backend: backend, authenticator: authenticator, signal: signal, logger: logger)
         let app = try api.buildApplication(
-            host: config.host, port: config.port, tls: config.tls, onServerRunning: onServerRunning)
+            host: config.host, port: config.port, tls: config.tls, idleTimeout: config.idleTimeout,
+            maxConnections: connectionLimit(config, openFiles: OpenFileLimit.current().soft, logger: logger),
+            onServerRunning: onServerRunning)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: controller), .init(service: backend), .init(service: app),
             .init(service: MemoryTrimService()),
@@ -53,6 +55,24 @@ public enum SluiceServer {
             configuration: .init(
                 services: services,
                 gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+    }
+
+    /// Files the server keeps open besides API connections: the store, the Kubernetes and provider
+    /// connections, logs.
+    static let reservedFiles = 256
+
+    /// `config.maxConnections`, lowered to what the open-file limit leaves after `reservedFiles` (a connection
+    /// accepted past it would fail, and with it every file the server opens), with a warning when lowered.
+    static func connectionLimit(_ config: ServerConfig, openFiles: Int, logger: Logger) -> Int {
+        let fits = max(openFiles - reservedFiles, 1)
+        guard config.maxConnections > fits else { return config.maxConnections }
+        logger.warning(
+            "maxConnections lowered to fit the open-file limit; raise the hard limit (ulimit -Hn, LimitNOFILE=) for more",
+            metadata: [
+                "maxConnections.configured": "\(config.maxConnections)", "maxConnections": "\(fits)",
+                "open_files.limit": "\(openFiles)",
+            ])
+        return fits
     }
 
     /// The cluster from the config's kubeconfig (and context), else the pod's service account, else none.
