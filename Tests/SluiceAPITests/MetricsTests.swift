@@ -23,7 +23,7 @@ struct MetricsTests {
             for expected in [
                 #"sluice_rollouts{phase="Progressing"} 1"#,
                 #"sluice_rollouts{phase="Succeeded"} 0"#,
-                #"sluice_canary_weight{strategy="shop/checkout"} 5"#,
+                #"sluice_canary_weight_wanted{strategy="shop/checkout"} 5"#,
                 #"sluice_reconcile_duration_seconds_bucket{le="0.005"} 1"#,
                 #"sluice_reconcile_duration_seconds_bucket{le="0.25"} 2"#,
                 #"sluice_reconcile_duration_seconds_bucket{le="+Inf"} 2"#,
@@ -36,6 +36,8 @@ struct MetricsTests {
             ] {
                 #expect(lines.contains(expected), "missing \(expected) in:\n\(text)")
             }
+            // The fake's rollout was never read back from a router: no observed weight rather than the wanted one.
+            #expect(!text.contains(#"sluice_canary_weight{strategy="shop/checkout"}"#), "\(text)")
         }
     }
 }

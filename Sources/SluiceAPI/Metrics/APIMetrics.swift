@@ -96,10 +96,18 @@ extension PrometheusText {
         // The newest rollout of each strategy says where its traffic is.
         var newest: [String: Rollout] = [:]
         for rollout in rollouts.newest { newest[rollout.strategy.description] = rollout }
-        out.header("sluice_canary_weight", "gauge", "Canary weight in percent Sluice wants now, by strategy.")
-        for key in Set(strategies.keys).union(newest.keys).sorted() {
-            let weight = newest[key].map { $0.phase.isTerminal ? 0 : $0.desiredWeight } ?? 0
-            out.sample("sluice_canary_weight", ["strategy": key], Double(weight))
+        // What the router read back: a finished rollout ended on a read-back of 0; a rollout whose router never
+        // answered has no sample rather than the weight Sluice merely wants.
+        let keys = Set(strategies.keys).union(newest.keys).sorted()
+        out.header("sluice_canary_weight", "gauge", "Canary weight in percent the router last read back, by strategy.")
+        for key in keys {
+            let observed = newest[key].map { $0.phase.isTerminal ? 0 : $0.router?.weight } ?? 0
+            if let observed { out.sample("sluice_canary_weight", ["strategy": key], Double(observed)) }
+        }
+        out.header("sluice_canary_weight_wanted", "gauge", "Canary weight in percent Sluice wants now, by strategy.")
+        for key in keys {
+            let wanted = newest[key].map { $0.phase.isTerminal ? 0 : $0.desiredWeight } ?? 0
+            out.sample("sluice_canary_weight_wanted", ["strategy": key], Double(wanted))
         }
         out.header("sluice_check_value", "gauge", "Last sampled value of each check of an active rollout.")
         for (key, rollout) in newest.sorted(by: { $0.key < $1.key }) where !rollout.phase.isTerminal {

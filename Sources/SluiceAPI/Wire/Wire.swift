@@ -127,8 +127,10 @@ public struct RolloutView: Sendable, Hashable, Codable {
     public var phase: String
     public var stage: StageView?
     public var stageCount: Int?
-    /// The canary weight Sluice wants now.
+    /// The canary weight Sluice wants now (`router.weight` is what the router does).
     public var weight: Int
+    /// What the router last read back, beside `weight`; nil before the rollout's first tick.
+    public var router: RouterView?
     /// Seconds left in the current hold; nil when not holding (entering, paused, pause stage).
     public var holdRemainingSeconds: Double?
     /// Why it is paused, when paused.
@@ -150,6 +152,7 @@ public struct RolloutView: Sendable, Hashable, Codable {
         createdAt = rollout.createdAt.rfc3339
         updatedAt = rollout.updatedAt.rfc3339
         endReason = rollout.endReason
+        router = rollout.router.map { RouterView($0, confirmed: rollout.weightConfirmed, now: now) }
         if let strategy, strategy.stages.indices.contains(rollout.stageIndex) {
             let current = strategy.stages[rollout.stageIndex]
             stage = StageView(index: rollout.stageIndex, stage: current)
@@ -178,6 +181,30 @@ public struct RolloutView: Sendable, Hashable, Codable {
                 time: state.lastSample?.time.rfc3339, reason: state.lastSample?.reason,
                 consecutiveBreaches: state.consecutiveBreaches, consecutiveNoData: state.consecutiveNoData)
         }
+    }
+}
+
+/// The router's side of a rollout: the weight it last read back, since when it has not confirmed the weight
+/// Sluice wants, and why the effects fail, if they do.
+public struct RouterView: Sendable, Hashable, Codable {
+    /// The canary weight the router read back last; nil when it never answered.
+    public var weight: Int?
+    public var readAt: String?
+    /// The router reads back the weight Sluice wants.
+    public var confirmed: Bool
+    public var unconfirmedSince: String?
+    /// Seconds since `unconfirmedSince`, at the time of the answer.
+    public var unconfirmedSeconds: Double?
+    /// Why the last tick's effects failed, e.g. `setWeight(0) failed: Caddy admin API answered HTTP 500`.
+    public var failure: String?
+
+    public init(_ readBack: RouterReadBack, confirmed: Bool, now: Timestamp) {
+        weight = readBack.weight
+        readAt = readBack.readAt?.rfc3339
+        self.confirmed = confirmed
+        unconfirmedSince = readBack.unconfirmedSince?.rfc3339
+        unconfirmedSeconds = readBack.unconfirmedSince.map { max(0, Double((now - $0).milliseconds) / 1000) }
+        failure = readBack.failure
     }
 }
 

@@ -16,7 +16,9 @@ public func decide(_ rollout: Rollout, strategy: Strategy, input: DecisionInput,
         return decider.decision
     }
     switch input {
-    case .observed(let observations): decider.observe(observations)
+    case .observed(let observations):
+        decider.observe(observations)
+        decider.recordReadBack(observations)
     case .command(let command): decider.apply(command)
     }
     return decider.decision

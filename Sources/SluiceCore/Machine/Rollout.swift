@@ -41,6 +41,8 @@ public struct Rollout: Sendable, Hashable, Codable {
     public var stablePromotedAt: Timestamp?
     /// The effects reported failing on the last tick, so that `EffectFailed` is emitted on changes only.
     public var failingEffects: [Effect]?
+    /// What the router read back on the last tick, beside `desiredWeight`; nil before the first tick.
+    public var router: RouterReadBack? = nil
 
     public init(
         id: String, strategy: StrategyKey, strategyRevision: Int, version: String, phase: Phase = .pending,
