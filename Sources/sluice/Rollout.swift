@@ -13,7 +13,8 @@ struct RolloutCommand: AsyncParsableCommand {
             abstract: "Start a rollout of a new version; with --wait, follow it and exit with its verdict.",
             discussion: """
                 Exit codes: 0 started (with --wait: succeeded); 1 rolled back or failed; 3 server unreachable or \
-                error; 4 --timeout passed before a verdict (the rollout goes on); 64 usage.
+                error; 4 --timeout passed before a verdict (the rollout goes on); 64 usage. In a log (stdout not a \
+                terminal) --wait prints a line at each change and at least every --progress-interval.
                 """)
 
         @Argument(help: "NAME or NAMESPACE/NAME.") var strategy: String
@@ -21,12 +22,15 @@ struct RolloutCommand: AsyncParsableCommand {
         @Flag(help: "Follow the rollout and exit with its verdict.") var wait = false
         @Option(help: "With --wait: give up waiting after this long, e.g. 45m (the rollout goes on).")
         var timeout: DurationArgument?
+        @Option(help: "With --wait in a log: print a progress line at least this often, e.g. 30s (CI watchdogs).")
+        var progressInterval: DurationArgument = DurationArgument(.seconds(60))
         @Flag(help: "Roll back an active rollout of the strategy first.") var supersede = false
         @OptionGroup var client: ClientOptions
 
         func validate() throws {
             if version.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--version must not be empty") }
             if timeout != nil && !wait { throw ValidationError("--timeout needs --wait") }
+            if progressInterval.duration <= .zero { throw ValidationError("--progress-interval must be positive") }
         }
 
         func run() async throws {
@@ -49,10 +53,11 @@ struct RolloutCommand: AsyncParsableCommand {
         func follow(_ api: APIClient, _ started: RolloutView) async throws {
             let deadline = timeout.map { ContinuousClock.now + $0.duration }
             let terminal = stdoutIsTerminal
-            var display = RolloutDisplay(terminal: terminal)
-            var tick: Duration = terminal ? .seconds(1) : .seconds(10)
-            if let timeout { tick = min(tick, timeout.duration) }
-            try await redrawOnChange(api, filter: "&rollout=\(APIClient.escape(started.id))", tick: tick) {
+            var display = RolloutDisplay(terminal: terminal, progressInterval: progressInterval.duration)
+            let tick: Duration = terminal ? .seconds(1) : min(.seconds(10), progressInterval.duration)
+            try await redrawOnChange(
+                api, filter: "&rollout=\(APIClient.escape(started.id))", tick: tick, deadline: deadline
+            ) {
                 let rollout = try await api.get("/v1/rollouts/\(started.id)", as: RolloutView.self)
                 display.show(rollout)
                 switch rollout.phase {
@@ -70,7 +75,8 @@ struct RolloutCommand: AsyncParsableCommand {
                     throw CLIError(
                         .timeout,
                         "timed out after \(timeout!.duration) waiting for rollout \(rollout.id) (still \(rollout.phase); "
-                            + "it goes on: sluice status \(rollout.strategy))")
+                            + "it goes on: sluice status \(rollout.strategy))"
+                            + (rollout.router?.failure.map { "; stuck: \($0)" } ?? ""))
                 }
                 return false
             }

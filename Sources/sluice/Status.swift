@@ -81,8 +81,10 @@ struct Status: AsyncParsableCommand {
             let hold = r.holdRemainingSeconds.map(formatSeconds) ?? "-"
             let checks = r.checks.map(RolloutDisplay.checkText).joined(separator: ", ")
             rows.append(
-                [r.strategy, r.id, r.version, r.phase, stage, "\(r.weight)%", hold, checks.isEmpty ? "-" : checks]
-                    .map { visibleControls($0) })
+                [
+                    r.strategy, r.id, r.version, r.phase, stage, RolloutDisplay.weightText(r), hold,
+                    checks.isEmpty ? "-" : checks,
+                ].map { visibleControls($0) })
         }
         var widths = Array(repeating: 0, count: rows[0].count)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
@@ -90,6 +92,21 @@ struct Status: AsyncParsableCommand {
             row.enumerated().map { i, cell in
                 i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
             }.joined(separator: "  ")
-        }.joined(separator: "\n") + "\n"
+        }.joined(separator: "\n") + "\n" + notes(rollouts)
+    }
+
+    /// Under the table, why a rollout does not get where it should: the effect that fails, and that Sluice
+    /// keeps retrying it.
+    static func notes(_ rollouts: [RolloutView]) -> String {
+        var text = ""
+        for r in rollouts where !["Succeeded", "RolledBack", "Failed"].contains(r.phase) {
+            if let failure = r.router?.failure {
+                text += visibleControls("\(r.strategy): \(failure); Sluice keeps retrying")
+                text += r.phase == "RollingBack" ? " (traffic is not confirmed on stable)\n" : "\n"
+            } else if let router = r.router, !router.confirmed, router.unconfirmedSeconds != nil {
+                text += visibleControls(r.strategy) + ": the router has not confirmed \(r.weight)% yet; Sluice keeps setting it\n"
+            }
+        }
+        return text
     }
 }

@@ -12,6 +12,8 @@ struct CLIError: Error, CustomStringConvertible {
         case server = 3
         /// `--timeout` passed before a verdict.
         case timeout = 4
+        /// A rollback was requested but the router did not confirm traffic on stable within `--wait`.
+        case notConfirmed = 5
         /// Bad command-line usage.
         case usage = 64
     }

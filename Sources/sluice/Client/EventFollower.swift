@@ -89,12 +89,13 @@ struct EventFollower: Sendable {
     }
 }
 
-/// Redraws `draw` whenever an event passes `filter`, and at least every `tick` (so a countdown moves),
-/// until `draw` returns true. Events come from one `EventFollower` stream, not from polling. A server that
+/// Redraws `draw` whenever an event passes `filter`, at least every `tick` (so a countdown moves) and once at
+/// `deadline` (so a wait ends on time, not up to a tick later), until `draw` returns true. Events come from one `EventFollower` stream, not from polling. A server that
 /// restarts is waited for as the follower does: a draw that cannot reach it is skipped, for at most
 /// `EventFollower.reconnectWindow`.
 func redrawOnChange(
-    _ api: APIClient, filter: String, tick: Duration, _ drawOnce: () async throws -> Bool
+    _ api: APIClient, filter: String, tick: Duration, deadline: ContinuousClock.Instant? = nil,
+    _ drawOnce: () async throws -> Bool
 ) async throws {
     var unreachableSince: ContinuousClock.Instant?
     func draw() async throws -> Bool {
@@ -126,7 +127,10 @@ func redrawOnChange(
         }
         group.addTask {
             while !Task.isCancelled {
-                try? await Task.sleep(for: tick)  // the redraw cadence of a countdown, not a wait for a condition
+                var next = ContinuousClock.now + tick
+                if let deadline, deadline > .now { next = min(next, deadline) }
+                // The redraw cadence of a countdown (and the caller's deadline), not a wait for a condition.
+                try? await Task.sleep(until: next, clock: .continuous)
                 changed.yield()
             }
         }
