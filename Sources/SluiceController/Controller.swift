@@ -15,7 +15,8 @@ public final class Controller: Sendable {
         /// Bound on one effect (a weight change, a deployment, a promotion that waits for pods).
         public var effectTimeout: Duration = .seconds(300)
         /// How long `startRollout(supersede: true)` waits for the superseded rollout to finish rolling back.
-        public var supersedeTimeout: Duration = .seconds(120)
+        /// Below the CLI's 15 s request timeout, so that the client gets the answer (a 409 saying why).
+        public var supersedeTimeout: Duration = .seconds(10)
         /// Pause before retrying a driver step that failed on the store (it is retried until it works).
         public var storeRetryDelay: Duration = .milliseconds(500)
         /// Webhook delivery attempts per event and target (the first included).
@@ -84,15 +85,15 @@ public final class Controller: Sendable {
     public func startRollout(strategy key: StrategyKey, version: String, actor: String, supersede: Bool) async throws
         -> Rollout
     {
-        if supersede, let active = try await mapStoreErrors({ try await self.store.activeRollout(of: key) }) {
-            try await supersedeAndWait(active, version: version, actor: actor)
-        }
+        let active = supersede ? try await mapStoreErrors({ try await self.store.activeRollout(of: key) }) : nil
+        if let active { try await supersedeAndWait(active, version: version, actor: actor) }
+        let superseded = active?.id
         let now = clock.now()
         let recorded = try await mapStoreErrors {
             try await self.store.startRollout(strategy: key, now: now) { id, stored, pools in
                 let decision = Rollout.start(
                     id: id, strategy: stored.strategy, revision: stored.revision, version: version, actor: actor,
-                    pools: pools, now: now)
+                    pools: pools, supersedes: superseded, now: now)
                 if let rejection = decision.rejection { throw ControllerError(.invalid, rejection) }
                 return decision
             }
@@ -127,23 +128,63 @@ public final class Controller: Sendable {
         return recorded.rollout
     }
 
-    /// Rolls `active` back for a new rollout of `version` and waits until it is final.
+    /// Rolls `active` back for a new rollout of `version` and waits (at most `supersedeTimeout`, kept below a
+    /// client's request timeout) until it is final. A rollback the router does not confirm is a `conflict` at once,
+    /// with the reason: an effect of it failed, or the rollout was already RollingBack and the router has not
+    /// confirmed weight 0 since. The rollback goes on (it is retried every tick); no new rollout is started.
     private func supersedeAndWait(_ active: Rollout, version: String, actor: String) async throws {
         let after = try await mapStoreErrors { try await self.store.lastSeq() }
-        let rollout = try await command(
-            rolloutID: active.id, .supersede(actor: actor, by: "a new rollout of \(version)"))
-        if rollout.phase.isTerminal { return }
+        if active.phase == .rollingBack {
+            if let stuck = Self.unconfirmedRollback(active) { throw stuck }
+        } else {
+            let rollout = try await command(
+                rolloutID: active.id, .supersede(actor: actor, by: "a new rollout of \(version)"))
+            if rollout.phase.isTerminal { return }
+        }
         let store = self.store
-        let finished = try? await withTimeout(options.supersedeTimeout, "the rollback of \(active.id)") {
-            for await event in store.eventStream(EventQuery(after: after, rollout: active.id)) {
-                if event.type == .rolledBack || event.type == .failed { return true }
+        let id = active.id
+        enum Outcome: Sendable {
+            case final
+            case failing(String)
+        }
+        let outcome = try? await withTimeout(options.supersedeTimeout, "the rollback of \(id)") {
+            for await event in store.eventStream(EventQuery(after: after, rollout: id)) {
+                if event.type == .rolledBack || event.type == .failed { return Outcome.final }
+                if event.type == .effectFailed { return Outcome.failing(event.message) }
             }
-            return false
+            return Outcome.failing("the event stream ended")
         }
-        guard finished == true else {
+        switch outcome {
+        case .final: return
+        case .failing(let failure):
             throw ControllerError(
-                .conflict, "rollout \(active.id) is still rolling back; start the new rollout once it has finished")
+                .conflict,
+                "rollout \(id) is rolling back but the router has not confirmed traffic on stable: \(failure); "
+                    + "no new rollout was started; Sluice keeps retrying, start the new rollout once \(id) is "
+                    + "RolledBack (sluice status \(active.strategy))")
+        case .none:
+            let current = try? await store.rollout(id)
+            throw Self.unconfirmedRollback(current ?? active)
+                ?? ControllerError(
+                    .conflict,
+                    "rollout \(id) is still rolling back after \(options.supersedeTimeout); no new rollout was "
+                        + "started; start it once \(id) is RolledBack")
         }
+    }
+
+    /// Why a RollingBack rollout is not confirmed on stable, when its last tick says so: its effects failed (the
+    /// router refuses writes or is down) and the router has not read back weight 0.
+    static func unconfirmedRollback(_ rollout: Rollout) -> ControllerError? {
+        guard rollout.phase == .rollingBack, let router = rollout.router, let failure = router.failure else {
+            return nil
+        }
+        let why = "the router last read back \(router.weight.map { "\($0)%" } ?? "nothing") for the canary ("
+            + failure + ")"
+
+        return ControllerError(
+            .conflict,
+            "rollout \(rollout.id) is rolling back and the router has not confirmed traffic on stable: \(why); no new "
+                + "rollout was started; Sluice keeps retrying, start the new rollout once \(rollout.id) is RolledBack")
     }
 
     /// The driver of `rolloutID`, created (and handed to `run()`) when there is none yet.

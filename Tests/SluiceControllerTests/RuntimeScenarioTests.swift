@@ -135,7 +135,11 @@ import Testing
         #expect(second.id == "r-20261124-0002")
         #expect(try await scenario.phase(first.id) == .rolledBack)
         let firstTypes = try await scenario.eventTypes(first.id)
-        #expect(firstTypes.suffix(3) == ["RollbackStarted", "Superseded", "RolledBack"])
+        #expect(firstTypes.suffix(2) == ["RollbackStarted", "RolledBack"])
+        // `Superseded` is written once the new rollout exists, by it.
+        let secondEvents = try await scenario.store.events(EventQuery(rollout: second.id))
+        #expect(secondEvents.prefix(2).map(\.type.rawValue) == ["RolloutStarted", "Superseded"])
+        #expect(secondEvents.dropFirst().first?.data["supersedes"] == .string(first.id))
         #expect(try await scenario.tickUntilFinal(second.id).phase == .succeeded)
         #expect(scenario.world().workload.log.contains("promote v3"))
     }
@@ -263,5 +267,46 @@ final class LockedValue<Value>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return body(&value)
+    }
+}
+
+@Suite struct SupersedeStuckRollbackTests {
+    /// `rollout start --supersede` over a rollback the router refuses: 409 at once with the router's reason (never
+    /// after a timeout), no new rollout, and no `Superseded` event for a rollout that was not created.
+    @Test func supersedeOverARollbackTheRouterRefusesIsAConflictAtOnceAndStartsNothing() async throws {
+        let scenario = try await Scenario()
+        defer { Task { await scenario.stop() } }
+        let key = Fixtures.strategy().key
+        let first = try await scenario.start(version: "v2")
+        try await scenario.tick(2)
+        scenario.world().router.failNextSets(1_000)
+        func supersede() async throws -> (ControllerError?, Duration) {
+            let started = ContinuousClock.now
+            do {
+                _ = try await scenario.controller.startRollout(strategy: key, version: "v3", actor: "ci", supersede: true)
+                return (nil, ContinuousClock.now - started)
+            } catch let error as ControllerError {
+                return (error, ContinuousClock.now - started)
+            }
+        }
+        // A Progressing rollout: its rollback starts, its weight change fails, the answer says so.
+        let (progressing, took) = try await supersede()
+        #expect(progressing?.code == .conflict, "\(String(describing: progressing))")
+        #expect(progressing?.message.contains("router answered 503") == true, "\(String(describing: progressing))")
+        #expect(took < .seconds(5), "answered when the router refused, not after supersedeTimeout: \(took)")
+        try await scenario.settle()
+        #expect(try await scenario.phase(first.id) == .rollingBack)
+        // Already RollingBack and stuck: 409 at once.
+        let (stuck, tookStuck) = try await supersede()
+        #expect(stuck?.code == .conflict && stuck?.message.contains("has not confirmed traffic on stable") == true)
+        #expect(stuck?.message.contains("setWeight(0) failed: router answered 503") == true, "\(String(describing: stuck))")
+        #expect(tookStuck < .seconds(1), "\(tookStuck)")
+        #expect(try await !scenario.eventTypes().contains("Superseded"))
+        #expect(try await scenario.store.rollouts(after: nil, strategy: key, phases: nil, limit: 10).count == 1)
+        // The rollback keeps being retried; once the router takes it, a new rollout can start.
+        scenario.world().router.failNextSets(0)
+        #expect(try await scenario.tickUntilFinal(first.id).phase == .rolledBack)
+        let second = try await scenario.start(version: "v3", supersede: true)
+        #expect(second.version == "v3")
     }
 }

@@ -6,6 +6,8 @@ extension Decider {
         case .rollback(let actor, let reason):
             requestRollback(cause: .command(actor: actor, reason: reason), actor: actor, reason: reason)
         case .supersede(let actor, let by):
+            // The `Superseded` event is the new rollout's (Rollout.start), written once it exists: here the new
+            // rollout is only asked for, and it may never be created (the rollback may not finish).
             if rollout.phase == .rollingBack {
                 // Already on its way out: the new rollout only has to wait for it. Weight 0 is asked for again.
                 addCleanup()
@@ -13,15 +15,9 @@ extension Decider {
                 reject(
                     "rollout \(rollout.id) is finishing the promotion of \(rollout.version), which is already the "
                         + "stable version; it cannot be superseded, start the new rollout once it has Succeeded")
-                return
             } else {
-                startRollback(
-                    cause: .superseded(actor: actor, by: by), actor: actor, reason: "superseded by rollout \(by)")
+                startRollback(cause: .superseded(actor: actor, by: by), actor: actor, reason: "superseded by \(by)")
             }
-            emit(
-                .superseded, actor: actor, reason: "Superseded",
-                message: "rollout \(by) of the same strategy was started with --supersede",
-                data: ["supersededBy": .string(by)])
         case .pause(let actor): pause(actor: actor)
         case .resume(let actor): resume(actor: actor)
         case .promote(let actor, let full): promote(actor: actor, full: full)

@@ -3,10 +3,12 @@ extension Rollout {
     /// event and its first effect: canary capacity for the first stage, before any traffic.
     ///
     /// `pools` are the `upstreams` pools in their current roles (after earlier swaps); nil takes them from the
-    /// strategy for an `upstreams` target. A strategy without stages is refused with `rejection`.
+    /// strategy for an `upstreams` target. `supersedes` is the rollout that `--supersede` rolled back for this one
+    /// (its `Superseded` event is this rollout's, written only once this one exists). A strategy without stages is
+    /// refused with `rejection`.
     public static func start(
         id: String, strategy: Strategy, revision: Int, version: String, actor: String, pools: Pools?,
-        now: Timestamp
+        supersedes: String? = nil, now: Timestamp
     ) -> Decision {
         var rollout = Rollout(
             id: id, strategy: strategy.key, strategyRevision: revision, version: version, createdAt: now,
@@ -27,6 +29,12 @@ extension Rollout {
                 "version": .string(version), "revision": .number(Double(revision)),
                 "stages": .array(strategy.stages.map { .string("\($0.name):\($0.weight)") }),
             ])
+        if let supersedes {
+            decider.emit(
+                .superseded, actor: actor, reason: "Superseded",
+                message: "rollout \(id) supersedes \(supersedes), which was rolled back for it (--supersede)",
+                data: ["supersedes": .string(supersedes)])
+        }
         return decider.decision
     }
 }
