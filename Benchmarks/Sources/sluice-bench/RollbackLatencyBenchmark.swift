@@ -7,7 +7,8 @@ import SluiceTestSupport
 /// `LoopbackFakes` (Prometheus and Caddy admin API in this process, timestamping what they serve and receive):
 /// - breach: from a breaching value appearing at the metrics endpoint to the router receiving weight 0, for
 ///   `--trials` rollouts at once with random flip times within one interval;
-/// - cli: from starting `sluice rollback NS/NAME --reason …` (a subprocess) to weight 0 at the router;
+/// - cli: from starting `sluice rollback NS/NAME --reason …` (a subprocess) to weight 0 at the router, and to the
+///   CLI exiting with the router's confirmation (it waits until Sluice has read weight 0 back);
 /// - api: from sending `POST /v1/rollouts/{id}/rollback` (what the CLI calls) to weight 0 at the router.
 struct RollbackLatencyBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -113,11 +114,18 @@ struct RollbackLatencyBenchmark: AsyncParsableCommand {
             let done: ContinuousClock.Instant
             if kind == "cli" {
                 let process = try serve.rollbackProcess(SluiceServe.name(index))
+                let output = Pipe()
+                process.standardOutput = output
                 try process.run()
+                let printed = output.fileHandleForReading.readDataToEndOfFile()  // until the CLI closes stdout
                 process.waitUntilExit()
                 done = .now
-                guard process.terminationStatus == 0 else {
-                    throw BenchError("sluice rollback \(SluiceServe.name(index)) exited \(process.terminationStatus)")
+                guard process.terminationStatus == 0,
+                    String(decoding: printed, as: UTF8.self).contains("confirmed by the router at")
+                else {
+                    throw BenchError(
+                        "sluice rollback \(SluiceServe.name(index)) exited \(process.terminationStatus) without the "
+                            + "router's confirmation: \(String(decoding: printed, as: UTF8.self))")
                 }
             } else {
                 let response = try await serve.api("POST", "/v1/rollouts/\(id)/rollback", body: #"{"reason":"bench"}"#)
@@ -133,7 +141,7 @@ struct RollbackLatencyBenchmark: AsyncParsableCommand {
         }
         try await serve.waitAllFinal(ids)
         let source = kind == "cli" ? "`sluice rollback` started" : "rollback API call sent"
-        let end = kind == "cli" ? "`sluice rollback` exited" : "API answered"
+        let end = kind == "cli" ? "CLI exited with confirmation" : "API answered"
         return ["\(source) → weight 0": Percentiles(toZero), "\(source) → \(end)": Percentiles(answered)]
     }
 
