@@ -42,7 +42,9 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
-        .target(name: "SluiceHTTP", dependencies: ["CCurl", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(
+            name: "SluiceHTTP", dependencies: ["CCurl", "SluiceCore", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .target(name: "SluiceProviders", dependencies: ["SluiceCore", "SluiceHTTP", "SluiceKubernetes"]),
         .target(name: "SluiceStore", dependencies: ["SluiceCore", .product(name: "GRDB", package: "GRDB.swift")]),
@@ -123,8 +125,9 @@ let package = Package(
         .testTarget(
             name: "SluiceControllerTests",
             dependencies: [
-                "SluiceController", "SluiceStore", "SluiceCore", "SluiceHTTP", "SluiceTestSupport",
+                "SluiceController", "SluiceStore", "SluiceCore", "SluiceHTTP", "SluiceProviders", "SluiceTestSupport",
                 "SluiceRuntimeTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// A transport failure of an outbound request. A 4xx/5xx answer is an `HTTPResponse`, never this.
 public struct HTTPError: Error, Sendable, CustomStringConvertible {
@@ -17,7 +18,7 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
     }
 
     public var code: Code
-    /// The request URL with any user and password removed.
+    /// The request URL without user info, query and fragment (`Redaction.url`): errors are logged and stored.
     public var url: String
     /// libcurl's own message (or ours for `invalidRequest`); never holds a token or a secret.
     public var message: String
@@ -26,7 +27,7 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
 
     public init(code: Code, url: String, message: String, underlyingCode: Int? = nil) {
         self.code = code
-        self.url = HTTPError.redact(url)
+        self.url = Redaction.url(url)
         self.message = message
         self.underlyingCode = underlyingCode
     }
@@ -42,14 +43,5 @@ public struct HTTPError: Error, Sendable, CustomStringConvertible {
     public var description: String {
         let curl = underlyingCode.map { " (curl \($0))" } ?? ""
         return "HTTP \(code.rawValue) for \(url): \(message)\(curl)"
-    }
-
-    /// `url` without the `user:password@` part, so errors and logs never carry credentials.
-    public static func redact(_ url: String) -> String {
-        guard let schemeEnd = url.range(of: "://") else { return url }
-        let rest = url[schemeEnd.upperBound...]
-        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
-        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return url }
-        return String(url[..<schemeEnd.upperBound]) + String(rest[rest.index(after: at)...])
     }
 }

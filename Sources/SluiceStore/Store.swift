@@ -11,8 +11,11 @@ public final class Store: Sendable {
     let writer: any DatabaseWriter
     let broadcaster = EventBroadcaster()
 
-    /// Opens (creating if needed) the database at `path` in WAL mode and migrates its schema.
+    /// Opens (creating if needed) the database at `path` in WAL mode and migrates its schema. A new file is
+    /// created readable by its owner only (0600): it holds strategy sources, which may hold provider headers and
+    /// webhook URLs. SQLite gives its `-wal` and `-shm` files the same mode.
     public convenience init(path: String, samplesPerCheck: Int = 100) throws {
+        try Self.createPrivately(path)
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.label = "sluice-store"
@@ -23,6 +26,18 @@ public final class Store: Sendable {
             throw error
         } catch {
             throw StoreError(.database, "cannot open the store at \(path)", underlying: error)
+        }
+    }
+
+    /// Creates an empty file at `path` with mode 0600 unless something is there; an existing file keeps its mode.
+    private static func createPrivately(_ path: String) throws {
+        guard path != ":memory:", !path.isEmpty else { return }
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor >= 0 {
+            close(descriptor)
+        } else if errno != EEXIST {
+            let reason = String(cString: strerror(errno))
+            throw StoreError(.database, "cannot create the store at \(path): \(reason)")
         }
     }
 

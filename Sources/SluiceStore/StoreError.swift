@@ -20,7 +20,8 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
 
     public var code: Code
     public var message: String
-    /// The underlying error, when there is one (never shown with secrets: the store holds none).
+    /// The underlying error, when there is one. GRDB keeps statement arguments out of its descriptions, so a stored
+    /// strategy source (which may hold provider headers) never shows here.
     public var underlying: String?
 
     public init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {

@@ -66,8 +66,9 @@ struct RetryPolicyTests {
 
 @Suite("HTTPError")
 struct HTTPErrorTests {
-    @Test("the URL never carries credentials", arguments: [
-        ("https://user:pass@example.com/a?b=c", "https://example.com/a?b=c"),
+    @Test("the URL never carries credentials, a query or a fragment", arguments: [
+        ("https://user:pass@example.com/a?b=c", "https://example.com/a"),
+        ("https://example.com/a?token=pass#pass", "https://example.com/a"),
         ("http://token@127.0.0.1:8080/", "http://127.0.0.1:8080/"),
         ("https://example.com/a@b", "https://example.com/a@b"),
         ("https://example.com", "https://example.com"),

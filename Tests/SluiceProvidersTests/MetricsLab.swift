@@ -14,11 +14,11 @@ final class MetricsLab: Sendable {
     let metrics = ProviderMetrics()
     let provider: PrometheusProvider
 
-    private init(exporter: TestExporter, prometheus: PrometheusServer, client: CurlClient) {
+    private init(exporter: TestExporter, prometheus: PrometheusServer, client: CurlClient) throws {
         self.exporter = exporter
         self.prometheus = prometheus
         self.client = client
-        provider = PrometheusProvider(
+        provider = try PrometheusProvider(
             name: "prom", config: PrometheusConfig(address: prometheus.address, timeout: .seconds(2)), client: client,
             metrics: metrics)
     }
@@ -34,7 +34,7 @@ final class MetricsLab: Sendable {
             exporter.stop()
             throw error
         }
-        let lab = MetricsLab(exporter: exporter, prometheus: prometheus, client: try CurlClient())
+        let lab = try MetricsLab(exporter: exporter, prometheus: prometheus, client: try CurlClient())
         do {
             try await lab.control(latencyMs: latencyMs)
             try await waitUntil("Prometheus' first scrape of the exporter", timeout: .seconds(20)) {

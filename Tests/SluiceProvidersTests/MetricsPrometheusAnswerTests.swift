@@ -12,7 +12,7 @@ import Testing
 @Suite struct MetricsPrometheusAnswerTests {
     static let endpoint = MetricEndpoint(
         kind: "prometheus", name: "prom", url: "http://127.0.0.1:9090", client: ScriptedHTTPClient(body: ""),
-        timeout: .seconds(1), headers: [:])
+        timeout: .seconds(1))
 
     func reading(_ body: String, status: Int = 200) throws -> MetricReading {
         try reading(Data(body.utf8), status: status)

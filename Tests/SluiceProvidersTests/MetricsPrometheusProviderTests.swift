@@ -11,7 +11,7 @@ import Testing
     static let config = PrometheusConfig(address: "http://127.0.0.1:9090/prom/", timeout: .seconds(3))
 
     func provider(status: Int = 200, body: String, metrics: ProviderMetrics = .init()) -> PrometheusProvider {
-        PrometheusProvider(
+        try! PrometheusProvider(
             name: "prom", config: Self.config, client: ScriptedHTTPClient(status: status, body: body),
             metrics: metrics)
     }
@@ -92,7 +92,7 @@ import Testing
 
     @Test func transportFailureIsUnavailable() async throws {
         let client = ScriptedHTTPClient { _ in throw TransportFailure(description: "connection refused") }
-        let provider = PrometheusProvider(name: "prom", config: Self.config, client: client)
+        let provider = try PrometheusProvider(name: "prom", config: Self.config, client: client)
         let error = try await #require(throws: ProviderError.self) { try await provider.read(query: "up") }
         #expect(error.code == .unavailable)
         #expect(error.message.contains("connection refused"))
@@ -102,7 +102,7 @@ import Testing
         let client = ScriptedHTTPClient { request in
             throw HTTPError(code: .timedOut, url: request.url, message: "Operation timed out", underlyingCode: 28)
         }
-        let provider = PrometheusProvider(name: "prom", config: Self.config, client: client)
+        let provider = try PrometheusProvider(name: "prom", config: Self.config, client: client)
         let error = try await #require(throws: ProviderError.self) { try await provider.read(query: "secret_metric") }
         #expect(error.code == .unavailable)
         #expect(error.message == "no answer (timedOut after 3.0 seconds): Operation timed out")
@@ -119,7 +119,7 @@ import Testing
         let config = PrometheusConfig(
             address: "http://127.0.0.1:9090/prom/", timeout: .seconds(3), headers: ["X-Scope-OrgID": "shop"],
             bearerTokenFile: tokenFile)
-        let provider = PrometheusProvider(name: "prom", config: config, client: client)
+        let provider = try PrometheusProvider(name: "prom", config: config, client: client)
 
         #expect(try await provider.sample(query: #"sum(rate(x{code=~"5.."}[1m])) / 2"#) == 1)
         // A rotated token is used at the next query without a restart.
@@ -140,7 +140,7 @@ import Testing
 
     @Test func unreadableTokenFileIsAnErrorWithoutAnyToken() async throws {
         let config = PrometheusConfig(address: "http://127.0.0.1:9090", bearerTokenFile: "/nonexistent/token")
-        let provider = PrometheusProvider(name: "prom", config: config, client: ScriptedHTTPClient(body: "{}"))
+        let provider = try PrometheusProvider(name: "prom", config: config, client: ScriptedHTTPClient(body: "{}"))
         let error = try await #require(throws: ProviderError.self) { try await provider.read(query: "up") }
         #expect(error.code == .invalidConfiguration)
         #expect(error.message == "cannot read bearerTokenFile /nonexistent/token: no such file")
@@ -148,7 +148,7 @@ import Testing
         let empty = NSTemporaryDirectory() + "sluice-empty-token-\(UUID().uuidString)"
         try "\n".write(toFile: empty, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: empty) }
-        let blank = PrometheusProvider(
+        let blank = try PrometheusProvider(
             name: "prom", config: PrometheusConfig(address: "http://127.0.0.1:9090", bearerTokenFile: empty),
             client: ScriptedHTTPClient(body: "{}"))
         let emptyError = try await #require(throws: ProviderError.self) { try await blank.read(query: "up") }
@@ -157,7 +157,7 @@ import Testing
 
     @Test func credentialsInTheAddressNeverReachAMessage() async throws {
         let config = PrometheusConfig(address: "http://user:s3cret@127.0.0.1:9090")
-        let provider = PrometheusProvider(
+        let provider = try PrometheusProvider(
             name: "prom", config: config, client: ScriptedHTTPClient(status: 500, body: "down"))
         let error = try await #require(throws: ProviderError.self) { try await provider.read(query: "up") }
         #expect(!error.description.contains("s3cret"))

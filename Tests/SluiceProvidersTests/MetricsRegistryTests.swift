@@ -42,7 +42,7 @@ import Testing
         let client = ScriptedHTTPClient(
             status: 400, body: #"{"status":"error","errorType":"bad_data","error":"parse error"}"#)
         let runner = CheckRunner(providers: [
-            "prom": PrometheusProvider(name: "prom", config: .init(address: "http://x:9090"), client: client)
+            "prom": try PrometheusProvider(name: "prom", config: .init(address: "http://x:9090"), client: client)
         ])
         let results = await runner.run([
             (Check(name: "bad", provider: "prom", query: "sum(", max: 1), "sum("),

@@ -12,7 +12,7 @@ import Testing
         let lab = try await MetricsLab.start()
         defer { lab.stop() }
         let config = WebConfig(url: lab.prometheus.address + "/api/v1/query?query={{query}}", jsonPath: "data.result.1")
-        let web = WebProvider(name: "web", config: config, client: lab.client)
+        let web = try WebProvider(name: "web", config: config, client: lab.client)
         #expect(try await web.sample(query: #"scalar(up{job="exporter"})"#) == 1)
     }
 
@@ -20,7 +20,7 @@ import Testing
         let exporter = try await TestExporter.start()
         defer { exporter.stop() }
         let client = try CurlClient()
-        let web = WebProvider(
+        let web = try WebProvider(
             name: "web", config: WebConfig(url: exporter.url + "/control", jsonPath: "latency_ms"), client: client)
         #expect(try await web.sample(query: "") == 0)
     }
@@ -35,7 +35,7 @@ import Testing
         #expect(try await client.execute(control).status == 200)
 
         let metrics = ProviderMetrics()
-        let web = WebProvider(
+        let web = try WebProvider(
             name: "web", config: WebConfig(url: exporter.url + "/", jsonPath: "code", timeout: .milliseconds(300)),
             client: client, metrics: metrics)
         let result = await CheckRunner(providers: ["web": web])
@@ -48,7 +48,7 @@ import Testing
 
     @Test func nothingListeningIsNoData() async throws {
         let port = try freePort()
-        let web = WebProvider(
+        let web = try WebProvider(
             name: "web", config: WebConfig(url: "http://127.0.0.1:\(port)/", jsonPath: "v", timeout: .seconds(2)),
             client: try CurlClient())
         let error = try await #require(throws: ProviderError.self) { try await web.read(query: "") }

@@ -13,7 +13,7 @@ import Testing
         """#
 
     func provider(path: String, status: Int = 200, body: String = document) -> WebProvider {
-        WebProvider(
+        try! WebProvider(
             name: "stats", config: WebConfig(url: "http://127.0.0.1:1/stats?token=abc", jsonPath: path),
             client: ScriptedHTTPClient(status: status, body: body))
     }
@@ -74,7 +74,7 @@ import Testing
         let config = WebConfig(
             url: "http://127.0.0.1:1/q?expr={{query}}", jsonPath: "v", headers: ["X-Api-Key": "k"], timeout: .seconds(2)
         )
-        let provider = WebProvider(name: "stats", config: config, client: client)
+        let provider = try WebProvider(name: "stats", config: config, client: client)
         #expect(try await provider.sample(query: "errors / total") == 1)
         let request = try #require(client.requests.first)
         #expect(request.url == "http://127.0.0.1:1/q?expr=errors%20%2F%20total")

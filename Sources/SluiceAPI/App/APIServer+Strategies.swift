@@ -5,15 +5,19 @@ import SluiceCore
 extension APIServer {
     /// `GET /v1/strategies`, `GET|PUT /v1/strategies/{ns}/{name}`.
     func addStrategyRoutes(to router: Router<APIContext>) {
-        route(router, .get, "/v1/strategies", role: .viewer) { _, _, _ in
-            try Self.json(StrategyList(strategies: try await backend.strategies().map(StrategyView.init)))
+        // The source may hold header values and webhook URLs in clear: only those who may change it see it.
+        route(router, .get, "/v1/strategies", role: .viewer) { _, _, identity in
+            let showingSource = identity.role.includes(.release)
+            return try Self.json(
+                StrategyList(
+                    strategies: try await backend.strategies().map { StrategyView($0, showingSource: showingSource) }))
         }
-        route(router, .get, "/v1/strategies/:namespace/:name", role: .viewer) { _, context, _ in
+        route(router, .get, "/v1/strategies/:namespace/:name", role: .viewer) { _, context, identity in
             let key = try Self.strategyKey(context)
             guard let stored = try await backend.strategy(key, revision: nil) else {
                 throw try await unknownStrategy(key)
             }
-            return try Self.json(StrategyView(stored))
+            return try Self.json(StrategyView(stored, showingSource: identity.role.includes(.release)))
         }
         route(router, .put, "/v1/strategies/:namespace/:name", role: .release) { request, context, identity in
             let key = try Self.strategyKey(context)

@@ -65,10 +65,16 @@ public struct StrategyView: Sendable, Hashable, Codable {
     public var router: String
     public var stages: [StageView]
     public var checks: [String]
-    /// The document as applied.
+    /// The metric providers by key, redacted: URLs without user info and query, header values hidden.
+    public var providers: [String: ProviderView]?
+    /// The webhooks, redacted to scheme, host and port.
+    public var notifications: [NotificationView]?
+    /// The document as applied; only for `release` and `admin` tokens, since it may hold header values and
+    /// webhook URLs in clear (docs/api.md).
     public var source: String?
 
-    public init(_ stored: AppliedStrategy) {
+    /// The view of `stored`; `source` only when `showingSource` (the caller may see secrets).
+    public init(_ stored: AppliedStrategy, showingSource: Bool) {
         let strategy = stored.strategy
         namespace = strategy.namespace
         name = strategy.name
@@ -83,7 +89,44 @@ public struct StrategyView: Sendable, Hashable, Codable {
         router = strategy.traffic.kind
         stages = strategy.stages.enumerated().map { StageView(index: $0.offset, stage: $0.element) }
         checks = strategy.analysis.checks.map(\.name)
-        source = stored.source
+        providers = strategy.analysis.providers.mapValues(ProviderView.init)
+        notifications = strategy.notifications.map(NotificationView.init)
+        source = showingSource ? stored.source : nil
+    }
+}
+
+/// A metric provider of a strategy as every role may see it.
+public struct ProviderView: Sendable, Hashable, Codable {
+    public var kind: String
+    /// The address (`prometheus`) or URL (`web`) without user info, query and fragment.
+    public var url: String
+    /// Header name to `<redacted>`, or to where its value comes from (`fromEnv PROM_KEY`, `fromFile /path`).
+    public var headers: [String: String]
+    public var bearerTokenFile: String?
+
+    public init(_ config: ProviderConfig) {
+        kind = config.kind
+        switch config {
+        case .prometheus(let prometheus):
+            url = Redaction.url(prometheus.address)
+            headers = prometheus.headers.mapValues(\.description)
+            bearerTokenFile = prometheus.bearerTokenFile
+        case .web(let web):
+            url = Redaction.url(web.url)
+            headers = web.headers.mapValues(\.description)
+        }
+    }
+}
+
+/// A webhook of a strategy as every role may see it: its path and query may be the secret.
+public struct NotificationView: Sendable, Hashable, Codable {
+    /// Scheme, host and port of the webhook URL.
+    public var webhook: String
+    public var on: [String]
+
+    public init(_ target: NotificationTarget) {
+        webhook = Redaction.url(target.webhook, keeping: .origin)
+        on = target.on
     }
 }
 

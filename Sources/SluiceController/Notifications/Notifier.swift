@@ -53,10 +53,10 @@ final class Notifier: Sendable {
     }
 
     private func deliver(_ delivery: Delivery) async {
-        // The webhook URL may carry a secret in its path: only its host goes to the log.
+        // The webhook URL may carry a secret in its path or query: only its scheme, host and port are logged.
         let metadata: Logger.Metadata = [
             "rollout.id": "\(delivery.event.rollout)", "event.seq": "\(delivery.event.seq)",
-            "webhook.host": "\(URLComponents(string: delivery.webhook)?.host ?? "?")",
+            "webhook.url": "\(Redaction.url(delivery.webhook, keeping: .origin))",
         ]
         guard let http else {
             logger.warning("notification not sent: no HTTP client configured", metadata: metadata)
@@ -89,6 +89,9 @@ final class Notifier: Sendable {
                     return
                 }
                 lastProblem = "HTTP \(response.status)"
+            } catch let error as HTTPError {
+                if Task.isCancelled { return }
+                lastProblem = "\(error.code.rawValue): \(error.message)"  // not its description: that has the path
             } catch {
                 if Task.isCancelled { return }
                 lastProblem = "\(error)"

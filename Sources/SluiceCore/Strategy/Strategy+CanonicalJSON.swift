@@ -103,7 +103,7 @@ extension ProviderConfig {
         case .prometheus(let config):
             var fields: [String: JSONValue] = [
                 "address": .string(config.address), "timeout": .string(config.timeout.goString),
-                "headers": .object(config.headers.mapValues(JSONValue.string)),
+                "headers": .object(config.headers.mapValues(\.document)),
             ]
             if let file = config.bearerTokenFile { fields["bearerTokenFile"] = .string(file) }
             return .object(["prometheus": .object(fields)])
@@ -111,7 +111,7 @@ extension ProviderConfig {
             return .object([
                 "web": .object([
                     "url": .string(config.url), "jsonPath": .string(config.jsonPath),
-                    "headers": .object(config.headers.mapValues(JSONValue.string)),
+                    "headers": .object(config.headers.mapValues(\.document)),
                     "timeout": .string(config.timeout.goString),
                 ])
             ])

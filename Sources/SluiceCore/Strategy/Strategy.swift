@@ -163,10 +163,10 @@ public enum ProviderConfig: Sendable, Hashable, Codable {
 public struct PrometheusConfig: Sendable, Hashable, Codable {
     public var address: String
     public var timeout: Duration
-    public var headers: [String: String]
+    public var headers: [String: HeaderValue]
     public var bearerTokenFile: String?
     public init(
-        address: String, timeout: Duration = .seconds(5), headers: [String: String] = [:],
+        address: String, timeout: Duration = .seconds(5), headers: [String: HeaderValue] = [:],
         bearerTokenFile: String? = nil
     ) {
         self.address = address
@@ -180,9 +180,9 @@ public struct PrometheusConfig: Sendable, Hashable, Codable {
 public struct WebConfig: Sendable, Hashable, Codable {
     public var url: String
     public var jsonPath: String
-    public var headers: [String: String]
+    public var headers: [String: HeaderValue]
     public var timeout: Duration
-    public init(url: String, jsonPath: String, headers: [String: String] = [:], timeout: Duration = .seconds(5)) {
+    public init(url: String, jsonPath: String, headers: [String: HeaderValue] = [:], timeout: Duration = .seconds(5)) {
         self.url = url
         self.jsonPath = jsonPath
         self.headers = headers

@@ -447,7 +447,7 @@ extension StrategyReader {
             guard let c = mapping(config, configPath, known: ["address", "timeout", "headers", "bearerTokenFile"]) else { return nil }
             let address = required(c, "address").flatMap { string($0, c.path("address"), rule: StrategyRules.httpURL) }
             let timeout = c["timeout"].map(timeoutRule) ?? min(.seconds(5), interval)
-            let headers = c["headers"].map { stringMap($0, c.path("headers")) } ?? [:]
+            let headers = c["headers"].map { readHeaders($0, c.path("headers")) } ?? [:]
             let tokenFile = optional(c["bearerTokenFile"]) {
                 self.string($0, c.path("bearerTokenFile"), rule: { $0.isEmpty ? "must be a file path" : nil })
             }
@@ -463,9 +463,57 @@ extension StrategyReader {
             })
         }
         let timeout = c["timeout"].map(timeoutRule) ?? min(.seconds(5), interval)
-        let headers = c["headers"].map { stringMap($0, c.path("headers")) } ?? [:]
+        let headers = c["headers"].map { readHeaders($0, c.path("headers")) } ?? [:]
         guard let url, let jsonPath, let timeout, let headers else { return nil }
         return .web(WebConfig(url: url, jsonPath: jsonPath, headers: headers, timeout: timeout))
+    }
+
+    /// `headers`: a name to a string, `{fromEnv: VARIABLE}` or `{fromFile: PATH}`. An error never quotes a
+    /// written value: it may be a key.
+    private func readHeaders(_ node: Node, _ path: String) -> [String: HeaderValue]? {
+        stringMap(node, path) { readHeader($0, $1) }
+    }
+
+    /// A letter or `_`, then letters, digits and `_` (what a shell exports).
+    private static func environmentVariable(_ name: String) -> String? {
+        let valid =
+            name.first.map { $0 == "_" || $0.isLetter } == true
+            && name.unicodeScalars.allSatisfy {
+                $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_")
+            }
+        return valid ? nil : "\(StrategyRules.quoted(name)) is not an environment variable name (letters, digits, _)"
+    }
+
+    private func readHeader(_ node: Node, _ path: String) -> HeaderValue? {
+        guard case .mapping = node else {
+            guard node.scalar != nil, let text = string(node, path, showingValue: false) else {
+                if node.scalar == nil {
+                    report(
+                        .wrongType, at: node, path,
+                        "expected a string, {fromEnv: VARIABLE} or {fromFile: PATH}, got \(describe(node))")
+                }
+                return nil
+            }
+            return .value(text)
+        }
+        guard let f = mapping(node, path, known: ["fromEnv", "fromFile"]) else { return nil }
+        switch (f["fromEnv"], f["fromFile"]) {
+        case (let name?, nil):
+            return string(name, f.path("fromEnv"), rule: Self.environmentVariable).map(HeaderValue.fromEnv)
+        case (nil, let file?):
+            return string(file, f.path("fromFile"), rule: { $0.isEmpty ? "must be a file path" : nil })
+                .map(HeaderValue.fromFile)
+        case (_?, _?):
+            report(
+                .conflict, at: f.keys["fromFile"], f.path("fromFile"),
+                "a header's value comes from fromEnv or fromFile, not both")
+            return nil
+        case (nil, nil):
+            if f.suggested.isEmpty {
+                report(.missingKey, at: node, path, "needs fromEnv or fromFile (or the value as a string)")
+            }
+            return nil
+        }
     }
 
     // MARK: checks

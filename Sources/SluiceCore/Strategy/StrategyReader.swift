@@ -163,9 +163,13 @@ final class StrategyReader {
 
     // MARK: Scalars
 
-    func string(_ node: Node, _ path: String, expected: String = "a string") -> String? {
+    /// A string; `showingValue: false` keeps a wrongly typed value out of the error (a header's may be a key).
+    func string(_ node: Node, _ path: String, expected: String = "a string", showingValue: Bool = true) -> String? {
         guard let scalar = node.scalar, node.tagName == .str else {
-            report(.wrongType, at: node, path, "expected \(expected), got \(describe(node))")
+            let described = describe(node)
+            // "an integer (12345)" without "(12345)"
+            let got = showingValue ? described : described.split(separator: " (", maxSplits: 1).first.map(String.init) ?? ""
+            report(.wrongType, at: node, path, "expected \(expected), got \(got)")
             return nil
         }
         return scalar.string
@@ -233,13 +237,18 @@ final class StrategyReader {
         return value
     }
 
-    /// A mapping of strings to strings (labels, headers).
+    /// A mapping of strings to strings (labels).
     func stringMap(_ node: Node, _ path: String) -> [String: String]? {
+        stringMap(node, path) { string($0, $1) }
+    }
+
+    /// A mapping of strings to what `read` makes of each value (given the value and its path).
+    func stringMap<Value>(_ node: Node, _ path: String, _ read: (Node, String) -> Value?) -> [String: Value]? {
         guard let entries = namedEntries(node, path) else { return nil }
-        var map: [String: String] = [:]
+        var map: [String: Value] = [:]
         var ok = true
         for entry in entries {
-            guard let value = string(entry.value, path + "." + entry.key) else {
+            guard let value = read(entry.value, path + "." + entry.key) else {
                 ok = false
                 continue
             }

@@ -60,7 +60,23 @@ public enum StrategySchema {
             },
             "httpURL": {"type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://[^\\s/?#]+([/?#]\\S*)?$"},
             "hostPort": {"type": "string", "pattern": "^([A-Za-z0-9._-]+|\\[[0-9A-Fa-f:.]+\\]):[0-9]{1,5}$"},
-            "stringMap": {"type": "object", "additionalProperties": {"type": "string"}},
+            "headers": {
+              "type": "object",
+              "description": "Header name to its value: a string, or read when the provider is built from an environment variable or a file.",
+              "additionalProperties": {
+                "oneOf": [
+                  {"type": "string"},
+                  {
+                    "type": "object", "additionalProperties": false, "required": ["fromEnv"],
+                    "properties": {"fromEnv": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}}
+                  },
+                  {
+                    "type": "object", "additionalProperties": false, "required": ["fromFile"],
+                    "properties": {"fromFile": {"type": "string", "minLength": 1}}
+                  }
+                ]
+              }
+            },
             "target": {
               "description": "Exactly one of deployment or upstreams.",
               "oneOf": [
@@ -182,7 +198,7 @@ public enum StrategySchema {
                   "properties": {
                     "address": {"$ref": "#/$defs/httpURL"},
                     "timeout": {"$ref": "#/$defs/duration", "default": "5s"},
-                    "headers": {"$ref": "#/$defs/stringMap"},
+                    "headers": {"$ref": "#/$defs/headers"},
                     "bearerTokenFile": {"type": "string", "minLength": 1}
                   }
                 },
@@ -193,7 +209,7 @@ public enum StrategySchema {
                   "properties": {
                     "url": {"$ref": "#/$defs/httpURL"},
                     "jsonPath": {"type": "string", "pattern": "^[^.]+(\\.[^.]+)*$"},
-                    "headers": {"$ref": "#/$defs/stringMap"},
+                    "headers": {"$ref": "#/$defs/headers"},
                     "timeout": {"$ref": "#/$defs/duration", "default": "5s"}
                   }
                 }

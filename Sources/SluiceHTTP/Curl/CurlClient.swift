@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import SluiceCore
 
 /// `HTTPClient` over libcurl: one event-loop thread over `curl_multi`, connections reused across requests,
 /// HTTP/2 where offered, task cancellation aborting the transfer, and bounded retries per `RetryPolicy`.
@@ -90,7 +91,7 @@ public final class CurlClient: HTTPStreamingClient, @unchecked Sendable {
             return !warned
         }
         if first {
-            warn("warning: TLS certificate verification is off (insecureSkipTLSVerify) for \(HTTPError.redact(url))")
+            warn("warning: TLS certificate verification is off (insecureSkipTLSVerify) for \(Redaction.url(url))")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import SluiceHTTP
 
 /// Everything needed to talk to one API server: its URL, TLS settings, credentials and default namespace.
@@ -36,7 +37,7 @@ public struct ClusterConfig: Sendable, CustomStringConvertible {
         case .token: auth = "bearer token (redacted)"
         case .tokenFile(let file): auth = "bearer token from \(file.path)"
         }
-        return "cluster \(server), namespace \(namespace), auth: \(auth)"
+        return "cluster \(Redaction.url(server)), namespace \(namespace), auth: \(auth)"
     }
 
     /// The cluster of `context` (the current context when nil) in the kubeconfig at `paths`

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 import SluiceHTTP
 
 /// What both metric providers share: one GET with the strategy's headers and a deadline, and a
@@ -9,20 +10,27 @@ struct MetricEndpoint: Sendable {
     let provider: String
     let client: any HTTPClient
     let timeout: Duration
-    let headers: [String: String]
+    let headers: ProviderHeaders
 
-    init(kind: String, name: String, url: String, client: any HTTPClient, timeout: Duration, headers: [String: String])
-    {
-        self.provider = "\(kind) \"\(name)\" at \(redacted(url))"
+    init(
+        kind: String, name: String, url: String, client: any HTTPClient, timeout: Duration,
+        headers: ProviderHeaders = ProviderHeaders()
+    ) {
+        self.provider = Self.describe(kind: kind, name: name, url: url)
         self.client = client
         self.timeout = timeout
         self.headers = headers
     }
 
+    /// How errors name a provider: its kind, its name and its URL without user info and query.
+    static func describe(kind: String, name: String, url: String) -> String {
+        "\(kind) \"\(name)\" at \(Redaction.url(url))"
+    }
+
     /// GET `url`; a response of any status, or `ProviderError.unavailable` when none came in time.
     func get(_ url: String, auth: Authentication? = nil) async throws -> HTTPResponse {
-        var fields = headers.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) }
-        if !headers.keys.contains(where: { $0.caseInsensitiveCompare("Accept") == .orderedSame }) {
+        var fields = try headers.fields()
+        if !headers.contains("Accept") {
             fields.append((name: "Accept", value: "application/json"))
         }
         let request = HTTPRequest(
@@ -72,14 +80,4 @@ func snippet(_ body: Data, limit: Int = 300) -> String {
         .split(whereSeparator: \.isNewline).joined(separator: " ")
     if text.isEmpty { return "empty body" }
     return body.count > limit ? text + "…" : text
-}
-
-/// `url` without user info and query string, which may carry credentials, for messages and logs.
-func redacted(_ url: String) -> String {
-    guard var components = URLComponents(string: url) else { return "<unparsable URL>" }
-    components.user = nil
-    components.password = nil
-    components.query = nil
-    components.fragment = nil
-    return components.string ?? "<unparsable URL>"
 }

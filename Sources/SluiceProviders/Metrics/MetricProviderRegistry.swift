@@ -1,3 +1,4 @@
+import Foundation
 import SluiceCore
 import SluiceHTTP
 
@@ -13,17 +14,26 @@ public struct MetricProviderRegistry: Sendable {
     public let metrics: ProviderMetrics
     private var factories: [String: Factory] = [:]
 
-    /// A registry that knows `prometheus` and `web`.
-    public init(client: any HTTPClient, metrics: ProviderMetrics = .init()) {
+    /// A registry that knows `prometheus` and `web`; their `fromEnv` header values come from `environment`, and
+    /// their `fromFile` files are re-read only when they change, though providers are built every tick.
+    public init(
+        client: any HTTPClient, metrics: ProviderMetrics = .init(),
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) {
         self.client = client
         self.metrics = metrics
+        let files = HeaderFiles()
         register("prometheus") { name, config, client, metrics in
             guard case .prometheus(let settings) = config else { throw mismatch(name, config, "prometheus") }
-            return PrometheusProvider(name: name, config: settings, client: client, metrics: metrics)
+            return try PrometheusProvider(
+                name: name, config: settings, client: client, metrics: metrics, environment: environment,
+                headerFiles: files)
         }
         register("web") { name, config, client, metrics in
             guard case .web(let settings) = config else { throw mismatch(name, config, "web") }
-            return WebProvider(name: name, config: settings, client: client, metrics: metrics)
+            return try WebProvider(
+                name: name, config: settings, client: client, metrics: metrics, environment: environment,
+                headerFiles: files)
         }
     }
 

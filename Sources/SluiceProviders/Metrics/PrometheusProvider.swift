@@ -12,14 +12,21 @@ public struct PrometheusProvider: MetricReader {
     private let endpoint: MetricEndpoint
     private let metrics: ProviderMetrics
 
-    /// `name` is the provider's key in `analysis.providers`; `metrics` records every query.
-    public init(name: String, config: PrometheusConfig, client: any HTTPClient, metrics: ProviderMetrics = .init()) {
+    /// `name` is the provider's key in `analysis.providers`; `metrics` records every query. Header values
+    /// `fromEnv` are read from `environment` and `fromFile` from their files (kept in `headerFiles`) now: a
+    /// missing one throws.
+    public init(
+        name: String, config: PrometheusConfig, client: any HTTPClient, metrics: ProviderMetrics = .init(),
+        environment: [String: String] = ProcessInfo.processInfo.environment, headerFiles: HeaderFiles = HeaderFiles()
+    ) throws {
         self.name = name
         self.config = config
         self.metrics = metrics
+        let provider = MetricEndpoint.describe(kind: "prometheus", name: name, url: config.address)
         self.endpoint = MetricEndpoint(
             kind: "prometheus", name: name, url: config.address, client: client, timeout: config.timeout,
-            headers: config.headers)
+            headers: try ProviderHeaders(
+                config.headers, environment: environment, files: headerFiles, provider: provider))
     }
 
     public func read(query: String) async throws -> MetricReading {

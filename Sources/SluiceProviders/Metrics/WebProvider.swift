@@ -11,13 +11,21 @@ public struct WebProvider: MetricReader {
     private let endpoint: MetricEndpoint
     private let metrics: ProviderMetrics
 
-    /// `name` is the provider's key in `analysis.providers`; `metrics` records every query.
-    public init(name: String, config: WebConfig, client: any HTTPClient, metrics: ProviderMetrics = .init()) {
+    /// `name` is the provider's key in `analysis.providers`; `metrics` records every query. Header values
+    /// `fromEnv` are read from `environment` and `fromFile` from their files (kept in `headerFiles`) now: a
+    /// missing one throws.
+    public init(
+        name: String, config: WebConfig, client: any HTTPClient, metrics: ProviderMetrics = .init(),
+        environment: [String: String] = ProcessInfo.processInfo.environment, headerFiles: HeaderFiles = HeaderFiles()
+    ) throws {
         self.name = name
         self.config = config
         self.metrics = metrics
+        let provider = MetricEndpoint.describe(kind: "web", name: name, url: config.url)
         self.endpoint = MetricEndpoint(
-            kind: "web", name: name, url: config.url, client: client, timeout: config.timeout, headers: config.headers)
+            kind: "web", name: name, url: config.url, client: client, timeout: config.timeout,
+            headers: try ProviderHeaders(
+                config.headers, environment: environment, files: headerFiles, provider: provider))
     }
 
     /// The web provider has no query language: `query` is rendered into `url` where the URL holds

@@ -40,7 +40,8 @@ public struct ALBRouter: TrafficRouter {
         guard let url = URL(string: endpoint), let scheme = url.scheme, ["http", "https"].contains(scheme),
             url.host != nil
         else {
-            throw ProviderError(.invalidConfiguration, provider: name, "endpoint '\(endpoint)' is not an http(s) URL")
+            throw ProviderError(
+                .invalidConfiguration, provider: name, "endpoint '\(Redaction.url(endpoint))' is not an http(s) URL")
         }
         self.route = route
         self.endpoint = endpoint
@@ -138,7 +139,7 @@ extension ALBRouter {
         do {
             response = try await client.execute(request)
         } catch {
-            throw ProviderError(.unavailable, provider: name, "\(action) to \(endpoint) failed: \(error)")
+            throw ProviderError(.unavailable, provider: name, "\(action) to \(Redaction.url(endpoint)) failed: \(error)")
         }
         let tree = XMLElementTree.parse(response.body)
         guard response.status == 200 else {

@@ -30,7 +30,8 @@ public struct CaddyRouter: TrafficRouter {
         guard let url = URL(string: adminURL), let scheme = url.scheme, ["http", "https"].contains(scheme),
             url.host != nil
         else {
-            throw ProviderError(.invalidConfiguration, provider: name, "adminURL '\(adminURL)' is not an http(s) URL")
+            throw ProviderError(
+                .invalidConfiguration, provider: name, "adminURL '\(Redaction.url(adminURL))' is not an http(s) URL")
         }
         guard !handlerID.isEmpty, !handlerID.contains("/") else {
             throw ProviderError(.invalidConfiguration, provider: name, "handlerID must be a non-empty @id without '/'")
@@ -90,7 +91,7 @@ extension CaddyRouter {
         // A missing @id is a 404 with {"error": "unknown object ID"}; a missing path is 200 `null`.
         if response.status == 404 || (response.status == 200 && Self.isNull(response.body)) {
             throw ProviderError(
-                .rejected, provider: name, "Caddy at \(adminURL) has no handler with @id '\(handlerID)'",
+                .rejected, provider: name, "Caddy at \(Redaction.url(adminURL)) has no handler with @id '\(handlerID)'",
                 status: response.status)
         }
         guard response.status == 200 else { throw failure(response, doing: "reading the handler") }
@@ -127,7 +128,8 @@ extension CaddyRouter {
         } catch let error as ProviderError {
             throw error
         } catch {
-            throw ProviderError(.unavailable, provider: name, "Caddy admin API at \(adminURL) did not answer: \(error)")
+            throw ProviderError(
+                .unavailable, provider: name, "Caddy admin API at \(Redaction.url(adminURL)) did not answer: \(error)")
         }
     }
 

@@ -74,7 +74,8 @@ struct APIClient: Sendable {
         do {
             return try await http.execute(request)
         } catch {
-            throw CLIError(.server, "cannot reach the Sluice server at \(server): \(error)", unreachable: true)
+            throw CLIError(
+                .server, "cannot reach the Sluice server at \(Redaction.url(server)): \(error)", unreachable: true)
         }
     }
 

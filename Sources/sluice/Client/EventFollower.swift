@@ -1,5 +1,6 @@
 import Foundation
 import SluiceAPI
+import SluiceCore
 import SluiceHTTP
 
 /// Follows `GET /v1/events` as Server-Sent Events and survives a dropped connection: it reconnects with
@@ -61,7 +62,7 @@ struct EventFollower: Sendable {
                 reason = error.description
             } catch let error as HTTPError {
                 if error.code == .cancelled { throw CancellationError() }
-                throw CLIError(.server, "cannot reach the Sluice server at \(api.server): \(error)")
+                throw CLIError(.server, "cannot reach the Sluice server at \(Redaction.url(api.server)): \(error)")
             }
             // A cancelled reader's stream just ends: that is the caller stopping, not the server going away.
             try Task.checkCancellation()
@@ -70,7 +71,8 @@ struct EventFollower: Sendable {
             failingSince = since
             if now - since > Self.reconnectWindow {
                 throw CLIError(
-                    .server, "lost the event stream from \(api.server) for over \(Self.reconnectWindow): \(reason)")
+                    .server,
+                    "lost the event stream from \(Redaction.url(api.server)) for over \(Self.reconnectWindow): \(reason)")
             }
             failures += 1
             let delay = Self.delay(afterFailures: failures, serverRetry: serverRetry)

@@ -34,6 +34,11 @@ final class FakeBackend: SluiceBackend, @unchecked Sendable {
         }
     }
 
+    /// Stores `applied` as the newest revision of its strategy.
+    func seed(_ applied: AppliedStrategy) {
+        lock.withLock { stored[applied.strategy.key, default: []].append(applied) }
+    }
+
     /// Appends an event as the store would (next seq) and wakes followers.
     @discardableResult
     func append(rollout: String, type: EventType, message: String, actor: String = Event.controller) -> Int64 {

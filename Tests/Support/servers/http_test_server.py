@@ -11,6 +11,8 @@ Writes READY_FILE once listening. Endpoints:
   /hang?id=X         never answers; records when the client closes the connection
   /state?id=X        "open", "closed" or "unknown" for a /hang or /drip id; /count?key=K the request count for K
   /open              how many /hang requests are open right now
+  /record?key=K[&fail=N]  remembers the request's headers under K; answers 401 to the first N, then {"value": 1}
+  /recorded?key=K    JSON of the headers (lower-case names) of the last /record request for K
   /drip?id=X&count=N&every_ms=M[&hold=1]  a chunked body: N lines "chunk I" M ms apart; with hold=1 it then waits
                      (state "open") until /release?id=X, or the client closes ("closed"), before "end" ends the body
 """
@@ -23,6 +25,7 @@ COUNTS = {}
 HANGS = {}
 OPEN_HANGS = [0]
 RELEASED = set()
+RECORDED = {}
 
 
 def wait_for_close(conn, deadline, released=None):
@@ -101,6 +104,19 @@ class Handler(BaseHTTPRequestHandler):
             if count <= int(query.get("fail", "1")):
                 return self.reply(503, b"busy", [("Retry-After", query.get("retry_after", "0"))])
             return self.reply(200, b"ok after %d" % count)
+        if url.path == "/record":
+            key = query["key"]
+            with LOCK:
+                RECORDED[key] = {k.lower(): v for k, v in self.headers.items()}
+                COUNTS["record:" + key] = COUNTS.get("record:" + key, 0) + 1
+                count = COUNTS["record:" + key]
+            if count <= int(query.get("fail", "0")):
+                return self.reply(401, b'{"error": "unauthorised"}', [("Content-Type", "application/json")])
+            return self.reply(200, b'{"value": 1}', [("Content-Type", "application/json")])
+        if url.path == "/recorded":
+            with LOCK:
+                payload = json.dumps(RECORDED.get(query["key"], {})).encode()
+            return self.reply(200, payload, [("Content-Type", "application/json")])
         if url.path == "/count":
             with LOCK:
                 return self.reply(200, str(COUNTS.get(query["key"], 0)).encode())
