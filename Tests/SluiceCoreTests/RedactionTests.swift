@@ -81,6 +81,15 @@ import Testing
             "timeout: 5s}", "timeout: 5s, headers: {X-Api-Key: {fromEnvv: K}}}",
             "19:92: \(path).fromEnvv: unknown key \"fromEnvv\"; did you mean \"fromEnv\"?"),
         InvalidCase(
+            "{webhook: \"https://hooks.example.com/x\"",
+            "{webhook: \"htps://u:pw@hooks.slack.com/services/T0/B0/31337\"",
+            "25:17: spec.notifications[0].webhook: \"htps://hooks.slack.com\" is not an http:// or https:// URL"),
+        InvalidCase(
+            "{webhook: \"https://hooks.example.com/x\"",
+            "{webhook: \"https://u:pw@hooks.slack.com/services/T0/B0/31337 x\"",
+            "25:17: spec.notifications[0].webhook: \"https://hooks.slack.com\" is not a valid URL: "
+                + "it needs a host and no spaces"),
+        InvalidCase(
             "timeout: 5s}", "timeout: 5s, headers: {X-Api-Key: [a]}}",
             "19:91: \(path): expected a string, {fromEnv: VARIABLE} or {fromFile: PATH}, got a list"),
     ]
@@ -91,8 +100,8 @@ import Testing
         let got = result.errors.map { "\($0.line):\($0.column): \($0.path): \($0.message)" }
         #expect(got == testCase.errors)
         #expect(result.strategies.isEmpty)
-        // A mistyped value may be the key itself: no error repeats it.
-        #expect(!got.joined().contains("31337"))
+        // A mistyped value may be the key itself, a webhook's path the secret: no error repeats them.
+        #expect(!got.joined().contains("31337") && !got.joined().contains("pw"))
     }
 
     @Test func storedStrategiesWithPlainHeadersStillDecode() throws {

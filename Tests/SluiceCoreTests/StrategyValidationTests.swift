@@ -181,7 +181,7 @@ let invalidCases: [InvalidCase] = [
                 "23:9: spec.analysis.checks[0]: missing required key \"provider\": there is more than one provider (web, prom)"),
     // Notifications.
     InvalidCase("{webhook: \"https://hooks.example.com/x\"", "{webhook: \"ftp://hooks.example.com/x\"",
-                "25:17: spec.notifications[0].webhook: \"ftp://hooks.example.com/x\" is not an http:// or https:// URL"),
+                "25:17: spec.notifications[0].webhook: \"ftp://hooks.example.com\" is not an http:// or https:// URL"),
     InvalidCase("on: [RolledBack]", "on: [RolledBak]",
                 "25:53: spec.notifications[0].on[0]: unknown event type \"RolledBak\"; did you mean \"RolledBack\"?"),
     InvalidCase("on: [RolledBack]", "on: RolledBack", "25:52: spec.notifications[0].on: expected a list, got a string (\"RolledBack\")"),

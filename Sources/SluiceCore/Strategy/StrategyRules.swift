@@ -21,7 +21,8 @@ enum StrategyRules {
     private static func isAlphanumeric(_ b: UInt8) -> Bool { (b >= 97 && b <= 122) || (b >= 48 && b <= 57) }
     private static func isLabelByte(_ b: UInt8) -> Bool { isAlphanumeric(b) || b == 45 }
 
-    /// An `http://` or `https://` URL with a host and no whitespace.
+    /// An `http://` or `https://` URL with a host and no whitespace. The error quotes its origin only (the line and
+    /// column point at the value): a webhook's path or a query may be a secret, and errors reach server logs.
     static func httpURL(_ value: String) -> String? {
         let lower = value.lowercased()
         let rest: Substring
@@ -30,11 +31,11 @@ enum StrategyRules {
         } else if lower.hasPrefix("https://") {
             rest = value.dropFirst(8)
         } else {
-            return "\(quoted(value)) is not an http:// or https:// URL"
+            return "\(quoted(Redaction.url(value, keeping: .origin))) is not an http:// or https:// URL"
         }
         let host = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         if host.isEmpty || value.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 32 }) {
-            return "\(quoted(value)) is not a valid URL: it needs a host and no spaces"
+            return "\(quoted(Redaction.url(value, keeping: .origin))) is not a valid URL: it needs a host and no spaces"
         }
         return nil
     }
