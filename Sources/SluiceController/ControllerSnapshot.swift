@@ -29,6 +29,9 @@ public struct ControllerSnapshot: Sendable, Hashable {
     /// interval), in seconds of the controller's clock (`sluice_tick_lateness_seconds`). A tick that a command
     /// woke early is on time.
     public var tickLateness = Histogram(bounds: Histogram.latenessBounds)
+    /// Store reads and writes that failed (each retry that fails counts again); `sluice_store_errors_total`. A
+    /// tick whose decision lost to a command (a stale state) is not an error and is not counted.
+    public var storeErrors = 0
     /// Whether `run()` is running and has resumed every unfinished rollout (the API's readiness).
     public var running = false
 

@@ -25,7 +25,7 @@ extension APIServer {
             for stored in try await backend.strategies() { strategies[stored.strategy.key.description] = stored.strategy }
             let text = PrometheusText.render(
                 rollouts: summary, strategies: strategies, runtime: await backend.runtimeMetrics(), api: metrics,
-                tokens: authenticator.reloadStatus())
+                tokens: authenticator.reloadStatus(), ready: await backend.isReady(), now: now())
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -82,15 +82,18 @@ public struct RuntimeMetrics: Sendable, Hashable {
     public var providerRequests: [ProviderRequestKey: Int]
     /// Rollbacks started, by strategy and trigger (`automatic`, `manual`, `superseded`).
     public var rollbacks: [RollbackKey: Int]
+    /// Store reads and writes that failed, retries included.
+    public var storeErrors: Int
 
     public init(
         reconcileDuration: Histogram = Histogram(), tickLateness: Histogram = Histogram(bounds: Histogram.latenessBounds),
-        providerRequests: [ProviderRequestKey: Int] = [:], rollbacks: [RollbackKey: Int] = [:]
+        providerRequests: [ProviderRequestKey: Int] = [:], rollbacks: [RollbackKey: Int] = [:], storeErrors: Int = 0
     ) {
         self.reconcileDuration = reconcileDuration
         self.tickLateness = tickLateness
         self.providerRequests = providerRequests
         self.rollbacks = rollbacks
+        self.storeErrors = storeErrors
     }
 
     /// The values of a counter sample's two labels: `provider` and `outcome` of

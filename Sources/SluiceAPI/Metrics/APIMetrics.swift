@@ -85,9 +85,11 @@ extension PrometheusText {
     /// Everything `/metrics` serves, from the store's rollout summary and the controller's counters.
     static func render(
         rollouts: RolloutSummary, strategies: [String: Strategy], runtime: RuntimeMetrics, api: APIMetrics,
-        tokens: Authenticator.ReloadStatus
+        tokens: Authenticator.ReloadStatus, ready: Bool, now: Timestamp
     ) -> String {
         var out = PrometheusText()
+        out.header("sluice_ready", "gauge", "1 while /readyz answers 200 (the store is open and the reconciler runs), else 0.")
+        out.sample("sluice_ready", [:], ready ? 1 : 0)
         out.header("sluice_rollouts", "gauge", "Rollouts in the store, by phase.")
         for phase in Phase.allCases {
             out.sample("sluice_rollouts", ["phase": phase.rawValue], Double(rollouts.countsByPhase[phase] ?? 0))
@@ -118,6 +120,15 @@ extension PrometheusText {
             }
         }
 
+        out.header(
+            "sluice_rollout_overdue_intervals", "gauge",
+            "Whole analysis intervals the active Pending or Progressing rollout has gone past its next step's due time.")
+        for (key, rollout) in newest.sorted(by: { $0.key < $1.key }) {
+            if let strategy = strategies[key], let overdue = rollout.overdueIntervals(strategy: strategy, now: now) {
+                out.sample("sluice_rollout_overdue_intervals", ["strategy": key, "phase": rollout.phase.rawValue], Double(overdue))
+            }
+        }
+
         out.histogram(
             "sluice_reconcile_duration_seconds", runtime.reconcileDuration,
             "Duration of each reconcile tick of a rollout, from the start of its observation to the commit of its decision.")
@@ -125,6 +136,8 @@ extension PrometheusText {
             "sluice_tick_lateness_seconds", runtime.tickLateness,
             "How late each tick's observation started against its schedule (previous tick's start plus the interval).")
 
+        out.header("sluice_store_errors_total", "counter", "Store reads and writes that failed (each failed retry counts).")
+        out.sample("sluice_store_errors_total", [:], Double(runtime.storeErrors))
         out.counters(
             "sluice_provider_requests_total", "Calls to metric providers and traffic routers, by outcome.",
             labels: ("provider", "outcome"), runtime.providerRequests)

@@ -180,6 +180,7 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
         let snapshot = controller.snapshot()
         metrics.reconcileDuration = snapshot.reconcileDuration
         metrics.tickLateness = snapshot.tickLateness
+        metrics.storeErrors = snapshot.storeErrors
         lock.withLock { metrics.rollbacks = rollbacks }
         for provider in providerMetrics.providers {
             for outcome in ProviderMetrics.Outcome.allCases {

@@ -197,6 +197,7 @@ actor RolloutDriver {
         } catch is CancellationError {
             return nil
         } catch {
+            controller.counters.withLock { $0.storeErrors += 1 }
             logger.error("cannot record a tick", metadata: ["error": "\(error)"])
         }
         return nil
@@ -267,6 +268,7 @@ actor RolloutDriver {
             } catch is CancellationError {
                 return nil
             } catch {
+                controller.counters.withLock { $0.storeErrors += 1 }
                 logger.error("the store failed; retrying", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: controller.options.storeRetryDelay)  // backoff before retrying the store
             }

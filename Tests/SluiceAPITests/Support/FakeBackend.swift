@@ -39,6 +39,11 @@ final class FakeBackend: SluiceBackend, @unchecked Sendable {
         lock.withLock { stored[applied.strategy.key, default: []].append(applied) }
     }
 
+    /// Stores `rollout` in place of the one with its id (a test sets fields the fake does not drive).
+    func replace(_ rollout: Rollout) {
+        lock.withLock { rolloutsByID[rollout.id] = rollout }
+    }
+
     /// Appends an event as the store would (next seq) and wakes followers.
     @discardableResult
     func append(rollout: String, type: EventType, message: String, actor: String = Event.controller) -> Int64 {

@@ -1,0 +1,48 @@
+import Foundation
+import SluiceController
+import SluiceCore
+import SluiceTestSupport
+import Testing
+
+/// `sluice_store_errors_total`: a store that fails under a running rollout is counted on every failed retry, and
+/// the rollout goes on once the store is back.
+struct StoreErrorCountTests {
+    /// Runs SQL on the scenario's store file from another process, as a broken disk or a bad hand edit would.
+    static func sqlite(_ path: String, _ sql: String) throws {
+        let executable = "/usr/bin/sqlite3"
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw SupportError("sqlite3 not found at \(executable); install it with: apt-get install -y sqlite3")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = [path, sql]
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw SupportError("sqlite3 \(sql) exited \(process.terminationStatus)") }
+    }
+
+    @Test
+    func failedStoreReadsAreCountedAndTheRolloutResumesAfter() async throws {
+        let scenario = try await Scenario()
+        defer { Task { await scenario.stop() } }
+        let rollout = try await scenario.start()
+        try await scenario.tick()
+        #expect(scenario.controller.snapshot().storeErrors == 0)
+
+        // The tick reads the rollout with its failed effects: without that table every read fails.
+        let database = scenario.directory + "/sluice.db"
+        try Self.sqlite(database, "ALTER TABLE effects RENAME TO effects_hidden")
+        scenario.clock.advance(by: .seconds(10))
+        try await waitUntil("two failed store reads", timeout: .seconds(20), interval: .milliseconds(5)) {
+            scenario.controller.snapshot().storeErrors >= 2
+        }
+        try Self.sqlite(database, "ALTER TABLE effects_hidden RENAME TO effects")
+        try await scenario.settle()
+        let before = scenario.controller.snapshot()
+        try await scenario.tick(3)
+        let after = scenario.controller.snapshot()
+        #expect(after.storeErrors == before.storeErrors, "no new errors once the store is back")
+        #expect(after.ticks >= before.ticks + 3, "the rollout is ticked again")
+        #expect(try await scenario.phase(rollout.id) == .progressing)
+    }
+}
