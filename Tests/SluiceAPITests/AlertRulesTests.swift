@@ -96,6 +96,24 @@ struct AlertRulesTests {
         }
     }
 
+    /// Every `sluice_` series a rule reads is one /metrics serves (a renamed metric would silence its alert).
+    @Test
+    func everyMetricTheRulesReadIsServed() async throws {
+        let expressions = try Self.alerts().compactMap { $0["expr"] as? String }.joined(separator: "\n")
+        let names = Set(
+            expressions.matches(of: /sluice_[a-z_]+/).map { match in
+                let name = String(match.output)
+                return name.hasSuffix("_bucket") ? String(name.dropLast("_bucket".count)) : name
+            })
+        #expect(names.count >= 9, "\(names)")
+        try await withAPIServer { url, _, _ in
+            let text = try await send("GET", url, "/metrics").text
+            for name in names.sorted() {
+                #expect(text.contains("# TYPE \(name) "), "the rules read \(name), which /metrics does not serve")
+            }
+        }
+    }
+
     /// The PrometheusRule's spec is the rule file, and `scripts/prometheusrule --check` agrees.
     @Test
     func prometheusRuleHoldsTheSameRules() throws {
