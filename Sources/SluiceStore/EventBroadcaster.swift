@@ -2,10 +2,14 @@ import Foundation
 import SluiceCore
 
 /// Fans committed events out to live subscribers. Each subscriber has its own unbounded buffer, so a
-/// slow reader never delays the writer (the store publishes from its writer queue).
+/// slow reader never delays the writer (the store publishes from its writer queue). Commit subscribers
+/// only hear that events (of one strategy, or of any) were committed, one pending ring at most, for readers
+/// that page the log; a commit rings only the subscribers of its strategies, however many others wait.
 final class EventBroadcaster: @unchecked Sendable {
     private let lock = NSLock()
     private var subscribers: [UInt64: AsyncStream<Event>.Continuation] = [:]
+    private var rings: [StrategyKey?: [UInt64: AsyncStream<Void>.Continuation]] = [:]
+    private var ringKeys: [UInt64: StrategyKey?] = [:]
     private var nextID: UInt64 = 0
 
     /// A stream of every event published from now on, and the id to unsubscribe with.
@@ -24,16 +28,48 @@ final class EventBroadcaster: @unchecked Sendable {
         remove(id)?.finish()
     }
 
+    /// A stream that yields after each commit from now on of events of `strategy` (nil: of any), coalesced, and
+    /// the id to unsubscribe with.
+    func subscribeCommits(strategy: StrategyKey?) -> (AsyncStream<Void>, UInt64) {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let id = lock.withLock {
+            nextID += 1
+            rings[strategy, default: [:]][nextID] = continuation
+            ringKeys[nextID] = .some(strategy)
+            return nextID
+        }
+        continuation.onTermination = { [weak self] _ in self?.removeCommits(id) }
+        return (stream, id)
+    }
+
+    func unsubscribeCommits(_ id: UInt64) {
+        removeCommits(id)?.finish()
+    }
+
     func publish(_ events: [Event]) {
         guard !events.isEmpty else { return }
-        let targets = lock.withLock { Array(subscribers.values) }
+        let keys: [StrategyKey?] = [nil] + Set(events.map(\.strategy)).map { $0 }
+        let (targets, ringing) = lock.withLock {
+            (Array(subscribers.values), keys.flatMap { key in rings[key].map { Array($0.values) } ?? [] })
+        }
         for continuation in targets {
             for event in events { continuation.yield(event) }
         }
+        for ring in ringing { ring.yield() }
     }
 
     @discardableResult
     private func remove(_ id: UInt64) -> AsyncStream<Event>.Continuation? {
         lock.withLock { subscribers.removeValue(forKey: id) }
+    }
+
+    @discardableResult
+    private func removeCommits(_ id: UInt64) -> AsyncStream<Void>.Continuation? {
+        lock.withLock {
+            guard let key = ringKeys.removeValue(forKey: id) else { return nil }
+            let removed = rings[key]?.removeValue(forKey: id)
+            if rings[key]?.isEmpty == true { rings[key] = nil }
+            return removed
+        }
     }
 }

@@ -92,6 +92,10 @@ extension Store {
                     """
             )
         }
+        migrator.registerMigration("v4-delivery-cursors") { db in
+            // Webhooks and the Kubernetes Event mirror deliver at least once: each sink's cursor survives a crash.
+            try migrateDeliveryCursors(db)
+        }
         return migrator
     }
 }
