@@ -5,8 +5,8 @@ import SluiceStore
 
 /// The runtime of Sluice: drives every active rollout at its analysis interval, concurrently, through
 /// observe → decide (pure) → record (one transaction) → act → confirm; takes commands (which preempt a
-/// rollout's in-flight observation, and whose rollback effects run at once); notifies webhooks after
-/// commit. `run()` is the long-running service; the other methods are what the HTTP API calls.
+/// rollout's in-flight observation, and whose rollback effects run at once); delivers committed events to
+/// webhooks at least once. `run()` is the long-running service; the other methods are what the HTTP API calls.
 public final class Controller: Sendable {
     /// Tunables; the defaults suit production.
     public struct Options: Sendable {
@@ -25,8 +25,6 @@ public final class Controller: Sendable {
         public var notificationBackoff: Duration = .milliseconds(500)
         /// Bound on one webhook request.
         public var notificationTimeout: Duration = .seconds(5)
-        /// Notifications waiting beyond this are dropped (oldest first) so memory stays bounded.
-        public var notificationQueueLimit = 1000
         /// Ticks that observe and record at once; the rest wait their turn in the order they fell due. When the
         /// controller falls behind (a stall, a busy machine), the backlog is then a queue of small waiting tasks,
         /// not thousands of half-done ticks each holding its requests and memory, and the HTTP queue in front of
@@ -63,7 +61,7 @@ public final class Controller: Sendable {
         self.options = options
         (newDrivers, newDriversContinuation) = AsyncStream<RolloutDriver>.makeStream()
         tickGate = AdmissionGate(limit: max(1, options.maxConcurrentTicks))
-        notifier = Notifier(http: http, options: options, logger: logger)
+        notifier = Notifier(store: store, http: http, options: options, logger: logger)
         notifier.counters = counters
     }
 

@@ -20,8 +20,6 @@ public struct ControllerSnapshot: Sendable, Hashable {
     public var notificationsDelivered = 0
     /// Webhook deliveries given up after their last retry.
     public var notificationsFailed = 0
-    /// Notifications dropped because the queue was full.
-    public var notificationsDropped = 0
     /// How long each recorded tick took from the start of its observation to the commit of its decision, in
     /// seconds of the controller's clock (`sluice_reconcile_duration_seconds`).
     public var reconcileDuration = Histogram()

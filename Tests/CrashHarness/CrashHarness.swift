@@ -11,8 +11,9 @@ import SluiceStore
 /// the real controller and store, the real web metric provider over CurlClient, and a router that talks
 /// to the loopback fakes of Tests/Support/servers/crash_fakes.py. The test SIGKILLs it at random moments
 /// and starts it again; each start resumes from the store. It keeps `waves` rollouts going one after the
-/// other for each of `strategies` strategies (odd ones breach at 50 %), and exits 0 once every one is
-/// final with no effect pending.
+/// other for each of `strategies` strategies (odd ones breach at 50 %), each with a webhook on the fakes'
+/// receiver, and exits 0 once every one is final with no effect pending and the receiver has every subscribed
+/// event (or 10 s later: the test says which never arrived).
 ///
 /// Usage: sluice-crash-harness DB FAKES_URL STRATEGIES WAVES INTERVAL_MS HOLD_MS
 @main
@@ -44,7 +45,8 @@ struct CrashHarness {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             tasks.addTask {
-                try await keepRolloutsGoing(strategies, waves: waves, store: store, controller: controller)
+                try await keepRolloutsGoing(
+                    strategies, waves: waves, store: store, controller: controller, fakes: fakes, client: client)
                 print("ALL FINAL")
                 await group.triggerGracefulShutdown()
             }
@@ -53,9 +55,10 @@ struct CrashHarness {
     }
 
     /// Starts the next wave of each strategy whose latest rollout is final, until all waves are final.
-    static func keepRolloutsGoing(_ strategies: [Strategy], waves: Int, store: Store, controller: Controller)
-        async throws
-    {
+    static func keepRolloutsGoing(
+        _ strategies: [Strategy], waves: Int, store: Store, controller: Controller, fakes: String, client: any HTTPClient
+    ) async throws {
+        var finalSince: ContinuousClock.Instant?
         while true {
             var done = true
             for strategy in strategies {
@@ -69,10 +72,39 @@ struct CrashHarness {
                     )
                 }
             }
-            if done, try await store.rolloutsWithPendingEffects().isEmpty { return }
+            if done, try await store.rolloutsWithPendingEffects().isEmpty {
+                // The webhooks get 10 s to catch up; the test reports any event that never arrived.
+                if try await webhooksCaughtUp(strategies, store, fakes: fakes, client: client)
+                    || ContinuousClock.now - (finalSince ?? ContinuousClock.now) > .seconds(10)
+                {
+                    return
+                }
+                finalSince = finalSince ?? ContinuousClock.now
+            }
             try await Task.sleep(for: .milliseconds(50))  // polling the store for finished waves
         }
     }
+
+    /// Whether the fakes' receiver has every event each strategy's webhook subscribes to.
+    static func webhooksCaughtUp(_ strategies: [Strategy], _ store: Store, fakes: String, client: any HTTPClient)
+        async throws -> Bool
+    {
+        struct Received: Decodable { var received: [Int64] }
+        for strategy in strategies {
+            let wanted = try await store.events(EventQuery(strategy: strategy.key, limit: 1_000_000))
+                .filter { subscribed.contains($0.type) }.map(\.seq)
+            let response = try await client.execute(
+                HTTPRequest(url: "\(fakes)/webhook/\(strategy.name)", timeout: .seconds(2), retry: .none))
+            let received = try JSONDecoder().decode(Received.self, from: response.body).received
+            if !Set(wanted).isSubset(of: received) { return false }
+        }
+        return true
+    }
+
+    /// The event types the strategies' webhooks subscribe to (a subset, so the filter is exercised too).
+    static let subscribed: [EventType] = [
+        .rolloutStarted, .stageStarted, .trafficShifted, .checkBreached, .rollbackStarted, .rolledBack, .promoted,
+    ]
 
     static func strategy(_ index: Int, fakes: String, interval: Duration, hold: Duration) -> Strategy {
         let name = "svc-\(index)"
@@ -90,7 +122,8 @@ struct CrashHarness {
                             url: "\(fakes)/metrics/\(name)?breachAt=\(breachAt)", jsonPath: "value",
                             timeout: .seconds(2)))
                 ],
-                checks: [Check(name: "error-rate", provider: "fake", query: "error-rate", max: 0.05)]))
+                checks: [Check(name: "error-rate", provider: "fake", query: "error-rate", max: 0.05)]),
+            notifications: [NotificationTarget(webhook: "\(fakes)/webhook/\(name)", on: subscribed.map(\.rawValue))])
     }
 }
 

@@ -11,7 +11,8 @@ import Testing
 
 /// The controller in its own process (Tests/CrashHarness), SIGKILLed at random moments and started
 /// again, against loopback fakes (Tests/Support/servers/crash_fakes.py). Afterwards every rollout is
-/// final, the event log has no gap and no duplicate, and the fake router holds the weight the log says.
+/// final, the event log has no gap and no duplicate, the fake router holds the weight the log says, and every
+/// committed event of a subscribed type reached the strategy's webhook (the fakes' receiver) at least once.
 @Suite struct CrashTests {
     static let strategies = 10
     static let waves = 3
@@ -101,6 +102,23 @@ import Testing
             #expect(state.weight == logged, "\(name): router at \(state.weight), log says \(logged ?? -1)")
             #expect(state.weight == 0)
         }
+        // Webhooks are at least once: every subscribed event arrived, nothing else did, first arrivals in order.
+        var redelivered = 0
+        for index in 0..<Self.strategies {
+            let key = StrategyKey(namespace: "default", name: "svc-\(index)")
+            let subscribed = Set(try #require(try await store.strategy(key)?.strategy.notifications.first).on)
+            let wanted = events.filter { $0.strategy == key && subscribed.contains($0.type.rawValue) }.map(\.seq)
+            let hook = try await fakes.webhook(key.name)
+            let missing = Set(wanted).subtracting(hook.received).sorted()
+            #expect(missing.isEmpty, "\(key.name): events \(missing) never reached the webhook")
+            #expect(Set(hook.received).isSubset(of: wanted), "\(key.name): got events it did not subscribe to")
+            var seen = Set<Int64>()
+            let firsts = hook.received.filter { seen.insert($0).inserted }
+            #expect(firsts == firsts.sorted(), "\(key.name): first deliveries out of seq order")
+            #expect(hook.mismatched == 0, "\(key.name): X-Sluice-Seq differed from the body's seq")
+            redelivered += hook.received.count - firsts.count
+        }
+        print("crash test: \(redelivered) webhook deliveries repeated after a kill (receivers de-duplicate by seq)")
     }
 
     private func harnessBinary() throws -> String {
@@ -143,6 +161,17 @@ struct CrashFakes {
             guard process.isRunning else { throw SupportError("crash fakes exited: \(process.logTail())") }
             return FileManager.default.fileExists(atPath: ready)
         }
+    }
+
+    struct WebhookState: Decodable {
+        var received: [Int64]
+        var mismatched: Int
+    }
+
+    func webhook(_ name: String) async throws -> WebhookState {
+        let response = try await CurlClient().execute(
+            HTTPRequest(url: "\(baseURL)/webhook/\(name)", timeout: .seconds(5)))
+        return try JSONDecoder().decode(WebhookState.self, from: response.body)
     }
 
     func router(_ name: String) async throws -> RouterState {

@@ -211,7 +211,7 @@ actor RolloutDriver {
         logger[metadataKey: "stage.index"] = "\(recorded.rollout.stageIndex)"
         logTransition(recorded)
         if let stored = await strategy(of: recorded.rollout) {
-            controller.notifier.enqueue(recorded.events, targets: stored.strategy.notifications)
+            controller.notifier.addSinks(for: recorded.rollout.strategy, targets: stored.strategy.notifications)
         }
         if preempting || !recorded.effects.isEmpty {
             // A rollback is confirmed as soon as its effects are done, not an interval later.
@@ -262,18 +262,11 @@ actor RolloutDriver {
 
     /// Runs `body` until the store answers; nil only when the driver is cancelled meanwhile.
     func retryingStore<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async -> T? {
-        while !Task.isCancelled {
-            do {
-                return try await body()
-            } catch is CancellationError {
-                return nil
-            } catch {
-                controller.counters.withLock { $0.storeErrors += 1 }
-                logger.error("the store failed; retrying", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: controller.options.storeRetryDelay)  // backoff before retrying the store
-            }
-        }
-        return nil
+        let (logger, counters) = (self.logger, controller.counters)
+        return await retryingUntilCancelled(delay: controller.options.storeRetryDelay, failed: { error in
+            counters.withLock { $0.storeErrors += 1 }
+            logger.error("the store failed; retrying", metadata: ["error": "\(error)"])
+        }, body)
     }
 
     private func logTransition(_ recorded: RecordedDecision) {

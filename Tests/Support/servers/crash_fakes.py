@@ -8,6 +8,9 @@ restarts of the controller under test. Endpoints (NAME is a strategy name):
   GET  /router/NAME            {"weight": N, "history": [...], "finalized": K}
   POST /router/NAME/finalize   counts finalizations
   GET  /metrics/NAME?breachAt=W  {"value": 0.5} while the router's weight is W, else {"value": 0.01}
+  POST /webhook/NAME           a webhook receiver: remembers the body's seq and the X-Sluice-Seq header; the
+                               first delivery of every fifth seq answers 503, so a retry is needed
+  GET  /webhook/NAME           {"received": [seq, ...] in arrival order, "mismatched": N headers that disagreed}
 """
 import json, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,10 +18,15 @@ from urllib.parse import urlparse, parse_qs
 
 LOCK = threading.Lock()
 ROUTERS = {}
+WEBHOOKS = {}
 
 
 def router(name):
     return ROUTERS.setdefault(name, {"weight": 0, "history": [], "finalized": 0})
+
+
+def webhook(name):
+    return WEBHOOKS.setdefault(name, {"received": [], "mismatched": 0, "refused": []})
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -44,6 +52,9 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             if len(parts) == 2 and parts[0] == "router":
                 return self.reply(200, router(parts[1]))
+            if len(parts) == 2 and parts[0] == "webhook":
+                state = webhook(parts[1])
+                return self.reply(200, {"received": state["received"], "mismatched": state["mismatched"]})
             if len(parts) == 2 and parts[0] == "metrics":
                 breach_at = int(query.get("breachAt", "-1"))
                 value = 0.5 if router(parts[1])["weight"] == breach_at else 0.01
@@ -69,7 +80,21 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         parts, _ = self.parts()
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if len(parts) == 2 and parts[0] == "webhook":
+            try:
+                seq = int(json.loads(body)["seq"])
+            except (ValueError, KeyError, TypeError):
+                return self.reply(400, {"error": "the body must be an event with a seq"})
+            with LOCK:
+                state = webhook(parts[1])
+                if seq % 5 == 0 and seq not in state["refused"]:
+                    state["refused"].append(seq)
+                    return self.reply(503, {"error": "try again"})
+                state["received"].append(seq)
+                if self.headers.get("X-Sluice-Seq") != str(seq):
+                    state["mismatched"] += 1
+            return self.reply(204)
         if len(parts) == 3 and parts[0] == "router" and parts[2] == "finalize":
             with LOCK:
                 router(parts[1])["finalized"] += 1

@@ -1,0 +1,17 @@
+/// `body`'s result, retried `delay` after each failure (handed to `failed`, to log it) until it works; nil once
+/// the task is cancelled. For the store, whose failures (a busy or full disk) pass and must not lose work.
+public func retryingUntilCancelled<T: Sendable>(
+    delay: Duration, failed: @Sendable (any Error) -> Void, _ body: @Sendable () async throws -> T
+) async -> T? {
+    while !Task.isCancelled {
+        do {
+            return try await body()
+        } catch is CancellationError {
+            return nil
+        } catch {
+            failed(error)
+            try? await Task.sleep(for: delay)  // backoff before retrying
+        }
+    }
+    return nil
+}
