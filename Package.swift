@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(
             name: "SluiceAPITests",
             dependencies: ["SluiceAPI", "SluiceCore", "SluiceHTTP", "SluiceTestSupport", "SluiceStore", "SluiceController",
-                .product(name: "Yams", package: "Yams"),
+                "SluiceKubernetes", .product(name: "Yams", package: "Yams"),
             ]
         ),
         // The demo: an HTTP service and a load generator, never linked into `sluice`.

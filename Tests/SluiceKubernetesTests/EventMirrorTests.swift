@@ -87,20 +87,17 @@ struct EventMirrorTests {
         #expect(second.involvedObject.uid == again.metadata.uid)
     }
 
-    @Test("the queue posts in seq order, one worker, and a replay creates nothing")
-    func queueKeepsOrder() async throws {
+    @Test("the sink posts in the order given, and a replay creates nothing")
+    func sinkKeepsOrder() async throws {
         let c = try await DeploymentWorkloadTests.cluster()
         let logs = InMemoryLogHandler()
-        let queue = EventMirrorQueue(mirror: EventMirror(client: c.client), logger: Logger(label: "t") { _ in logs })
+        let sink = EventMirrorSink(mirror: EventMirror(client: c.client), logger: Logger(label: "t") { _ in logs })
         let types: [EventType] = [.rolloutStarted, .canaryDeployed, .stageStarted, .trafficShifted, .stageCompleted]
         for seq in 1...40 {
-            queue.enqueue(
-                Self.event(Int64(seq), types[seq % 5], "step \(seq)"), deployment: "checkout", namespace: "shop")
+            await sink.post(Self.event(Int64(seq), types[seq % 5], "step \(seq)"), deployment: "checkout", namespace: "shop")
         }
-        queue.enqueue(Self.event(3, types[3], "step 3"), deployment: "checkout", namespace: "shop")
-        queue.finish()
-        await queue.run()
-        #expect(queue.counts.mirrored == 40 && queue.counts.replayed == 1 && queue.counts.failed == 0)
+        await sink.post(Self.event(3, types[3], "step 3"), deployment: "checkout", namespace: "shop")
+        #expect(sink.counts.mirrored == 40 && sink.counts.replayed == 1 && sink.counts.failed == 0)
         let posted = try await c.sim.requests().filter { $0.method == "POST" && $0.path.hasSuffix("/events") }
             .compactMap { request -> Int? in
                 let body = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any]
@@ -111,7 +108,7 @@ struct EventMirrorTests {
         #expect(logs.entries.isEmpty)
     }
 
-    @Test("a failing API server: a warning per event without the token, counted, and the queue goes on")
+    @Test("a failing API server: a warning per event without the token, counted, and the sink goes on")
     func failingServerIsAWarning() async throws {
         let c = try await SimCluster(
             objects: [
@@ -120,13 +117,11 @@ struct EventMirrorTests {
             options: .init(requestTimeout: .seconds(5), maxServerAttempts: 2, serverRetryDelay: .milliseconds(5)))
         try await c.sim.setFaults(fraction: 1, kinds: ["500"], pathContains: "/events")
         let logs = InMemoryLogHandler()
-        let queue = EventMirrorQueue(mirror: EventMirror(client: c.client), logger: Logger(label: "t") { _ in logs })
+        let sink = EventMirrorSink(mirror: EventMirror(client: c.client), logger: Logger(label: "t") { _ in logs })
         for seq in 1...3 {
-            queue.enqueue(Self.event(Int64(seq), .trafficShifted, "step"), deployment: "checkout", namespace: "shop")
+            await sink.post(Self.event(Int64(seq), .trafficShifted, "step"), deployment: "checkout", namespace: "shop")
         }
-        queue.finish()
-        await queue.run()
-        #expect(queue.counts.failed == 3 && queue.counts.mirrored == 0)
+        #expect(sink.counts.failed == 3 && sink.counts.mirrored == 0)
         #expect(logs.entries.count == 3)
         for entry in logs.entries {
             #expect(entry.level == .warning)
@@ -136,29 +131,7 @@ struct EventMirrorTests {
         }
         // The API server back: the next event goes through.
         try await c.sim.setFaults(fraction: 0, kinds: [])
-        let again = EventMirrorQueue(mirror: EventMirror(client: c.client), logger: Logger(label: "t") { _ in logs })
-        again.enqueue(Self.event(4, .promoted, "done"), deployment: "checkout", namespace: "shop")
-        again.finish()
-        await again.run()
-        #expect(again.counts.mirrored == 1)
-    }
-
-    @Test("the queue is bounded: enqueue never waits, the oldest waiting events are dropped and counted")
-    func boundedQueue() async throws {
-        let c = try await DeploymentWorkloadTests.cluster()
-        let logs = InMemoryLogHandler()
-        let queue = EventMirrorQueue(
-            mirror: EventMirror(client: c.client), limit: 3, logger: Logger(label: "t") { _ in logs })
-        // No worker yet (a hung API server): enqueueing 10 returns at once and keeps the newest 3.
-        for seq in 1...10 {
-            queue.enqueue(Self.event(Int64(seq), .trafficShifted, "step"), deployment: "checkout", namespace: "shop")
-        }
-        #expect(queue.counts.dropped == 7)
-        #expect(logs.entries.filter { "\($0.message)".contains("queue is full") }.count == 7)
-        queue.finish()
-        await queue.run()
-        #expect(queue.counts.mirrored == 3)
-        let names = try await c.client.events("shop").list().compactMap(\.metadata.name).sorted()
-        #expect(names == ["checkout.sluice-10", "checkout.sluice-8", "checkout.sluice-9"])
+        await sink.post(Self.event(4, .promoted, "done"), deployment: "checkout", namespace: "shop")
+        #expect(sink.counts.mirrored == 1)
     }
 }

@@ -1,66 +1,97 @@
 import Logging
 import ServiceLifecycle
+import SluiceController
 import SluiceCore
 import SluiceKubernetes
 import SluiceStore
 
 /// `sluice serve` with a cluster: every committed event of a Deployment-target rollout becomes a Kubernetes
-/// Event on its stable Deployment. It follows the event log (committed events only, in `seq` order, from
-/// `after`), finds the rollout's Deployment in the strategy revision the rollout runs, and hands the event to a
-/// bounded `EventMirrorQueue`. It only reads the store and never waits on the controller, so a slow or failing
-/// API server never holds a rollout back; like webhooks, an event is mirrored at most once per process.
+/// Event on its stable Deployment, at least once. It follows the event log from its delivery cursor (committed
+/// events only, in `seq` order, a page at a time), finds the rollout's Deployment in the strategy revision the
+/// rollout runs, posts the event through an `EventMirrorSink`, and advances the cursor after each page, so events
+/// committed just before a crash are posted after the restart (a replayed one creates nothing). It only reads the
+/// store and never waits on the controller, so a slow or failing API server never holds a rollout back.
 final class EventMirrorService: ServiceLifecycle.Service, Sendable {
     let store: Store
-    let queue: EventMirrorQueue
-    let after: Int64
+    let sink: EventMirrorSink
     let logger: Logger
-    /// How long a graceful shutdown waits for the queued events to be posted.
+    /// How long a graceful shutdown goes on posting what the log holds by then.
     let drainTimeout: Duration
+    /// Pause before retrying the store.
+    let storeRetryDelay: Duration
 
-    init(store: Store, queue: EventMirrorQueue, after: Int64, logger: Logger, drainTimeout: Duration = .seconds(5)) {
+    init(
+        store: Store, sink: EventMirrorSink, logger: Logger, drainTimeout: Duration = .seconds(5),
+        storeRetryDelay: Duration = .milliseconds(500)
+    ) {
         self.store = store
-        self.queue = queue
-        self.after = after
+        self.sink = sink
         self.logger = logger
         self.drainTimeout = drainTimeout
+        self.storeRetryDelay = storeRetryDelay
     }
 
     /// Follows the log until a graceful shutdown (this service is the first of the group, so that comes after the
-    /// controller has stopped), then posts what is queued for at most `drainTimeout`; stops at once on cancellation.
+    /// controller has stopped), then posts what the log holds for at most `drainTimeout`; stops at once on
+    /// cancellation. What is left is posted by the next start.
     func run() async throws {
+        // A first start mirrors from now on: the history before it is not posted.
+        guard
+            let start = await retryingStore({
+                if let cursor = try await self.store.deliveryCursor(sink: DeliverySink.kubernetesEvents) {
+                    return cursor
+                }
+                let last = try await self.store.lastSeq()
+                try await self.store.advanceDeliveryCursor(sink: DeliverySink.kubernetesEvents, to: last)
+                return last
+            })
+        else { return }
+        let reached = (try? await cancelWhenGracefulShutdown { await self.follow(from: start, until: nil) }) ?? start
+        if Task.isCancelled { return }
+        guard let end = await retryingStore({ try await self.store.lastSeq() }) else { return }
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.queue.run() }  // ends once finished and drained
-            group.addTask {
-                try? await cancelWhenGracefulShutdown { await self.follow() }
-                self.queue.finish()
-                try? await Task.sleep(for: self.drainTimeout)  // the bound on draining, not a wait for a condition
-            }
+            group.addTask { _ = await self.follow(from: reached, until: end) }
+            group.addTask { try? await Task.sleep(for: self.drainTimeout) }  // the bound on draining
             await group.next()
             group.cancelAll()
         }
     }
 
-    private func follow() async {
+    /// Posts events after `start` page by page, waiting for commits (`until` nil) or up to `until`, advancing the
+    /// stored cursor after each page, until cancelled; returns the cursor reached.
+    private func follow(from start: Int64, until end: Int64?) async -> Int64 {
+        var cursor = start
         // rollout id -> its Deployment (nil: not a Deployment target); a rollout's target never changes.
         var targets: [String: (namespace: String, deployment: String)?] = [:]
-        for await event in store.eventStream(EventQuery(after: after)) {
-            let target: (namespace: String, deployment: String)?
-            if let known = targets[event.rollout] {
-                target = known
-            } else {
-                do {
-                    target = try await deployment(of: event)
-                } catch {
-                    logger.warning(
-                        "Kubernetes Event not mirrored: cannot read the rollout's strategy",
-                        metadata: ["rollout.id": "\(event.rollout)", "event.seq": "\(event.seq)", "error": "\(error)"])
-                    continue
+        while !Task.isCancelled {
+            if let end, cursor >= end { return cursor }
+            let query = EventQuery(after: cursor, limit: 100)
+            let store = self.store
+            guard
+                let events = await retryingStore({
+                    end == nil ? try await store.nextEvents(query) : try await store.events(query)
+                }), !events.isEmpty
+            else { return cursor }
+            var done = cursor
+            for event in events {
+                if targets[event.rollout] == nil {
+                    guard let found = await retryingStore({ try await self.deployment(of: event) }) else { break }
+                    if targets.count >= 1024 { targets.removeAll(keepingCapacity: true) }
+                    targets[event.rollout] = .some(found)
                 }
-                if targets.count >= 1024 { targets.removeAll(keepingCapacity: true) }
-                targets[event.rollout] = .some(target)
+                if let target = targets[event.rollout] ?? nil {
+                    await sink.post(event, deployment: target.deployment, namespace: target.namespace)
+                    if Task.isCancelled { break }
+                }
+                done = event.seq
             }
-            if let target { queue.enqueue(event, deployment: target.deployment, namespace: target.namespace) }
+            // Stored even when cancelled mid-page, so a graceful stop does not post the page again.
+            if done > cursor {
+                try? await store.advanceDeliveryCursor(sink: DeliverySink.kubernetesEvents, to: done)
+                cursor = done
+            }
         }
+        return cursor
     }
 
     /// The Deployment the rollout of `event` targets, from the strategy revision it runs; nil for pools.
@@ -70,5 +101,13 @@ final class EventMirrorService: ServiceLifecycle.Service, Sendable {
             case .deployment(let name, _) = stored.strategy.target
         else { return nil }
         return (stored.strategy.namespace, name)
+    }
+
+    /// `body`'s result, retried after a pause while the store fails; nil once cancelled.
+    private func retryingStore<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async -> T? {
+        let logger = self.logger
+        return await retryingUntilCancelled(delay: storeRetryDelay, failed: { error in
+            logger.warning("Kubernetes Event mirror: the store failed; retrying", metadata: ["error": "\(error)"])
+        }, body)
     }
 }

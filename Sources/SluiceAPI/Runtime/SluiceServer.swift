@@ -47,8 +47,8 @@ public enum SluiceServer {
         ]
         if let kubernetes {
             // First in the group, so it stops last: events the controller commits while stopping still go out.
-            let queue = EventMirrorQueue(mirror: EventMirror(client: kubernetes), logger: logger)
-            let mirror = EventMirrorService(store: store, queue: queue, after: lastSeq, logger: logger)
+            let sink = EventMirrorSink(mirror: EventMirror(client: kubernetes), logger: logger)
+            let mirror = EventMirrorService(store: store, sink: sink, logger: logger)
             services.insert(.init(service: mirror), at: 0)
         }
         return ServiceGroup(

@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceHTTP
+import SluiceKubernetes
+import SluiceStore
+import SluiceTestSupport
+import Testing
+
+@testable import SluiceAPI
+
+/// The Kubernetes Event mirror of `sluice serve` is at least once: its cursor survives the process.
+@Suite struct EventMirrorReplayTests {
+    static let epoch = Timestamp(millisecondsSinceEpoch: 1_795_000_000_000)
+
+    @Test func eventsCommittedWhileTheServerWasDownAreMirroredByTheNextStart() async throws {
+        let sim = try await KubeSimulator(objects: [Self.deployment])
+        defer { sim.stop() }
+        let client = KubernetesClient(
+            config: try ClusterConfig.fromKubeconfig(paths: [try sim.writeKubeconfig(current: "admin")]),
+            http: try CurlClient())
+        let store = try Store(path: try makeTemporaryDirectory("sluice-mirror") + "/sluice.db")
+        let strategy = Strategy(
+            name: "checkout", namespace: "shop", target: .deployment(name: "checkout", container: nil),
+            traffic: .gatewayAPI(httpRoute: "checkout", stableService: "checkout", canaryService: "checkout-canary"),
+            stages: [Stage(name: "s0", weight: 5, hold: .seconds(30))], analysis: Analysis())
+        _ = try await store.putStrategy(strategy, now: Self.epoch)
+
+        // First life: the mirror runs and posts the rollout's first events, then the process dies.
+        let first = Task { try await Self.service(store, client).run() }
+        try await waitUntil("the mirror's cursor", interval: .milliseconds(5)) {
+            try await store.deliveryCursor(sink: DeliverySink.kubernetesEvents) != nil
+        }
+        let rollout = try await store.startRollout(strategy: strategy.key, now: Self.epoch) { id, stored, pools in
+            Rollout.start(
+                id: id, strategy: stored.strategy, revision: stored.revision, version: "v2", actor: "ci", pools: pools,
+                now: Self.epoch)
+        }.rollout
+        let started = try await store.lastSeq()
+        try await waitUntil("the first events mirrored", interval: .milliseconds(5)) {
+            try await Self.mirrored(client).count == started
+        }
+        first.cancel()
+        _ = try? await first.value
+
+        // While nothing mirrors, a command is recorded.
+        _ = try await store.record(rolloutID: rollout.id, now: Self.epoch) { current, stored in
+            decide(current, strategy: stored.strategy, input: .command(.pause(actor: "oncall")), now: Self.epoch)
+        }
+        let last = try await store.lastSeq()
+        #expect(last > started)
+
+        // Second life: its events are posted now, each once.
+        let second = Task { try await Self.service(store, client).run() }
+        defer { second.cancel() }
+        try await waitUntil("the events recorded while down mirrored", interval: .milliseconds(5)) {
+            try await Self.mirrored(client).count == last
+        }
+        #expect(try await Self.mirrored(client) == (1...last).map { "checkout.sluice-\($0)" })
+        try await waitUntil("the cursor at the end", interval: .milliseconds(5)) {
+            try await store.deliveryCursor(sink: DeliverySink.kubernetesEvents) == last
+        }
+    }
+
+    static func service(_ store: Store, _ client: KubernetesClient) -> EventMirrorService {
+        let logger = Logger(label: "mirror", factory: { _ in SwiftLogNoOpLogHandler() })
+        return EventMirrorService(
+            store: store, sink: EventMirrorSink(mirror: EventMirror(client: client), logger: logger), logger: logger)
+    }
+
+    /// The names of the Events in `shop`, in `seq` order.
+    static func mirrored(_ client: KubernetesClient) async throws -> [String] {
+        try await client.events("shop").list().compactMap(\.metadata.name).sorted {
+            (Int($0.split(separator: "-").last ?? "") ?? 0) < (Int($1.split(separator: "-").last ?? "") ?? 0)
+        }
+    }
+
+    static var deployment: [String: Any] {
+        [
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": ["name": "checkout", "namespace": "shop", "labels": ["app": "checkout"]],
+            "spec": [
+                "replicas": 2, "selector": ["matchLabels": ["app": "checkout"]],
+                "template": [
+                    "metadata": ["labels": ["app": "checkout"]],
+                    "spec": ["containers": [["name": "app", "image": "registry.example/checkout:v1"]]],
+                ],
+            ],
+        ]
+    }
+}
