@@ -6,7 +6,8 @@ import SluiceCore
 /// `sluice rollout start STRATEGY --version V [--wait] [--timeout D]`.
 struct RolloutCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "rollout", abstract: "Start a rollout (CI).", subcommands: [Start.self])
+        commandName: "rollout", abstract: "Start a rollout (CI); list rollouts or show one.",
+        subcommands: [Start.self, List.self, Get.self])
 
     struct Start: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

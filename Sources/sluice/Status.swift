@@ -67,7 +67,7 @@ struct Status: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             return String(decoding: try encoder.encode(RolloutList(rollouts: rollouts)), as: UTF8.self) + "\n"
         case .yaml:
-            return try YAMLEncoder().encode(RolloutList(rollouts: rollouts))
+            return try yamlDocument(RolloutList(rollouts: rollouts))
         case .table:
             return Self.table(rollouts)
         }
@@ -86,13 +86,7 @@ struct Status: AsyncParsableCommand {
                     checks.isEmpty ? "-" : checks,
                 ].map { visibleControls($0) })
         }
-        var widths = Array(repeating: 0, count: rows[0].count)
-        for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
-        return rows.map { row in
-            row.enumerated().map { i, cell in
-                i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
-            }.joined(separator: "  ")
-        }.joined(separator: "\n") + "\n" + notes(rollouts)
+        return textTable(rows) + notes(rollouts)
     }
 
     /// Under the table, why a rollout does not get where it should: the effect that fails, and that Sluice

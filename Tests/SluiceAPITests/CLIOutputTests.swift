@@ -2,6 +2,7 @@ import Foundation
 import SluiceAPI
 import SluiceTestSupport
 import Testing
+import Yams
 
 /// The `sluice` binary as a subprocess against a running `sluice serve`: what it prints, and the rough edges of
 /// issue #17.6 and #18.6.
@@ -182,5 +183,102 @@ struct CLIOutputTests {
         let log = try await seqs([])
         let start = try #require(log.firstIndex(of: printed[0]), "\(printed) in \(log)")
         #expect(Array(log[start...].prefix(printed.count)) == printed, "\(printed) in \(log)")
+    }
+
+    @Test
+    func rolloutListPagesTheHistoryAndRolloutGetShowsOne() async throws {
+        // Real Caddy, so each rollback completes and the next rollout can start.
+        let caddy = try await ServeProcess.caddyWithPassingCheck()
+        defer { caddy.stop() }
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        try await server.applyBehind(caddy, hold: "1m")
+        let ci = server.tokenArgs(.ci)
+        for version in ["v2", "v3", "v4"] {
+            let started = try await runSluice(["rollout", "start", "web/search", "--version", version] + ci)
+            #expect(started.status == 0, "\(started.stderr)")
+            guard version != "v4" else { break }
+            let rolledBack = try await runSluice(
+                ["rollback", "web/search", "--reason", "next", "--wait", "20s"] + server.tokenArgs(.oncall),
+                timeout: .seconds(40))
+            #expect(rolledBack.status == 0, "\(rolledBack.stderr)")
+        }
+        let viewer = server.tokenArgs(.viewer)
+        let first = try await runSluice(["rollout", "list", "web/search", "--limit", "2"] + viewer)
+        #expect(first.status == 0, "\(first.stderr)")
+        let rows = first.stdout.split(separator: "\n")
+        #expect(rows.count == 3 && rows[0].hasPrefix("ROLLOUT"), "\(first.stdout)")
+        try #require(rows.count == 3)
+        #expect(rows[1].contains("v4") && !rows[1].contains("RolledBack"), "\(first.stdout)")
+        #expect(rows[2].contains("v3") && rows[2].contains("RolledBack"), "newest first: \(first.stdout)")
+        let next = try #require(first.stderr.components(separatedBy: "--after ").last?.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(first.stderr.contains("more rollouts follow: sluice rollout list web/search --limit 2 --after "))
+        let second = try await runSluice(["rollout", "list", "web/search", "--limit", "2", "--after", next] + viewer)
+        #expect(second.status == 0 && second.stderr.isEmpty, "\(second.stderr)")
+        #expect(second.stdout.split(separator: "\n").count == 2 && second.stdout.contains("v2"), "\(second.stdout)")
+        let json = try await runSluice(["rollout", "list", "-o", "json"] + viewer)
+        let all = try JSONDecoder().decode(RolloutList.self, from: Data(json.stdout.utf8))
+        #expect(all.rollouts.map(\.version) == ["v4", "v3", "v2"])
+        #expect(try await runSluice(["rollout", "list", "search"] + viewer).stderr.contains("did you mean web/search?"))
+
+        let id = all.rollouts[1].id
+        let shown = try await runSluice(["rollout", "get", id] + viewer)
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(shown.stdout.contains("rollout: \(id)\n") && shown.stdout.contains("version: v3\n"), "\(shown.stdout)")
+        #expect(shown.stdout.contains("phase: RolledBack\n") && shown.stdout.contains("ended because: "), "\(shown.stdout)")
+        let asJSON = try await runSluice(["rollout", "get", id, "-o", "json"] + viewer)
+        #expect(try JSONDecoder().decode(RolloutView.self, from: Data(asJSON.stdout.utf8)) == all.rollouts[1])
+        let missing = try await runSluice(["rollout", "get", "r-nosuch"] + viewer)
+        #expect(missing.status == 3 && missing.stderr.contains("404"), "\(missing.stderr)")
+    }
+
+    @Test
+    func withoutATokenTheCLISaysHowToPassOneBeforeCallingTheServer() async throws {
+        // Nothing listens on this port: had the CLI called the server, it would say it cannot reach it.
+        let port = try freePort()
+        let result = try await runSluice(["status", "--server", "http://127.0.0.1:\(port)"])
+        #expect(result.status == 64, "\(result.stderr)")
+        #expect(result.stderr.contains("no API token: pass --token-file FILE, or set SLUICE_TOKEN"), "\(result.stderr)")
+        let dir = try makeTemporaryDirectory("sluice-empty-token")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "\n".write(toFile: dir + "/t", atomically: true, encoding: .utf8)
+        let empty = try await runSluice(["status", "--server", "http://127.0.0.1:\(port)", "--token-file", dir + "/t"])
+        #expect(empty.status == 64 && empty.stderr.contains("the token file \(dir)/t is empty"), "\(empty.stderr)")
+    }
+
+    @Test
+    func statusAsYAMLWritesPlainDecimalsAndApplyDryRunDiffsOldBeforeNew() async throws {
+        let caddy = try await ServeProcess.caddyWithPassingCheck()
+        defer { caddy.stop() }
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        try await server.applyBehind(caddy, hold: "1m")
+        #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status == 0)
+        let viewer = server.tokenArgs(.viewer)
+        try await waitUntil("a sample of the check", timeout: .seconds(30)) {
+            try await runSluice(["status", "web/search"] + viewer).stdout.contains("budget=0.9 pass")
+        }
+        let yaml = try await runSluice(["status", "web/search", "-o", "yaml"] + viewer)
+        #expect(yaml.status == 0, "\(yaml.stderr)")
+        #expect(yaml.stdout.contains("value: 0.9\n"), "\(yaml.stdout)")
+        #expect(yaml.stdout.contains("holdSeconds: 60\n"), "\(yaml.stdout)")
+        #expect(!yaml.stdout.contains("e+") && !yaml.stdout.contains("e-"), "no scientific notation: \(yaml.stdout)")
+        let json = try await runSluice(["status", "web/search", "-o", "json"] + viewer)
+        let fromJSON = try JSONDecoder().decode(RolloutList.self, from: Data(json.stdout.utf8))
+        let fromYAML = try YAMLDecoder().decode(RolloutList.self, from: yaml.stdout)
+        #expect(fromYAML.rollouts.first?.checks == fromJSON.rollouts.first?.checks)
+
+        let path = server.directory + "/search.yaml"
+        let source = try String(contentsOfFile: path, encoding: .utf8)
+        try source.replacingOccurrences(of: "weight: 10,", with: "weight: 20,").write(toFile: path, atomically: true, encoding: .utf8)
+        let dry = try await runSluice(["apply", "-f", path, "--dry-run"] + server.tokenArgs(.release))
+        #expect(dry.status == 0, "\(dry.stderr)")
+        let removed = try #require(dry.stdout.range(of: "\n- "), "\(dry.stdout)")
+        let added = try #require(dry.stdout.range(of: "\n+ "), "\(dry.stdout)")
+        #expect(removed.lowerBound < added.lowerBound, "- before +: \(dry.stdout)")
+
+        let help = try await runSluice(["rollback", "--help"])
+        #expect(help.stdout.contains("(default: 30s)"), "\(help.stdout)")
+        #expect(!help.stdout.contains("DurationArgument"), "\(help.stdout)")
     }
 }

@@ -1,5 +1,6 @@
 /// A line diff for `sluice apply`: `-` removed, `+` added, with up to `context` unchanged lines around
-/// each change (longest common subsequence; strategies are small).
+/// each change (longest common subsequence; strategies are small). Where a line changed, the old one comes
+/// first, as in `diff -u`.
 public enum TextDiff {
     public static func unified(old: String, new: String, context: Int = 2) -> String {
         let a = old.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
@@ -15,10 +16,10 @@ public enum TextDiff {
         while i < a.count || j < b.count {
             if i < a.count, j < b.count, a[i] == b[j] {
                 lines.append((" ", a[i])); i += 1; j += 1
-            } else if j < b.count, i == a.count || lcs[i][j + 1] >= lcs[i + 1][j] {
-                lines.append(("+", b[j])); j += 1
-            } else {
+            } else if i < a.count, j == b.count || lcs[i + 1][j] >= lcs[i][j + 1] {
                 lines.append(("-", a[i])); i += 1
+            } else {
+                lines.append(("+", b[j])); j += 1
             }
         }
         let changed = lines.indices.filter { lines[$0].0 != " " }

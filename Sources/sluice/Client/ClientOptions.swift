@@ -34,6 +34,14 @@ struct ClientOptions: ParsableArguments {
         } else if let fromEnvironment = environment["SLUICE_TOKEN"], !fromEnvironment.isEmpty {
             token = fromEnvironment.trimmingCharacters(in: .whitespacesAndNewlines)
         }
+        if let tokenFile, token?.isEmpty ?? true { throw CLIError(.usage, "the token file \(tokenFile) is empty") }
+        guard let token, !token.isEmpty else {
+            // Every route but the health checks needs a token: say how to pass one instead of asking for a 401.
+            throw CLIError(
+                .usage,
+                "no API token: pass --token-file FILE, or set SLUICE_TOKEN (tokens are in the server's tokens file, "
+                    + "see `sluice token hash`)")
+        }
         var tls = TLSOptions()
         if let ca = caFile ?? environment["SLUICE_CA_FILE"], !ca.isEmpty { tls.ca = .file(ca) }
         return APIClient(server: server, token: token, http: makeHTTPClient(), tls: tls)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SluiceCore
 
 /// A duration on the command line: `90s`, `5m`, `1h30m`, `500ms`, or plain seconds.
 struct DurationArgument: ExpressibleByArgument, Sendable {
@@ -39,6 +40,9 @@ struct DurationArgument: ExpressibleByArgument, Sendable {
     }
 
     static var defaultCompletionKind: CompletionKind { .default }
+
+    /// `30s` in `--help`, as the option is written (not the Swift type's description).
+    var defaultValueDescription: String { duration.goString }
 }
 
 /// `1h02m03s`, `4m05s`, `7s`.
