@@ -43,7 +43,7 @@ struct Apply: AsyncParsableCommand {
     /// Applies one document; false when it is invalid (its errors are printed compiler-style).
     func apply(_ document: Document, _ api: APIClient) async throws -> Bool {
         guard let key = document.key else {
-            print(stderr: "\(document.file):\(document.firstLine): error: \(document.keyError ?? "not a strategy")")
+            print(stderr: "\(document.file):\(document.firstLine):1: error: \(document.keyError ?? "not a strategy")")
             return false
         }
         let path = "/v1/strategies/\(APIClient.escape(key.namespace))/\(APIClient.escape(key.name))"
@@ -103,6 +103,12 @@ struct Apply: AsyncParsableCommand {
             start = index + 1
         }
         flush(lines.count)
+        if documents.isEmpty {
+            // An empty file in a directory is an error, as `sluice validate` reports it, not silently skipped.
+            var empty = Document(file: file, firstLine: 1, text: "")
+            empty.keyError = "no strategy document in this file"
+            documents.append(empty)
+        }
         return documents
     }
 

@@ -2,7 +2,6 @@ import Foundation
 import SluiceAPI
 import SluiceTestSupport
 import Testing
-import Yams
 
 /// The `sluice` binary as a subprocess against a running `sluice serve`: what it prints, and the rough edges of
 /// issue #17.6 and #18.6.
@@ -105,17 +104,24 @@ struct CLIOutputTests {
 
     @Test
     func eventsSinceAndTailAreAnsweredByTheServerAndStagesCountFromOne() async throws {
+        // Real Caddy, so the rollback ends (RolledBack) and the log stops growing while it is read.
+        let caddy = try await ServeProcess.caddyWithPassingCheck()
+        defer { caddy.stop() }
         let server = try await ServeProcess.start()
         defer { server.stop() }
-        let strategy = server.directory + "/search.yaml"
-        try ServeProcess.strategy(weight: 10).write(toFile: strategy, atomically: true, encoding: .utf8)
-        #expect(try await runSluice(["apply", "-f", strategy] + server.tokenArgs(.release)).status == 0)
+        try await server.applyBehind(caddy, hold: "1m")
         #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status == 0)
-        let oncall = server.tokenArgs(.oncall)
-        #expect(try await runSluice(["pause", "web/search"] + oncall).status == 0)
-        #expect(try await runSluice(["resume", "web/search"] + oncall).status == 0)
-        #expect(try await runSluice(["pause", "web/search"] + oncall).status == 0)
         let viewer = server.tokenArgs(.viewer)
+        try await waitUntil("the first stage", timeout: .seconds(30)) {
+            try await runSluice(["status", "web/search"] + viewer).stdout.contains("1/2 canary")
+        }
+        let rolledBack = try await runSluice(
+            ["rollback", "web/search", "--reason", "test", "--wait", "20s"] + server.tokenArgs(.oncall),
+            timeout: .seconds(40))
+        #expect(rolledBack.status == 0, "\(rolledBack.stderr)")
+        try await waitUntil("the rollout to end", timeout: .seconds(30)) {
+            try await runSluice(["status", "web/search"] + viewer).stdout.contains("RolledBack")
+        }
         func seqs(_ arguments: [String]) async throws -> [Int64] {
             let result = try await runSluice(["events", "web/search", "-o", "json"] + arguments + viewer)
             #expect(result.status == 0, "\(arguments): \(result.stderr)")
@@ -123,46 +129,31 @@ struct CLIOutputTests {
                 try? JSONDecoder().decode(EventView.self, from: Data($0.utf8)).seq
             }
         }
-        // The rollout goes on while the test reads (its checks sample every second and have no data), so each answer
-        // is compared with the log as it was when the server answered: the log only grows, so that is the log read
-        // afterwards cut at the answer's last event.
-        func served(_ arguments: [String]) async throws -> (answer: [Int64], log: [Int64]) {
-            let answer = try await seqs(arguments)
-            let log = try await seqs([])
-            guard let last = answer.last, let end = log.firstIndex(of: last) else { return (answer, []) }
-            return (answer, Array(log[...end]))
-        }
         let all = try await seqs([])
         #expect(all.count >= 4, "\(all)")
-        let tail2 = try await served(["--tail", "2"])
-        #expect(tail2.answer == Array(tail2.log.suffix(2)) && tail2.answer.count == 2, "\(tail2)")
-        let tailAll = try await served(["--tail", "10000"])
-        #expect(tailAll.answer == tailAll.log && tailAll.answer.starts(with: all), "\(tailAll)")
-        let sinceSeq = try await served(["--since", "\(all[1])"])
-        #expect(sinceSeq.answer == Array(sinceSeq.log.dropFirst()), "a seq: from that event on: \(sinceSeq)")
-        let sinceHour = try await served(["--since", "1h"])
-        #expect(sinceHour.answer == sinceHour.log && sinceHour.answer.starts(with: all), "\(sinceHour)")
-        let sinceNow = try await seqs(["--since", "0s"])
-        #expect(sinceNow.allSatisfy { $0 > all.last! }, "nothing that had happened before now: \(sinceNow)")
-        let newest = try await served(["--since", "1h", "--tail", "1"])
-        #expect(newest.answer == Array(newest.log.suffix(1)) && newest.answer[0] >= all.last!, "\(newest)")
+        #expect(try await seqs(["--tail", "2"]) == Array(all.suffix(2)))
+        #expect(try await seqs(["--tail", "10000"]) == all)
+        #expect(try await seqs(["--since", "\(all[1])"]) == Array(all.dropFirst()), "a seq: from that event on")
+        #expect(try await seqs(["--since", "1h"]) == all)
+        #expect(try await seqs(["--since", "0s"]) == [], "nothing has happened since now")
+        #expect(try await seqs(["--since", "1h", "--tail", "1"]) == [all.last!])
         #expect(try await runSluice(["events", "--since", "yesterday"] + viewer).status == 64)
         #expect(try await runSluice(["events", "--tail", "0"] + viewer).status == 64)
 
         // Server side: the answer holds only the tail, not the log for the CLI to cut.
         let token = try String(contentsOfFile: server.directory + "/viewer.token", encoding: .utf8)
         let page = try await run(
-            "/usr/bin/curl", ["-sf", "-H", "Authorization: Bearer \(token)", server.url + "/v1/events?tail=1"])
+            "/usr/bin/curl",
+            ["-sf", "-H", "Authorization: Bearer \(token)", server.url + "/v1/events?strategy=web/search&tail=1"])
         let list = try JSONDecoder().decode(EventList.self, from: Data(page.stdout.utf8))
-        #expect(list.events.count == 1 && list.events[0].seq >= all.last!, "\(page.stdout)")
+        #expect(list.events.map(\.seq) == [all.last!], "\(page.stdout)")
 
         // The text form counts stages from 1, as `status` does (stage 1/2 canary); JSON keeps the index.
-        let text = try await runSluice(["events", "web/search", "--tail", "1"] + viewer)
-        #expect(text.stdout.contains("  stage=1 "), "\(text.stdout)")
-        let status = try await runSluice(["status", "web/search"] + viewer)
-        #expect(status.stdout.contains("1/2 canary"), "\(status.stdout)")
+        let text = try await runSluice(["events", "web/search"] + viewer)
+        #expect(text.stdout.contains("StageStarted  stage=1 "), "\(text.stdout)")
+        #expect(!text.stdout.contains("stage=0"), "\(text.stdout)")
 
-        // --tail with --follow: the newest event, then the new ones.
+        // --tail with --follow: the newest event, then the new ones, none missed.
         let follower = try ManagedProcess(
             name: "sluice-events-tail", executable: try sluiceBinary(),
             arguments: ["events", "web/search", "--tail", "1", "--follow", "-o", "json"] + viewer,
@@ -173,16 +164,12 @@ struct CLIOutputTests {
                 $0.hasPrefix("{") ? (try? JSONDecoder().decode(EventView.self, from: Data($0.utf8)))?.seq : nil
             }
         }
-        try await waitUntil("the follower to print the newest event", timeout: .seconds(20)) {
-            followed().first.map { $0 >= all.last! } ?? false
-        }
-        #expect(try await runSluice(["resume", "web/search"] + oncall).status == 0)
-        try await waitUntil("the follower to print a new event", timeout: .seconds(20)) { followed().count >= 2 }
-        // One event from the tail, then every new one in order, none missed or repeated.
-        let printed = followed()
+        try await waitUntil("the follower to print the newest event", timeout: .seconds(20)) { followed() == [all.last!] }
+        #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v3"] + server.tokenArgs(.ci)).status == 0)
+        try await waitUntil("the follower to print the new events", timeout: .seconds(20)) { followed().count >= 2 }
+        let shown = followed()
         let log = try await seqs([])
-        let start = try #require(log.firstIndex(of: printed[0]), "\(printed) in \(log)")
-        #expect(Array(log[start...].prefix(printed.count)) == printed, "\(printed) in \(log)")
+        #expect(Array(log.drop { $0 < all.last! }.prefix(shown.count)) == shown, "the newest, then every new one in order")
     }
 
     @Test
@@ -280,5 +267,36 @@ struct CLIOutputTests {
         let help = try await runSluice(["rollback", "--help"])
         #expect(help.stdout.contains("(default: 30s)"), "\(help.stdout)")
         #expect(!help.stdout.contains("DurationArgument"), "\(help.stdout)")
+    }
+
+    @Test
+    func applyOfADirectoryReportsAnEmptyFileAsValidateDoes() async throws {
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        let dir = server.directory + "/strategies"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try ServeProcess.strategy(weight: 10).write(toFile: dir + "/a.yaml", atomically: true, encoding: .utf8)
+        try "# nothing here yet\n".write(toFile: dir + "/b.yaml", atomically: true, encoding: .utf8)
+        let line = "\(dir)/b.yaml:1:1: error: no strategy document in this file\n"
+        let validated = try await runSluice(["validate", dir])
+        #expect(validated.status == 1 && validated.stderr.contains(line), "\(validated.stderr)")
+        let applied = try await runSluice(["apply", "-f", dir] + server.tokenArgs(.release))
+        #expect(applied.status == 1, "\(applied.stdout)")
+        #expect(applied.stderr.contains(line), "\(applied.stderr)")
+        #expect(applied.stdout.contains("strategy web/search created"), "the other file is still applied: \(applied.stdout)")
+    }
+
+    @Test
+    func aStrategyWithUnnamedStagesIsAppliedAndShownAsStageN() async throws {
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        let path = server.directory + "/search.yaml"
+        try ServeProcess.strategy(weight: 10).replacingOccurrences(of: "{name: canary, weight:", with: "{weight:")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let applied = try await runSluice(["apply", "-f", path] + server.tokenArgs(.release))
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status == 0)
+        let status = try await runSluice(["status", "web/search"] + server.tokenArgs(.viewer))
+        #expect(status.stdout.contains("1/2 stage-1"), "\(status.stdout)")
     }
 }

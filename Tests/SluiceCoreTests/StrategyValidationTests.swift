@@ -130,6 +130,11 @@ let invalidCases: [InvalidCase] = [
                 "12:22: spec.stages[0].wieght: unknown key \"wieght\"; did you mean \"weight\"?"),
     InvalidCase("    - {name: pilot, weight: 25, hold: 60m}", "    - {name: canary, weight: 25, hold: 60m}",
                 "13:14: spec.stages[1].name: duplicate stage name \"canary\" (first at line 12)"),
+    // A stage without a name is stage-N (N from 1), and that name is taken like any other.
+    InvalidCase("    - {name: canary, weight: 5, hold: 30m}\n    - {name: pilot,", "    - {weight: 5, hold: 30m}\n    - {name: stage-1,",
+                "13:14: spec.stages[1].name: duplicate stage name \"stage-1\" (first at line 12)"),
+    InvalidCase("    - {name: canary, weight: 5, hold: 30m}\n    - {name: pilot,", "    - {name: stage-2, weight: 5, hold: 30m}\n    - {",
+                "13:7: spec.stages[1].name: this stage's default name \"stage-2\" is taken (at line 12); give it a name"),
     InvalidCase("    - {name: canary, weight: 5, hold: 30m}", "    - {name: canary, weight: 5, hold: 30 minutes}",
                 "12:39: spec.stages[0].hold: \"30 minutes\" is not a duration: use a number and a unit (ms, s, m, h), e.g. 90s, 30m, 1h30m"),
     InvalidCase("    - {name: canary, weight: 5, hold: 30m}", "    - {name: canary, weight: 5, hold: 30}",

@@ -283,10 +283,21 @@ extension StrategyReader {
                 ok = false
                 continue
             }
-            var name = required(f, "name").flatMap { string($0, f.path("name"), rule: { StrategyRules.dnsLabel($0) }) }
-            if let stageName = name, let nameNode = f["name"] {
+            // `name` is optional: a stage without one is `stage-N`, N counted from 1 as `sluice status` shows it.
+            var name: String?
+            if let nameNode = f["name"] {
+                name = string(nameNode, f.path("name"), rule: { StrategyRules.dnsLabel($0) })
+            } else {
+                name = "stage-\(index + 1)"
+            }
+            if let stageName = name {
+                let nameNode = f["name"] ?? item
                 if let line = stageNames[stageName] {
-                    report(.conflict, at: nameNode, f.path("name"), "duplicate stage name \"\(stageName)\" (first at line \(line))")
+                    report(
+                        .conflict, at: nameNode, f.path("name"),
+                        f["name"] == nil
+                            ? "this stage's default name \"\(stageName)\" is taken (at line \(line)); give it a name"
+                            : "duplicate stage name \"\(stageName)\" (first at line \(line))")
                     name = nil
                 }
                 stageNames[stageName] = nameNode.mark?.line ?? 1

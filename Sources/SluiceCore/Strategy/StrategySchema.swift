@@ -159,9 +159,9 @@ public enum StrategySchema {
             "stage": {
               "type": "object",
               "additionalProperties": false,
-              "required": ["name", "weight"],
+              "required": ["weight"],
               "properties": {
-                "name": {"$ref": "#/$defs/label"},
+                "name": {"$ref": "#/$defs/label", "description": "Optional; default stage-N, N counted from 1."},
                 "weight": {"type": "integer", "minimum": 1, "maximum": 100, "description": "Canary weight in percent; strictly increasing, the last stage 100."},
                 "hold": {"$ref": "#/$defs/duration", "description": "How long the stage must stay healthy; at least one analysis interval."},
                 "pause": {"type": "boolean", "description": "true: wait for `sluice promote` instead of a hold."},
