@@ -2,6 +2,7 @@ import Foundation
 import SluiceAPI
 import SluiceTestSupport
 import Testing
+import Yams
 
 /// The `sluice` binary as a subprocess against a running `sluice serve`: what it prints, and the rough edges of
 /// issue #17.6 and #18.6.

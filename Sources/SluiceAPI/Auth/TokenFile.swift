@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import SluiceCore
 import Yams
 
 /// One entry of the tokens file: who, what role, and the SHA-256 of the token (never the token).
@@ -39,6 +40,13 @@ public struct TokenFile: Sendable, Hashable, Codable {
         func fail(_ node: Node, _ message: String) -> ConfigError {
             ConfigError(file: file, line: node.mark?.line, column: node.mark?.column, message: message)
         }
+        for (key, _) in root.mapping ?? [:] where key.scalar?.string != "tokens" {
+            // A typo of `tokens` (or a stray key beside it); anything else is "not a tokens file" below.
+            let name = key.scalar?.string ?? "?"
+            if root.mapping?["tokens"] != nil || nearMiss(name, among: ["tokens"]) != nil {
+                throw fail(key, unknownKey("key", name, known: ["tokens"]))
+            }
+        }
         guard let list = root.mapping?["tokens"] else { throw fail(root, "not a tokens file: it must hold \(shape)") }
         guard let sequence = list.sequence else { throw fail(list, "`tokens` must be a list of {name, role, sha256}") }
         var tokens: [TokenEntry] = []
@@ -46,6 +54,9 @@ public struct TokenFile: Sendable, Hashable, Codable {
         for (index, node) in sequence.enumerated() {
             let at = "tokens[\(index)]"
             guard let entry = node.mapping else { throw fail(node, "\(at) must be a mapping {name, role, sha256}") }
+            for (key, _) in entry where !["name", "role", "sha256"].contains(key.scalar?.string ?? "") {
+                throw fail(key, "\(at): " + unknownKey("key", key.scalar?.string ?? "?", known: ["name", "role", "sha256"]))
+            }
             func field(_ key: String) throws -> (node: Node, text: String) {
                 guard let value = entry[key] else { throw fail(node, "\(at).\(key) is required") }
                 guard let scalar = value.scalar else { throw fail(value, "\(at).\(key) must be a string") }

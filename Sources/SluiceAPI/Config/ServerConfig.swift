@@ -141,8 +141,7 @@ public struct ServerConfig: Sendable, Hashable {
 
         for (key, _) in mapping {
             guard let name = key.scalar?.string, knownKeys.contains(name) else {
-                throw fail(key, "unknown setting `\(key.scalar?.string ?? "?")`; known: "
-                    + knownKeys.sorted().joined(separator: ", "))
+                throw fail(key, unknownKey("setting", key.scalar?.string ?? "?", known: knownKeys.sorted()))
             }
         }
 
@@ -157,7 +156,7 @@ public struct ServerConfig: Sendable, Hashable {
         if let tlsNode = mapping["tls"] {
             guard let tls = tlsNode.mapping else { throw fail(tlsNode, "`tls` must be a mapping {cert, key}") }
             for (key, _) in tls where !["cert", "key"].contains(key.scalar?.string ?? "") {
-                throw fail(key, "unknown TLS setting `\(key.scalar?.string ?? "?")`; known: cert, key")
+                throw fail(key, unknownKey("TLS setting", key.scalar?.string ?? "?", known: ["cert", "key"]))
             }
             guard let cert = tls["cert"]?.scalar?.string, !cert.isEmpty else {
                 throw fail(tlsNode, "`tls.cert` (a PEM certificate chain file) is required")
@@ -216,4 +215,10 @@ public struct ServerConfig: Sendable, Hashable {
         if host.isEmpty { host = "0.0.0.0" }
         return (host, port)
     }
+}
+
+/// `unknown setting `tokenFile`; did you mean `tokensFile`?`, or the known keys when nothing is close.
+func unknownKey(_ what: String, _ key: String, known: [String]) -> String {
+    if let close = nearMiss(key, among: known) { return "unknown \(what) `\(key)`; did you mean `\(close)`?" }
+    return "unknown \(what) `\(key)`; known: " + known.joined(separator: ", ")
 }

@@ -132,3 +132,9 @@ enum StrategyRules {
         return quotedValues.dropLast().joined(separator: ", ") + " or " + quotedValues.last!
     }
 }
+
+/// The known word closest to `word` when it is a near miss (one or two letters off), for the "did you mean"
+/// of strategy files, the server config and the tokens file alike.
+public func nearMiss(_ word: String, among candidates: [String]) -> String? {
+    StrategyRules.suggestion(for: word, among: candidates)
+}
