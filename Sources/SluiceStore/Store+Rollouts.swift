@@ -335,7 +335,7 @@ extension Store {
 
     /// The recorded roles when they still name the strategy's pools; else the strategy's own roles.
     static func poolRoles(_ db: Database, _ strategy: Strategy) throws -> Pools? {
-        guard case .upstreams(let stable, let canary) = strategy.target else { return nil }
+        guard case .upstreams(let stable, let canary, _) = strategy.target else { return nil }
         let declared = Pools(stable: stable, canary: canary)
         guard
             let text = try String.fetchOne(

@@ -33,8 +33,9 @@ let baseStrategy = """
 
     """
 
-/// One invalid variant of `baseStrategy`: replace `old` by `new`, expect exactly `errors`.
+/// One invalid variant of `base` (`baseStrategy` unless given): replace `old` by `new`, expect exactly `errors`.
 struct InvalidCase: CustomTestStringConvertible, Sendable {
+    var base = baseStrategy
     var old: String
     var new: String
     /// `line:column: path: message`, or `line:column: message` for errors without a path; in order.
@@ -47,9 +48,16 @@ struct InvalidCase: CustomTestStringConvertible, Sendable {
         self.errors = errors
     }
 
+    init(in base: String, _ old: String, _ new: String, _ errors: String...) {
+        self.base = base
+        self.old = old
+        self.new = new
+        self.errors = errors
+    }
+
     var yaml: String {
-        precondition(baseStrategy.contains(old), "case text not in the base strategy: \(old)")
-        return baseStrategy.replacingOccurrences(of: old, with: new)
+        precondition(base.contains(old), "case text not in the base strategy: \(old)")
+        return base.replacingOccurrences(of: old, with: new)
     }
 }
 

@@ -6,9 +6,9 @@ import SluiceKubernetes
 import SluiceProviders
 
 /// The real outside world of a rollout in `sluice serve`: metric providers from the registry, the router
-/// of the strategy from `RouterRegistry.standard`, and a `DeploymentWorkload` (or the pools of an
-/// `upstreams` target). Anything a strategy asks for that cannot be built is thrown, so the controller
-/// records it on the rollout; nothing is ever silently skipped.
+/// of the strategy from `RouterRegistry.standard`, and a `DeploymentWorkload` (or for an `upstreams` target
+/// `PoolsHealthWorkload` with a health check, `PoolsWorkload` without). Anything a strategy asks for that cannot
+/// be built is thrown, so the controller records it on the rollout; nothing is ever silently skipped.
 public struct LiveProviderFactory: ProviderFactory {
     public let metrics: MetricProviderRegistry
     public let routers: RouterRegistry
@@ -16,6 +16,8 @@ public struct LiveProviderFactory: ProviderFactory {
     public let kubernetes: KubernetesClient?
     public let routerMetrics: RouterMetrics
     public let environment: [String: String]
+    /// The `upstreams.health` failure streaks of all rollouts, kept across ticks.
+    let healthStreaks = HealthStreaks()
 
     public init(
         metrics: MetricProviderRegistry, routers: RouterRegistry = .standard, http: any HTTPClient,
@@ -45,8 +47,16 @@ public struct LiveProviderFactory: ProviderFactory {
                         + "(set kubeconfig in the server config, or run in a pod)")
             }
             workload = DeploymentWorkload(client: kubernetes, namespace: strategy.namespace, deployment: name, container: container)
-        case .upstreams:
-            workload = PoolsWorkload()
+        case .upstreams(_, let declaredCanary, let health):
+            let members = rollout.pools?.canary ?? declaredCanary
+            if let health {
+                workload = PoolsHealthWorkload(
+                    members: members, version: rollout.version, health: health,
+                    serving: rollout.desiredWeight > 0 && !rollout.phase.isTerminal, rollout: rollout.id, client: http,
+                    streaks: healthStreaks)
+            } else {
+                workload = PoolsWorkload(members: members)
+            }
         }
         return RolloutProviders(
             metrics: try metrics.makeProviders(for: strategy.analysis),

@@ -83,8 +83,9 @@ public struct StrategyView: Sendable, Hashable, Codable {
         appliedBy = stored.appliedBy
         switch strategy.target {
         case .deployment(let name, _): target = "deployment/\(name)"
-        case .upstreams(let stable, let canary):
+        case .upstreams(let stable, let canary, let health):
             target = "upstreams stable=\(stable.joined(separator: ",")) canary=\(canary.joined(separator: ","))"
+                + (health.map { " health=\($0.scheme)://member\($0.path)" } ?? "")
         }
         router = strategy.traffic.kind
         stages = strategy.stages.enumerated().map { StageView(index: $0.offset, stage: $0.element) }

@@ -32,10 +32,12 @@ struct Observer {
             try await providers.router.canaryWeight()
         }
         async let canary = try? withTimeout(limit, "reading the canary's readiness") {
-            try await providers.workload.canaryStatus()
+            try await providers.workload.canaryReport()
         }
+        let report = await canary
         return Observations(
-            samples: await samples, routerWeight: await weight, canary: await canary, failedEffects: failed)
+            samples: await samples, routerWeight: await weight, canary: report?.status, failedEffects: failed,
+            canaryEvidence: report?.evidence)
     }
 
     private func sample(

@@ -25,20 +25,52 @@ public struct Observations: Sendable, Hashable, Codable {
     /// The traffic weight (percent) the canary has ready capacity for, when the workload can tell; nil when
     /// unknown. When given, a stage's weight is set only once this reaches it (capacity before traffic).
     public var canaryCapacity: Int?
+    /// What the workload verified (or says it did not check) to call the canary ready; `CanaryDeployed` reports it.
+    public var canaryEvidence: CanaryEvidence?
 
     public init(
         samples: [String: Sample] = [:], routerWeight: Int? = nil, canary: CanaryStatus? = nil,
-        failedEffects: [EffectFailure] = [], canaryCapacity: Int? = nil
+        failedEffects: [EffectFailure] = [], canaryCapacity: Int? = nil, canaryEvidence: CanaryEvidence? = nil
     ) {
         self.samples = samples
         self.routerWeight = routerWeight
         self.canary = canary
         self.failedEffects = failedEffects
         self.canaryCapacity = canaryCapacity
+        self.canaryEvidence = canaryEvidence
     }
 }
 
-/// Readiness of the canary workload (always `.ready` for `upstreams` targets).
+/// What a workload verified to call its canary ready, or that it checked nothing (an `upstreams` pool without
+/// a health check), so that `CanaryDeployed` never claims more than was seen.
+public struct CanaryEvidence: Sendable, Hashable, Codable {
+    /// False when nothing was checked: the canary is assumed ready.
+    public var checked: Bool
+    /// One clause for the event message, e.g. "GET /healthz answered 200 with X-Version v2 on 127.0.0.1:9001".
+    public var summary: String
+    /// Event data: what was probed, and per member the status and version seen.
+    public var data: [String: JSONValue]
+
+    public init(checked: Bool, summary: String, data: [String: JSONValue] = [:]) {
+        self.checked = checked
+        self.summary = summary
+        self.data = data
+    }
+}
+
+/// The canary's readiness as one observation, with what was verified to reach it.
+public struct CanaryReport: Sendable, Hashable {
+    public var status: CanaryStatus
+    public var evidence: CanaryEvidence?
+
+    public init(status: CanaryStatus, evidence: CanaryEvidence? = nil) {
+        self.status = status
+        self.evidence = evidence
+    }
+}
+
+/// Readiness of the canary workload (for `upstreams` targets: of every member's health check, or always
+/// `.ready` without one).
 public enum CanaryStatus: Sendable, Hashable, Codable {
     case ready
     /// Still becoming available (e.g. pods starting); the reason is for humans.

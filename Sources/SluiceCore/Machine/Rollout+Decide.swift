@@ -186,9 +186,16 @@ struct Decider {
         }
         // Paused stops stage progression: the canary may be ready, but traffic is not shifted until resumed.
         guard rollout.phase != .paused else { return }
+        var deployed: [String: JSONValue] = ["version": .string(rollout.version), "capacity": .number(Double(stage.weight))]
+        var verified = ""
+        if let evidence = observations.canaryEvidence {
+            deployed.merge(evidence.data) { kept, _ in kept }
+            deployed["checked"] = .bool(evidence.checked)
+            verified = ": " + evidence.summary
+        }
         emit(
-            .canaryDeployed, message: "canary \(rollout.version) is ready for \(stage.weight)% of traffic",
-            data: ["version": .string(rollout.version), "capacity": .number(Double(stage.weight))])
+            .canaryDeployed, message: "canary \(rollout.version) is ready for \(stage.weight)% of traffic\(verified)",
+            data: deployed)
         rollout.phase = .progressing
         rollout.desiredWeight = stage.weight
         rollout.stageStartedAt = nil

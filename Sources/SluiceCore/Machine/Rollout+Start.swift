@@ -13,7 +13,7 @@ extension Rollout {
         var rollout = Rollout(
             id: id, strategy: strategy.key, strategyRevision: revision, version: version, createdAt: now,
             canaryRequestedAt: now)
-        if case .upstreams(let stable, let canary) = strategy.target {
+        if case .upstreams(let stable, let canary, _) = strategy.target {
             rollout.pools = pools ?? Pools(stable: stable, canary: canary)
         }
         guard let first = strategy.stages.first else {

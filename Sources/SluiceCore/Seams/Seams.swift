@@ -29,4 +29,11 @@ public protocol Workload: Sendable {
     func promote(version: String) async throws
     /// Scale the canary to zero. Idempotent.
     func scaleDownCanary() async throws
+    /// `canaryStatus()` with what was verified to reach it, in one observation (the controller calls this one).
+    func canaryReport() async throws -> CanaryReport
+}
+
+extension Workload {
+    /// The status alone: a workload whose readiness speaks for itself (a Deployment's availability).
+    public func canaryReport() async throws -> CanaryReport { CanaryReport(status: try await canaryStatus()) }
 }

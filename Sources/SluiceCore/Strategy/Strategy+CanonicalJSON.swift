@@ -40,13 +40,28 @@ extension Target {
             var fields: [String: JSONValue] = ["deployment": .string(name)]
             if let container { fields["container"] = .string(container) }
             return .object(fields)
-        case .upstreams(let stable, let canary):
-            return .object([
-                "upstreams": .object([
-                    "stable": .array(stable.map(JSONValue.string)), "canary": .array(canary.map(JSONValue.string)),
-                ])
-            ])
+        case .upstreams(let stable, let canary, let health):
+            var pools: [String: JSONValue] = [
+                "stable": .array(stable.map(JSONValue.string)), "canary": .array(canary.map(JSONValue.string)),
+            ]
+            if let health { pools["health"] = health.document }
+            return .object(["upstreams": .object(pools)])
         }
+    }
+}
+
+extension HealthCheck {
+    fileprivate var document: JSONValue {
+        var fields: [String: JSONValue] = [
+            "scheme": .string(scheme), "path": .string(path), "expect": .number(Double(expect)),
+            "timeout": .string(timeout.goString), "failureThreshold": .number(Double(failureThreshold)),
+        ]
+        switch version {
+        case .header(let name)?: fields["version"] = .object(["header": .string(name)])
+        case .jsonPath(let path)?: fields["version"] = .object(["jsonPath": .string(path)])
+        case nil: break
+        }
+        return .object(fields)
     }
 }
 

@@ -54,8 +54,45 @@ public struct StrategyKey: Sendable, Hashable, Codable, Comparable, CustomString
 public enum Target: Sendable, Hashable, Codable {
     /// The stable Deployment in the strategy's namespace; Sluice owns `<deployment>-canary`.
     case deployment(name: String, container: String?)
-    /// Pools of `host:port` that already run; Sluice shifts traffic only and swaps roles on promotion.
-    case upstreams(stable: [String], canary: [String])
+    /// Pools of `host:port` that already run; Sluice shifts traffic only and swaps roles on promotion. With
+    /// `health`, every member of the pool in the canary role is probed before traffic shifts and while it serves.
+    case upstreams(stable: [String], canary: [String], health: HealthCheck? = nil)
+}
+
+/// `target.upstreams.health`: an HTTP probe of every member of the pool in the canary role.
+public struct HealthCheck: Sendable, Hashable, Codable {
+    /// `http` or `https`.
+    public var scheme: String
+    /// The path (and query) probed on each member, e.g. `/healthz`.
+    public var path: String
+    /// The status every member must answer.
+    public var expect: Int
+    /// How long one probe of one member may take.
+    public var timeout: Duration
+    /// Where each member says which version it runs; it must equal the rollout's version.
+    public var version: VersionProbe?
+    /// Consecutive failing observations of a member, while the canary serves traffic, that fail the canary.
+    public var failureThreshold: Int
+
+    public init(
+        scheme: String = "http", path: String, expect: Int = 200, timeout: Duration = .seconds(2),
+        version: VersionProbe? = nil, failureThreshold: Int = 3
+    ) {
+        self.scheme = scheme
+        self.path = path
+        self.expect = expect
+        self.timeout = timeout
+        self.version = version
+        self.failureThreshold = failureThreshold
+    }
+}
+
+/// `health.version`: where a member's answer names its version.
+public enum VersionProbe: Sendable, Hashable, Codable {
+    /// A response header, e.g. `X-Version`.
+    case header(String)
+    /// A dotted path into the JSON body, e.g. `build.version`.
+    case jsonPath(String)
 }
 
 /// The one router of a strategy and its settings.

@@ -129,7 +129,7 @@ extension StrategyReader {
     }
 
     private func readUpstreams(_ node: Node, _ path: String) -> Target? {
-        guard let fields = mapping(node, path, known: ["stable", "canary"]) else { return nil }
+        guard let fields = mapping(node, path, known: ["stable", "canary", "health"]) else { return nil }
         var seen: [String: String] = [:]
         var pools: [String: [String]] = [:]
         var ok = true
@@ -159,8 +159,54 @@ extension StrategyReader {
             }
             pools[pool] = addresses
         }
-        guard ok, let stable = pools["stable"], let canary = pools["canary"] else { return nil }
-        return .upstreams(stable: stable, canary: canary)
+        let health = optional(fields["health"]) { self.readHealth($0, path + ".health") }
+        guard ok, let stable = pools["stable"], let canary = pools["canary"], let health else { return nil }
+        return .upstreams(stable: stable, canary: canary, health: health)
+    }
+
+    static let healthKeys = ["path", "scheme", "expect", "timeout", "version", "failureThreshold"]
+
+    /// `upstreams.health`: the probe of every canary member (docs/strategy.md "Health of an upstreams canary").
+    private func readHealth(_ node: Node, _ path: String) -> HealthCheck? {
+        guard let f = mapping(node, path, known: Self.healthKeys) else { return nil }
+        let probePath = required(f, "path").flatMap { string($0, f.path("path"), rule: StrategyRules.httpPath) }
+        let scheme = optional(f["scheme"]) {
+            self.string($0, f.path("scheme"), rule: { ["http", "https"].contains($0) ? nil : "must be http or https, got \(StrategyRules.quoted($0))" })
+        }
+        let expect = optional(f["expect"]) { self.integer($0, f.path("expect"), in: 100...599) }
+        // A probe must end well inside one observation of the controller (15 s by default).
+        let timeout = optional(f["timeout"]) { node -> Duration? in
+            guard let value = self.duration(node, f.path("timeout"), minimum: .milliseconds(1)) else { return nil }
+            guard value <= .seconds(10) else {
+                self.report(.invalidValue, at: node, f.path("timeout"), "must be at most 10s, got \(value.goString)")
+                return nil
+            }
+            return value
+        }
+        let threshold = optional(f["failureThreshold"]) { self.integer($0, f.path("failureThreshold"), in: 1...100) }
+        let version = optional(f["version"]) { self.readVersionProbe($0, f.path("version")) }
+        guard let probePath, let scheme, let expect, let timeout, let threshold, let version else { return nil }
+        return HealthCheck(
+            scheme: scheme ?? "http", path: probePath, expect: expect ?? 200, timeout: timeout ?? .seconds(2),
+            version: version, failureThreshold: threshold ?? 3)
+    }
+
+    private func readVersionProbe(_ node: Node, _ path: String) -> VersionProbe? {
+        let kinds = ["header", "jsonPath"]
+        guard let f = mapping(node, path, known: kinds) else { return nil }
+        switch (f["header"], f["jsonPath"]) {
+        case (let header?, nil):
+            return string(header, f.path("header"), rule: StrategyRules.headerName).map(VersionProbe.header)
+        case (nil, let jsonPath?):
+            return string(jsonPath, f.path("jsonPath"), rule: StrategyRules.dottedPath).map(VersionProbe.jsonPath)
+        case (_?, _?):
+            report(.conflict, at: f.keys["jsonPath"], f.path("jsonPath"), "version is read from a header or a jsonPath, not both")
+        case (nil, nil):
+            if f.suggested.isDisjoint(with: kinds) {
+                report(.missingKey, at: node, path, "needs one of \"header\" (e.g. X-Version) or \"jsonPath\" (e.g. version)")
+            }
+        }
+        return nil
     }
 
     // MARK: traffic

@@ -40,6 +40,29 @@ enum StrategyRules {
         return nil
     }
 
+    /// A health check path: starts with `/`, no whitespace or control characters (it goes into a request line).
+    static func httpPath(_ value: String) -> String? {
+        guard value.hasPrefix("/") else { return "\(quoted(value)) is not a path: start it with \"/\", e.g. /healthz" }
+        if value.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 32 || $0.value == 127 }) {
+            return "\(quoted(value)) is not a valid path: no spaces or control characters"
+        }
+        return nil
+    }
+
+    /// An HTTP header name (RFC 9110 token), e.g. `X-Version`.
+    static func headerName(_ value: String) -> String? {
+        let ok = !value.isEmpty && value.utf8.allSatisfy { b in
+            (b >= 97 && b <= 122) || (b >= 65 && b <= 90) || (b >= 48 && b <= 57) || Array("!#$%&'*+-.^_`|~".utf8).contains(b)
+        }
+        return ok ? nil : "\(quoted(value)) is not a header name: use letters, digits and \"-\", e.g. X-Version"
+    }
+
+    /// A dotted path into a JSON document (`build.version`, `items.0.version`): no empty component.
+    static func dottedPath(_ value: String) -> String? {
+        value.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty)
+            ? "\(quoted(value)) is not a dotted path such as version or build.version" : nil
+    }
+
     /// `host:port` or `[ipv6]:port`, port 1...65535.
     static func hostPort(_ value: String) -> String? {
         let problem = "\(quoted(value)) is not host:port (e.g. 10.0.0.7:8080 or app-1.internal:8080)"

@@ -100,7 +100,31 @@ public enum StrategySchema {
                       "required": ["stable", "canary"],
                       "properties": {
                         "stable": {"type": "array", "minItems": 1, "uniqueItems": true, "items": {"$ref": "#/$defs/hostPort"}},
-                        "canary": {"type": "array", "minItems": 1, "uniqueItems": true, "items": {"$ref": "#/$defs/hostPort"}}
+                        "canary": {"type": "array", "minItems": 1, "uniqueItems": true, "items": {"$ref": "#/$defs/hostPort"}},
+                        "health": {
+                          "description": "Probe of every member of the pool in the canary role, before traffic shifts and while it serves.",
+                          "type": "object",
+                          "additionalProperties": false,
+                          "required": ["path"],
+                          "properties": {
+                            "path": {"type": "string", "pattern": "^/[^\\s]*$", "description": "e.g. /healthz"},
+                            "scheme": {"enum": ["http", "https"], "default": "http"},
+                            "expect": {"type": "integer", "minimum": 100, "maximum": 599, "default": 200, "description": "The status every member must answer."},
+                            "timeout": {"$ref": "#/$defs/duration", "default": "2s", "description": "One probe of one member; at most 10s."},
+                            "failureThreshold": {"type": "integer", "minimum": 1, "maximum": 100, "default": 3, "description": "Failing observations in a row, while the canary serves, that fail the rollout."},
+                            "version": {
+                              "description": "Where a member names its version; it must equal the rollout's version.",
+                              "type": "object",
+                              "additionalProperties": false,
+                              "minProperties": 1,
+                              "maxProperties": 1,
+                              "properties": {
+                                "header": {"type": "string", "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"},
+                                "jsonPath": {"type": "string", "pattern": "^[^.]+(\\.[^.]+)*$"}
+                              }
+                            }
+                          }
+                        }
                       }
                     }
                   }

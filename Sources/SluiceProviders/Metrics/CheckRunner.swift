@@ -127,7 +127,7 @@ extension TemplateContext {
         case .deployment(let name, _):
             stable = name
             canary = name + "-canary"
-        case .upstreams(let stablePool, let canaryPool):
+        case .upstreams(let stablePool, let canaryPool, _):
             stable = stablePool.joined(separator: "|")
             canary = canaryPool.joined(separator: "|")
         }

@@ -10,6 +10,9 @@ Writes READY_FILE once listening. Endpoints:
   /flaky?key=K&fail=N&retry_after=S   the first N requests for K answer 503 (Retry-After: S), then 200
   /hang?id=X         never answers; records when the client closes the connection
   /state?id=X        "open", "closed" or "unknown" for a /hang or /drip id; /count?key=K the request count for K
+  /healthz[?key=K]   a health check: its status, X-Version header and body {"version": V} (200, v1 until /set-health);
+                     counts requests for K like /status
+  /set-health?status=N&version=V   what /healthz answers from now on
   /open              how many /hang requests are open right now
   /record?key=K[&fail=N]  remembers the request's headers under K; answers 401 to the first N, then {"value": 1}
   /recorded?key=K    JSON of the headers (lower-case names) of the last /record request for K
@@ -26,6 +29,7 @@ HANGS = {}
 OPEN_HANGS = [0]
 RELEASED = set()
 RECORDED = {}
+HEALTH = {"status": 200, "version": "v1"}
 
 
 def wait_for_close(conn, deadline, released=None):
@@ -65,6 +69,18 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if url.path == "/healthz":
+            with LOCK:
+                if "key" in query:
+                    COUNTS[query["key"]] = COUNTS.get(query["key"], 0) + 1
+                status, version = HEALTH["status"], HEALTH["version"]
+            body = json.dumps({"version": version}).encode()
+            return self.reply(status, body, [("Content-Type", "application/json"), ("X-Version", version)])
+        if url.path == "/set-health":
+            with LOCK:
+                HEALTH["status"] = int(query.get("status", HEALTH["status"]))
+                HEALTH["version"] = query.get("version", HEALTH["version"])
+            return self.reply(200, b"ok")
         if url.path == "/echo":
             payload = {"method": self.command, "path": self.path,
                        "headers": {k.lower(): v for k, v in self.headers.items()},
