@@ -34,8 +34,11 @@ let package = Package(
     targets: [
         .target(
             name: "SluiceCore",
-            dependencies: [.product(name: "Yams", package: "Yams")]
+            dependencies: ["CLibYAML", .product(name: "Yams", package: "Yams")]
         ),
+        // libyaml's API, to count a file's parse events before composing it (YAMLBudget); the code is the
+        // libyaml that Yams compiles in, so this is only its header (Yams 6.2.2's Sources/CYaml/include/yaml.h).
+        .systemLibrary(name: "CLibYAML", path: "Sources/CLibYAML"),
         .systemLibrary(
             name: "CCurl",
             path: "Sources/CCurl",

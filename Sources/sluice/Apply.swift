@@ -115,6 +115,11 @@ struct Apply: AsyncParsableCommand {
     /// Reads `metadata.name` and `metadata.namespace`, which the API path needs.
     static func document(file: String, firstLine: Int, text: String) -> Document {
         var document = Document(file: file, firstLine: firstLine, text: text)
+        // `Yams.load` builds every node an alias stands for: check what the text expands to first.
+        if let excess = YAMLBudget.excess(in: text) {
+            document.keyError = "line \(excess.line + firstLine - 1), column \(excess.column): \(excess.message)"
+            return document
+        }
         do {
             guard let root = try Yams.load(yaml: text) as? [String: Any] else {
                 document.keyError = "a strategy document must be a mapping (apiVersion, kind, metadata, spec)"

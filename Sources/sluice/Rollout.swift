@@ -30,6 +30,9 @@ struct RolloutCommand: AsyncParsableCommand {
 
         func validate() throws {
             if version.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("--version must not be empty") }
+            if let problem = Rollout.versionProblem(version.trimmingCharacters(in: .whitespaces)) {
+                throw ValidationError("--version " + problem)
+            }
             if timeout != nil && !wait { throw ValidationError("--timeout needs --wait") }
             if progressInterval.duration <= .zero { throw ValidationError("--progress-interval must be positive") }
         }

@@ -16,6 +16,7 @@ extension APIServer {
             }
             let version = body.version.trimmingCharacters(in: .whitespaces)
             guard !version.isEmpty else { throw APIError(.badRequest, "`version` must not be empty") }
+            if let problem = Rollout.versionProblem(version) { throw APIError(.badRequest, "`version` " + problem) }
             guard try await backend.strategy(key, revision: nil) != nil else { throw try await unknownStrategy(key) }
             let rollout = try await backend.startRollout(
                 key, version: version, actor: identity.name, supersede: body.supersede ?? false)

@@ -17,6 +17,8 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
     let now: @Sendable () -> Timestamp
     let logger: Logger
     private let lock = NSLock()
+    /// Strategy bodies are parsed here, off the cooperative pool (see `ParsingQueue`).
+    private let parsing = ParsingQueue()
     private var rollbacks: [RuntimeMetrics.RollbackKey: Int] = [:]
     private var following = false
 
@@ -83,7 +85,7 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
     }
 
     public func applyStrategy(_ key: StrategyKey, source: String, actor: String, dryRun: Bool) async throws -> ApplyResult {
-        let strategy = try Self.validate(source, as: key)
+        let strategy = try await parsing.run { try Self.validate(source, as: key) }
         return try await mapped {
             let previous = try await self.store.strategy(key)
             let diff = previous.map { TextDiff.unified(old: $0.strategy.canonicalJSON(), new: strategy.canonicalJSON()) }

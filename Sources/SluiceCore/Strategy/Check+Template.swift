@@ -46,16 +46,70 @@ enum QueryTemplate {
         return (tokens, nil)
     }
 
+    /// `query` with every known token replaced by its value. Inside a PromQL string literal (`"..."` or
+    /// `'...'`) the value is escaped as that literal needs (backslash, the quote, line breaks and other
+    /// control characters), so no value can end the literal early and add to the query; elsewhere, and
+    /// inside a raw `` `...` `` string (which has no escapes), it goes in as it is.
     static func render(_ query: String, _ context: TemplateContext) -> String {
         var out = ""
+        var literal = Literal.none
         var rest = query[...]
-        while let open = rest.firstRange(of: "{{"), let close = rest[open.upperBound...].firstRange(of: "}}") {
-            out += rest[..<open.lowerBound]
-            let token = rest[open.upperBound..<close.lowerBound].trimmingSpaces()
-            out += context.value(of: token) ?? String(rest[open.lowerBound..<close.upperBound])
-            rest = rest[close.upperBound...]
+        while let first = rest.first {
+            if rest.hasPrefix("{{"), let close = rest.dropFirst(2).firstRange(of: "}}") {
+                let token = rest[rest.index(rest.startIndex, offsetBy: 2)..<close.lowerBound].trimmingSpaces()
+                if let value = context.value(of: token) {
+                    out += literal.escaped(value)
+                } else {
+                    out += rest[..<close.upperBound]
+                }
+                rest = rest[close.upperBound...]
+                continue
+            }
+            out.append(first)
+            rest = rest.dropFirst()
+            switch literal {
+            case .none where first == "\"" || first == "'": literal = .quoted(first)
+            case .none where first == "`": literal = .raw
+            case .none where first == "#": literal = .comment
+            case .quoted where first == "\\":
+                // An escape: the next character cannot end the literal.
+                if let next = rest.first, next != "{" {
+                    out.append(next)
+                    rest = rest.dropFirst()
+                }
+            case .quoted(let quote) where first == quote: literal = .none
+            case .raw where first == "`": literal = .none
+            case .comment where first.isNewline: literal = .none
+            default: break
+            }
         }
-        return out + rest
+        return out
+    }
+
+    /// Where in a PromQL query the renderer is: outside any literal, in a quoted or raw string, in a comment.
+    enum Literal: Equatable {
+        case none
+        case quoted(Character)
+        case raw
+        case comment
+
+        func escaped(_ value: String) -> String {
+            guard case .quoted(let quote) = self else { return value }
+            var out = ""
+            for scalar in value.unicodeScalars {
+                switch scalar {
+                case "\\": out += "\\\\"
+                case "\n": out += "\\n"
+                case "\r": out += "\\r"
+                case "\t": out += "\\t"
+                case _ where Character(scalar) == quote: out += "\\" + String(quote)
+                case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                    out += "\\x" + (scalar.value < 0x10 ? "0" : "") + String(scalar.value, radix: 16)
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+            return out
+        }
     }
 }
 

@@ -13,12 +13,11 @@ public enum StrategyLoader {
     /// A document with any error yields no strategy; the others still do. A YAML syntax error ends
     /// the reading at that point (the documents before it are still checked).
     public static func load(yaml: String, file: String) -> StrategyLoadResult {
-        if let tooMany = excessAlias(in: yaml) {
+        if let excess = YAMLBudget.excess(in: yaml) {
             return StrategyLoadResult(errors: [
                 StrategyError(
-                    code: .invalidValue, file: file, line: tooMany.line, column: tooMany.column, path: "",
-                    message: "more than \(maxAliases) aliases in one document; Sluice reads at most \(maxAliases)"
-                )
+                    code: .invalidValue, file: file, line: excess.line, column: excess.column, path: "",
+                    message: excess.message)
             ])
         }
         let composed = compose(yaml, file: file)
@@ -79,44 +78,9 @@ public enum StrategyLoader {
     /// Past this many errors a file is surely not a strategy; the rest are dropped.
     static let maxErrors = 500
 
-    /// Aliases let a few bytes stand for an exponentially large tree ("billion laughs"); Yams
-    /// hashes mapping keys in full while composing, so an aliased key could take forever before
-    /// any check runs. A document may use this many aliases, which bounds every tree it can build.
-    static let maxAliases = 30
-
-    /// The position of the first alias (`*name`) past `maxAliases` in a document that defines an
-    /// anchor (`&name`). A textual scan, cautious on purpose: a `*x` inside a quoted string counts.
-    static func excessAlias(in yaml: String) -> (line: Int, column: Int)? {
-        var aliases: [(line: Int, column: Int)] = []
-        var hasAnchor = false
-        for (lineIndex, line) in yaml.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            if line.hasPrefix("---") {
-                aliases = []
-                hasAnchor = false
-            }
-            var previous: Unicode.Scalar = " "
-            var column = 0
-            var scalars = line.unicodeScalars.makeIterator()
-            var current = scalars.next()
-            while let scalar = current {
-                column += 1
-                let next = scalars.next()
-                if scalar == "#" && (previous == " " || previous == "\t" || column == 1) { break }
-                let startsNode = " \t[{,".unicodeScalars.contains(previous) || column == 1
-                if startsNode, scalar == "*" || scalar == "&", let next, !" \t,[]{}".unicodeScalars.contains(next) {
-                    if scalar == "&" {
-                        hasAnchor = true
-                    } else {
-                        aliases.append((lineIndex + 1, column))
-                    }
-                    if hasAnchor, aliases.count > maxAliases { return aliases[maxAliases] }
-                }
-                previous = scalar
-                current = next
-            }
-        }
-        return nil
-    }
+    /// Each duplicate key costs one more composition of the whole text (see `compose`); past this many
+    /// bytes composed for one file, its remaining duplicates are one error rather than minutes of work.
+    static let maxComposedBytes = 8 << 20
 
     /// YAML 1.2 core-schema scalars: only `true`/`false` are booleans (not `yes`, `on`, ...), and no
     /// timestamps or merge keys, so `on:` is a key and a date-like value stays a string.
@@ -132,7 +96,8 @@ public enum StrategyLoader {
     static func compose(_ yaml: String, file: String) -> (roots: [Node], placeholders: [String: String], errors: [StrategyError]) {
         var text = yaml
         var placeholders: [String: String] = [:]
-        for round in 0..<maxErrors {
+        let rounds = min(maxErrors, max(1, maxComposedBytes / max(yaml.utf8.count, 1)))
+        for round in 0..<rounds {
             var roots: [Node] = []
             do {
                 var documents = try Yams.compose_all(yaml: text, resolver)
@@ -156,7 +121,8 @@ public enum StrategyLoader {
             }
         }
         let error = StrategyError(
-            code: .duplicateKey, file: file, line: 1, column: 1, path: "", message: "too many duplicate keys"
+            code: .duplicateKey, file: file, line: 1, column: 1, path: "",
+            message: "too many duplicate keys: Sluice reports at most \(rounds) in a file of \(yaml.utf8.count) bytes"
         )
         return ([], placeholders, [error])
     }
