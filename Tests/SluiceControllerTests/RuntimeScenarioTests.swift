@@ -156,6 +156,48 @@ import Testing
         } throws: { ($0 as? ControllerError)?.code == .notFound }
     }
 
+    /// Issue #18: the metric source turns to garbage one pass after a stage's weight is read back (the last stage:
+    /// it used to be promoted; an earlier one: its weight used to move on). Wall time passes the hold, but no-data
+    /// backs none of it: nothing moves until `noDataLimit` rolls back, and the flapping provider text makes one
+    /// short, escaped `CheckNoData`.
+    @Test(arguments: 0..<4)
+    func garbageMetricsAfterAStageShiftNeverMoveTheRolloutOn(stage: Int) async throws {
+        let scenario = try await Scenario(strategies: [Fixtures.strategy(noDataLimit: 5, onNoData: .rollback)])
+        defer { Task { await scenario.stop() } }
+        let world = scenario.world()
+        let rollout = try await scenario.start()
+        var shifted = 0
+        for _ in 0..<40 where shifted <= stage {
+            try await scenario.tick()
+            shifted = try await scenario.eventTypes().filter { $0 == "TrafficShifted" }.count
+        }
+        try await scenario.tick()  // one pass at the stage's weight
+        let clock = scenario.clock
+        world.metrics.answer { _ in
+            let ms = 900 + clock.now().millisecondsSinceEpoch / 10_000 % 100
+            return .error("read tcp: i/o timeout after \(ms) ms \u{1B}[2J" + String(repeating: "\u{7}junk", count: 60))
+        }
+        let final = try await scenario.tickUntilFinal(rollout.id)
+
+        #expect(final.phase == .rolledBack)
+        #expect(final.rollbackCause == .noData(check: "error-rate"))
+        let weights = [5, 25, 50, 100]
+        #expect(world.router.weights == Array(weights.prefix(stage + 1)) + [0])
+        let events = try await scenario.store.events(EventQuery(rollout: rollout.id))
+        let types = events.map(\.type.rawValue)
+        #expect(types.filter { $0 == "StageCompleted" }.count == stage)
+        #expect(!types.contains("Promoting") && !world.workload.log.contains("promote v2"))
+        #expect(types.suffix(4) == ["TrafficShifted", "CheckNoData", "RollbackStarted", "RolledBack"])
+        let samples = try await scenario.store.samples(rollout: rollout.id, check: "error-rate")
+        let reasons = Set(samples.compactMap(\.reason))
+        #expect(reasons.count == 5, "the provider text varies from sample to sample")
+        let noData = try #require(events.first { $0.type == .checkNoData })
+        let firstReason = try #require(samples.first { $0.verdict == .noData }?.reason)
+        #expect(noData.data["reason"] == .string(sanitizedExcerpt(firstReason)))
+        #expect(noData.message.unicodeScalars.count < 160)
+        #expect(!noData.message.unicodeScalars.contains { $0.properties.generalCategory == .control })
+    }
+
     @Test func theEventStreamFollowsCommittedEvents() async throws {
         let scenario = try await Scenario()
         defer { Task { await scenario.stop() } }

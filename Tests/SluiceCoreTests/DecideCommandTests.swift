@@ -134,7 +134,10 @@ import Testing
         let resumed = driver.command(.resume(actor: "bob"))
         #expect(resumed.events.map(\.type) == [.resumed])
         #expect(resumed.events.first?.actor == "bob")
-        driver.tick(["error-rate": 0])  // hold long over, evidence there: the stage ends now
+        // The 100 s paused do not count toward the 60 s hold: it is held from the resume on.
+        for _ in 0..<5 { driver.tick(["error-rate": 0]) }
+        #expect(driver.rollout.stageIndex == 0)
+        driver.tick(["error-rate": 0])
         #expect(driver.rollout.stageIndex == 1)
     }
 

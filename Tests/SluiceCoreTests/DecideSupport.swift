@@ -30,6 +30,13 @@ enum Fixture {
             rollback: RollbackPolicy(automatic: automatic))
     }
 
+    /// A driver of `strategy(...)` whose first stage's weight was just read back: its hold starts now.
+    static func driverWithFirstStageConfirmed(failureLimit: Int = 1, noDataLimit: Int = 3) -> Driver {
+        var driver = Driver(strategy: strategy(failureLimit: failureLimit, noDataLimit: noDataLimit))
+        driver.confirmFirstStage()
+        return driver
+    }
+
     static func sample(_ check: String, _ value: Double?, at time: Timestamp, reason: String? = nil) -> Sample {
         Sample(check: check, time: time, value: value, verdict: value == nil ? .noData : .pass, reason: reason)
     }
@@ -89,10 +96,18 @@ struct Driver {
     /// One tick `seconds` later, with the given check values (nil = no-data).
     @discardableResult
     mutating func tick(after seconds: Int = 10, _ values: [String: Double?] = [:]) -> Decision {
-        now = now + .seconds(seconds)
+        tick(by: .seconds(seconds), values)
+    }
+
+    /// One tick `interval` later, with the given check values (nil = no-data with `reason`).
+    @discardableResult
+    mutating func tick(by interval: Duration, _ values: [String: Double?], reason: String = "empty result")
+        -> Decision
+    {
+        now = now + interval
         var samples: [String: Sample] = [:]
         for (name, value) in values {
-            samples[name] = Fixture.sample(name, value, at: now, reason: value == nil ? "empty result" : nil)
+            samples[name] = Fixture.sample(name, value, at: now, reason: value == nil ? reason : nil)
         }
         let observations = Observations(
             samples: samples, routerWeight: world.routerWeight,

@@ -117,8 +117,18 @@ struct SafetyModel {
     var visitStage = 0
     var passesInVisit: Set<String> = []
     var lastDecisive: [String: SampleVerdict] = [:]
+    /// The verdict of each check's latest sample, no-data included.
+    var lastVerdict: [String: SampleVerdict] = [:]
     var lastSampleTime: [String: Timestamp] = [:]
     var holdWaived = false
+    /// The checks with a real pass, counted for the stage, on the tick being checked.
+    var passedThisTick: Set<String> = []
+    /// An upper bound of the hold `decide` may count: every interval (at most one analysis interval long) since
+    /// the previous tick of the visit that ended with a real pass of every check while Progressing.
+    var heldInVisit: Duration = .zero
+    var lastTickInVisit: Timestamp?
+    /// Checks with a no-data streak told by `CheckNoData` and not yet told ended.
+    var noDataTold: Set<String> = []
 
     init(strategy: Strategy, start: Timestamp, reportsCapacity: Bool) {
         self.strategy = strategy
@@ -240,7 +250,11 @@ struct SafetyModel {
             lastEventTime = event.time
         }
         if case .command(.promote) = input { holdWaived = true }
-        if case .observed(let observations) = input { recordEvidence(observations, before: before) }
+        passedThisTick = []
+        if case .observed(let observations) = input {
+            recordEvidence(observations, before: before, at: effectiveNow)
+        }
+        if let violation = checkNoiseRules(d) { return violation }
         for event in d.events where event.type == .stageCompleted {
             coverage.stagesCompleted += 1
             guard case .observed(let observations) = input, observations.routerWeight == before.desiredWeight else {
@@ -248,27 +262,68 @@ struct SafetyModel {
             }
             if let violation = checkStageEnd(before: before, at: effectiveNow) { return violation }
         }
+        // Never promoted unless the last sample of every check before promotion passed.
+        if d.events.contains(where: { $0.type == .promoting }) {
+            for check in strategy.checks(inStage: before.stageIndex) where lastVerdict[check.name] != .pass {
+                let last = lastVerdict[check.name]?.rawValue ?? "none"
+                return "promoted while the last sample of \(check.name) was \(last)"
+            }
+        }
         if d.rollout.stageIndex != visitStage {
             visitStage = d.rollout.stageIndex
             passesInVisit = []
+            heldInVisit = .zero
+            lastTickInVisit = nil
             holdWaived = holdWaived && d.rollout.fullPromotionRequested
+            noDataTold.formIntersection(strategy.checks(inStage: visitStage).map(\.name))
+        }
+        return nil
+    }
+
+    /// One `CheckNoData` per no-data streak, however its provider text varies; its end is told with the count.
+    private mutating func checkNoiseRules(_ d: Decision) -> String? {
+        for event in d.events {
+            guard case .string(let check)? = event.data["check"] else { continue }
+            if event.type == .checkNoData {
+                if noDataTold.contains(check) { return "a second CheckNoData in one streak of \(check)" }
+                noDataTold.insert(check)
+                if case .string(let reason)? = event.data["reason"], reason != sanitizedExcerpt(reason) {
+                    return "CheckNoData reason not sanitized: \(reason)"
+                }
+            } else if event.data["noDataSamples"] != nil {
+                noDataTold.remove(check)
+            }
         }
         return nil
     }
 
     /// The model of evidence: a real pass (a finite value within the thresholds) of a sample taken after the
     /// stage's weight was confirmed; no-data and claimed passes without a value never count.
-    private mutating func recordEvidence(_ observations: Observations, before: Rollout) {
+    private mutating func recordEvidence(_ observations: Observations, before: Rollout, at now: Timestamp) {
         guard before.phase == .progressing || before.phase == .paused, before.desiredWeight > 0 else { return }
-        for check in strategy.checks(inStage: before.stageIndex) {
+        let checks = strategy.checks(inStage: before.stageIndex)
+        for check in checks {
             guard let sample = observations.samples[check.name] else { continue }
             if let last = lastSampleTime[check.name], sample.time <= last { continue }
             lastSampleTime[check.name] = sample.time
-            guard sample.verdict != .noData, let value = sample.value, value.isFinite else { continue }
+            guard sample.verdict != .noData, let value = sample.value, value.isFinite else {
+                lastVerdict[check.name] = .noData
+                continue
+            }
             let pass = (check.max.map { value <= $0 } ?? true) && (check.min.map { value >= $0 } ?? true)
             lastDecisive[check.name] = pass ? .pass : .breach
-            if pass, let started = before.stageStartedAt, sample.time >= started { passesInVisit.insert(check.name) }
+            lastVerdict[check.name] = pass ? .pass : .breach
+            if pass, let started = before.stageStartedAt, sample.time >= started {
+                passesInVisit.insert(check.name)
+                passedThisTick.insert(check.name)
+            }
         }
+        guard let started = before.stageStartedAt else { return }
+        if before.phase == .progressing, checks.allSatisfy({ passedThisTick.contains($0.name) }) {
+            let gap = now - (lastTickInVisit ?? started)
+            heldInVisit += min(max(.zero, gap), strategy.analysis.interval)
+        }
+        lastTickInVisit = now
     }
 
     private func checkStageEnd(before: Rollout, at now: Timestamp) -> String? {
@@ -278,12 +333,21 @@ struct SafetyModel {
                 return "stage \(stage.name) ended without a pass of \(check.name)"
             }
             if lastDecisive[check.name] != .pass { return "stage \(stage.name) ended with \(check.name) breaching" }
+            if lastVerdict[check.name] != .pass {
+                return "stage \(stage.name) ended while the latest sample of \(check.name) had no data"
+            }
+            if !passedThisTick.contains(check.name) {
+                return "stage \(stage.name) ended on a tick without a pass of \(check.name)"
+            }
         }
         // The weight may be confirmed by this very tick (then only a stage without checks can end in it).
         let started = before.stageStartedAt ?? now
         if !holdWaived {
             if stage.pause { return "pause stage \(stage.name) ended without promote" }
             if now - started < (stage.hold ?? .zero) { return "stage \(stage.name) ended before its hold" }
+            if heldInVisit < (stage.hold ?? .zero) {
+                return "stage \(stage.name) ended with \(heldInVisit) of its hold backed by passes"
+            }
         }
         return nil
     }

@@ -201,10 +201,7 @@ public struct RolloutView: Sendable, Hashable, Codable {
             let current = strategy.stages[rollout.stageIndex]
             stage = StageView(index: rollout.stageIndex, stage: current)
             stageCount = strategy.stages.count
-            if rollout.phase == .progressing, let started = rollout.stageStartedAt, let hold = current.hold {
-                let left = (started + hold) - now
-                holdRemainingSeconds = max(0, Double(left.milliseconds) / 1000)
-            }
+            holdRemainingSeconds = rollout.holdRemaining(in: strategy).map { Double($0.milliseconds) / 1000 }
         }
         switch rollout.pause {
         case .manual(let actor): pausedBecause = "paused by \(actor)"

@@ -1,6 +1,7 @@
 /// Analysis (strategy-v1.md "Analysis"): each sample updates its check's streaks; limits turn into a rollback
-/// or a pause. Events are emitted on transitions only (a streak starts, a check recovers, a no-data reason
-/// changes), never per routine sample: 10k rollouts with 2 checks every 10 s must not flood the log.
+/// or a pause. Events are emitted on transitions only (a streak starts, a streak ends), never per routine
+/// sample, and never keyed on provider text (which varies: "900 ms", "901 ms"): 10k rollouts with 2 checks
+/// every 10 s, or one flapping provider, must not flood the log.
 extension Rollout {
     /// The checks the controller should sample before the next `decide`: the current stage's while the canary
     /// has traffic (Progressing or Paused with a weight above 0, and Promoting until `promoteStable` is
@@ -34,37 +35,50 @@ extension Decider {
             // A sample already counted (the same tick decided twice, e.g. after a failed store write) counts once.
             if let last = state.lastSample, sample.time <= last.time { continue }
             let (verdict, value) = Self.verdict(of: sample, for: check)
-            let previousReason = state.lastSample?.verdict == .noData ? state.lastSample?.reason : nil
-            let reason = verdict == .noData ? (sample.reason ?? "no value") : nil
+            let reason = verdict == .noData ? sanitizedExcerpt(sample.reason ?? "no value") : nil
             var data: [String: JSONValue] = ["check": .string(check.name)]
             if let value { data["value"] = .number(value) }
             if let max = check.max { data["max"] = .number(max) }
             if let min = check.min { data["min"] = .number(min) }
+            // The end of a no-data streak is told once, with its length, on the event of the sample that ends it.
+            let noDataEnded = verdict != .noData && state.consecutiveNoData > 0
+            var noDataTail = ""
+            if noDataEnded {
+                data["noDataSamples"] = .number(Double(state.consecutiveNoData))
+                noDataTail = " after \(state.consecutiveNoData) sample(s) without data"
+            }
             switch verdict {
             case .pass:
-                if state.consecutiveBreaches > 0 || state.consecutiveNoData > 0 {
+                if state.consecutiveBreaches > 0 || noDataEnded {
                     data["after"] = .string(state.consecutiveBreaches > 0 ? "breach" : "no-data")
-                    emit(.checkRecovered, message: "\(check.name) passes again (\(value ?? 0))", data: data)
+                    emit(
+                        .checkRecovered, message: "\(check.name) passes again (\(value ?? 0))\(noDataTail)", data: data)
                 }
                 state.consecutiveBreaches = 0
                 state.consecutiveNoData = 0
-                if let stageStartedAt, sample.time >= stageStartedAt { state.passedInStage = true }
+                if let stageStartedAt, sample.time >= stageStartedAt {
+                    state.passedInStage = true
+                    passedNow.insert(check.name)
+                }
             case .breach:
                 // A breach ends a no-data streak; a no-data sample neither extends nor ends a breach streak.
                 state.consecutiveNoData = 0
                 state.consecutiveBreaches += 1
-                if state.consecutiveBreaches == 1 {
+                // Told when a breach streak starts, and when data comes back still breaching.
+                if state.consecutiveBreaches == 1 || noDataEnded {
                     data["failureLimit"] = .number(Double(strategy.analysis.failureLimit))
+                    data["consecutiveBreaches"] = .number(Double(state.consecutiveBreaches))
                     emit(
                         .checkBreached, reason: "Breach",
-                        message: "\(check.name) = \(value ?? 0) breaches \(thresholds(check))", data: data)
+                        message: "\(check.name) = \(value ?? 0) breaches \(thresholds(check))\(noDataTail)",
+                        data: data)
                 }
                 if state.consecutiveBreaches >= strategy.analysis.failureLimit, breachLimit == nil {
                     breachLimit = check.name
                 }
             case .noData:
                 state.consecutiveNoData += 1
-                if state.consecutiveNoData == 1 || reason != previousReason {
+                if state.consecutiveNoData == 1 {
                     data["reason"] = .string(reason ?? "")
                     data["noDataLimit"] = .number(Double(strategy.analysis.noDataLimit))
                     emit(

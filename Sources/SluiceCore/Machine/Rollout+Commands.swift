@@ -114,9 +114,11 @@ extension Decider {
         emit(.promotionRequested, actor: actor, reason: "Manual", message: message, data: data)
     }
 
-    /// Back from Paused to where the rollout was: Pending before any traffic, else Progressing.
+    /// Back from Paused to where the rollout was: Pending before any traffic, else Progressing. The hold held
+    /// before the pause still counts; the paused time does not.
     private mutating func leavePause() {
         rollout.phase = rollout.desiredWeight == 0 ? .pending : .progressing
         rollout.pause = nil
+        restartHoldClock()
     }
 }

@@ -38,6 +38,8 @@ struct Decider {
     var effects: [Effect] = []
     var events: [Event] = []
     var rejection: String?
+    /// The checks whose sample on this tick is a pass that counts for the current stage.
+    var passedNow: Set<String> = []
     private let original: Rollout
 
     init(rollout: Rollout, strategy: Strategy, now: Timestamp) {
@@ -83,7 +85,8 @@ struct Decider {
     mutating func observe(_ observations: Observations) {
         let phaseAtStart = rollout.phase
         recordEffectFailures(observations.failedEffects)
-        if case .failed(let reason) = observations.canary, canaryServesTraffic {
+        if case .failed(let text) = observations.canary, canaryServesTraffic {
+            let reason = sanitizedExcerpt(text)
             startRollback(
                 cause: .canaryFailed(reason: reason), actor: Event.controller,
                 reason: "canary failed: \(reason)")
@@ -111,10 +114,11 @@ struct Decider {
     private mutating func recordEffectFailures(_ failures: [EffectFailure]) {
         let previous = rollout.failingEffects ?? []
         for failure in failures where !previous.contains(failure.effect) {
+            let error = sanitizedExcerpt(failure.message)
             emit(
                 .effectFailed, reason: "EffectFailed",
-                message: "\(failure.effect) failed: \(failure.message); it is retried while it is still needed",
-                data: ["effect": .string("\(failure.effect)"), "error": .string(failure.message)])
+                message: "\(failure.effect) failed: \(error); it is retried while it is still needed",
+                data: ["effect": .string("\(failure.effect)"), "error": .string(error)])
         }
         let current = failures.map(\.effect)
         rollout.failingEffects = current.isEmpty ? nil : current
@@ -133,13 +137,17 @@ struct Decider {
                 return
             }
             rollout.stageStartedAt = now
-            let hold = stage.pause ? "waits for `sluice promote`" : "holds for \(format(stage.hold ?? .zero))"
+            rollout.holdProgress = HoldProgress(countedUntil: now)
+            let hold =
+                stage.pause
+                ? "waits for `sluice promote`" : "holds for \(format(stage.hold ?? .zero)) of passing checks"
             emit(
                 .trafficShifted,
                 message: "router reads back \(rollout.desiredWeight)% to the canary; stage \(stage.name) \(hold)",
                 data: ["stage": .string(stage.name)])
         } else {
             watchDrift(observations)
+            accrueHold(observations)
         }
         if rollout.phase == .progressing, stage.pause, rollout.holdWaivedBy == nil {
             rollout.phase = .paused
@@ -175,6 +183,7 @@ struct Decider {
                 if let failure = observations.failedEffects.first {
                     detail = "\(failure.effect) failed: \(failure.message)"
                 }
+                detail = sanitizedExcerpt(detail)
                 startRollback(
                     cause: .progressDeadline(reason: detail), actor: Event.controller,
                     reason:
@@ -199,6 +208,7 @@ struct Decider {
         rollout.phase = .progressing
         rollout.desiredWeight = stage.weight
         rollout.stageStartedAt = nil
+        rollout.holdProgress = nil
         rollout.driftDetectedAt = nil
         effects.removeAll { if case .setWeight = $0 { true } else { false } }
         add(.setWeight(stage.weight))
@@ -229,17 +239,18 @@ struct Decider {
         }
     }
 
-    /// A stage ends when its hold has elapsed (or was waived by `promote`), the router reads back its weight,
-    /// and every check of the stage has passed in it with no open breach streak. No-data never helps.
+    /// A stage ends on a tick where the router reads back its weight, its hold is backed by passing samples
+    /// (or was waived by `promote`), and every check of the stage passes on this very tick: an open no-data or
+    /// breach streak, or a check without a sample now, keeps it from ending. No-data never helps.
     private func stageMayEnd(_ stage: Stage, _ observations: Observations) -> Bool {
-        guard let started = rollout.stageStartedAt, observations.routerWeight == rollout.desiredWeight,
+        guard rollout.stageStartedAt != nil, observations.routerWeight == rollout.desiredWeight,
             rollout.driftDetectedAt == nil
         else { return false }
         if rollout.holdWaivedBy == nil {
             if stage.pause { return false }
-            if now - started < (stage.hold ?? .zero) { return false }
+            if (rollout.holdProgress?.held ?? .zero) < (stage.hold ?? .zero) { return false }
         }
-        return missingEvidence().isEmpty
+        return everyCheckPassedNow && missingEvidence().isEmpty
     }
 
     /// The checks of the current stage that keep it from ending, with why.
@@ -247,6 +258,7 @@ struct Decider {
         strategy.checks(inStage: rollout.stageIndex).compactMap { check in
             let state = rollout.checks[check.name] ?? CheckState()
             if state.consecutiveBreaches > 0 { return "\(check.name) (open breach streak)" }
+            if state.consecutiveNoData > 0 { return "\(check.name) (latest sample has no data)" }
             if !state.passedInStage { return "\(check.name) (no pass yet in this stage)" }
             return nil
         }
@@ -272,6 +284,7 @@ struct Decider {
     mutating func moveToStage(_ index: Int) {
         rollout.stageIndex = index
         rollout.stageStartedAt = nil
+        rollout.holdProgress = nil
         rollout.driftDetectedAt = nil
         rollout.canaryRequestedAt = now
         if !rollout.fullPromotionRequested { rollout.holdWaivedBy = nil }

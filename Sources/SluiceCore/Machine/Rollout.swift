@@ -12,7 +12,7 @@ public struct Rollout: Sendable, Hashable, Codable {
     public var phase: Phase
     /// Index into `strategy.stages` of the current stage.
     public var stageIndex: Int
-    /// When the current stage's weight was confirmed at the router (its hold counts from here);
+    /// When the current stage's weight was confirmed at the router (its evidence counts from here);
     /// nil while the stage is still being entered.
     public var stageStartedAt: Timestamp?
     /// The canary weight Sluice wants the router to have now: 0, a stage's weight, or 100.
@@ -43,6 +43,8 @@ public struct Rollout: Sendable, Hashable, Codable {
     public var failingEffects: [Effect]?
     /// What the router read back on the last tick, beside `desiredWeight`; nil before the first tick.
     public var router: RouterReadBack? = nil
+    /// How much of the current stage's hold passing samples back (Rollout+Hold.swift); nil while entering a stage.
+    public var holdProgress: HoldProgress? = nil
 
     public init(
         id: String, strategy: StrategyKey, strategyRevision: Int, version: String, phase: Phase = .pending,

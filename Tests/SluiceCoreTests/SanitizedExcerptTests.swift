@@ -1,0 +1,42 @@
+import SluiceCore
+import Testing
+
+/// Provider text on its way into events, logs and terminals: short, one line, no escape codes.
+@Suite struct SanitizedExcerptTests {
+    static let a118 = String(repeating: "a", count: 118)
+
+    @Test(arguments: [
+        ("  plain text \n", "plain text"),
+        ("line one\nline two\ttab\r\nend", "line one\\nline two\\ttab\\r\\nend"),
+        ("\u{1B}[31mred\u{1B}[0m", "\\u{1B}[31mred\\u{1B}[0m"),
+        ("nul\u{0}bell\u{7}del\u{7F}c1\u{9B}", "nul\\u{0}bell\\u{7}del\\u{7F}c1\\u{9B}"),
+        ("\u{202E}txt.exe\u{2066}", "\\u{202E}txt.exe\\u{2066}"),
+        ("a\u{2028}b\u{2029}c", "a\\u{2028}b\\u{2029}c"),
+        ("héllo ✓ 日本", "héllo ✓ 日本"),
+        ("", ""),
+        (" \n\t ", ""),
+        (String(repeating: "x", count: 120), String(repeating: "x", count: 120)),
+        (String(repeating: "x", count: 121), String(repeating: "x", count: 119) + "…"),
+        (a118 + "\u{1B}zz", a118 + "…"),
+        (a118 + "b\n", a118 + "b"),
+    ])
+    func excerptsAreShortOneLineAndFreeOfControlCharacters(text: String, expected: String) {
+        let excerpt = sanitizedExcerpt(text)
+        #expect(excerpt == expected)
+        #expect(excerpt.unicodeScalars.count <= 120)
+        #expect(!excerpt.unicodeScalars.contains { $0.properties.generalCategory == .control })
+    }
+
+    @Test func theLimitIsTheCallers() {
+        #expect(sanitizedExcerpt("timeout after 900 ms", limit: 8) == "timeout…")
+        #expect(sanitizedExcerpt("abc", limit: 3) == "abc")
+        #expect(sanitizedExcerpt("abc", limit: 0) == "")
+        #expect(sanitizedExcerpt("abcd"[...], limit: 3) == "ab…")
+    }
+
+    /// The work is bounded by the limit, not by the text: a megabyte of junk costs no more than a line.
+    @Test func aHugeTextIsCutWithoutReadingItAll() {
+        let huge = String(repeating: "\u{1B}", count: 1_000_000)
+        #expect(sanitizedExcerpt(huge) == String(repeating: "\\u{1B}", count: 19) + "…")
+    }
+}
