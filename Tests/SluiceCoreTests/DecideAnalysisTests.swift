@@ -124,7 +124,7 @@ import Testing
         let reason = sanitizedExcerpt(raw)
         #expect(d.events.first?.data["reason"] == .string(reason))
         #expect(reason.unicodeScalars.count <= 120)
-        #expect(reason.hasPrefix("\\u{1B}[31mquery failed\\n\\r"))
+        #expect(reason.hasPrefix("\\u001B[31mquery failed\\n\\r"))
         #expect(reason.hasSuffix("…"))
         #expect(!reason.unicodeScalars.contains { $0.properties.generalCategory == .control })
         #expect(d.events.first?.message == "error-rate has no data: \(reason)")

@@ -1,7 +1,7 @@
 /// Text from outside Sluice (a provider's error, a workload's reason, a response body) made fit for an event, a
 /// log line or a terminal: surrounding whitespace dropped, control characters escaped (`\n`, `\r`, `\t`, else
-/// `\u{1B}`; also line/paragraph separators and bidirectional overrides), and at most `limit` characters
-/// (Unicode scalars), ending in `…` when cut. `decide` passes every provider text through it before it reaches
+/// `\u001B`-style, the escapes JSON, YAML and the CLI's `visibleControls` use; also line/paragraph separators and
+/// bidirectional overrides), and at most `limit` characters (Unicode scalars), ending in `…` when cut. `decide` passes every provider text through it before it reaches
 /// an event or the stored state, so a flapping provider cannot fill the event log with junk or escape codes.
 public func sanitizedExcerpt(_ text: some StringProtocol, limit: Int = 120) -> String {
     let scalars = text.unicodeScalars
@@ -34,5 +34,6 @@ private func escaped(_ scalar: Unicode.Scalar) -> String {
     case .control, .lineSeparator, .paragraphSeparator: break
     default: if !properties.isBidiControl { return String(scalar) }
     }
-    return "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+    let hex = String(scalar.value, radix: 16, uppercase: true)
+    return "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
 }
