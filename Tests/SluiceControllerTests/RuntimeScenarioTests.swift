@@ -194,7 +194,7 @@ import Testing
         let noData = try #require(events.first { $0.type == .checkNoData })
         let firstReason = try #require(samples.first { $0.verdict == .noData }?.reason)
         #expect(noData.data["reason"] == .string(sanitizedExcerpt(firstReason)))
-        #expect(noData.message.unicodeScalars.count < 160)
+        #expect(noData.message.unicodeScalars.count <= 230)
         #expect(!noData.message.unicodeScalars.contains { $0.properties.generalCategory == .control })
     }
 

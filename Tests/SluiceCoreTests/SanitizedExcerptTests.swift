@@ -4,6 +4,7 @@ import Testing
 /// Provider text on its way into events, logs and terminals: short, one line, no escape codes.
 @Suite struct SanitizedExcerptTests {
     static let a118 = String(repeating: "a", count: 118)
+    static func x(_ count: Int) -> String { String(repeating: "x", count: count) }
 
     @Test(arguments: [
         ("  plain text \n", "plain text"),
@@ -16,27 +17,40 @@ import Testing
         ("", ""),
         (" \n\t ", ""),
         (String(repeating: "x", count: 120), String(repeating: "x", count: 120)),
-        (String(repeating: "x", count: 121), String(repeating: "x", count: 119) + "…"),
-        (a118 + "\u{1B}zz", a118 + "…"),
+        (String(repeating: "x", count: 121), x(79) + "…" + x(40)),
+        (a118 + "\u{1B}zz", String(a118.prefix(79)) + "…" + String(a118.prefix(32)) + "\\u001Bzz"),
         (a118 + "b\n", a118 + "b"),
     ])
     func excerptsAreShortOneLineAndFreeOfControlCharacters(text: String, expected: String) {
-        let excerpt = sanitizedExcerpt(text)
+        let excerpt = sanitizedExcerpt(text, limit: 120)
         #expect(excerpt == expected)
         #expect(excerpt.unicodeScalars.count <= 120)
         #expect(!excerpt.unicodeScalars.contains { $0.properties.generalCategory == .control })
     }
 
+    /// An error says what failed first and its status last: both survive the cut.
+    @Test func aLongErrorKeepsItsStartAndItsEnd() {
+        let body = String(repeating: "<html>", count: 50)
+        let error = "caddy: PATCH http://127.0.0.1:2019/id/checkout-proxy failed: \(body) (HTTP 500)"
+        let excerpt = sanitizedExcerpt(error, limit: 120)
+        #expect(excerpt.hasPrefix("caddy: PATCH http://127.0.0.1:2019/id/checkout-proxy failed: <html>"))
+        #expect(excerpt.hasSuffix("<html> (HTTP 500)"))
+        #expect(excerpt.unicodeScalars.count == 120)
+    }
+
     @Test func theLimitIsTheCallers() {
-        #expect(sanitizedExcerpt("timeout after 900 ms", limit: 8) == "timeout…")
+        #expect(sanitizedExcerpt(String(repeating: "x", count: 500)).unicodeScalars.count == 200)
+        #expect(sanitizedExcerpt("timeout after 900 ms", limit: 8) == "time… ms")
         #expect(sanitizedExcerpt("abc", limit: 3) == "abc")
         #expect(sanitizedExcerpt("abc", limit: 0) == "")
-        #expect(sanitizedExcerpt("abcd"[...], limit: 3) == "ab…")
+        #expect(sanitizedExcerpt("abcd"[...], limit: 3) == "a…d")
     }
 
     /// The work is bounded by the limit, not by the text: a megabyte of junk costs no more than a line.
     @Test func aHugeTextIsCutWithoutReadingItAll() {
         let huge = String(repeating: "\u{1B}", count: 1_000_000)
-        #expect(sanitizedExcerpt(huge) == String(repeating: "\\u001B", count: 19) + "…")
+        let escapes = { String(repeating: "\\u001B", count: $0) }
+        #expect(sanitizedExcerpt(huge, limit: 120) == escapes(13) + "…" + escapes(6))
+        #expect(sanitizedExcerpt(huge).unicodeScalars.count <= 200)
     }
 }

@@ -44,7 +44,9 @@ extension Decider {
         } else if readBack.unconfirmedSince == nil {
             readBack.unconfirmedSince = now
         }
-        readBack.failure = observations.failedEffects.first.map { "\($0.effect) failed: \($0.message)" }
+        readBack.failure = observations.failedEffects.first.map {
+            sanitizedExcerpt("\($0.effect) failed: \($0.message)")
+        }
         rollout.router = readBack
     }
 }
