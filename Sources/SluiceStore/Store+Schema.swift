@@ -96,6 +96,21 @@ extension Store {
             // Webhooks and the Kubernetes Event mirror deliver at least once: each sink's cursor survives a crash.
             try migrateDeliveryCursors(db)
         }
+        migrator.registerMigration("v5-strategy-deletions") { db in
+            // `sluice strategy delete`: a strategy's last revision marked deleted. Nothing is removed, so the
+            // rollouts and events of a deleted strategy keep naming revisions that exist.
+            try db.execute(
+                sql: """
+                    CREATE TABLE strategy_deletions (
+                        namespace TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        revision INTEGER NOT NULL,
+                        deleted_at INTEGER NOT NULL,
+                        PRIMARY KEY (namespace, name, revision)
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

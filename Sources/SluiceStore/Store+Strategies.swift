@@ -31,12 +31,15 @@ extension Store {
     ) async throws -> (stored: StoredStrategy, outcome: ApplyOutcome) {
         let content = try StoreJSON.encode(strategy)
         return try await write("store strategy \(strategy.key)") { db in
-            let latest = try Self.latestStrategy(db, strategy.key)
+            // Revisions are numbered on from a deleted strategy's last one: rollouts of the deleted strategy keep
+            // naming their own revision.
+            let newest = try Self.newestRevision(db, strategy.key)
+            let latest = try newest.flatMap { try Self.isDeleted(db, $0) ? nil : $0 }
             if let latest, try StoreJSON.encode(latest.strategy) == content {
                 return (latest, .unchanged)
             }
             let stored = StoredStrategy(
-                strategy: strategy, revision: (latest?.revision ?? 0) + 1, source: source, appliedAt: now
+                strategy: strategy, revision: (newest?.revision ?? 0) + 1, source: source, appliedAt: now
             )
             try db.cachedStatement(
                 sql: """
@@ -49,6 +52,29 @@ extension Store {
                 ]
             )
             return (stored, latest.map { .configured(previous: $0) } ?? .created)
+        }
+    }
+
+    /// Deletes strategy `key`: it is no longer listed, read or started, and applying it again creates it anew (as
+    /// the next revision). Its rollouts, their revisions and the event log keep its history. Refused with
+    /// `activeRollout` while a rollout of it is active, `notFound` when it does not exist. Returns what was deleted.
+    public func deleteStrategy(_ key: StrategyKey, now: Timestamp) async throws -> StoredStrategy {
+        try await write("delete strategy \(key)") { db in
+            guard let latest = try Self.latestStrategy(db, key) else {
+                throw StoreError(.notFound, "no strategy \(key)")
+            }
+            if let active = try String.fetchOne(
+                try db.cachedStatement(sql: "SELECT id FROM rollouts WHERE namespace = ? AND name = ? AND active = 1"),
+                arguments: [key.namespace, key.name]
+            ) {
+                throw StoreError(
+                    .activeRollout,
+                    "strategy \(key) has an active rollout \(active): roll it back or let it finish, then delete")
+            }
+            try db.cachedStatement(
+                sql: "INSERT INTO strategy_deletions (namespace, name, revision, deleted_at) VALUES (?, ?, ?, ?)"
+            ).execute(arguments: [key.namespace, key.name, latest.revision, now.millisecondsSinceEpoch])
+            return latest
         }
     }
 
@@ -73,6 +99,9 @@ extension Store {
                         SELECT s.* FROM strategy_revisions s
                         WHERE s.revision = (SELECT MAX(revision) FROM strategy_revisions
                                             WHERE namespace = s.namespace AND name = s.name)
+                          AND NOT EXISTS (SELECT 1 FROM strategy_deletions d
+                                          WHERE d.namespace = s.namespace AND d.name = s.name
+                                            AND d.revision = s.revision)
                         ORDER BY s.namespace, s.name
                         """)
             )
@@ -80,7 +109,23 @@ extension Store {
         }
     }
 
+    /// The latest revision of a strategy that is not deleted, or nil.
     static func latestStrategy(_ db: Database, _ key: StrategyKey) throws -> StoredStrategy? {
+        guard let newest = try newestRevision(db, key), !(try isDeleted(db, newest)) else { return nil }
+        return newest
+    }
+
+    /// Whether `stored` is the last revision of a deleted strategy.
+    static func isDeleted(_ db: Database, _ stored: StoredStrategy) throws -> Bool {
+        try Bool.fetchOne(
+            try db.cachedStatement(
+                sql: "SELECT 1 FROM strategy_deletions WHERE namespace = ? AND name = ? AND revision = ?"),
+            arguments: [stored.key.namespace, stored.key.name, stored.revision]
+        ) ?? false
+    }
+
+    /// The newest revision of a strategy, deleted or not.
+    static func newestRevision(_ db: Database, _ key: StrategyKey) throws -> StoredStrategy? {
         let row = try Row.fetchOne(
             try db.cachedStatement(
                 sql: """

@@ -11,7 +11,8 @@ struct Sluice: AsyncParsableCommand {
         version: SluiceVersion.current,
         subcommands: [
             ValidateCommand.self, SchemaCommand.self, CheckCommand.self, Serve.self, Apply.self, RolloutCommand.self,
-            Status.self, Rollback.self, Promote.self, Pause.self, Resume.self, Events.self, Token.self,
+            StrategyCommand.self, Status.self, Rollback.self, Promote.self, Pause.self, Resume.self, Events.self,
+            Token.self,
         ]
     )
 }

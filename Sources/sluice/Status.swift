@@ -52,9 +52,13 @@ struct Status: AsyncParsableCommand {
             }
             return [newest]
         }
-        // Newest first, page after page: the first rollout seen of a strategy is its newest.
+        // Newest first, page after page: the first rollout seen of a strategy is its newest. Only strategies that
+        // are applied now: a deleted one's rollouts stay in the history (`rollout list`), not in the overview.
+        let applied = Set(try await api.get("/v1/strategies", as: StrategyList.self).strategies.map {
+            "\($0.namespace)/\($0.name)"
+        })
         var newest: [String: RolloutView] = [:]
-        for rollout in try await api.allRollouts() where newest[rollout.strategy] == nil {
+        for rollout in try await api.allRollouts() where newest[rollout.strategy] == nil && applied.contains(rollout.strategy) {
             newest[rollout.strategy] = rollout
         }
         return newest.keys.sorted().map { newest[$0]! }

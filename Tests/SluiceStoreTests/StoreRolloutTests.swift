@@ -42,6 +42,43 @@ func step(
         return store
     }
 
+    /// `sluice strategy delete`: refused while a rollout is active; afterwards the strategy is gone from every read
+    /// and start, its rollouts, revisions and events stay, and applying it again creates it as the next revision.
+    @Test func aDeletedStrategyIsGoneButItsHistoryStays() async throws {
+        let store = try await storeWithStrategy()
+        let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        await #expect {
+            _ = try await store.deleteStrategy(strategy.key, now: Fixtures.epoch)
+        } throws: { ($0 as? StoreError)?.code == .activeRollout && "\($0)".contains(started.rollout.id) }
+        _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
+            step(rollout, to: .rolledBack, weight: 0, type: .rolledBack, now: Fixtures.epoch)
+        }
+
+        let deleted = try await store.deleteStrategy(strategy.key, now: Fixtures.epoch + .seconds(1))
+        #expect(deleted.revision == 1)
+        #expect(try await store.strategy(strategy.key) == nil)
+        #expect(try await store.strategies().isEmpty)
+        #expect(try await store.strategy(strategy.key, revision: 1)?.strategy == strategy, "the rollout's revision")
+        #expect(try await store.rollouts(strategy: strategy.key).map(\.id) == [started.rollout.id])
+        #expect(try await store.events().map(\.type).last == .rolledBack)
+        await #expect {
+            _ = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+                startDecision(id, stored, pools, now: Fixtures.epoch)
+            }
+        } throws: { ($0 as? StoreError)?.code == .notFound }
+        await #expect {
+            _ = try await store.deleteStrategy(strategy.key, now: Fixtures.epoch)
+        } throws: { ($0 as? StoreError)?.code == .notFound }
+
+        // Applied again, even unchanged: created anew, numbered after the deleted revision.
+        let (again, outcome) = try await store.putStrategy(strategy, now: Fixtures.epoch + .seconds(2))
+        #expect(outcome == .created)
+        #expect(again.revision == 2)
+        #expect(try await store.strategies().map(\.revision) == [2])
+    }
+
     @Test func startAssignsDailyIDsAndAllowsOneActiveRolloutPerStrategy() async throws {
         let store = try await storeWithStrategy()
         let first = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in

@@ -3,7 +3,7 @@ import Hummingbird
 import SluiceCore
 
 extension APIServer {
-    /// `GET /v1/strategies`, `GET|PUT /v1/strategies/{ns}/{name}`.
+    /// `GET /v1/strategies`, `GET|PUT|DELETE /v1/strategies/{ns}/{name}`.
     func addStrategyRoutes(to router: Router<APIContext>) {
         // The source may hold header values and webhook URLs in clear: only those who may change it see it.
         route(router, .get, "/v1/strategies", role: .viewer) { _, _, identity in
@@ -40,6 +40,12 @@ extension APIServer {
             let result = try await backend.applyStrategy(key, source: source, actor: identity.name, dryRun: dryRun)
             let status: HTTPResponse.Status = result.outcome == .created && !dryRun ? .created : .ok
             return try Self.json(result, status: status)
+        }
+        route(router, .delete, "/v1/strategies/:namespace/:name", role: .release) { _, context, identity in
+            let key = try Self.strategyKey(context)
+            guard try await backend.strategy(key, revision: nil) != nil else { throw try await unknownStrategy(key) }
+            let deleted = try await backend.deleteStrategy(key, actor: identity.name)
+            return try Self.json(DeleteResult(strategy: key.description, revision: deleted.revision))
         }
     }
 

@@ -16,6 +16,9 @@ public protocol SluiceBackend: Sendable {
     func strategy(_ key: StrategyKey, revision: Int?) async throws -> AppliedStrategy?
     /// Validates `source` (YAML or JSON) as the one strategy `key` and stores it unless `dryRun`.
     func applyStrategy(_ key: StrategyKey, source: String, actor: String, dryRun: Bool) async throws -> ApplyResult
+    /// Deletes strategy `key` (409 while a rollout of it is active, 404 when unknown); its rollouts and events stay.
+    /// Returns the revision that was the latest.
+    func deleteStrategy(_ key: StrategyKey, actor: String) async throws -> AppliedStrategy
 
     /// Starts a rollout of `key` to `version`; `supersede` rolls back an active one first.
     func startRollout(_ key: StrategyKey, version: String, actor: String, supersede: Bool) async throws -> Rollout

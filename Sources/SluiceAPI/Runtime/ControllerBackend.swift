@@ -111,6 +111,16 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
         }
     }
 
+    public func deleteStrategy(_ key: StrategyKey, actor: String) async throws -> AppliedStrategy {
+        try await mapped {
+            let deleted = try await self.store.deleteStrategy(key, now: self.now())
+            self.logger.info(
+                "strategy deleted",
+                metadata: ["strategy.name": "\(key)", "strategy.revision": "\(deleted.revision)", "actor": "\(actor)"])
+            return Self.applied(deleted)
+        }
+    }
+
     /// The one valid strategy of `source`, named as the URL names it; 422 with every error otherwise.
     public static func validate(_ source: String, as key: StrategyKey) throws -> Strategy {
         let result = StrategyLoader.load(yaml: source, file: key.description)

@@ -32,6 +32,19 @@ public struct PromoteRequest: Sendable, Hashable, Codable {
 }
 
 /// What `PUT /v1/strategies/{ns}/{name}` did.
+/// The answer to `DELETE /v1/strategies/{ns}/{name}`: which strategy, and the revision that was its latest.
+public struct DeleteResult: Sendable, Hashable, Codable {
+    public var strategy: String
+    public var revision: Int
+    public var deleted: Bool
+
+    public init(strategy: String, revision: Int) {
+        self.strategy = strategy
+        self.revision = revision
+        deleted = true
+    }
+}
+
 public struct ApplyResult: Sendable, Hashable, Codable {
     public enum Outcome: String, Sendable, Hashable, Codable {
         case created

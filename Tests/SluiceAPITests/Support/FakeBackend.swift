@@ -108,6 +108,17 @@ final class FakeBackend: SluiceBackend, @unchecked Sendable {
         }
     }
 
+    func deleteStrategy(_ key: StrategyKey, actor: String) async throws -> AppliedStrategy {
+        try lock.withLock {
+            guard let latest = stored[key]?.last else { throw APIError(.notFound, "no strategy \(key)") }
+            if rolloutsByID.values.contains(where: { $0.strategy == key && !$0.phase.isTerminal }) {
+                throw APIError(.conflict, "strategy \(key) has an active rollout")
+            }
+            stored[key] = nil
+            return latest
+        }
+    }
+
     func startRollout(_ key: StrategyKey, version: String, actor: String, supersede: Bool) async throws -> Rollout {
         let rollout: Rollout = try lock.withLock {
             guard stored[key] != nil else { throw APIError(.notFound, "no strategy \(key)") }
