@@ -1,6 +1,6 @@
 /// An error the API answers with: a status, a stable code, a message and details.
 ///
-/// Rendered as `{"error": {"code": "...", "message": "...", "details": [...]}}` (cli-and-api.md). The
+/// Rendered as `{"error": {"code": "...", "message": "...", "details": [...]}}` (docs/api.md). The
 /// message never holds a token or a secret; it says what went wrong and, where it can, what to do.
 public struct APIError: Error, Sendable, Hashable, CustomStringConvertible {
     /// A stable, machine-readable error code; each maps to one HTTP status.

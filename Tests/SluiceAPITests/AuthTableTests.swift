@@ -3,7 +3,7 @@ import SluiceAPI
 import SluiceCore
 import Testing
 
-/// Every route of cli-and-api.md with every caller: no token, an unknown token, and each role.
+/// Every route of docs/api.md with every caller: no token, an unknown token, and each role.
 struct AuthTableTests {
     struct RouteCase: CustomTestStringConvertible, Sendable {
         var method: String

@@ -2,7 +2,7 @@ import Testing
 
 @testable import SluiceCore
 
-/// Analysis rules of strategy-v1.md: streaks, limits, no-data, and what ends a stage.
+/// Analysis rules of docs/strategy.md: streaks, limits, no-data, and what ends a stage.
 @Suite struct DecideAnalysisTests {
     @Test(arguments: [(1, 1, true), (2, 1, false), (2, 2, true), (3, 2, false), (3, 3, true)])
     func failureLimitConsecutiveBreachesRollBack(limit: Int, breaches: Int, rollsBack: Bool) {

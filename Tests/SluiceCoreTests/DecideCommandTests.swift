@@ -2,7 +2,7 @@ import Testing
 
 @testable import SluiceCore
 
-/// Commands of cli-and-api.md, rollback from every phase, promotion, drift and effect failures.
+/// Commands of docs/api.md, rollback from every phase, promotion, drift and effect failures.
 @Suite struct DecideCommandTests {
     /// A driver whose rollout is in `phase`, reached through real decisions.
     static func driver(in phase: Phase, strategy: Strategy = Fixture.strategy()) -> Driver {

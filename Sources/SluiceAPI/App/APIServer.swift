@@ -45,7 +45,7 @@ public struct APIServer: Sendable {
         Timestamp(Date())
     }
 
-    /// Every route of cli-and-api.md behind the JSON error middleware.
+    /// Every route of docs/api.md behind the JSON error middleware.
     public func buildRouter() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
         router.add(middleware: ErrorMiddleware(logger: logger))

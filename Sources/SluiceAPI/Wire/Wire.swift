@@ -262,7 +262,7 @@ public struct RouterView: Sendable, Hashable, Codable {
     }
 }
 
-/// An event as the API serves it (cli-and-api.md "event"): the very type webhooks receive, so the API, the
+/// An event as the API serves it (docs/api.md "Words"): the very type webhooks receive, so the API, the
 /// event stream, `sluice events -o json` and notifications share one encoding.
 public typealias EventView = EventPayload
 

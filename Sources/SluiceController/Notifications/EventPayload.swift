@@ -1,7 +1,7 @@
 import Foundation
 import SluiceCore
 
-/// The one JSON form of an event (cli-and-api.md "event"): what webhooks receive, what `GET /v1/events` lists
+/// The one JSON form of an event (docs/api.md "Words"): what webhooks receive, what `GET /v1/events` lists
 /// and streams (SluiceAPI's `EventView` is this type), and what `sluice events -o json` prints.
 public struct EventPayload: Codable, Sendable, Hashable {
     public var seq: Int64

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A value behind an `NSLock` (swift-notes: `Synchronization.Mutex` draws TSan false positives here).
+/// A value behind an `NSLock` (docs/development.md: `Synchronization.Mutex` drew TSan false positives here).
 final class Locked<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Value

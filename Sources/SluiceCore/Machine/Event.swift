@@ -1,4 +1,4 @@
-/// An append-only record of something that happened to a rollout (cli-and-api.md "event").
+/// An append-only record of something that happened to a rollout (docs/api.md "Words").
 ///
 /// `decide` returns events with `seq == 0`; the store assigns the global, strictly increasing `seq`
 /// in the same transaction that stores the state they explain.

@@ -1,4 +1,4 @@
-/// Analysis (strategy-v1.md "Analysis"): each sample updates its check's streaks; limits turn into a rollback
+/// Analysis (docs/strategy.md "analysis"): each sample updates its check's streaks; limits turn into a rollback
 /// or a pause. Events are emitted on transitions only (a streak starts, a streak ends), never per routine
 /// sample, and never keyed on provider text (which varies: "900 ms", "901 ms"): 10k rollouts with 2 checks
 /// every 10 s, or one flapping provider, must not flood the log.

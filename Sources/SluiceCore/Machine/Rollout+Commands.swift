@@ -1,4 +1,4 @@
-/// Commands from humans and CI (cli-and-api.md). A command that makes no sense in the current phase is
+/// Commands from humans and CI (docs/api.md). A command that makes no sense in the current phase is
 /// refused with `Decision.rejection` (HTTP 409) and changes nothing.
 extension Decider {
     mutating func apply(_ command: Command) {
@@ -76,7 +76,7 @@ extension Decider {
     }
 
     /// `promote` waives the current stage's hold or pause gate, never its evidence: the stage still ends only
-    /// after a pass of every check with no open breach streak (ARCHITECTURE.md rule 3). `full` then goes
+    /// after a pass of every check with no open breach streak (docs/architecture.md rule 3). `full` then goes
     /// straight to the last (100 %) stage, whose hold is waived too.
     private mutating func promote(actor: String, full: Bool) {
         switch rollout.phase {

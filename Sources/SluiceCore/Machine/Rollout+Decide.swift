@@ -1,5 +1,5 @@
 /// Decides what a rollout does next: the one pure function the controller calls every tick and for every
-/// command (ARCHITECTURE.md rule 1). No clock, no I/O: time comes in as `now`, the world as `input`.
+/// command (docs/architecture.md rule 1). No clock, no I/O: time comes in as `now`, the world as `input`.
 ///
 /// Level-based and idempotent: effects are absolute and are emitted again whenever what the router or
 /// the workload reports differs from what the state wants, so a failed or lost effect is retried simply by

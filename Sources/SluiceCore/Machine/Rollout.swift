@@ -102,7 +102,7 @@ public enum RollbackCause: Sendable, Hashable, Codable {
     }
 }
 
-/// The phases of cli-and-api.md.
+/// The phases of docs/api.md ("Words").
 public enum Phase: String, Sendable, Hashable, Codable, CaseIterable {
     case pending = "Pending"
     case progressing = "Progressing"

@@ -1,4 +1,4 @@
-/// `{{token}}` templates in check queries (strategy-v1.md "Query templates").
+/// `{{token}}` templates in check queries (docs/strategy.md "Checks").
 extension Check {
     /// The query with every `{{token}}` (spaces inside the braces allowed) replaced by its value
     /// from `context`; `{{interval}}` becomes a Go-style duration such as `10s`, fit for a PromQL range.

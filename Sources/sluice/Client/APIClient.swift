@@ -3,7 +3,7 @@ import SluiceAPI
 import SluiceCore
 import SluiceHTTP
 
-/// A failure of a client command, mapped to the exit codes of cli-and-api.md.
+/// A failure of a client command, mapped to the exit codes of docs/api.md.
 struct CLIError: Error, CustomStringConvertible {
     enum Code: Int32 {
         /// The rollout rolled back or failed, or validation failed.
