@@ -10,7 +10,7 @@ struct RequestValidationTests {
         ("DELETE", "/v1/rollouts", "GET, POST"),
         ("PUT", "/healthz", "GET"),
         ("POST", "/metrics", "GET"),
-        ("DELETE", "/v1/strategies/shop/checkout", "GET, PUT"),
+        ("POST", "/v1/strategies/shop/checkout", "DELETE, GET, PUT"),
         ("GET", "/v1/rollouts/r-1/rollback", "POST"),
         ("PATCH", "/v1/events", "GET"),
         ("PUT", "/v1/rollouts/r-1", "GET"),
