@@ -34,7 +34,7 @@ public final class Controller: Sendable {
         public init() {}
     }
 
-    let store: Store
+    let store: any RolloutStore
     let providers: any ProviderFactory
     let clock: any SluiceClock
     let logger: Logger
@@ -51,7 +51,7 @@ public final class Controller: Sendable {
     /// A controller over `store`. `http` delivers webhooks (nil: notifications are not sent, and say so
     /// in the log); `logger` gets `rollout.id`, `strategy.name` and `stage.index` metadata.
     public init(
-        store: Store, providers: any ProviderFactory, clock: any SluiceClock = SystemClock(),
+        store: any RolloutStore, providers: any ProviderFactory, clock: any SluiceClock = SystemClock(),
         http: (any HTTPClient)?, logger: Logger, options: Options = Options()
     ) {
         self.store = store
@@ -110,7 +110,7 @@ public final class Controller: Sendable {
         let recorded: RecordedDecision?
         do {
             recorded = try await mapStoreErrors {
-                try await self.store.record(rolloutID: rolloutID, now: now) { rollout, stored in
+                try await self.store.record(TickRecord(rolloutID: rolloutID, now: now)) { rollout, stored in
                     let decision = decide(rollout, strategy: stored.strategy, input: .command(command), now: now)
                     if let rejection = decision.rejection { throw ControllerError(.conflict, rejection) }
                     return decision

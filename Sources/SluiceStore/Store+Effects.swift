@@ -44,7 +44,7 @@ public struct StoredEffect: Sendable, Hashable {
 
 extension Store {
     /// Effects of a rollout in one status (all when nil), oldest first.
-    public func effects(rollout: String, status: EffectStatus? = nil) async throws -> [StoredEffect] {
+    public func effects(rollout: String, status: EffectStatus?) async throws -> [StoredEffect] {
         try await read("read effects of \(rollout)") { db in try Self.effects(db, rollout: rollout, status: status) }
     }
 

@@ -25,7 +25,7 @@ public struct EventQuery: Sendable, Hashable {
 
 extension Store {
     /// Events in `seq` order, filtered by `query`.
-    public func events(_ query: EventQuery = EventQuery()) async throws -> [Event] {
+    public func events(_ query: EventQuery) async throws -> [Event] {
         try await read("list events") { db in
             var (sql, arguments) = Self.eventFilter("SELECT seq, content FROM events WHERE seq > ?", query)
             sql += " ORDER BY seq LIMIT ?"
@@ -89,7 +89,7 @@ extension Store {
     /// The events matching `query` already in the log, then each new one as soon as its transaction
     /// commits, in `seq` order, with no gap and no duplicate. Ends when the consumer stops iterating
     /// (or with the store's failure to read, which ends the stream early).
-    public func eventStream(_ query: EventQuery = EventQuery()) -> AsyncStream<Event> {
+    public func eventStream(_ query: EventQuery) -> AsyncStream<Event> {
         let (live, subscription) = broadcaster.subscribe()
         let (stream, continuation) = AsyncStream<Event>.makeStream()
         let task = Task {

@@ -7,7 +7,7 @@ extension Store {
     /// A keyset page, so a listing walks every rollout once however many are added meanwhile; a cursor
     /// that names no rollout is `notFound`.
     public func rollouts(
-        after cursor: String?, strategy: StrategyKey? = nil, phases: Set<Phase>? = nil, limit: Int
+        after cursor: String?, strategy: StrategyKey?, phases: Set<Phase>?, limit: Int
     ) async throws -> [Rollout] {
         precondition(limit > 0, "a page holds at least one rollout")
         return try await read("list rollouts") { db in

@@ -62,68 +62,58 @@ extension Store {
         }
     }
 
-    /// Records the decision `decide` makes from the rollout's current state, in one transaction: the new
-    /// state, its events (assigned their `seq`), its effects (pending), the samples, and the failed effects
-    /// it was told about (`reportedFailures`, marked reported). With `expectedGeneration`, refuses with
-    /// `staleState` when another decision was recorded since the caller read the rollout. `observedAt` is
-    /// the time of the tick's observation (nil for commands). Returns nil, writing nothing, when `decide`
-    /// returns nil.
-    ///
-    /// For the controller's ticks, which run in the one writer and so must be cheap: `basedOn` is the record
-    /// the caller read (it implies `expectedGeneration`; the stored row is then not decoded again, only its
-    /// generation compared), and `strategy` the revision the rollout runs (not read again when it matches).
+    /// Records the decision `decide` makes from the rollout's current state (`RolloutStore.record`).
     public func record(
-        rolloutID: String, expectedGeneration: Int64? = nil, basedOn read: RolloutRecord? = nil,
-        strategy known: StoredStrategy? = nil, samples: [Sample] = [], reportedFailures: [Int64] = [],
-        observedAt: Timestamp? = nil, now: Timestamp,
-        _ decide: @escaping @Sendable (Rollout, StoredStrategy) throws -> Decision?
+        _ tick: TickRecord, _ decide: @escaping @Sendable (Rollout, StoredStrategy) throws -> Decision?
     ) async throws -> RecordedDecision? {
-        try await write("record a decision of \(rolloutID)") { db -> RecordedDecision? in
-            let current: RolloutRecord
-            if let read, read.rollout.id == rolloutID {
-                guard
-                    let generation = try Int64.fetchOne(
-                        try db.cachedStatement(sql: "SELECT generation FROM rollouts WHERE id = ?"),
-                        arguments: [rolloutID])
-                else { throw StoreError(.notFound, "rollout \(rolloutID) does not exist") }
-                guard generation == read.generation else {
-                    throw StoreError(.staleState, "rollout \(rolloutID) changed since it was read")
-                }
-                current = read
-            } else {
-                guard let stored = try Self.rolloutRecord(db, rolloutID) else {
-                    throw StoreError(.notFound, "rollout \(rolloutID) does not exist")
-                }
-                current = stored
-            }
-            if let expectedGeneration, expectedGeneration != current.generation {
-                throw StoreError(.staleState, "rollout \(rolloutID) changed since it was read")
-            }
-            let key = current.rollout.strategy
-            let revision = current.rollout.strategyRevision
-            let stored: StoredStrategy
-            if let known, known.key == key, known.revision == revision {
-                stored = known  // revisions are immutable: the caller's copy is the stored one
-            } else {
-                guard let found = try Self.strategyRevision(db, key, revision: revision) else {
-                    throw StoreError(.notFound, "strategy \(key) revision \(revision) is missing")
-                }
-                stored = found
-            }
+        let rolloutID = tick.rolloutID
+        return try await write("record a decision of \(rolloutID)") { db -> RecordedDecision? in
+            let current = try Self.current(db, tick)
+            let stored = try Self.revision(db, of: current.rollout, known: tick.strategy)
             guard let decision = try decide(current.rollout, stored) else { return nil }
             guard decision.rollout.id == rolloutID else {
                 throw StoreError(.invalidDecision, "a decision for \(decision.rollout.id) recorded as \(rolloutID)")
             }
             return try self.apply(
-                db, decision, previous: current.rollout, generation: current.generation, samples: samples,
-                reported: reportedFailures, observedAt: observedAt, now: now
+                db, decision, previous: current.rollout, generation: current.generation, samples: tick.samples,
+                reported: tick.reportedFailures, observedAt: tick.observedAt, now: tick.now
             )
         }
     }
 
-    /// One rollout, or nil.
-    public func rollout(_ id: String) async throws -> Rollout? {
-        try await rolloutRecord(id)?.rollout
+    /// The rollout a decision is made from: the caller's read when its generation is still the stored one (the
+    /// stored row is then not decoded again: the controller's ticks run in the one writer and must be cheap),
+    /// else the stored rollout.
+    private static func current(_ db: Database, _ tick: TickRecord) throws -> RolloutRecord {
+        let id = tick.rolloutID
+        guard let read = tick.basedOn, read.rollout.id == id else {
+            guard let stored = try rolloutRecord(db, id) else {
+                throw StoreError(.notFound, "rollout \(id) does not exist")
+            }
+            return stored
+        }
+        guard
+            let generation = try Int64.fetchOne(
+                try db.cachedStatement(sql: "SELECT generation FROM rollouts WHERE id = ?"), arguments: [id])
+        else { throw StoreError(.notFound, "rollout \(id) does not exist") }
+        guard generation == read.generation else {
+            throw StoreError(.staleState, "rollout \(id) changed since it was read")
+        }
+        return read
+    }
+
+    /// The strategy revision `rollout` runs: `known` when it is that revision (revisions are immutable, so the
+    /// caller's copy is the stored one), else read.
+    private static func revision(_ db: Database, of rollout: Rollout, known: StoredStrategy?) throws
+        -> StoredStrategy
+    {
+        let key = rollout.strategy
+        let revision = rollout.strategyRevision
+        if let known, known.key == key, known.revision == revision { return known }
+        guard let found = try strategyRevision(db, key, revision: revision) else {
+            throw StoreError(.notFound, "strategy \(key) revision \(revision) is missing")
+        }
+        return found
     }
 
     /// One rollout with its generation, or nil.
@@ -134,7 +124,7 @@ extension Store {
     /// One rollout with its generation (nil when there is none) and its effects in `status`, oldest first,
     /// from one snapshot: what a controller tick reads, in one read instead of two. With `known` (the record
     /// the caller last saw), the stored rollout is decoded only when its generation moved since.
-    public func rolloutRecord(_ id: String, effects status: EffectStatus, known: RolloutRecord? = nil) async throws
+    public func rolloutRecord(_ id: String, effects status: EffectStatus, known: RolloutRecord?) async throws
         -> (record: RolloutRecord?, effects: [StoredEffect])
     {
         try await read("read rollout \(id) and its \(status.rawValue) effects") { db in
@@ -153,14 +143,6 @@ extension Store {
             }
             return (record, try Self.effects(db, rollout: id, status: status))
         }
-    }
-
-    /// Rollouts, newest first, optionally of one strategy and/or in some phases: the first page of
-    /// `rollouts(after:strategy:phases:limit:)`.
-    public func rollouts(strategy: StrategyKey? = nil, phases: Set<Phase>? = nil, limit: Int = 1000) async throws
-        -> [Rollout]
-    {
-        try await rollouts(after: nil, strategy: strategy, phases: phases, limit: limit)
     }
 
     /// Every rollout not in a terminal phase, oldest first: what the controller drives.
@@ -200,8 +182,26 @@ extension Store {
         reported: [Int64], observedAt: Timestamp? = nil, now: Timestamp
     ) throws -> RecordedDecision {
         let rollout = decision.rollout
-        let key = rollout.strategy
-        let newGeneration = generation + 1
+        try Self.writeState(db, rollout, previous: previous, generation: generation + 1, observedAt: observedAt)
+        let events = try Self.appendEvents(db, decision.events, of: rollout)
+        let superseded = try Self.supersedePendingEffects(db, of: rollout, previous: previous, now: now)
+        try Self.settle(db, reported, .reported, message: nil, now: now, onlyFrom: .failed)
+        let effects = try Self.addEffects(db, decision.effects, of: rollout, now: now)
+        for sample in samples {
+            try insertSample(db, rollout: rollout.id, sample)
+        }
+        try Self.keepPoolRoles(db, of: rollout, previous: previous, now: now)
+        publishAfterCommit(db, events)
+        return RecordedDecision(
+            previous: previous, rollout: rollout, generation: generation + 1, events: events, effects: effects,
+            supersededEffects: superseded
+        )
+    }
+
+    /// Writes the rollout's new state and generation (and its observation time, when given).
+    private static func writeState(
+        _ db: Database, _ rollout: Rollout, previous: Rollout?, generation: Int64, observedAt: Timestamp?
+    ) throws {
         let content = try StoreJSON.encode(rollout)
         if let previous, previous.phase == rollout.phase {
             // A tick that leaves the phase (and so `active`) as it was: SQLite rewrites the entries of the indexes
@@ -214,7 +214,7 @@ extension Store {
                     """
             ).execute(
                 arguments: [
-                    newGeneration, rollout.updatedAt.millisecondsSinceEpoch, content,
+                    generation, rollout.updatedAt.millisecondsSinceEpoch, content,
                     observedAt?.millisecondsSinceEpoch, rollout.id,
                 ]
             )
@@ -227,13 +227,18 @@ extension Store {
                     """
             ).execute(
                 arguments: [
-                    rollout.phase.rawValue, rollout.phase.isTerminal ? 0 : 1, newGeneration,
+                    rollout.phase.rawValue, rollout.phase.isTerminal ? 0 : 1, generation,
                     rollout.updatedAt.millisecondsSinceEpoch, content, observedAt?.millisecondsSinceEpoch, rollout.id,
                 ]
             )
         }
+    }
+
+    /// Appends the decision's events to the log; returns them with the `seq` each was given.
+    private static func appendEvents(_ db: Database, _ decided: [Event], of rollout: Rollout) throws -> [Event] {
+        let key = rollout.strategy
         var events: [Event] = []
-        for var event in decision.events {
+        for var event in decided {
             guard event.rollout == rollout.id, event.strategy == key else {
                 throw StoreError(.invalidDecision, "an event of \(event.rollout) in a decision of \(rollout.id)")
             }
@@ -249,18 +254,29 @@ extension Store {
             event.seq = db.lastInsertedRowID
             events.append(event)
         }
-        var superseded: [Int64] = []
-        if rollout.phase.isRollingBack && !(previous?.phase.isRollingBack ?? false) {
-            superseded = try Int64.fetchAll(
-                try db.cachedStatement(
-                    sql: "SELECT id FROM effects WHERE rollout = ? AND status = 'pending' ORDER BY id"),
-                arguments: [rollout.id]
-            )
-            try Self.settle(db, superseded, .superseded, message: "superseded by the rollback", now: now)
-        }
-        try Self.settle(db, reported, .reported, message: nil, now: now, onlyFrom: .failed)
+        return events
+    }
+
+    /// When the decision starts a rollback: the rollout's pending effects, marked superseded (they must not run
+    /// after the rollback's). Returns their ids.
+    private static func supersedePendingEffects(
+        _ db: Database, of rollout: Rollout, previous: Rollout?, now: Timestamp
+    ) throws -> [Int64] {
+        guard rollout.phase.isRollingBack && !(previous?.phase.isRollingBack ?? false) else { return [] }
+        let superseded = try Int64.fetchAll(
+            try db.cachedStatement(sql: "SELECT id FROM effects WHERE rollout = ? AND status = 'pending' ORDER BY id"),
+            arguments: [rollout.id]
+        )
+        try settle(db, superseded, .superseded, message: "superseded by the rollback", now: now)
+        return superseded
+    }
+
+    /// Adds the decision's effects, pending, in order.
+    private static func addEffects(_ db: Database, _ decided: [Effect], of rollout: Rollout, now: Timestamp) throws
+        -> [StoredEffect]
+    {
         var effects: [StoredEffect] = []
-        for effect in decision.effects {
+        for effect in decided {
             try db.cachedStatement(
                 sql: "INSERT INTO effects (rollout, status, content, created_at) VALUES (?, 'pending', ?, ?)"
             ).execute(
@@ -272,37 +288,32 @@ extension Store {
                 )
             )
         }
-        for sample in samples {
-            try insertSample(db, rollout: rollout.id, sample)
-        }
-        // `decide` swaps the rollout's pools when the new version becomes stable; the next rollout starts there.
-        if rollout.phase == .succeeded, previous?.phase != .succeeded, let pools = rollout.pools {
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO pool_roles (namespace, name, content, updated_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (namespace, name) DO UPDATE SET content = excluded.content,
-                        updated_at = excluded.updated_at
-                    """
-            ).execute(
-                arguments: [
-                    key.namespace, key.name, try StoreJSON.encode(pools), now.millisecondsSinceEpoch,
-                ]
-            )
-        }
-        let recorded = RecordedDecision(
-            previous: previous, rollout: rollout, generation: newGeneration, events: events, effects: effects,
-            supersededEffects: superseded
+        return effects
+    }
+
+    /// `decide` swaps the rollout's pools when the new version becomes stable; the next rollout starts there.
+    private static func keepPoolRoles(_ db: Database, of rollout: Rollout, previous: Rollout?, now: Timestamp) throws {
+        guard rollout.phase == .succeeded, previous?.phase != .succeeded, let pools = rollout.pools else { return }
+        let key = rollout.strategy
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO pool_roles (namespace, name, content, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (namespace, name) DO UPDATE SET content = excluded.content,
+                    updated_at = excluded.updated_at
+                """
+        ).execute(
+            arguments: [key.namespace, key.name, try StoreJSON.encode(pools), now.millisecondsSinceEpoch]
         )
-        // Published from the writer's queue right after commit, so subscribers see events in `seq` order. Only
-        // when there are events: GRDB drops every cached statement that deletes rows (here the samples' trim) when
-        // a transaction observer comes or goes, and preparing that one again cost more than the rest of a tick's
-        // store work.
-        if !events.isEmpty {
-            let broadcaster = self.broadcaster
-            let published = events
-            db.afterNextTransaction { _ in broadcaster.publish(published) }
-        }
-        return recorded
+    }
+
+    /// Publishes `events` from the writer's queue right after commit, so subscribers see them in `seq` order. Only
+    /// when there are events: GRDB drops every cached statement that deletes rows (here the samples' trim) when a
+    /// transaction observer comes or goes, and preparing that one again cost more than the rest of a tick's store
+    /// work.
+    private func publishAfterCommit(_ db: Database, _ events: [Event]) {
+        guard !events.isEmpty else { return }
+        let broadcaster = self.broadcaster
+        db.afterNextTransaction { _ in broadcaster.publish(events) }
     }
 
     static func rolloutRecord(_ db: Database, _ id: String) throws -> RolloutRecord? {

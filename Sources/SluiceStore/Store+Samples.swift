@@ -14,6 +14,34 @@ extension Store {
         }
     }
 
+    public func pruneSamples(ofRolloutsFinishedBefore cutoff: Timestamp) async throws -> Int {
+        // Found once, then dropped a few rollouts per transaction: a first prune of a large store may drop
+        // millions of rows, and every tick waits for the one writer meanwhile.
+        let finished = try await read("find finished rollouts with samples") { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT id FROM rollouts WHERE active = 0 AND updated_at < ?
+                        AND EXISTS (SELECT 1 FROM samples WHERE samples.rollout = rollouts.id)
+                    ORDER BY id
+                    """,
+                arguments: [cutoff.millisecondsSinceEpoch])
+        }
+        var dropped = 0
+        var start = finished.startIndex
+        while start < finished.endIndex {
+            let batch = Array(finished[start..<min(start + 20, finished.endIndex)])
+            start += batch.count
+            dropped += try await write("prune the samples of finished rollouts") { db in
+                let marks = batch.map { _ in "?" }.joined(separator: ", ")
+                try db.execute(
+                    sql: "DELETE FROM samples WHERE rollout IN (\(marks))", arguments: StatementArguments(batch))
+                return db.changesCount
+            }
+        }
+        return dropped
+    }
+
     /// Adds a sample and drops the oldest beyond `samplesPerCheck` for that rollout and check.
     func insertSample(_ db: Database, rollout: String, _ sample: Sample) throws {
         try db.cachedStatement(sql: "INSERT INTO samples (rollout, check_name, time, content) VALUES (?, ?, ?, ?)")

@@ -27,7 +27,7 @@ public enum ApplyOutcome: Sendable, Hashable {
 extension Store {
     /// Stores `strategy` as a new revision when its canonical content differs from the latest one.
     public func putStrategy(
-        _ strategy: Strategy, source: String? = nil, now: Timestamp
+        _ strategy: Strategy, source: String?, now: Timestamp
     ) async throws -> (stored: StoredStrategy, outcome: ApplyOutcome) {
         let content = try StoreJSON.encode(strategy)
         return try await write("store strategy \(strategy.key)") { db in

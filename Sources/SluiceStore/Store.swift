@@ -2,10 +2,10 @@ import Foundation
 import GRDB
 import SluiceCore
 
-/// Durable state of Sluice on SQLite: strategies and their revisions, rollouts, the append-only event
-/// log, recent samples, effects and pool roles. Every decision is recorded in one transaction
-/// (`record`), and its events reach `eventStream` subscribers only after that transaction committed.
-public final class Store: Sendable {
+/// Durable state of Sluice on SQLite (the `RolloutStore` of one replica): strategies and their revisions,
+/// rollouts, the append-only event log, recent samples, effects and pool roles. Every decision is recorded in one
+/// transaction (`record`), and its events reach `eventStream` subscribers only after that transaction committed.
+public final class Store: RolloutStore {
     /// How many samples are kept per rollout and check (the oldest are dropped first).
     public let samplesPerCheck: Int
     let writer: any DatabaseWriter

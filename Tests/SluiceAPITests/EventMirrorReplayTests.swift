@@ -44,7 +44,7 @@ import Testing
         _ = try? await first.value
 
         // While nothing mirrors, a command is recorded.
-        _ = try await store.record(rolloutID: rollout.id, now: Self.epoch) { current, stored in
+        _ = try await store.record(TickRecord(rolloutID: rollout.id, now: Self.epoch)) { current, stored in
             decide(current, strategy: stored.strategy, input: .command(.pause(actor: "oncall")), now: Self.epoch)
         }
         let last = try await store.lastSeq()

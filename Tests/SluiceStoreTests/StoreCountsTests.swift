@@ -9,27 +9,29 @@ import Testing
 @Suite struct StoreCountsTests {
     /// What a seeded store holds, as the seeding wrote it.
     struct Seeded {
-        var store: Store
+        var store: any RolloutStore
         var counts: [Phase: Int] = [:]
         var newest: [StrategyKey: Rollout] = [:]
     }
 
     /// Starts a rollout of `key` created at `now` and moves it to `phase` (Progressing stays as started).
-    static func rollout(_ store: Store, _ key: StrategyKey, _ phase: Phase, now: Timestamp) async throws -> Rollout {
+    static func rollout(_ store: any RolloutStore, _ key: StrategyKey, _ phase: Phase, now: Timestamp) async throws
+        -> Rollout
+    {
         let started = try await store.startRollout(strategy: key, now: now) { id, stored, pools in
             startDecision(id, stored, pools, now: now)
         }.rollout
         guard phase != started.phase else { return started }
         let weight = phase.isTerminal ? 0 : 25
-        return try await store.record(rolloutID: started.id, now: now) { rollout, _ in
+        return try await store.record(TickRecord(rolloutID: started.id, now: now)) { rollout, _ in
             step(rollout, to: phase, weight: weight, type: EventType(phase.rawValue), now: now)
         }!.rollout
     }
 
     /// 1,250 rollouts of three strategies cycling through the terminal phases, the last of `web/a` left
     /// Paused and of `web/b` Progressing; `web/old` has one Paused rollout, older than all of them.
-    static func seeded() async throws -> Seeded {
-        var seeded = Seeded(store: try Store.inMemory())
+    static func seeded(_ backend: StoreBackend) async throws -> Seeded {
+        var seeded = Seeded(store: try await backend.make())
         let keys = ["old", "a", "b", "c"].map { StrategyKey(namespace: "web", name: $0) }
         for key in keys {
             _ = try await seeded.store.putStrategy(Fixtures.strategy(name: key.name, namespace: key.namespace), now: Fixtures.epoch)
@@ -53,8 +55,9 @@ import Testing
         return seeded
     }
 
-    @Test func countsEveryRolloutByPhaseAndFindsTheNewestOfEachStrategy() async throws {
-        let seeded = try await Self.seeded()
+    @Test(arguments: StoreBackend.all)
+    func countsEveryRolloutByPhaseAndFindsTheNewestOfEachStrategy(_ backend: StoreBackend) async throws {
+        let seeded = try await Self.seeded(backend)
         let counts = try await seeded.store.rolloutCountsByPhase()
         #expect(counts.values.reduce(0, +) == 1_250)
         #expect(counts == seeded.counts)
@@ -68,8 +71,9 @@ import Testing
         #expect(newest.first { $0.strategy.name == "old" }?.id == "r-20261124-0001")
     }
 
-    @Test func anEmptyStoreHasNoCountsAndNoNewest() async throws {
-        let store = try Store.inMemory()
+    @Test(arguments: StoreBackend.all)
+    func anEmptyStoreHasNoCountsAndNoNewest(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
         #expect(try await store.rolloutCountsByPhase().isEmpty)
         #expect(try await store.newestRolloutPerStrategy().isEmpty)
     }

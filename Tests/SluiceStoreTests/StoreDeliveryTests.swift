@@ -8,22 +8,23 @@ import Testing
 @testable import SluiceStore
 
 @Suite struct StoreDeliveryTests {
-    @Test func aCursorStartsEmptyAdvancesNeverMovesBackAndSurvivesAReopen() async throws {
-        let path = try makeTemporaryDirectory("sluice-cursor") + "/sluice.db"
-        let store = try Store(path: path)
+    @Test(arguments: StoreBackend.all)
+    func aCursorStartsEmptyAdvancesNeverMovesBackAndSurvivesAReopen(_ backend: StoreBackend) async throws {
+        let (store, reopen) = try await backend.durable()
         let sink = DeliverySink.webhook(Fixtures.strategy().key, url: "https://hooks.example.com/x")
         #expect(try await store.deliveryCursor(sink: sink) == nil)
         try await store.advanceDeliveryCursor(sink: sink, to: 7)
         try await store.advanceDeliveryCursor(sink: sink, to: 3)
         try await store.advanceDeliveryCursor(sink: DeliverySink.kubernetesEvents, to: 2)
         #expect(try await store.deliveryCursor(sink: sink) == 7)
-        let reopened = try Store(path: path)
+        let reopened = try await reopen()
         #expect(try await reopened.deliveryCursor(sink: sink) == 7)
         #expect(try await reopened.deliveryCursors() == [sink: 7, DeliverySink.kubernetesEvents: 2])
     }
 
-    @Test func nextEventsReturnsTheBacklogAtOnceAndOtherwiseWaitsForACommit() async throws {
-        let store = try Store.inMemory()
+    @Test(arguments: StoreBackend.all)
+    func nextEventsReturnsTheBacklogAtOnceAndOtherwiseWaitsForACommit(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
         let strategy = Fixtures.strategy()
         _ = try await store.putStrategy(strategy, now: Fixtures.epoch)
         let rollout = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
@@ -31,7 +32,7 @@ import Testing
         }.rollout
         #expect(try await store.nextEvents(EventQuery()).map(\.seq) == [1])
         let waiting = Task { try await store.nextEvents(EventQuery(after: 1)) }
-        _ = try await store.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
+        _ = try await store.record(TickRecord(rolloutID: rollout.id, now: Fixtures.epoch)) { current, _ in
             step(current, to: .progressing, weight: 5, type: .trafficShifted, now: Fixtures.epoch)
         }
         #expect(try await waiting.value.map(\.seq) == [2])

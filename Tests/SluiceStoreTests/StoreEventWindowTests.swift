@@ -8,8 +8,8 @@ import Testing
 @Suite struct StoreEventWindowTests {
     /// Two strategies' rollouts, events interleaved, one every 10 s: seq 1 (a) and 2 (b) at the epoch, then
     /// seq 3...8 at epoch + 10 s ... + 60 s, alternating a, b.
-    func log() async throws -> (Store, Rollout, Rollout) {
-        let store = try Store.inMemory()
+    func log(_ backend: StoreBackend) async throws -> (any RolloutStore, Rollout, Rollout) {
+        let store = try await backend.make()
         var rollouts: [Rollout] = []
         for name in ["a", "b"] {
             let strategy = Fixtures.strategy(name: name)
@@ -21,15 +21,16 @@ import Testing
         }
         for index in 1...6 {
             let now = Fixtures.epoch + .seconds(index * 10)
-            _ = try await store.record(rolloutID: rollouts[(index + 1) % 2].id, now: now) { current, _ in
+            _ = try await store.record(TickRecord(rolloutID: rollouts[(index + 1) % 2].id, now: now)) { current, _ in
                 step(current, to: .progressing, weight: index, type: .trafficShifted, now: now)
             }
         }
         return (store, rollouts[0], rollouts[1])
     }
 
-    @Test func sinceStartsAtTheFirstEventAtOrAfterTheTime() async throws {
-        let (store, a, _) = try await log()
+    @Test(arguments: StoreBackend.all)
+    func sinceStartsAtTheFirstEventAtOrAfterTheTime(_ backend: StoreBackend) async throws {
+        let (store, a, _) = try await log(backend)
         #expect(try await store.events().map(\.seq) == Array(1...8))
         func listed(_ query: EventQuery, since seconds: Int?, tail: Int? = nil) async throws -> [Int64] {
             var window = query

@@ -8,7 +8,7 @@ import Testing
 @Suite struct StoreLogTests {
     let strategy = Fixtures.strategy()
 
-    func started(_ store: Store, name: String = "checkout") async throws -> Rollout {
+    func started(_ store: any RolloutStore, name: String = "checkout") async throws -> Rollout {
         let strategy = Fixtures.strategy(name: name)
         _ = try await store.putStrategy(strategy, now: Fixtures.epoch)
         return try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
@@ -16,25 +16,26 @@ import Testing
         }.rollout
     }
 
-    @Test func theEventLogRefusesUpdatesAndDeletes() async throws {
-        let store = try Store.inMemory()
+    @Test(arguments: StoreBackend.all)
+    func theEventLogRefusesUpdatesAndDeletes(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
         _ = try await started(store)
-        await #expect(throws: DatabaseError.self) {
-            try await store.writer.write { db in try db.execute(sql: "UPDATE events SET type = 'Forged'") }
-        }
-        await #expect(throws: DatabaseError.self) {
-            try await store.writer.write { db in try db.execute(sql: "DELETE FROM events") }
+        for forgery in ["UPDATE events SET type = 'Forged'", "DELETE FROM events"] {
+            await #expect("\(forgery)") {
+                try await backend.execute(store, forgery)
+            } throws: { "\($0)".contains("the event log is append-only") }
         }
         #expect(try await store.events().map(\.type) == [.rolloutStarted])
     }
 
-    @Test func eventsAreFilteredAndPagedBySeq() async throws {
-        let store = try Store.inMemory()
+    @Test(arguments: StoreBackend.all)
+    func eventsAreFilteredAndPagedBySeq(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
         let a = try await started(store, name: "a")
         let b = try await started(store, name: "b")
         for index in 0..<3 {
             for rollout in [a, b] {
-                _ = try await store.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
+                _ = try await store.record(TickRecord(rolloutID: rollout.id, now: Fixtures.epoch)) { current, _ in
                     step(current, to: .progressing, weight: 5 + index, type: .trafficShifted, now: Fixtures.epoch)
                 }
             }
@@ -48,8 +49,9 @@ import Testing
         #expect(try await store.lastSeq() == 8)
     }
 
-    @Test func samplesAreARingPerRolloutAndCheck() async throws {
-        let store = try Store.inMemory(samplesPerCheck: 3)
+    @Test(arguments: StoreBackend.all)
+    func samplesAreARingPerRolloutAndCheck(_ backend: StoreBackend) async throws {
+        let store = try await backend.make(samplesPerCheck: 3)
         let rollout = try await started(store)
         for index in 0..<5 {
             let time = Fixtures.epoch + .seconds(index * 10)
@@ -57,7 +59,7 @@ import Testing
                 Sample(check: "error-rate", time: time, value: Double(index), verdict: .pass),
                 Sample(check: "latency", time: time, value: nil, verdict: .noData, reason: "empty result"),
             ]
-            _ = try await store.record(rolloutID: rollout.id, samples: samples, now: time) { current, _ in
+            _ = try await store.record(TickRecord(rolloutID: rollout.id, samples: samples, now: time)) { current, _ in
                 Decision(rollout: current)
             }
         }
@@ -66,11 +68,12 @@ import Testing
         #expect(try await store.samples(rollout: "r-other", check: "error-rate").isEmpty)
     }
 
-    @Test func effectsArePendingUntilConfirmedAndAFailureAbandonsTheRest() async throws {
-        let store = try Store.inMemory()
+    @Test(arguments: StoreBackend.all)
+    func effectsArePendingUntilConfirmedAndAFailureAbandonsTheRest(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
         let rollout = try await started(store)
         let recorded = try #require(
-            try await store.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
+            try await store.record(TickRecord(rolloutID: rollout.id, now: Fixtures.epoch)) { current, _ in
                 step(
                     current, to: .progressing, weight: 25, type: .trafficShifted,
                     effects: [.deployCanary(version: "v2", weight: 25), .setWeight(25)], now: Fixtures.epoch)
@@ -89,18 +92,20 @@ import Testing
 
         let failed = try await store.effects(rollout: rollout.id, status: .failed)
         #expect(failed.map(\.message) == ["503 from the API"])
-        _ = try await store.record(rolloutID: rollout.id, reportedFailures: failed.map(\.id), now: Fixtures.epoch) {
+        let report = TickRecord(rolloutID: rollout.id, reportedFailures: failed.map(\.id), now: Fixtures.epoch)
+        _ = try await store.record(report) {
             current, _ in Decision(rollout: current)
         }
         #expect(try await store.effects(rollout: rollout.id, status: .failed).isEmpty)
         #expect(try await store.effects(rollout: rollout.id, status: .reported).map(\.id) == failed.map(\.id))
     }
 
-    @Test func aRollbackSupersedesPendingEffects() async throws {
-        let store = try Store.inMemory()
+    @Test(arguments: StoreBackend.all)
+    func aRollbackSupersedesPendingEffects(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
         let rollout = try await started(store)
         let rollback = try #require(
-            try await store.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
+            try await store.record(TickRecord(rolloutID: rollout.id, now: Fixtures.epoch)) { current, _ in
                 step(
                     current, to: .rollingBack, weight: 0, type: .rollbackStarted,
                     effects: [.setWeight(0), .scaleDownCanary], now: Fixtures.epoch)
@@ -112,15 +117,16 @@ import Testing
         #expect(try await store.effects(rollout: rollout.id, status: .superseded).map(\.effect) == [.setWeight(5)])
 
         // A later decision while already rolling back supersedes nothing.
-        let again = try await store.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
+        let again = try await store.record(TickRecord(rolloutID: rollout.id, now: Fixtures.epoch)) { current, _ in
             step(current, to: .rolledBack, weight: 0, type: .rolledBack, now: Fixtures.epoch)
         }
         #expect(again?.supersededEffects == [])
         #expect(try await store.effects(rollout: rollout.id, status: .pending).count == 2)
     }
 
-    @Test func theStreamReplaysTheBacklogThenFollowsWithoutGapOrDuplicate() async throws {
-        let store = try Store.inMemory()
+    @Test(arguments: StoreBackend.all)
+    func theStreamReplaysTheBacklogThenFollowsWithoutGapOrDuplicate(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
         let a = try await started(store, name: "a")
         let b = try await started(store, name: "b")
         let writes = 40
@@ -128,7 +134,7 @@ import Testing
         let writers = Task {
             for index in 0..<writes {
                 for rollout in [a, b] {
-                    _ = try await store.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
+                    _ = try await store.record(TickRecord(rolloutID: rollout.id, now: Fixtures.epoch)) { current, _ in
                         step(current, to: .progressing, weight: index, type: .trafficShifted, now: Fixtures.epoch)
                     }
                 }
@@ -148,5 +154,42 @@ import Testing
             if event.seq == 2 + 2 * Int64(writes) { break }
         }
         #expect(onlyB == Array(stride(from: 12, through: Int64(2 + 2 * writes), by: 2)))
+    }
+}
+
+// Retention (`retention.samples` in sluice.yaml): the samples of finished rollouts go, the event log stays.
+extension StoreLogTests {
+    @Test(arguments: StoreBackend.all)
+    func pruningDropsTheSamplesOfRolloutsFinishedBeforeTheCutoffAndKeepsTheLog(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        let old = try await started(store, name: "old")
+        let recent = try await started(store, name: "recent")
+        let running = try await started(store, name: "running")
+        func tick(_ rollout: Rollout, at time: Timestamp, to phase: Phase?) async throws {
+            let sample = Sample(check: "error-rate", time: time, value: 0.01, verdict: .pass)
+            _ = try await store.record(TickRecord(rolloutID: rollout.id, samples: [sample], now: time)) { current, _ in
+                guard let phase else { return Decision(rollout: current) }
+                return step(current, to: phase, weight: 0, type: EventType(phase.rawValue), now: time)
+            }
+        }
+        for rollout in [old, recent, running] {
+            try await tick(rollout, at: Fixtures.epoch + .seconds(10), to: nil)
+        }
+        try await tick(old, at: Fixtures.epoch + .seconds(3_600), to: .succeeded)
+        try await tick(recent, at: Fixtures.epoch + .seconds(3 * 3_600), to: .rolledBack)
+        try await tick(running, at: Fixtures.epoch + .seconds(3 * 3_600), to: nil)
+        let log = try await store.events()
+        let cutoff = Fixtures.epoch + .seconds(2 * 3_600)
+
+        #expect(try await store.pruneSamples(ofRolloutsFinishedBefore: cutoff) == 2)
+        #expect(try await store.samples(rollout: old.id, check: "error-rate").isEmpty)
+        #expect(try await store.samples(rollout: recent.id, check: "error-rate").count == 2, "finished after it")
+        #expect(try await store.samples(rollout: running.id, check: "error-rate").count == 2, "still running")
+        #expect(try await store.events() == log, "the event log is kept whole")
+        #expect(try await store.rollout(old.id)?.phase == .succeeded)
+        #expect(try await store.pruneSamples(ofRolloutsFinishedBefore: cutoff) == 0)
+        // Much later, every finished rollout's samples go; the running one keeps its own.
+        #expect(try await store.pruneSamples(ofRolloutsFinishedBefore: Fixtures.epoch + .seconds(100 * 3_600)) == 2)
+        #expect(try await store.samples(rollout: running.id, check: "error-rate").count == 2)
     }
 }

@@ -36,23 +36,24 @@ func step(
 @Suite struct StoreRolloutTests {
     let strategy = Fixtures.strategy()
 
-    func storeWithStrategy() async throws -> Store {
-        let store = try Store.inMemory()
+    func storeWithStrategy(_ backend: StoreBackend) async throws -> any RolloutStore {
+        let store = try await backend.make()
         _ = try await store.putStrategy(strategy, now: Fixtures.epoch)
         return store
     }
 
     /// `sluice strategy delete`: refused while a rollout is active; afterwards the strategy is gone from every read
     /// and start, its rollouts, revisions and events stay, and applying it again creates it as the next revision.
-    @Test func aDeletedStrategyIsGoneButItsHistoryStays() async throws {
-        let store = try await storeWithStrategy()
+    @Test(arguments: StoreBackend.all)
+    func aDeletedStrategyIsGoneButItsHistoryStays(_ backend: StoreBackend) async throws {
+        let store = try await storeWithStrategy(backend)
         let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
             startDecision(id, stored, pools, now: Fixtures.epoch)
         }
         await #expect {
             _ = try await store.deleteStrategy(strategy.key, now: Fixtures.epoch)
         } throws: { ($0 as? StoreError)?.code == .activeRollout && "\($0)".contains(started.rollout.id) }
-        _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
+        _ = try await store.record(TickRecord(rolloutID: started.rollout.id, now: Fixtures.epoch)) { rollout, _ in
             step(rollout, to: .rolledBack, weight: 0, type: .rolledBack, now: Fixtures.epoch)
         }
 
@@ -79,8 +80,9 @@ func step(
         #expect(try await store.strategies().map(\.revision) == [2])
     }
 
-    @Test func startAssignsDailyIDsAndAllowsOneActiveRolloutPerStrategy() async throws {
-        let store = try await storeWithStrategy()
+    @Test(arguments: StoreBackend.all)
+    func startAssignsDailyIDsAndAllowsOneActiveRolloutPerStrategy(_ backend: StoreBackend) async throws {
+        let store = try await storeWithStrategy(backend)
         let first = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
             startDecision(id, stored, pools, now: Fixtures.epoch)
         }
@@ -95,7 +97,8 @@ func step(
             }
         } throws: { ($0 as? StoreError)?.code == .activeRollout && "\($0)".contains("r-20261124-0001") }
 
-        let rolledBack = try await store.record(rolloutID: first.rollout.id, now: Fixtures.epoch) { rollout, _ in
+        let rolledBack = try await store.record(TickRecord(rolloutID: first.rollout.id, now: Fixtures.epoch)) {
+            rollout, _ in
             step(rollout, to: .rolledBack, weight: 0, type: .rolledBack, now: Fixtures.epoch)
         }
         #expect(rolledBack?.generation == 2)
@@ -111,32 +114,35 @@ func step(
         #expect(try await store.rollouts(phases: [.succeeded, .failed]).isEmpty)
     }
 
-    @Test func startOfAnUnknownStrategyIsNotFound() async throws {
-        let store = try Store.inMemory()
+    @Test(arguments: StoreBackend.all)
+    func startOfAnUnknownStrategyIsNotFound(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
         await #expect {
             _ = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
                 startDecision(id, stored, pools, now: Fixtures.epoch)
             }
         } throws: { ($0 as? StoreError)?.code == .notFound }
         await #expect {
-            _ = try await store.record(rolloutID: "r-missing", now: Fixtures.epoch) { rollout, _ in
+            _ = try await store.record(TickRecord(rolloutID: "r-missing", now: Fixtures.epoch)) { rollout, _ in
                 Decision(rollout: rollout)
             }
         } throws: { ($0 as? StoreError)?.code == .notFound }
     }
 
-    @Test func aDecisionOnAStaleGenerationIsRefusedAndWritesNothing() async throws {
-        let store = try await storeWithStrategy()
+    @Test(arguments: StoreBackend.all)
+    func aDecisionOnAStaleGenerationIsRefusedAndWritesNothing(_ backend: StoreBackend) async throws {
+        let store = try await storeWithStrategy(backend)
         let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
             startDecision(id, stored, pools, now: Fixtures.epoch)
         }
-        _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
+        _ = try await store.record(TickRecord(rolloutID: started.rollout.id, now: Fixtures.epoch)) { rollout, _ in
             step(rollout, to: .paused, weight: 5, type: .paused, now: Fixtures.epoch)
         }
         await #expect {
-            _ = try await store.record(
-                rolloutID: started.rollout.id, expectedGeneration: started.generation, now: Fixtures.epoch
-            ) { rollout, _ in
+            // Based on the record the start returned: one decision older than the stored rollout.
+            let read = RolloutRecord(rollout: started.rollout, generation: started.generation, observedAt: nil)
+            let tick = TickRecord(rolloutID: started.rollout.id, basedOn: read, now: Fixtures.epoch)
+            _ = try await store.record(tick) { rollout, _ in
                 step(
                     rollout, to: .progressing, weight: 25, type: .trafficShifted, effects: [.setWeight(25)],
                     now: Fixtures.epoch)
@@ -147,13 +153,14 @@ func step(
         #expect(try await store.effects(rollout: started.rollout.id).map(\.effect) == [.setWeight(5)])
     }
 
-    @Test func aDecisionWhoseEventsBelongElsewhereIsRefusedWhole() async throws {
-        let store = try await storeWithStrategy()
+    @Test(arguments: StoreBackend.all)
+    func aDecisionWhoseEventsBelongElsewhereIsRefusedWhole(_ backend: StoreBackend) async throws {
+        let store = try await storeWithStrategy(backend)
         let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
             startDecision(id, stored, pools, now: Fixtures.epoch)
         }
         await #expect {
-            _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
+            _ = try await store.record(TickRecord(rolloutID: started.rollout.id, now: Fixtures.epoch)) { rollout, _ in
                 var decision = step(rollout, to: .paused, weight: 5, type: .paused, now: Fixtures.epoch)
                 decision.events[0].rollout = "r-other"
                 return decision
@@ -163,12 +170,13 @@ func step(
         #expect(try await store.lastSeq() == 1)
     }
 
-    @Test func promotionSwapsThePoolRolesForTheNextRollout() async throws {
-        let store = try await storeWithStrategy()
+    @Test(arguments: StoreBackend.all)
+    func promotionSwapsThePoolRolesForTheNextRollout(_ backend: StoreBackend) async throws {
+        let store = try await storeWithStrategy(backend)
         let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
             startDecision(id, stored, pools, now: Fixtures.epoch)
         }
-        _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
+        _ = try await store.record(TickRecord(rolloutID: started.rollout.id, now: Fixtures.epoch)) { rollout, _ in
             var decision = step(rollout, to: .succeeded, weight: 0, type: .promoted, now: Fixtures.epoch)
             decision.rollout.pools = Pools(stable: ["10.0.0.2:80"], canary: ["10.0.0.1:80"])  // as `decide` swaps them
             return decision

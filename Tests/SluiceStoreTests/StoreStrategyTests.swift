@@ -6,8 +6,9 @@ import Testing
 @testable import SluiceStore
 
 @Suite struct StoreStrategyTests {
-    @Test func applyCreatesThenBumpsTheRevisionOnlyWhenTheContentChanges() async throws {
-        let store = try Store.inMemory()
+    @Test(arguments: StoreBackend.all)
+    func applyCreatesThenBumpsTheRevisionOnlyWhenTheContentChanges(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
         let first = Fixtures.strategy()
         let (created, outcome1) = try await store.putStrategy(first, source: "kind: Strategy # v1", now: Fixtures.epoch)
         #expect(outcome1 == .created)
@@ -30,8 +31,9 @@ import Testing
         #expect(try await store.strategy(StrategyKey(namespace: "default", name: "nope")) == nil)
     }
 
-    @Test func listsTheLatestRevisionOfEachStrategyInKeyOrder() async throws {
-        let store = try Store.inMemory()
+    @Test(arguments: StoreBackend.all)
+    func listsTheLatestRevisionOfEachStrategyInKeyOrder(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
         _ = try await store.putStrategy(Fixtures.strategy(name: "web"), now: Fixtures.epoch)
         _ = try await store.putStrategy(Fixtures.strategy(name: "api"), now: Fixtures.epoch)
         _ = try await store.putStrategy(Fixtures.strategy(name: "api", hold: .seconds(40)), now: Fixtures.epoch)

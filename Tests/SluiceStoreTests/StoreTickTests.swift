@@ -7,18 +7,19 @@ import Testing
 // What a controller tick gives `record` so the one writer does less: the record it read (only its generation is
 // compared) and the strategy revision it runs (not read again when it matches).
 extension StoreRolloutTests {
-    @Test func aTickBasedOnAStaleReadIsRefusedAndWritesNothing() async throws {
-        let store = try await storeWithStrategy()
+    @Test(arguments: StoreBackend.all)
+    func aTickBasedOnAStaleReadIsRefusedAndWritesNothing(_ backend: StoreBackend) async throws {
+        let store = try await storeWithStrategy(backend)
         let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
             startDecision(id, stored, pools, now: Fixtures.epoch)
         }
         let (read, _) = try await store.rolloutRecord(started.rollout.id, effects: .failed)
         let stale = try #require(read)
-        _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
+        _ = try await store.record(TickRecord(rolloutID: started.rollout.id, now: Fixtures.epoch)) { rollout, _ in
             step(rollout, to: .paused, weight: 5, type: .paused, now: Fixtures.epoch)
         }
         await #expect {
-            _ = try await store.record(rolloutID: started.rollout.id, basedOn: stale, now: Fixtures.epoch) {
+            _ = try await store.record(TickRecord(rolloutID: started.rollout.id, basedOn: stale, now: Fixtures.epoch)) {
                 rollout, _ in step(rollout, to: .progressing, weight: 25, type: .trafficShifted, now: Fixtures.epoch)
             }
         } throws: { ($0 as? StoreError)?.code == .staleState }
@@ -26,18 +27,19 @@ extension StoreRolloutTests {
         #expect(try await store.events().map(\.type) == [.rolloutStarted, .paused])
     }
 
-    @Test func aTickBasedOnAFreshReadDecidesFromItAndRecordsSamples() async throws {
-        let store = try await storeWithStrategy()
+    @Test(arguments: StoreBackend.all)
+    func aTickBasedOnAFreshReadDecidesFromItAndRecordsSamples(_ backend: StoreBackend) async throws {
+        let store = try await storeWithStrategy(backend)
         let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
             startDecision(id, stored, pools, now: Fixtures.epoch)
         }
         let fresh = try #require(try await store.rolloutRecord(started.rollout.id, effects: .failed).record)
         let stored = try #require(try await store.strategy(strategy.key))
         let sample = Sample(check: "error-rate", time: Fixtures.epoch, value: 0.01, verdict: .pass)
-        let recorded = try await store.record(
+        let tick = TickRecord(
             rolloutID: started.rollout.id, basedOn: fresh, strategy: stored, samples: [sample],
-            observedAt: Fixtures.epoch, now: Fixtures.epoch
-        ) { rollout, strategy in
+            observedAt: Fixtures.epoch, now: Fixtures.epoch)
+        let recorded = try await store.record(tick) { rollout, strategy in
             #expect(rollout == fresh.rollout)
             #expect(strategy == stored)
             return step(rollout, to: .paused, weight: 5, type: .paused, now: Fixtures.epoch)
@@ -49,15 +51,16 @@ extension StoreRolloutTests {
         #expect(try await store.samples(rollout: started.rollout.id, check: "error-rate") == [sample])
     }
 
-    @Test func aStrategyOfAnotherRevisionIsNotTrustedAndTheStoredOneIsRead() async throws {
-        let store = try await storeWithStrategy()
+    @Test(arguments: StoreBackend.all)
+    func aStrategyOfAnotherRevisionIsNotTrustedAndTheStoredOneIsRead(_ backend: StoreBackend) async throws {
+        let store = try await storeWithStrategy(backend)
         let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
             startDecision(id, stored, pools, now: Fixtures.epoch)
         }
         let stored = try #require(try await store.strategy(strategy.key))
         var other = stored
         other.revision += 1
-        _ = try await store.record(rolloutID: started.rollout.id, strategy: other, now: Fixtures.epoch) {
+        _ = try await store.record(TickRecord(rolloutID: started.rollout.id, strategy: other, now: Fixtures.epoch)) {
             rollout, used in
             #expect(used.revision == stored.revision)
             return step(rollout, to: .paused, weight: 5, type: .paused, now: Fixtures.epoch)
@@ -67,8 +70,9 @@ extension StoreRolloutTests {
 }
 
 extension StoreRolloutTests {
-    @Test func aTickReadDecodesTheRolloutOnlyWhenItsGenerationMoved() async throws {
-        let store = try await storeWithStrategy()
+    @Test(arguments: StoreBackend.all)
+    func aTickReadDecodesTheRolloutOnlyWhenItsGenerationMoved(_ backend: StoreBackend) async throws {
+        let store = try await storeWithStrategy(backend)
         let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
             startDecision(id, stored, pools, now: Fixtures.epoch)
         }
@@ -80,7 +84,7 @@ extension StoreRolloutTests {
         #expect(same?.rollout.holdWaivedBy == "the caller's copy")
         #expect(same?.generation == seen.generation)
         // A decision since: the stored rollout is read again.
-        _ = try await store.record(rolloutID: started.rollout.id, now: Fixtures.epoch) { rollout, _ in
+        _ = try await store.record(TickRecord(rolloutID: started.rollout.id, now: Fixtures.epoch)) { rollout, _ in
             step(rollout, to: .paused, weight: 5, type: .paused, now: Fixtures.epoch)
         }
         let moved = try await store.rolloutRecord(started.rollout.id, effects: .failed, known: marked).record
@@ -91,13 +95,15 @@ extension StoreRolloutTests {
 }
 
 extension StoreRolloutTests {
-    @Test func aTickThatKeepsThePhaseStillRecordsTheNewStateAndObservation() async throws {
-        let store = try await storeWithStrategy()
+    @Test(arguments: StoreBackend.all)
+    func aTickThatKeepsThePhaseStillRecordsTheNewStateAndObservation(_ backend: StoreBackend) async throws {
+        let store = try await storeWithStrategy(backend)
         let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
             startDecision(id, stored, pools, now: Fixtures.epoch)
         }
         let later = Fixtures.epoch + .seconds(10)
-        let recorded = try await store.record(rolloutID: started.rollout.id, observedAt: later, now: later) {
+        let tick = TickRecord(rolloutID: started.rollout.id, observedAt: later, now: later)
+        let recorded = try await store.record(tick) {
             rollout, _ in
             var next = rollout
             next.updatedAt = later

@@ -9,7 +9,7 @@ import SluiceStore
 /// The API's backend in `sluice serve`: strategies and reads from the store, rollouts and commands
 /// through the controller, every controller and store error mapped to the API's statuses.
 public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendable {
-    let store: Store
+    let store: any RolloutStore
     let controller: Controller
     let signal: EventSignal
     let providerMetrics: ProviderMetrics
@@ -23,7 +23,7 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
     private var following = false
 
     public init(
-        store: Store, controller: Controller, signal: EventSignal, providerMetrics: ProviderMetrics,
+        store: any RolloutStore, controller: Controller, signal: EventSignal, providerMetrics: ProviderMetrics,
         routerMetrics: RouterMetrics, logger: Logger, now: @escaping @Sendable () -> Timestamp = APIServer.systemNow
     ) {
         self.store = store

@@ -12,7 +12,7 @@ import SluiceStore
 /// committed just before a crash are posted after the restart (a replayed one creates nothing). It only reads the
 /// store and never waits on the controller, so a slow or failing API server never holds a rollout back.
 final class EventMirrorService: ServiceLifecycle.Service, Sendable {
-    let store: Store
+    let store: any RolloutStore
     let sink: EventMirrorSink
     let logger: Logger
     /// How long a graceful shutdown goes on posting what the log holds by then.
@@ -21,7 +21,7 @@ final class EventMirrorService: ServiceLifecycle.Service, Sendable {
     let storeRetryDelay: Duration
 
     init(
-        store: Store, sink: EventMirrorSink, logger: Logger, drainTimeout: Duration = .seconds(5),
+        store: any RolloutStore, sink: EventMirrorSink, logger: Logger, drainTimeout: Duration = .seconds(5),
         storeRetryDelay: Duration = .milliseconds(500)
     ) {
         self.store = store

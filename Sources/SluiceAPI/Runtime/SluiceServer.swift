@@ -89,7 +89,7 @@ public enum SluiceServer {
 
     /// Applies every strategy file of `directory` (*.yaml, *.yml); any invalid one stops the start with
     /// every error, compiler-style.
-    public static func applyDirectory(_ directory: String, to store: Store, logger: Logger) async throws {
+    public static func applyDirectory(_ directory: String, to store: any RolloutStore, logger: Logger) async throws {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory)
             .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
         var strategies: [(Strategy, String, String)] = []

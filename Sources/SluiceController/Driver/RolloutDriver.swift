@@ -36,7 +36,7 @@ actor RolloutDriver {
         self.logger = logger
     }
 
-    var store: Store { controller.store }
+    var store: any RolloutStore { controller.store }
     var clock: any SluiceClock { controller.clock }
 
     /// The loop: replay, then tick every interval until the rollout is final; ends on cancellation, and
@@ -176,10 +176,10 @@ actor RolloutDriver {
         let now = clock.now()
         do {
             // The writer neither decodes the rollout again (its generation is compared) nor reads the strategy.
-            let recorded = try await store.record(
+            let tick = TickRecord(
                 rolloutID: id, basedOn: record, strategy: stored, samples: Array(observations.samples.values),
-                reportedFailures: failures.map(\.id), observedAt: start, now: now
-            ) { rollout, stored in
+                reportedFailures: failures.map(\.id), observedAt: start, now: now)
+            let recorded = try await store.record(tick) { rollout, stored in
                 decide(rollout, strategy: stored.strategy, input: .observed(observations), now: now)
             }
             let committedAt = clock.now()

@@ -20,7 +20,7 @@ final class Notifier: Sendable {
         case cancelled
     }
 
-    let store: Store
+    let store: any RolloutStore
     let http: (any HTTPClient)?
     let options: Controller.Options
     let logger: Logger
@@ -30,7 +30,7 @@ final class Notifier: Sendable {
     private let newSinksContinuation: AsyncStream<WebhookSink>.Continuation
     private let countersBox = Locked<Locked<ControllerSnapshot>?>(nil)
 
-    init(store: Store, http: (any HTTPClient)?, options: Controller.Options, logger: Logger) {
+    init(store: any RolloutStore, http: (any HTTPClient)?, options: Controller.Options, logger: Logger) {
         self.store = store
         self.http = http
         self.options = options
