@@ -43,7 +43,7 @@ extension Controller: Service {
             } catch let error as StoreError {
                 counters.withLock { $0.storeErrors += 1 }
                 logger.error("cannot read the rollouts to resume; retrying", metadata: ["error": "\(error)"])
-                try await Task.sleep(for: delay)  // backoff before retrying the store
+                try await clock.sleep(for: delay)  // backoff before retrying the store
                 delay = min(delay * 2, .seconds(10))
             }
         }

@@ -145,7 +145,7 @@ public final class Controller: Sendable {
             case final
             case failing(String)
         }
-        let outcome = try? await withTimeout(options.supersedeTimeout, "the rollback of \(id)") {
+        let outcome = try? await withTimeout(options.supersedeTimeout, on: clock, "the rollback of \(id)") {
             for await event in store.eventStream(EventQuery(after: after, rollout: id)) {
                 if event.type == .rolledBack || event.type == .failed { return Outcome.final }
                 if event.type == .effectFailed { return Outcome.failing(event.message) }

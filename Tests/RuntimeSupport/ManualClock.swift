@@ -3,10 +3,12 @@ import SluiceController
 import SluiceCore
 
 /// A clock that moves only when a test advances it. Sleepers wake, deterministically, when the time
-/// passes their deadline; `sleepers` tells a test how many tasks are waiting on it.
+/// passes their deadline; `sleepers` tells a test how many tasks wait for a moment on a schedule (a driver's
+/// next tick), `timers` how many wait out a bound or a backoff.
 public final class ManualClock: SluiceClock, @unchecked Sendable {
     private struct Sleeper {
         var deadline: Timestamp
+        var isTimer: Bool
         var continuation: CheckedContinuation<Void, any Error>
     }
 
@@ -20,10 +22,21 @@ public final class ManualClock: SluiceClock, @unchecked Sendable {
 
     public func now() -> Timestamp { lock.withLock { current } }
 
-    /// How many tasks are sleeping on this clock now.
-    public var sleepers: Int { lock.withLock { sleeping.count } }
+    /// How many tasks are sleeping until a moment on a schedule (`sleep(until:)`) now.
+    public var sleepers: Int { lock.withLock { sleeping.values.count { !$0.isTimer } } }
+
+    /// How many bounds and backoffs (`sleep(for:)`) are running on this clock now.
+    public var timers: Int { lock.withLock { sleeping.values.count { $0.isTimer } } }
 
     public func sleep(until deadline: Timestamp) async throws {
+        try await sleep(until: deadline, isTimer: false)
+    }
+
+    public func sleep(for duration: Duration) async throws {
+        try await sleep(until: now() + duration, isTimer: true)
+    }
+
+    private func sleep(until deadline: Timestamp, isTimer: Bool) async throws {
         let id = lock.withLock {
             nextID += 1
             return nextID
@@ -36,7 +49,7 @@ public final class ManualClock: SluiceClock, @unchecked Sendable {
                     } else if deadline <= current {
                         continuation.resume()
                     } else {
-                        sleeping[id] = Sleeper(deadline: deadline, continuation: continuation)
+                        sleeping[id] = Sleeper(deadline: deadline, isTimer: isTimer, continuation: continuation)
                     }
                 }
             }

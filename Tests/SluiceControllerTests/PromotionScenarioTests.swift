@@ -78,7 +78,7 @@ import Testing
 
     @Test func aSlowProviderDelaysOnlyItsOwnRollout() async throws {
         var options = Scenario.fastOptions
-        options.observeTimeout = .seconds(60)  // the gate, not the bound, decides when the slow query returns
+        options.observeTimeout = .seconds(3600)  // the gate, not the bound, decides when the slow query returns
         let scenario = try await Scenario(
             strategies: [Fixtures.strategy(name: "slow"), Fixtures.strategy(name: "fast")], options: options)
         defer { Task { await scenario.stop() } }
@@ -114,7 +114,10 @@ import Testing
         let rollout = try await scenario.start()
         try await scenario.tick()
         scenario.world().metrics.gate.close()
-        try await scenario.tick()
+        // The bound runs on the controller's clock: the query hangs until the clock passes it.
+        try await scenario.tick(orUntil: { scenario.world().metrics.gate.waiters == 1 && scenario.clock.timers == 1 })
+        scenario.clock.advance(by: .milliseconds(100))
+        try await scenario.settle()
         let samples = try await scenario.store.samples(rollout: rollout.id, check: "error-rate")
         #expect(samples.map(\.verdict) == [.pass, .noData])
         #expect(samples.last?.reason?.contains("did not finish within 0.1 seconds") == true)

@@ -32,11 +32,12 @@ final class Scenario: @unchecked Sendable {
         (controller, running) = Self.launch(store, factory, clock, webhooks, options)
     }
 
-    /// Options for tests: short real-time bounds, quick webhook retries.
+    /// Options for tests: quick webhook retries (in real time). The bounds and the store's backoff run on the
+    /// manual clock: a call a test holds at a gate times out only when the test advances the clock past its bound.
     static var fastOptions: Controller.Options {
         var options = Controller.Options()
-        options.observeTimeout = .seconds(5)
-        options.effectTimeout = .seconds(5)
+        options.observeTimeout = .seconds(60)
+        options.effectTimeout = .seconds(300)
         options.supersedeTimeout = .seconds(10)
         options.storeRetryDelay = .milliseconds(20)
         options.notificationBackoff = .milliseconds(5)

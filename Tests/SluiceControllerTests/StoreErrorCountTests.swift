@@ -33,10 +33,14 @@ struct StoreErrorCountTests {
         let database = scenario.directory + "/sluice.db"
         try Self.sqlite(database, "ALTER TABLE effects RENAME TO effects_hidden")
         scenario.clock.advance(by: .seconds(10))
+        // The backoff between retries runs on the controller's clock: each step of it lets one retry through.
         try await waitUntil("two failed store reads", timeout: .seconds(20), interval: .milliseconds(5)) {
-            scenario.controller.snapshot().storeErrors >= 2
+            if scenario.clock.timers == 1 { scenario.clock.advance(by: scenario.options.storeRetryDelay) }
+            return scenario.controller.snapshot().storeErrors >= 2
         }
         try Self.sqlite(database, "ALTER TABLE effects_hidden RENAME TO effects")
+        try await waitUntil("the retry after the backoff", interval: .milliseconds(2)) { scenario.clock.timers == 1 }
+        scenario.clock.advance(by: scenario.options.storeRetryDelay)
         try await scenario.settle()
         let before = scenario.controller.snapshot()
         try await scenario.tick(3)

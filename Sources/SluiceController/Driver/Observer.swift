@@ -28,10 +28,10 @@ struct Observer {
         }
         let limit = controller.options.observeTimeout
         async let samples = sample(checks, providers: providers, rollout: rollout, strategy: strategy, now: now)
-        async let weight = try? withTimeout(limit, "reading the router's weight") {
+        async let weight = try? withTimeout(limit, on: controller.clock, "reading the router's weight") {
             try await providers.router.canaryWeight()
         }
-        async let canary = try? withTimeout(limit, "reading the canary's readiness") {
+        async let canary = try? withTimeout(limit, on: controller.clock, "reading the canary's readiness") {
             try await providers.workload.canaryReport()
         }
         let report = await canary
@@ -44,13 +44,13 @@ struct Observer {
         _ checks: [Check], providers: RolloutProviders, rollout: Rollout, strategy: Strategy, now: Timestamp
     ) async -> [String: Sample] {
         let runner = CheckRunner(providers: providers.metrics)
-        let limit = controller.options.observeTimeout
+        let (limit, clock) = (controller.options.observeTimeout, controller.clock)
         return await withTaskGroup(of: Sample.self) { group in
             for check in checks {
                 let query = renderedQuery(check, rollout: rollout, strategy: strategy)
                 group.addTask {
                     do {
-                        return try await withTimeout(limit, "check \(check.name)") {
+                        return try await withTimeout(limit, on: clock, "check \(check.name)") {
                             await runner.run(check, query: query).sample(at: now)
                         }
                     } catch {

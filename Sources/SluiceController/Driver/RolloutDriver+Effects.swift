@@ -50,7 +50,7 @@ extension RolloutDriver {
                 if Task.isCancelled { return }
                 do {
                     logger.debug("running effect", metadata: ["effect": "\(effect.effect)"])
-                    try await withTimeout(controller.options.effectTimeout, "\(effect.effect)") {
+                    try await withTimeout(controller.options.effectTimeout, on: clock, "\(effect.effect)") {
                         try await Self.perform(effect.effect, providers)
                     }
                 } catch {

@@ -263,7 +263,7 @@ actor RolloutDriver {
     /// Runs `body` until the store answers; nil only when the driver is cancelled meanwhile.
     func retryingStore<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async -> T? {
         let (logger, counters) = (self.logger, controller.counters)
-        return await retryingUntilCancelled(delay: controller.options.storeRetryDelay, failed: { error in
+        return await retryingUntilCancelled(delay: controller.options.storeRetryDelay, clock: clock, failed: { error in
             counters.withLock { $0.storeErrors += 1 }
             logger.error("the store failed; retrying", metadata: ["error": "\(error)"])
         }, body)

@@ -112,7 +112,10 @@ final class Notifier: Sendable {
                 body: body, timeout: options.notificationTimeout, connectTimeout: options.notificationTimeout,
                 maxResponseBytes: 64 << 10, retry: .none)
             do {
-                let response = try await withTimeout(options.notificationTimeout + .seconds(1), "a webhook") {
+                // Bounded in real time, like the backoff above: a delivery is no part of a rollout's schedule.
+                let response = try await withTimeout(
+                    options.notificationTimeout + .seconds(1), on: SystemClock(), "a webhook"
+                ) {
                     try await http.execute(request)
                 }
                 if (200..<300).contains(response.status) {

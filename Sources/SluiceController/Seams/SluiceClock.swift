@@ -1,14 +1,23 @@
 import Foundation
 import SluiceCore
 
-/// Where the controller reads the time and waits for its next tick. Tests give a manual clock that
-/// they advance by hand; `sluice serve` gives `SystemClock`.
+/// Where the controller reads the time and waits: for a rollout's next tick, a bound on a call, a backoff
+/// before a retry. Tests give a manual clock that they advance by hand; `sluice serve` gives `SystemClock`.
 public protocol SluiceClock: Sendable {
     /// The current wall-clock time.
     func now() -> Timestamp
-    /// Returns once `deadline` has come (at once when it has passed); throws `CancellationError` when
-    /// the calling task is cancelled first.
+    /// Waits for a moment on a schedule (a rollout's next tick): returns once `deadline` has come (at once
+    /// when it has passed); throws `CancellationError` when the calling task is cancelled first.
     func sleep(until deadline: Timestamp) async throws
+    /// Waits out a bound on a call or a backoff before a retry: returns once `duration` has passed; throws
+    /// `CancellationError` when the calling task is cancelled first.
+    func sleep(for duration: Duration) async throws
+}
+
+extension SluiceClock {
+    public func sleep(for duration: Duration) async throws {
+        try await sleep(until: now() + duration)
+    }
 }
 
 /// The real clock: wall-clock time, sleeping on the system's continuous clock.
@@ -22,5 +31,10 @@ public struct SystemClock: SluiceClock {
     public func sleep(until deadline: Timestamp) async throws {
         let remaining = deadline - now()
         if remaining > .zero { try await Task.sleep(for: remaining) }
+    }
+
+    /// A bound or a backoff on the continuous clock: a wall-clock jump neither cuts it short nor stretches it.
+    public func sleep(for duration: Duration) async throws {
+        try await Task.sleep(for: duration)
     }
 }

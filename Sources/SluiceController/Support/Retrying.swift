@@ -1,7 +1,9 @@
-/// `body`'s result, retried `delay` after each failure (handed to `failed`, to log it) until it works; nil once
-/// the task is cancelled. For the store, whose failures (a busy or full disk) pass and must not lose work.
+/// `body`'s result, retried `delay` (on `clock`) after each failure (handed to `failed`, to log it) until it
+/// works; nil once the task is cancelled. For the store, whose failures (a busy or full disk) pass and must not
+/// lose work.
 public func retryingUntilCancelled<T: Sendable>(
-    delay: Duration, failed: @Sendable (any Error) -> Void, _ body: @Sendable () async throws -> T
+    delay: Duration, clock: any SluiceClock = SystemClock(), failed: @Sendable (any Error) -> Void,
+    _ body: @Sendable () async throws -> T
 ) async -> T? {
     while !Task.isCancelled {
         do {
@@ -10,7 +12,7 @@ public func retryingUntilCancelled<T: Sendable>(
             return nil
         } catch {
             failed(error)
-            try? await Task.sleep(for: delay)  // backoff before retrying
+            try? await clock.sleep(for: delay)  // backoff before retrying
         }
     }
     return nil

@@ -1,13 +1,14 @@
-/// Runs `body`, and cancels it and throws `ControllerError.timeout` when it takes longer than `limit`.
-/// Every outbound call of the controller goes through here, whatever the provider's own timeout.
+/// Runs `body`, and cancels it and throws `ControllerError.timeout` when it takes longer than `limit` on
+/// `clock`. Every outbound call of the controller goes through here, whatever the provider's own timeout.
 func withTimeout<T: Sendable>(
-    _ limit: Duration, _ what: @autoclosure () -> String, _ body: @escaping @Sendable () async throws -> T
+    _ limit: Duration, on clock: any SluiceClock, _ what: @autoclosure () -> String,
+    _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let description = what()
     return try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await body() }
         group.addTask {
-            try await Task.sleep(for: limit)  // the bound itself, not a wait for a condition
+            try await clock.sleep(for: limit)  // the bound itself, not a wait for a condition
             throw ControllerError(.timeout, "\(description) did not finish within \(limit)")
         }
         defer { group.cancelAll() }
