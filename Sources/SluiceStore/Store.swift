@@ -10,18 +10,25 @@ public final class Store: RolloutStore {
     public let samplesPerCheck: Int
     let writer: any DatabaseWriter
     let broadcaster = EventBroadcaster()
+    /// The single-replica guard, held as long as the store (nil unless opened `exclusive`).
+    let lock: StoreLock?
 
     /// Opens (creating if needed) the database at `path` in WAL mode and migrates its schema. A new file is
     /// created readable by its owner only (0600): it holds strategy sources, which may hold provider headers and
     /// webhook URLs. SQLite gives its `-wal` and `-shm` files the same mode.
-    public convenience init(path: String, samplesPerCheck: Int = 100) throws {
+    ///
+    /// `exclusive` (what `sluice serve` opens with) first takes an OS lock on `<path>.lock` for as long as the store
+    /// lives, and refuses to open when another process holds it: one server per file. Readers that never write
+    /// (`sluice backup`) open without it.
+    public convenience init(path: String, samplesPerCheck: Int = 100, exclusive: Bool = false) throws {
+        let lock = exclusive && path != ":memory:" && !path.isEmpty ? try StoreLock(beside: path) : nil
         try Self.createPrivately(path)
         var config = Configuration()
         config.busyMode = .timeout(10)
         config.label = "sluice-store"
         do {
             let pool = try DatabasePool(path: path, configuration: config)
-            try self.init(writer: pool, samplesPerCheck: samplesPerCheck)
+            try self.init(writer: pool, samplesPerCheck: samplesPerCheck, lock: lock)
         } catch let error as StoreError {
             throw error
         } catch {
@@ -46,9 +53,10 @@ public final class Store: RolloutStore {
         try Store(writer: DatabaseQueue(), samplesPerCheck: samplesPerCheck)
     }
 
-    init(writer: any DatabaseWriter, samplesPerCheck: Int) throws {
+    init(writer: any DatabaseWriter, samplesPerCheck: Int, lock: StoreLock? = nil) throws {
         precondition(samplesPerCheck > 0, "samplesPerCheck must be positive")
         self.writer = writer
+        self.lock = lock
         self.samplesPerCheck = samplesPerCheck
         do {
             try Self.migrator.migrate(writer)

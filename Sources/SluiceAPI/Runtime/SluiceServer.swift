@@ -18,7 +18,7 @@ public enum SluiceServer {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> ServiceGroup {
         let authenticator = try Authenticator(tokensFile: config.tokensFile, logger: logger)
-        let store = try Store(path: config.statePath)
+        let store = try Store(path: config.statePath, exclusive: true)
         let http = try CurlClient()
         let kubernetes = try cluster(config, logger: logger).map { KubernetesClient(config: $0, http: http) }
         let providerMetrics = ProviderMetrics()
