@@ -7,12 +7,12 @@ extension RolloutDriver {
     /// (effects never interleave); with `preempting`, the one before is cancelled first, so a rollback does
     /// not wait behind a slow weight change. Effects it cancels stay pending or were superseded.
     func startEffects(preempting: Bool, wakeWhenDone: Bool = false) {
-        let previous = effectsTask
+        let previous = effects
         if preempting { previous?.cancel() }
         controller.counters.withLock { $0.runningEffectBatches += 1 }
         effectsBatch += 1
         let batch = effectsBatch
-        effectsTask = Task {
+        effects = Task {
             // Cancelling this batch (a stop) cancels the one it waits for too.
             await withTaskCancellationHandler {
                 await previous?.value
@@ -24,7 +24,7 @@ extension RolloutDriver {
             self.controller.counters.withLock { $0.runningEffectBatches -= 1 }
             // A finished task that is still referenced keeps its memory (~5 KB): let it go unless a newer batch
             // took its place (which then holds it only until it has waited for it).
-            if self.effectsBatch == batch { self.effectsTask = nil }
+            if self.effectsBatch == batch { self.effects = nil }
         }
     }
 

@@ -3,30 +3,29 @@ import SluiceCore
 import SluiceHTTP
 import SluiceStore
 
-/// Drives one rollout: replays its unconfirmed effects, then ticks at its analysis interval until it is
-/// final and has nothing left to run. One driver per rollout, so a slow provider delays only its own
-/// rollout; commands reach it through `Controller.command`, which preempts an in-flight observation.
+/// Drives one rollout by carrying out what its `DriverSchedule` decides: replays its unconfirmed effects, then
+/// ticks at its analysis interval until it is final and has nothing left to run. One driver per rollout, so a slow
+/// provider delays only its own rollout; commands reach it through `Controller.command`, which preempts an
+/// in-flight observation. The schedule decides what happens and when; this actor only does it (the store, the
+/// providers, the clock, the tasks it can cut short) and reports back.
 actor RolloutDriver {
     nonisolated let id: String
     let controller: Controller
     var logger: Logger
-    /// The strategy revision the rollout runs (it never changes during a rollout).
-    var cachedStrategy: StoredStrategy?
-    var observeTask: Task<Observations, Never>?
+    /// What the driver does next (pure): every action below comes from it, every outcome goes back to it.
+    var schedule: DriverSchedule
+    /// The strategy revision the rollout runs, once read (it never changes during a rollout).
+    var strategy: StoredStrategy?
+    /// The observation in flight, for a command to cancel.
+    var observation: Task<Observations, Never>?
     /// The latest batch of effects while it runs (nil once it is done).
-    var effectsTask: Task<Void, Never>?
+    var effects: Task<Void, Never>?
     /// Counts batches, so a finished batch knows whether it is still the latest.
     var effectsBatch = 0
-    var sleepTask: Task<Void, any Error>?
+    /// The sleep until the next tick, for a wake to cut short.
+    var sleeping: Task<Void, any Error>?
+    /// The wait for admission, for a wake to cut short.
     var admissionWait: Task<Void, any Error>?
-    /// Set by `wake()`: the next sleep is skipped, so the rollout is observed again at once.
-    var wakeRequested = false
-    /// When the next tick is due: an interval after the last one observed (nil before the first).
-    var plannedTick: Timestamp?
-    /// The rollout as the last tick recorded it, so the loop need not read it again; nil: read it.
-    var known: RolloutRecord?
-    /// The same, kept for the next tick's read: the store decodes the rollout only when it changed since.
-    var lastSeen: RolloutRecord?
 
     init(id: String, controller: Controller) {
         self.id = id
@@ -34,6 +33,7 @@ actor RolloutDriver {
         var logger = controller.logger
         logger[metadataKey: "rollout.id"] = "\(id)"
         self.logger = logger
+        schedule = DriverSchedule(storeRetryDelay: controller.options.storeRetryDelay)
     }
 
     var store: any RolloutStore { controller.store }
@@ -43,89 +43,120 @@ actor RolloutDriver {
     /// cuts short effects still running (they stay pending and are replayed by the next run).
     func run() async {
         await drive()
-        if let effectsTask {
-            effectsTask.cancel()
-            await effectsTask.value
+        if let effects {
+            effects.cancel()
+            await effects.value
         }
     }
 
     /// Waits for the running batch of effects; cancelling the waiter cancels the batch.
     func awaitEffects() async {
-        guard let task = effectsTask else { return }
+        guard let task = effects else { return }
         _ = await task.resultCancellingWithWaiter()
     }
 
     private func drive() async {
         logger.debug("driver started")
-        // After a restart, what was decided but not confirmed runs first; the first tick re-reads the world.
-        await inShortTask { driver in
-            driver.startEffects(preempting: false)
-            await driver.awaitEffects()
-        }
+        var action = schedule.handle(.started)
         // This task lives as long as the rollout, and a task keeps the memory of its deepest await until it ends
         // (Swift's task allocator holds on to its slabs): ~50 KB a rollout at 10,000 rollouts (BENCHMARKS.md).
-        // So it only sleeps; each step and each tick runs in a task of its own, whose memory goes when it ends.
+        // So it only sleeps; the actions between two sleeps run in a task of their own, whose memory goes when it
+        // ends.
         while !Task.isCancelled {
-            guard let next = await inShortTask({ await $0.nextTick() }) ?? nil else { return }
-            await sleep(until: next.deadline)
-            if Task.isCancelled { return }
-            await inShortTask { await $0.tickNow(scheduled: next.scheduled) }
+            switch action {
+            case .sleep(let deadline):
+                await sleep(until: deadline)
+                if Task.isCancelled { return }
+                action = schedule.handle(.woke(at: clock.now()))
+            case .retire(let why):
+                retired(why)
+                return
+            default:
+                let first = action
+                guard let next = await inShortTask({ await $0.carryOut(first) }) else { return }
+                action = next
+            }
         }
     }
 
-    /// When the next tick is due, and the schedule it is judged against; nil when the driver is done (the
-    /// rollout is final and has nothing left to run, or it is gone). Runs what a final rollout left pending.
-    private func nextTick() async -> (deadline: Timestamp, scheduled: Timestamp)? {
+    /// Carries out `first` and the actions that follow it, up to a sleep or the end, and returns that one; nil when
+    /// the driver is stopping (a tick slot it holds is given back).
+    private func carryOut(_ first: DriverSchedule.Action) async -> DriverSchedule.Action? {
+        defer { if schedule.holdingSlot { controller.tickGate.release() } }
+        var action = first
         while !Task.isCancelled {
-            let record: RolloutRecord
-            if let known {
-                record = known
-            } else {
+            switch action {
+            case .sleep, .retire:
+                return action
+            case .replayEffects:
+                startEffects(preempting: false)
+                await awaitEffects()
+                action = schedule.handle(.effectsDone(at: clock.now()))
+            case .readRollout:
                 guard let read = await retryingStore({ try await self.store.rolloutRecord(self.id) }) else { return nil }
-                guard let read else {
-                    logger.error("the rollout this driver drives is gone from the store")
-                    return nil
-                }
-                record = read
-            }
-            known = nil
-            if record.rollout.phase.isTerminal {
+                action = schedule.handle(.read(read, at: clock.now()))
+            case .readStrategy(let key, let revision):
+                let found = await strategy(key, revision: revision)
+                if Task.isCancelled { return nil }
+                action = schedule.handle(.strategyRead(interval: found?.strategy.analysis.interval, at: clock.now()))
+            case .finishEffects:
                 await awaitEffects()
                 let pending = await retryingStore { try await self.store.effects(rollout: self.id, status: .pending) }
-                if pending?.isEmpty ?? true {
-                    logger.debug("driver finished", metadata: ["phase": "\(record.rollout.phase.rawValue)"])
-                    return nil
-                }
-                startEffects(preempting: false)
-                continue
+                guard let pending else { return nil }
+                action = schedule.handle(.pendingEffects(pending.count))
+            case .runEffects(let preempting, let wakeWhenDone):
+                startEffects(preempting: preempting, wakeWhenDone: wakeWhenDone)
+                action = schedule.handle(.effectsStarted)
+            case .awaitAdmission:
+                action = schedule.handle(.admitted(holdingSlot: await admission()))
+            case .readForTick(let lastSeen):
+                await awaitEffects()  // a command's effects finish before the world is observed again
+                // The rollout and the failed effects to report, in one read.
+                guard
+                    let read = await retryingStore({
+                        try await self.store.rolloutRecord(self.id, effects: .failed, known: lastSeen)
+                    })
+                else { return nil }
+                action = schedule.handle(.tickRead(read.record, failures: read.effects, at: clock.now()))
+            case .observe(let record, let failures, let start, let lateness):
+                controller.counters.withLock { $0.tickLateness.observe(Double(lateness.milliseconds) / 1000) }
+                action = schedule.handle(await observeAndRecord(record, failures: failures, start: start))
+            case .awaitEffects:
+                await awaitEffects()
+                action = schedule.handle(.effectsDone(at: clock.now()))
+            case .releaseAdmission:
+                controller.tickGate.release()
+                action = schedule.handle(.admissionReleased(at: clock.now()))
+            case .endSleep, .endAdmissionWait, .cancelObservation, .retryStore, .none:
+                // Answers to a wake, a command or a store failure, carried out where those happen; never a step.
+                return nil
             }
-            guard let strategy = await strategy(of: record.rollout) else { return nil }
-            let interval = strategy.strategy.analysis.interval
-            // After a restart the cadence goes on from the last recorded observation: no sample is taken twice.
-            let deadline = plannedTick ?? record.observedAt.map { $0 + interval } ?? clock.now()
-            // The schedule the tick is judged against: while this driver runs, its own next tick (so a tick that
-            // overran the interval makes the next one late); a deadline missed while no driver ran (the
-            // controller was down) counts from now, so lateness measures the controller, not its downtime.
-            return (deadline, plannedTick ?? max(deadline, clock.now()))
         }
         return nil
     }
 
-    /// The tick that was due at `scheduled`, once the controller admits it (the wait counts as lateness). The
-    /// next one is due an interval after this one observes (`tick` sets it), or after it woke if it does not.
-    private func tickNow(scheduled: Timestamp) async {
-        guard let strategy = cachedStrategy else { return }
-        plannedTick = clock.now() + strategy.strategy.analysis.interval
-        let admitted = await admission()
-        defer { if admitted { controller.tickGate.release() } }
-        if Task.isCancelled { return }
-        known = await tick(strategy, scheduled: scheduled, lastSeen: known ?? lastSeen)
-        lastSeen = known
+    /// Carries out an answer to something that happened beside the loop (a commit, a command, a wake).
+    private func carryOutAtOnce(_ action: DriverSchedule.Action) {
+        switch action {
+        case .runEffects(let preempting, let wakeWhenDone): startEffects(preempting: preempting, wakeWhenDone: wakeWhenDone)
+        case .endSleep: sleeping?.cancel()
+        case .endAdmissionWait: admissionWait?.cancel()
+        case .cancelObservation: observation?.cancel()
+        default: break
+        }
     }
 
-    /// Waits for the controller to admit a tick: true once it has (the caller releases the slot); false when
-    /// `wake()` cut the wait short (a rollback's effects are done: it is confirmed at once, not behind the queue)
-    /// or the driver is stopping.
+    private func retired(_ why: DriverSchedule.Retirement) {
+        switch why {
+        case .finished(let phase): logger.debug("driver finished", metadata: ["phase": "\(phase.rawValue)"])
+        case .gone: logger.error("the rollout this driver drives is gone from the store")
+        case .strategyMissing: break  // logged where it was read
+        }
+    }
+
+    /// Waits for the controller to admit a tick: true once it has (the schedule gives the slot back); false when a
+    /// wake cut the wait short (a rollback's effects are done: it is confirmed at once, not behind the queue) or
+    /// the driver is stopping.
     private func admission() async -> Bool {
         let gate = controller.tickGate
         if gate.tryAcquire() { return true }
@@ -142,36 +173,21 @@ actor RolloutDriver {
         await Task { await body(self) }.resultCancellingWithWaiter().get()
     }
 
-    /// One observe → decide → record → act → confirm. `scheduled` is when its observation was due: how late
-    /// it started is observed in `tickLateness` (a tick woken early by a command counts as on time). Returns
-    /// the rollout as this tick left it, or nil when the caller must read it again.
-    func tick(_ stored: StoredStrategy, scheduled: Timestamp, lastSeen: RolloutRecord? = nil) async -> RolloutRecord? {
-        await awaitEffects()  // a command's effects finish before the world is observed again
-        // The rollout and the failed effects to report, in one read.
-        guard
-            let read = await retryingStore({
-                try await self.store.rolloutRecord(self.id, effects: .failed, known: lastSeen)
-            }),
-            let record = read.record, !record.rollout.phase.isTerminal
-        else { return nil }
-        let failures = read.effects
-        let start = clock.now()
-        // The next tick is due an interval after this observation, not after this tick woke: when many woke at
-        // once (after a stall, every rollout that fell due during it), their observations spread out as they are
-        // admitted, and so do their next ticks. Anchored at the wake-up they stayed bunched: every interval the
-        // same burst, each tick of it up to the burst's length late, for good (BENCHMARKS.md).
-        plannedTick = start + stored.strategy.analysis.interval
-        controller.counters.withLock { $0.tickLateness.observe(Double(max(0, (start - scheduled).milliseconds)) / 1000) }
+    /// Observe → decide → record → commit, from `record` read at `start`: what happened, for the schedule.
+    private func observeAndRecord(_ record: RolloutRecord, failures: [StoredEffect], start: Timestamp) async
+        -> DriverSchedule.Event
+    {
+        guard let stored = strategy else { return .recordRefused }
         let task = Task { [controller] in
             await Observer(controller: controller).observe(
                 record.rollout, strategy: stored.strategy, failures: failures, now: start)
         }
-        observeTask = task
+        observation = task
         let observations = await task.resultCancellingWithWaiter().get()
-        observeTask = nil
+        observation = nil
         if task.isCancelled {
             controller.counters.withLock { $0.ticksPreempted += 1 }
-            return nil
+            return .observationCancelled
         }
         let now = clock.now()
         do {
@@ -187,20 +203,19 @@ actor RolloutDriver {
                 $0.ticks += 1
                 $0.reconcileDuration.observe(Double((committedAt - start).milliseconds) / 1000)
             }
-            guard let recorded else { return record }
+            guard let recorded else { return .recorded(record, committed: false, at: committedAt) }
             await committed(recorded, preempting: false)
-            await awaitEffects()
-            return RolloutRecord(rollout: recorded.rollout, generation: recorded.generation, observedAt: start)
+            let left = RolloutRecord(rollout: recorded.rollout, generation: recorded.generation, observedAt: start)
+            return .recorded(left, committed: true, at: clock.now())
         } catch let error as StoreError where error.code == .staleState {
             // A command was recorded while this tick observed: its observation no longer applies.
             controller.counters.withLock { $0.ticksPreempted += 1 }
         } catch is CancellationError {
-            return nil
         } catch {
             controller.counters.withLock { $0.storeErrors += 1 }
             logger.error("cannot record a tick", metadata: ["error": "\(error)"])
         }
-        return nil
+        return .recordRefused
     }
 
     /// Everything that follows a committed decision: counters, logs, notifications, then its effects.
@@ -213,22 +228,27 @@ actor RolloutDriver {
         if let stored = await strategy(of: recorded.rollout) {
             controller.notifier.addSinks(for: recorded.rollout.strategy, targets: stored.strategy.notifications)
         }
-        if preempting || !recorded.effects.isEmpty {
-            // A rollback is confirmed as soon as its effects are done, not an interval later.
-            startEffects(preempting: preempting, wakeWhenDone: preempting)
-        }
+        carryOutAtOnce(schedule.handle(.committed(preempting: preempting, effects: recorded.effects.count)))
     }
 
     /// Cancels an observation in flight: a command is about to be recorded.
     func preemptObservation() {
-        observeTask?.cancel()
+        carryOutAtOnce(schedule.handle(.commandArrived))
+    }
+
+    /// Ends the current sleep (or skips the next one), and a wait for admission.
+    func wake() {
+        carryOutAtOnce(schedule.handle(.wakeRequested))
     }
 
     /// The strategy revision of `rollout`, read once.
     func strategy(of rollout: Rollout) async -> StoredStrategy? {
-        if let cachedStrategy { return cachedStrategy }
-        let key = rollout.strategy
-        let revision = rollout.strategyRevision
+        await strategy(rollout.strategy, revision: rollout.strategyRevision)
+    }
+
+    /// The strategy revision the rollout runs, read once; nil when it is missing (logged) or the driver stops.
+    private func strategy(_ key: StrategyKey, revision: Int) async -> StoredStrategy? {
+        if let strategy { return strategy }
         guard let found = await retryingStore({ try await self.store.strategy(key, revision: revision) }) else {
             return nil
         }
@@ -236,37 +256,36 @@ actor RolloutDriver {
             logger.error("the strategy revision of the rollout is missing", metadata: ["revision": "\(revision)"])
             return nil
         }
-        cachedStrategy = found
+        strategy = found
         return found
     }
 
-    /// Sleeps until `deadline` on the controller's clock, or until `wake()`; returns on cancellation too.
-    func sleep(until deadline: Timestamp) async {
-        if wakeRequested {
-            wakeRequested = false
-            return
-        }
+    /// Sleeps until `deadline` on the controller's clock, or until a wake (at once when one came meanwhile);
+    /// returns on cancellation too.
+    private func sleep(until deadline: Timestamp) async {
+        if schedule.wakeRequested { return }
         let task = Task { [clock] in try await clock.sleep(until: deadline) }
-        sleepTask = task
+        sleeping = task
         _ = await task.resultCancellingWithWaiter()
-        sleepTask = nil
-        wakeRequested = false
+        sleeping = nil
     }
 
-    /// Ends the current sleep (or skips the next one), and a wait for admission.
-    func wake() {
-        wakeRequested = true
-        sleepTask?.cancel()
-        admissionWait?.cancel()
-    }
-
-    /// Runs `body` until the store answers; nil only when the driver is cancelled meanwhile.
+    /// Runs `body` until the store answers, after the schedule's backoff on each failure; nil only when the driver
+    /// is cancelled meanwhile.
     func retryingStore<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async -> T? {
-        let (logger, counters) = (self.logger, controller.counters)
-        return await retryingUntilCancelled(delay: controller.options.storeRetryDelay, clock: clock, failed: { error in
-            counters.withLock { $0.storeErrors += 1 }
-            logger.error("the store failed; retrying", metadata: ["error": "\(error)"])
-        }, body)
+        while !Task.isCancelled {
+            do {
+                return try await body()
+            } catch is CancellationError {
+                return nil
+            } catch {
+                controller.counters.withLock { $0.storeErrors += 1 }
+                logger.error("the store failed; retrying", metadata: ["error": "\(error)"])
+                guard case .retryStore(let delay) = schedule.handle(.storeFailed) else { return nil }
+                try? await clock.sleep(for: delay)  // backoff before retrying
+            }
+        }
+        return nil
     }
 
     private func logTransition(_ recorded: RecordedDecision) {
