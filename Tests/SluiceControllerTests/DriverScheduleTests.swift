@@ -36,8 +36,18 @@ import Testing
         var testDescription: String { name }
     }
 
+    /// The row of a tick's read at `seconds` with nothing failed, and the observation it starts, `late` seconds late.
+    static func tick(_ record: RolloutRecord, at seconds: Int, late: Int = 0) -> (Event, Action) {
+        (
+            .tickRead(record, failures: [], at: at(seconds)),
+            .observe(record, failures: [], observedAt: at(seconds), lateness: .seconds(late))
+        )
+    }
+
     /// Started, replayed, read, strategy read: the first rows every driver goes through.
-    static func opening(_ record: RolloutRecord, at now: Timestamp, sleepsUntil deadline: Timestamp) -> [(Event, Action)] {
+    static func opening(_ record: RolloutRecord, at now: Timestamp, sleepsUntil deadline: Timestamp)
+        -> [(Event, Action)]
+    {
         [
             (.started, .replayEffects),
             (.effectsDone(at: now), .readRollout),
@@ -52,7 +62,7 @@ import Testing
             steps: opening(record(), at: at(0), sleepsUntil: at(0)) + [
                 (.woke(at: at(0)), .awaitAdmission),
                 (.admitted(holdingSlot: true), .readForTick(lastSeen: nil)),
-                (.tickRead(record(), failures: [], at: at(0)), .observe(record(), failures: [], observedAt: at(0), lateness: .zero)),
+                tick(record(), at: 0),
                 (.recorded(record(2, observedAt: at(0)), committed: true, at: at(1)), .awaitEffects),
                 (.effectsDone(at: at(2)), .releaseAdmission),
                 (.admissionReleased(at: at(2)), .sleep(until: at(10))),
@@ -64,25 +74,25 @@ import Testing
             steps: opening(record(observedAt: at(-3)), at: at(0), sleepsUntil: at(7)) + [
                 (.woke(at: at(7)), .awaitAdmission),
                 (.admitted(holdingSlot: false), .readForTick(lastSeen: nil)),
-                (.tickRead(record(), failures: [], at: at(7)), .observe(record(), failures: [], observedAt: at(7), lateness: .zero)),
+                tick(record(), at: 7),
             ]),
         Case(
             name: "a deadline missed while no driver ran counts from now: only the wait for admission is late",
             steps: opening(record(observedAt: at(-60)), at: at(0), sleepsUntil: at(-50)) + [
                 (.woke(at: at(0)), .awaitAdmission),
                 (.admitted(holdingSlot: true), .readForTick(lastSeen: nil)),
-                (.tickRead(record(), failures: [], at: at(2)), .observe(record(), failures: [], observedAt: at(2), lateness: .seconds(2))),
+                tick(record(), at: 2, late: 2),
             ]),
         Case(
             name: "a tick that overran the interval makes the next one late",
             steps: opening(record(), at: at(0), sleepsUntil: at(0)) + [
                 (.woke(at: at(0)), .awaitAdmission),
                 (.admitted(holdingSlot: false), .readForTick(lastSeen: nil)),
-                (.tickRead(record(), failures: [], at: at(0)), .observe(record(), failures: [], observedAt: at(0), lateness: .zero)),
+                tick(record(), at: 0),
                 (.recorded(record(2), committed: false, at: at(12)), .sleep(until: at(10))),
                 (.woke(at: at(12)), .awaitAdmission),
                 (.admitted(holdingSlot: false), .readForTick(lastSeen: record(2))),
-                (.tickRead(record(2), failures: [], at: at(12)), .observe(record(2), failures: [], observedAt: at(12), lateness: .seconds(2))),
+                tick(record(2), at: 12, late: 2),
                 (.recorded(record(2), committed: false, at: at(13)), .sleep(until: at(22))),
             ]),
         Case(
@@ -90,7 +100,7 @@ import Testing
             steps: opening(record(), at: at(0), sleepsUntil: at(0)) + [
                 (.woke(at: at(0)), .awaitAdmission),
                 (.admitted(holdingSlot: true), .readForTick(lastSeen: nil)),
-                (.tickRead(record(), failures: [], at: at(3)), .observe(record(), failures: [], observedAt: at(3), lateness: .seconds(3))),
+                tick(record(), at: 3, late: 3),
                 (.recorded(record(), committed: false, at: at(3)), .releaseAdmission),
                 (.admissionReleased(at: at(3)), .sleep(until: at(13))),
             ]),
@@ -114,7 +124,7 @@ import Testing
                 (.woke(at: at(0)), .awaitAdmission),
                 (.commandArrived, .none),
                 (.admitted(holdingSlot: false), .readForTick(lastSeen: nil)),
-                (.tickRead(record(), failures: [], at: at(0)), .observe(record(), failures: [], observedAt: at(0), lateness: .zero)),
+                tick(record(), at: 0),
                 (.commandArrived, .cancelObservation),
                 (.observationCancelled, .readRollout),
                 (.read(record(3), at: at(0)), .sleep(until: at(10))),
@@ -124,7 +134,7 @@ import Testing
             steps: opening(record(), at: at(0), sleepsUntil: at(0)) + [
                 (.woke(at: at(0)), .awaitAdmission),
                 (.admitted(holdingSlot: true), .readForTick(lastSeen: nil)),
-                (.tickRead(record(), failures: [], at: at(0)), .observe(record(), failures: [], observedAt: at(0), lateness: .zero)),
+                tick(record(), at: 0),
                 (.recordRefused, .releaseAdmission),
                 (.admissionReleased(at: at(1)), .readRollout),
             ]),
@@ -134,16 +144,16 @@ import Testing
                 (.woke(at: at(0)), .awaitAdmission),
                 (.admitted(holdingSlot: false), .readForTick(lastSeen: nil)),
                 (.wakeRequested, .none),
-                (.tickRead(record(), failures: [], at: at(0)), .observe(record(), failures: [], observedAt: at(0), lateness: .zero)),
+                tick(record(), at: 0),
                 (.recorded(record(2), committed: false, at: at(1)), .sleep(until: at(10))),
                 (.woke(at: at(1)), .awaitAdmission),  // the sleep was skipped
                 (.wakeRequested, .endAdmissionWait),
                 (.admitted(holdingSlot: false), .readForTick(lastSeen: record(2))),
-                (.tickRead(record(2), failures: [], at: at(1)), .observe(record(2), failures: [], observedAt: at(1), lateness: .zero)),
+                tick(record(2), at: 1),
                 (.recorded(record(2), committed: false, at: at(1)), .sleep(until: at(11))),
                 (.woke(at: at(1)), .awaitAdmission),  // skipped again: the wake came after this sleep was last skipped
                 (.admitted(holdingSlot: false), .readForTick(lastSeen: record(2))),
-                (.tickRead(record(2), failures: [], at: at(1)), .observe(record(2), failures: [], observedAt: at(1), lateness: .zero)),
+                tick(record(2), at: 1),
                 (.recorded(record(2), committed: false, at: at(2)), .sleep(until: at(11))),
                 (.wakeRequested, .endSleep),
                 (.woke(at: at(4)), .awaitAdmission),

@@ -93,7 +93,8 @@ actor RolloutDriver {
                 await awaitEffects()
                 action = schedule.handle(.effectsDone(at: clock.now()))
             case .readRollout:
-                guard let read = await retryingStore({ try await self.store.rolloutRecord(self.id) }) else { return nil }
+                let read = await retryingStore { try await self.store.rolloutRecord(self.id) }
+                guard let read else { return nil }
                 action = schedule.handle(.read(read, at: clock.now()))
             case .readStrategy(let key, let revision):
                 let found = await strategy(key, revision: revision)
@@ -138,7 +139,8 @@ actor RolloutDriver {
     /// Carries out an answer to something that happened beside the loop (a commit, a command, a wake).
     private func carryOutAtOnce(_ action: DriverSchedule.Action) {
         switch action {
-        case .runEffects(let preempting, let wakeWhenDone): startEffects(preempting: preempting, wakeWhenDone: wakeWhenDone)
+        case .runEffects(let preempting, let wakeWhenDone):
+            startEffects(preempting: preempting, wakeWhenDone: wakeWhenDone)
         case .endSleep: sleeping?.cancel()
         case .endAdmissionWait: admissionWait?.cancel()
         case .cancelObservation: observation?.cancel()
