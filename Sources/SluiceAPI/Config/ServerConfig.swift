@@ -1,5 +1,6 @@
 import Foundation
 import SluiceCore
+import SluiceStore
 import Yams
 
 /// A configuration file that cannot be used: which file, where, and what is wrong.
@@ -31,7 +32,9 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
 /// listen: 127.0.0.1:7700          # host:port; default 127.0.0.1:7700
 /// tls: {cert: tls.crt, key: tls.key}   # optional; both PEM files
 /// tokensFile: tokens.yaml         # required: [{name, role, sha256}]
-/// statePath: ./sluice.db          # default ./sluice.db
+/// statePath: ./sluice.db          # default ./sluice.db (SQLite: one replica)
+/// database: postgres://sluice@db:5432/sluice?sslmode=verify-full   # instead of statePath (docs/ha.md)
+/// databasePasswordFile: /run/secrets/sluice-db-password             # the password alone, never in the URL
 /// kubeconfig: ~/.kube/config      # optional; in-cluster config when absent and running in a pod
 /// context: prod                   # optional kubeconfig context
 /// strategiesDir: strategies       # optional: applied at start
@@ -55,6 +58,8 @@ public struct ServerConfig: Sendable, Hashable {
     public var tls: TLS?
     public var tokensFile: String
     public var statePath: String
+    /// The PostgreSQL store, when `database` is set (then `statePath` is unused).
+    public var database: PostgresConfiguration?
     public var kubeconfig: String?
     public var context: String?
     public var strategiesDir: String?
@@ -90,7 +95,7 @@ public struct ServerConfig: Sendable, Hashable {
 
     static let knownKeys: Set<String> = [
         "listen", "tls", "tokensFile", "statePath", "kubeconfig", "context", "strategiesDir", "idleTimeout",
-        "maxConnections",
+        "maxConnections", "database", "databasePasswordFile",
     ]
 
     /// Reads, parses and checks the config file at `path`.
@@ -180,6 +185,7 @@ public struct ServerConfig: Sendable, Hashable {
         if let state = try string("statePath") { config.statePath = resolve(state) } else {
             config.statePath = resolve("./sluice.db")
         }
+        config.database = try database(mapping, string: string, resolve: resolve, fail: fail)
         config.kubeconfig = try string("kubeconfig").map(resolve)
         config.context = try string("context")
         if let dir = try string("strategiesDir") {
@@ -204,6 +210,34 @@ public struct ServerConfig: Sendable, Hashable {
             config.maxConnections = limit
         }
         return config
+    }
+
+    /// The PostgreSQL store of `database` (a URL) and `databasePasswordFile`, or nil when `database` is absent.
+    static func database(
+        _ mapping: Node.Mapping, string: (String) throws -> String?, resolve: (String) -> String,
+        fail: (Node, String) -> ConfigError
+    ) throws -> PostgresConfiguration? {
+        let passwordFile = try string("databasePasswordFile").map(resolve)
+        guard let url = try string("database"), let node = mapping["database"] else {
+            if let passwordFile, let node = mapping["databasePasswordFile"] {
+                throw fail(node, "`databasePasswordFile` (\(passwordFile)) is set but `database` is not")
+            }
+            return nil
+        }
+        if mapping["statePath"] != nil {
+            throw fail(node, "`database` and `statePath` name two stores: keep `database` (PostgreSQL) or `statePath` (SQLite)")
+        }
+        var configuration: PostgresConfiguration
+        do {
+            configuration = try PostgresConfiguration.parse(url: url, passwordFile: passwordFile)
+        } catch {
+            throw fail(node, error.description)
+        }
+        if let passwordFile, !FileManager.default.isReadableFile(atPath: passwordFile) {
+            throw fail(mapping["databasePasswordFile"]!, "`databasePasswordFile`: cannot read \(passwordFile)")
+        }
+        configuration.rootCertificateFile = configuration.rootCertificateFile.map(resolve)
+        return configuration
     }
 
     /// `host:port`, `[v6]:port` or `:port` (all interfaces).

@@ -1,0 +1,118 @@
+import PostgresNIO
+import SluiceCore
+
+extension PostgresStore {
+    /// Effects of a rollout in one status (all when nil), oldest first.
+    public func effects(rollout: String, status: EffectStatus? = nil) async throws -> [StoredEffect] {
+        try await read("read effects of \(rollout)") { connection in
+            try await Self.effects(connection, rollout: rollout, status: status, logger: logger)
+        }
+    }
+
+    /// Ids of rollouts, in any phase, that have effects still pending (to replay after a restart).
+    public func rolloutsWithPendingEffects() async throws -> [String] {
+        try await read("list rollouts with pending effects") { connection in
+            try await connection.rows(
+                "SELECT rollout FROM effects WHERE status = 'pending' GROUP BY rollout ORDER BY MIN(id)",
+                logger: logger
+            ).map { try $0.get("rollout", String.self) }
+        }
+    }
+
+    /// Marks a pending effect confirmed (carried out). A no-op when it is no longer pending.
+    public func confirmEffect(_ id: Int64, now: Timestamp) async throws {
+        try await write("confirm effect \(id)") { connection in
+            try await Self.settle(connection, [id], .confirmed, message: nil, now: now, logger: logger)
+        }
+    }
+
+    /// Marks a pending effect failed with `message`, and every later pending effect of the same rollout abandoned:
+    /// they must not run out of order. A no-op when it is no longer pending.
+    public func failEffect(_ id: Int64, message: String, now: Timestamp) async throws {
+        try await write("record the failure of effect \(id)") { connection in
+            guard
+                let rollout = try await connection.row(
+                    "SELECT rollout FROM effects WHERE id = \(id) AND status = 'pending' FOR UPDATE", logger: logger
+                )?.get("rollout", String.self)
+            else { return }
+            try await Self.settle(connection, [id], .failed, message: message, now: now, logger: logger)
+            let later = try await connection.rows(
+                "SELECT id FROM effects WHERE rollout = \(rollout) AND status = 'pending' AND id > \(id)",
+                logger: logger
+            ).map { try $0.get("id", Int64.self) }
+            try await Self.settle(
+                connection, later, .abandoned, message: "an earlier effect failed", now: now, logger: logger)
+        }
+    }
+
+    /// The most recent samples of one check of a rollout, oldest first (at most `samplesPerCheck`).
+    public func samples(rollout: String, check: String) async throws -> [Sample] {
+        try await read("read samples of \(rollout)") { connection in
+            try await connection.rows(
+                "SELECT content FROM samples WHERE rollout = \(rollout) AND check_name = \(check) ORDER BY id",
+                logger: logger
+            ).map {
+                try StoreJSON.decode(Sample.self, try $0.get("content", String.self), what: "a sample of \(rollout)/\(check)")
+            }
+        }
+    }
+
+    // MARK: - Inside a transaction
+
+    /// Adds a sample and drops the oldest beyond `samplesPerCheck` for that rollout and check.
+    func insertSample(_ connection: PostgresConnection, rollout: String, _ sample: Sample) async throws {
+        try await connection.run(
+            """
+            INSERT INTO samples (rollout, check_name, time, content)
+            VALUES (\(rollout), \(sample.check), \(sample.time.millisecondsSinceEpoch), \(try StoreJSON.encode(sample)))
+            """, logger: logger)
+        try await connection.run(
+            """
+            DELETE FROM samples WHERE rollout = \(rollout) AND check_name = \(sample.check) AND id <= (
+                SELECT id FROM samples WHERE rollout = \(rollout) AND check_name = \(sample.check)
+                ORDER BY id DESC LIMIT 1 OFFSET \(samplesPerCheck))
+            """, logger: logger)
+    }
+
+    static func effects(
+        _ connection: PostgresConnection, rollout: String, status: EffectStatus?, logger: Logger
+    ) async throws -> [StoredEffect] {
+        let rows: [PostgresRandomAccessRow]
+        if let status {
+            rows = try await connection.rows(
+                "SELECT * FROM effects WHERE rollout = \(rollout) AND status = \(status.rawValue) ORDER BY id",
+                logger: logger)
+        } else {
+            rows = try await connection.rows(
+                "SELECT * FROM effects WHERE rollout = \(rollout) ORDER BY id", logger: logger)
+        }
+        return try rows.map(decodeEffect)
+    }
+
+    static func settle(
+        _ connection: PostgresConnection, _ ids: [Int64], _ status: EffectStatus, message: String?, now: Timestamp,
+        onlyFrom: EffectStatus = .pending, logger: Logger
+    ) async throws {
+        guard !ids.isEmpty else { return }
+        try await connection.run(
+            """
+            UPDATE effects SET status = \(status.rawValue), message = COALESCE(\(message), message),
+                settled_at = \(now.millisecondsSinceEpoch)
+            WHERE id = ANY(\(ids)) AND status = \(onlyFrom.rawValue)
+            """, logger: logger)
+    }
+
+    static func decodeEffect(_ row: PostgresRandomAccessRow) throws -> StoredEffect {
+        let id = try row.get("id", Int64.self)
+        let statusText = try row.get("status", String.self)
+        guard let status = EffectStatus(rawValue: statusText) else {
+            throw StoreError(.corruptData, "effect \(id) has an unknown status \(statusText)")
+        }
+        return StoredEffect(
+            id: id, rollout: try row.get("rollout", String.self),
+            effect: try StoreJSON.decode(Effect.self, try row.get("content", String.self), what: "effect \(id)"),
+            status: status, message: try row.get("message", String?.self),
+            createdAt: Timestamp(millisecondsSinceEpoch: try row.get("created_at", Int64.self)),
+            settledAt: try row.get("settled_at", Int64?.self).map(Timestamp.init(millisecondsSinceEpoch:)))
+    }
+}

@@ -1,0 +1,124 @@
+import PostgresNIO
+import SluiceCore
+
+extension PostgresStore {
+    /// Events in `seq` order, filtered by `query`.
+    public func events(_ query: EventQuery = EventQuery()) async throws -> [Event] {
+        try await read("list events") { connection in
+            var select = Self.eventFilter("SELECT seq, content FROM events WHERE seq > ?", query)
+            select.append(" ORDER BY seq LIMIT ?", query.limit)
+            return try await connection.rows(select.query, logger: logger).map { row in
+                let seq = try row.get("seq", Int64.self)
+                var event = try StoreJSON.decode(Event.self, try row.get("content", String.self), what: "event \(seq)")
+                event.seq = seq
+                return event
+            }
+        }
+    }
+
+    /// Where a listing of `query` starts (the `after` to list from) when it should hold only the events from
+    /// `since` on and, of those, only the newest `tail` (see `Store.eventStart`).
+    public func eventStart(_ query: EventQuery, since: Timestamp?, tail: Int?) async throws -> Int64 {
+        try await read("find where an event listing starts") { connection in
+            var window = query
+            if let since {
+                var select = Self.eventFilter("SELECT seq FROM events WHERE seq > ?", query)
+                select.append(" AND time < ? ORDER BY seq DESC LIMIT 1", since.millisecondsSinceEpoch)
+                window.after = try await connection.row(select.query, logger: logger)?.get("seq", Int64.self)
+                    ?? query.after
+            }
+            if let tail, tail > 0 {
+                var select = Self.eventFilter("SELECT seq FROM events WHERE seq > ?", window)
+                select.append(" ORDER BY seq DESC LIMIT 1 OFFSET ?", tail - 1)
+                if let first = try await connection.row(select.query, logger: logger)?.get("seq", Int64.self) {
+                    window.after = first - 1
+                }
+            }
+            return window.after
+        }
+    }
+
+    /// The highest `seq` in the log (0 when it is empty).
+    public func lastSeq() async throws -> Int64 {
+        try await read("read the last event seq") { connection in
+            try await connection.row("SELECT last FROM event_seq", logger: logger)?.get("last", Int64.self) ?? 0
+        }
+    }
+
+    /// The events matching `query` already in the log, then each new one once committed, in `seq` order, with no
+    /// gap and no duplicate. Every page is read from the database (woken by this store's commits), so the order is
+    /// the database's commit order, whichever task committed first. Ends when the consumer stops iterating (or with
+    /// the store's failure to read).
+    public func eventStream(_ query: EventQuery = EventQuery()) -> AsyncStream<Event> {
+        let (stream, continuation) = AsyncStream<Event>.makeStream()
+        let task = Task {
+            defer { continuation.finish() }
+            var page = query
+            page.limit = 500
+            while !Task.isCancelled {
+                guard let events = try? await self.nextEvents(page) else { return }
+                for event in events { continuation.yield(event) }
+                page.after = events.last?.seq ?? page.after
+            }
+        }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    /// The first page of events matching `query`, waiting for a commit of this store while there is none (see
+    /// `Store.nextEvents`). Throws `CancellationError` when the task is cancelled while waiting.
+    public func nextEvents(_ query: EventQuery) async throws -> [Event] {
+        while true {
+            // Subscribed before reading, so a commit between the read and the wait still rings.
+            let (commits, subscription) = broadcaster.subscribeCommits(strategy: query.strategy)
+            defer { broadcaster.unsubscribeCommits(subscription) }
+            let page = try await events(query)
+            if !page.isEmpty { return page }
+            var waiting = commits.makeAsyncIterator()
+            guard await waiting.next() != nil, !Task.isCancelled else { throw CancellationError() }
+        }
+    }
+
+    /// The `seq` of the last event `sink` is done with (delivered or given up), nil when it has none yet.
+    public func deliveryCursor(sink: String) async throws -> Int64? {
+        try await read("read the delivery cursor") { connection in
+            try await connection.row("SELECT seq FROM delivery_cursors WHERE sink = \(sink)", logger: logger)?
+                .get("seq", Int64.self)
+        }
+    }
+
+    /// Records that `sink` is done with every event up to `seq`. A cursor never moves back.
+    public func advanceDeliveryCursor(sink: String, to seq: Int64) async throws {
+        try await write("advance the delivery cursor") { connection in
+            try await connection.run(
+                """
+                INSERT INTO delivery_cursors (sink, seq) VALUES (\(sink), \(seq))
+                ON CONFLICT (sink) DO UPDATE SET seq = GREATEST(delivery_cursors.seq, excluded.seq)
+                """, logger: logger)
+        }
+    }
+
+    /// Every sink that has a cursor, with it.
+    public func deliveryCursors() async throws -> [String: Int64] {
+        try await read("list the delivery cursors") { connection in
+            var cursors: [String: Int64] = [:]
+            for row in try await connection.rows("SELECT sink, seq FROM delivery_cursors", logger: logger) {
+                cursors[try row.get("sink", String.self)] = try row.get("seq", Int64.self)
+            }
+            return cursors
+        }
+    }
+
+    /// `select` (ending in `seq > ?`, bound to `query.after`) with the rollout and strategy filters of `query`.
+    private static func eventFilter(_ select: String, _ query: EventQuery) -> SQLBuilder {
+        var sql = SQLBuilder("")
+        sql.append(select, query.after)
+        if let rollout = query.rollout {
+            sql.append(" AND rollout = ?", rollout)
+        }
+        if let strategy = query.strategy {
+            sql.append(" AND namespace = ? AND name = ?", strategy.namespace, strategy.name)
+        }
+        return sql
+    }
+}

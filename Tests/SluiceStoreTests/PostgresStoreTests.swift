@@ -1,0 +1,277 @@
+import Foundation
+import Logging
+import SluiceCore
+import SluiceRuntimeTestSupport
+import SluiceTestSupport
+import Testing
+
+@testable import SluiceStore
+
+/// A fresh database on the test process's PostgreSQL cluster (one cluster per process: `initdb` costs seconds).
+struct PostgresDatabase {
+    let cluster: PostgresCluster
+    let name: String
+
+    static func make() async throws -> PostgresDatabase {
+        let cluster = try await PostgresCluster.shared()
+        return PostgresDatabase(cluster: cluster, name: try await cluster.createDatabase())
+    }
+
+    var configuration: PostgresConfiguration {
+        PostgresConfiguration(
+            host: "127.0.0.1", port: cluster.port, user: PostgresCluster.user, database: name, tls: .disable,
+            passwordFile: cluster.passwordFile)
+    }
+
+    /// Opens a store (a replica's connection pool) on this database, runs `body` with it, and closes it.
+    func withStore<T>(samplesPerCheck: Int = 100, _ body: (PostgresStore) async throws -> T) async throws -> T {
+        let store = try await PostgresStore.open(
+            configuration, samplesPerCheck: samplesPerCheck, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        do {
+            let result = try await body(store)
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}
+
+/// What only the PostgreSQL store has to prove: its log's guarantees hold with several writers (replicas) on one
+/// database, the database itself refuses to rewrite history, and a dump restores.
+@Suite struct PostgresStoreTests {
+    func started(_ store: PostgresStore, name: String) async throws -> Rollout {
+        let strategy = Fixtures.strategy(name: name)
+        _ = try await store.putStrategy(strategy, now: Fixtures.epoch)
+        return try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }.rollout
+    }
+
+    @Test func theDatabaseRefusesToUpdateDeleteOrTruncateTheEventLog() async throws {
+        let database = try await PostgresDatabase.make()
+        try await database.withStore { store in
+            _ = try await started(store, name: "checkout")
+            for statement in ["UPDATE events SET type = 'Forged'", "DELETE FROM events", "TRUNCATE events"] {
+                let refused = try await database.cluster.psql(statement, database: database.name)
+                #expect(refused.status != 0, "\(statement) went through")
+                #expect(refused.stderr.contains("the event log is append-only"), "\(statement): \(refused.stderr)")
+            }
+            #expect(try await store.events().map(\.type) == [.rolloutStarted])
+        }
+    }
+
+    /// Two replicas append events to one database as fast as they can while a third tails the log by `seq`: every
+    /// page the reader gets continues exactly where the previous one ended, and it ends with every event once.
+    @Test func aReaderTailingBySeqNeverSeesAGapWhileTwoWritersAppend() async throws {
+        let database = try await PostgresDatabase.make()
+        let decisions = 150
+        try await database.withStore { first in
+            try await database.withStore { second in
+                try await database.withStore { reader in
+                    let a = try await started(first, name: "a")
+                    let b = try await started(second, name: "b")
+                    let total = 2 + 2 * decisions * 2
+                    let seen = try await withThrowingTaskGroup(of: [Int64].self) { group in
+                        for (store, rollout) in [(first, a), (second, b)] {
+                            group.addTask {
+                                for index in 0..<decisions {
+                                    _ = try await store.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
+                                        var decision = step(
+                                            current, to: .progressing, weight: index % 100, type: .trafficShifted,
+                                            now: Fixtures.epoch)
+                                        decision.events.append(decision.events[0])
+                                        return decision
+                                    }
+                                }
+                                return []
+                            }
+                        }
+                        group.addTask {
+                            var seqs: [Int64] = []
+                            try await waitUntil("the reader to see all \(total) events", timeout: .seconds(120)) {
+                                let page = try await reader.events(EventQuery(after: seqs.last ?? 0, limit: 50))
+                                let expected = Array((seqs.last ?? 0) + 1..<(seqs.last ?? 0) + 1 + Int64(page.count))
+                                guard page.map(\.seq) == expected else {
+                                    throw SupportError("a gap: after \(seqs.last ?? 0) the reader got \(page.map(\.seq))")
+                                }
+                                seqs += page.map(\.seq)
+                                return seqs.count >= total
+                            }
+                            return seqs
+                        }
+                        var all: [Int64] = []
+                        for try await seqs in group { all += seqs }
+                        return all
+                    }
+                    #expect(seen == Array(1...Int64(total)))
+                    #expect(try await reader.lastSeq() == Int64(total))
+                }
+            }
+        }
+    }
+
+    /// The generation check runs in the database: a replica that read a rollout before another replica recorded a
+    /// decision of it cannot record one on that stale read.
+    @Test func aDecisionOnAReadThatAnotherReplicaOvertookIsRefused() async throws {
+        let database = try await PostgresDatabase.make()
+        try await database.withStore { first in
+            try await database.withStore { second in
+                let rollout = try await started(first, name: "checkout")
+                let read = try #require(try await first.rolloutRecord(rollout.id))
+                _ = try await second.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
+                    step(current, to: .progressing, weight: 10, type: .trafficShifted, now: Fixtures.epoch)
+                }
+                await #expect(throws: StoreError(.staleState, "rollout \(rollout.id) changed since it was read")) {
+                    _ = try await first.record(rolloutID: rollout.id, basedOn: read, now: Fixtures.epoch) { current, _ in
+                        step(current, to: .progressing, weight: 50, type: .trafficShifted, now: Fixtures.epoch)
+                    }
+                }
+                let stored = try #require(try await second.rolloutRecord(rollout.id))
+                #expect(stored.generation == read.generation + 1)
+                #expect(stored.rollout.desiredWeight == 10)
+                #expect(try await second.events(EventQuery(rollout: rollout.id)).map(\.weight) == [nil, 10])
+            }
+        }
+    }
+
+    /// Replicas starting together migrate once; a store opened again finds the schema in place.
+    @Test func replicasOpeningTogetherMigrateOnce() async throws {
+        let database = try await PostgresDatabase.make()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<3 {
+                group.addTask { try await database.withStore { _ in } }
+            }
+            try await group.waitForAll()
+        }
+        let migrations = try await database.cluster.sql("SELECT id FROM schema_migrations", database: database.name)
+        #expect(migrations == "v1\n")
+        let seq = try await database.withStore { store in try await store.lastSeq() }
+        #expect(seq == 0)
+    }
+
+    /// Two replicas starting a rollout of one strategy at once: exactly one starts it, the other is told it is active.
+    @Test func onlyOneOfTwoReplicasStartsARolloutOfAStrategy() async throws {
+        let database = try await PostgresDatabase.make()
+        try await database.withStore { first in
+            try await database.withStore { second in
+                let strategy = Fixtures.strategy(name: "checkout")
+                _ = try await first.putStrategy(strategy, now: Fixtures.epoch)
+                let outcomes = await withTaskGroup(of: Result<String, StoreError>.self) { group in
+                    for store in [first, second] {
+                        group.addTask {
+                            do {
+                                return .success(
+                                    try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) {
+                                        id, stored, pools in startDecision(id, stored, pools, now: Fixtures.epoch)
+                                    }.rollout.id)
+                            } catch {
+                                return .failure(error as? StoreError ?? StoreError(.database, "\(error)"))
+                            }
+                        }
+                    }
+                    var outcomes: [Result<String, StoreError>] = []
+                    for await outcome in group { outcomes.append(outcome) }
+                    return outcomes
+                }
+                let started = outcomes.compactMap { try? $0.get() }
+                #expect(started.count == 1, "\(outcomes)")
+                #expect(outcomes.contains { if case .failure(let error) = $0 { error.code == .activeRollout } else { false } })
+                #expect(try await first.activeRollouts().map(\.id) == started)
+            }
+        }
+    }
+
+    /// docs/ha.md's backup path: `pg_dump -Fc` of a live store, `pg_restore` into an empty database, and a store
+    /// opened there reads the same strategies, rollouts, events and counter, and appends after them.
+    @Test func aDumpRestoresIntoAnotherDatabase() async throws {
+        let source = try await PostgresDatabase.make()
+        let dump = try makeTemporaryDirectory("sluice-pg-dump") + "/sluice.dump"
+        let (rollouts, events) = try await source.withStore { store in
+            let rollout = try await started(store, name: "checkout")
+            _ = try await store.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
+                step(current, to: .progressing, weight: 10, type: .trafficShifted, now: Fixtures.epoch)
+            }
+            return (try await store.rollouts(), try await store.events())
+        }
+        let cluster = source.cluster
+        let dumped = try await run(
+            cluster.binDirectory + "/pg_dump",
+            ["-Fc", "-h", cluster.directory, "-p", "\(cluster.port)", "-U", PostgresCluster.user, "-f", dump, source.name],
+            installHint: PostgresCluster.installHint)
+        #expect(dumped.status == 0, "\(dumped.stderr)")
+        let target = PostgresDatabase(cluster: cluster, name: try await cluster.createDatabase())
+        let restored = try await run(
+            cluster.binDirectory + "/pg_restore",
+            ["-h", cluster.directory, "-p", "\(cluster.port)", "-U", PostgresCluster.user, "-d", target.name, dump],
+            installHint: PostgresCluster.installHint)
+        #expect(restored.status == 0, "\(restored.stderr)")
+        try await target.withStore { store in
+            #expect(try await store.rollouts() == rollouts)
+            #expect(try await store.events() == events)
+            #expect(try await store.strategies().map(\.key) == [Fixtures.strategy(name: "checkout").key])
+            let next = try await store.record(rolloutID: rollouts[0].id, now: Fixtures.epoch) { current, _ in
+                step(current, to: .progressing, weight: 20, type: .trafficShifted, now: Fixtures.epoch)
+            }
+            #expect(next?.events.map(\.seq) == [events.last!.seq + 1])
+            // The restored log is as append-only as the original.
+            let refused = try await cluster.psql("DELETE FROM events", database: target.name)
+            #expect(refused.status != 0)
+        }
+    }
+
+    /// The password comes from its file: without it (or with a wrong one) the store does not open, and the error names
+    /// the store without any password.
+    @Test func thePasswordComesFromItsFileAndNeverShows() async throws {
+        let database = try await PostgresDatabase.make()
+        let directory = try makeTemporaryDirectory("sluice-pg-password")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var wrong = database.configuration
+        wrong.passwordFile = directory + "/wrong"
+        try "not-the-password\n".write(toFile: wrong.passwordFile!, atomically: true, encoding: .utf8)
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        do {
+            _ = try await PostgresStore.open(wrong, logger: logger)
+            Issue.record("opened with a wrong password")
+        } catch let error as StoreError {
+            #expect(error.description.contains(database.configuration.displayName), "\(error)")
+            #expect(!error.description.contains("not-the-password"), "\(error)")
+        }
+        var missing = database.configuration
+        missing.passwordFile = directory + "/absent"
+        await #expect(throws: StoreError(.database, "cannot read the database password file \(directory)/absent")) {
+            _ = try await PostgresStore.open(missing, logger: logger)
+        }
+    }
+}
+
+/// The throwaway cluster itself: it runs, as an unprivileged user when the tests run as root, and its absence is an
+/// error that says how to install it.
+@Suite struct PostgresClusterTests {
+    @Test func withoutPostgreSQLInstalledTheClusterSaysHowToInstallIt() {
+        #expect(throws: SupportError.self) { try PostgresCluster.binDirectory(under: "/nonexistent/postgresql") }
+        do {
+            _ = try PostgresCluster.binDirectory(under: "/nonexistent/postgresql")
+        } catch {
+            #expect("\(error)".contains("apt-get install -y postgresql"), "\(error)")
+        }
+    }
+
+    @Test func aClusterStartsAcceptsConnectionsAndIsGoneAfterStop() async throws {
+        let started = ContinuousClock.now
+        let cluster = try await PostgresCluster.start()
+        let startup = ContinuousClock.now - started
+        let owner = try await cluster.sql("SELECT current_setting('data_directory')", database: "postgres")
+        #expect(owner.hasPrefix(cluster.directory), "\(owner)")
+        if geteuid() == 0 {
+            let attributes = try FileManager.default.attributesOfItem(atPath: cluster.directory + "/data")
+            #expect(attributes[.ownerAccountName] as? String == "nobody")
+        }
+        cluster.stop()
+        #expect(!cluster.isRunning)
+        #expect(!FileManager.default.fileExists(atPath: cluster.directory))
+        #expect(!canConnect(port: cluster.port))
+        print("PostgresCluster.start took \(startup)")  // the figure docs/ha.md and the CI budget cite
+    }
+}
