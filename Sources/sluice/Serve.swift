@@ -8,7 +8,7 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the reconciler and the HTTP API (SIGTERM stops both gracefully).")
 
-    @Option(help: "The server config (YAML: listen, tls, tokensFile, statePath, kubeconfig, context, strategiesDir).")
+    @Option(help: "The server config (YAML: listen, tls, tokensFile, statePath or database, kubeconfig, context, strategiesDir).")
     var config: String = "sluice.yaml"
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error.")

@@ -325,9 +325,10 @@ final class ServeProcess: @unchecked Sendable {
     let url: String
 
     /// Starts the server; `prepare` runs first with the directory that will hold the state file (`state.db`).
+    /// `store` is sluice.yaml's store setting (a `statePath`, or a `database` and its password file).
     /// `config` is added to sluice.yaml; `softOpenFileLimit` is the soft `ulimit -n` the server starts with.
     static func start(
-        tls: Bool = false, config: String = "", softOpenFileLimit: Int? = nil,
+        tls: Bool = false, config: String = "", store: String = "statePath: state.db\n", softOpenFileLimit: Int? = nil,
         prepare: (_ directory: String) async throws -> Void = { _ in }
     ) async throws -> ServeProcess {
         let dir = try makeTemporaryDirectory("sluice-serve")
@@ -354,7 +355,7 @@ final class ServeProcess: @unchecked Sendable {
             try token(role).write(toFile: dir + "/\(role.rawValue).token", atomically: true, encoding: .utf8)
         }
         try tokens.write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
-        try ("listen: 127.0.0.1:\(port)\ntokensFile: tokens.yaml\nstatePath: state.db\n" + tlsLine + config)
+        try ("listen: 127.0.0.1:\(port)\ntokensFile: tokens.yaml\n" + store + tlsLine + config)
             .write(toFile: dir + "/sluice.yaml", atomically: true, encoding: .utf8)
         let server = ServeProcess(
             process: try launch(dir, softOpenFileLimit: softOpenFileLimit), directory: dir,

@@ -23,10 +23,16 @@ struct PostgresDatabase {
             passwordFile: cluster.passwordFile)
     }
 
-    /// Opens a store (a replica's connection pool) on this database, runs `body` with it, and closes it.
+    /// Opens a store (a replica's connection pool) on this database.
+    func open(samplesPerCheck: Int = 100) async throws -> PostgresStore {
+        try await PostgresStore.open(
+            configuration, samplesPerCheck: samplesPerCheck,
+            logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    }
+
+    /// Opens a store on this database, runs `body` with it, and closes it.
     func withStore<T>(samplesPerCheck: Int = 100, _ body: (PostgresStore) async throws -> T) async throws -> T {
-        let store = try await PostgresStore.open(
-            configuration, samplesPerCheck: samplesPerCheck, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let store = try await open(samplesPerCheck: samplesPerCheck)
         do {
             let result = try await body(store)
             await store.close()
@@ -36,6 +42,23 @@ struct PostgresDatabase {
             throw error
         }
     }
+}
+
+extension StoreBackend {
+    /// PostgreSQL: a fresh database on the test process's cluster per store. The stores stay open until the process
+    /// ends (their idle connections close after a minute), as the suite's stores have no close.
+    static let postgres = StoreBackend(
+        name: "postgres",
+        empty: { samplesPerCheck in try await PostgresDatabase.make().open(samplesPerCheck: samplesPerCheck) },
+        durable: {
+            let database = try await PostgresDatabase.make()
+            return (try await database.open(), { try await database.open() })
+        },
+        execute: { store, sql in
+            let postgres = try #require(store as? PostgresStore)
+            try await PostgresCluster.shared().sql(sql, database: postgres.configuration.database)
+        }
+    )
 }
 
 /// What only the PostgreSQL store has to prove: its log's guarantees hold with several writers (replicas) on one
@@ -77,7 +100,7 @@ struct PostgresDatabase {
                         for (store, rollout) in [(first, a), (second, b)] {
                             group.addTask {
                                 for index in 0..<decisions {
-                                    _ = try await store.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
+                                    _ = try await store.record(TickRecord(rolloutID: rollout.id, now: Fixtures.epoch)) { current, _ in
                                         var decision = step(
                                             current, to: .progressing, weight: index % 100, type: .trafficShifted,
                                             now: Fixtures.epoch)
@@ -120,11 +143,11 @@ struct PostgresDatabase {
             try await database.withStore { second in
                 let rollout = try await started(first, name: "checkout")
                 let read = try #require(try await first.rolloutRecord(rollout.id))
-                _ = try await second.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
+                _ = try await second.record(TickRecord(rolloutID: rollout.id, now: Fixtures.epoch)) { current, _ in
                     step(current, to: .progressing, weight: 10, type: .trafficShifted, now: Fixtures.epoch)
                 }
                 await #expect(throws: StoreError(.staleState, "rollout \(rollout.id) changed since it was read")) {
-                    _ = try await first.record(rolloutID: rollout.id, basedOn: read, now: Fixtures.epoch) { current, _ in
+                    _ = try await first.record(TickRecord(rolloutID: rollout.id, basedOn: read, now: Fixtures.epoch)) { current, _ in
                         step(current, to: .progressing, weight: 50, type: .trafficShifted, now: Fixtures.epoch)
                     }
                 }
@@ -190,7 +213,7 @@ struct PostgresDatabase {
         let dump = try makeTemporaryDirectory("sluice-pg-dump") + "/sluice.dump"
         let (rollouts, events) = try await source.withStore { store in
             let rollout = try await started(store, name: "checkout")
-            _ = try await store.record(rolloutID: rollout.id, now: Fixtures.epoch) { current, _ in
+            _ = try await store.record(TickRecord(rolloutID: rollout.id, now: Fixtures.epoch)) { current, _ in
                 step(current, to: .progressing, weight: 10, type: .trafficShifted, now: Fixtures.epoch)
             }
             return (try await store.rollouts(), try await store.events())
@@ -211,7 +234,7 @@ struct PostgresDatabase {
             #expect(try await store.rollouts() == rollouts)
             #expect(try await store.events() == events)
             #expect(try await store.strategies().map(\.key) == [Fixtures.strategy(name: "checkout").key])
-            let next = try await store.record(rolloutID: rollouts[0].id, now: Fixtures.epoch) { current, _ in
+            let next = try await store.record(TickRecord(rolloutID: rollouts[0].id, now: Fixtures.epoch)) { current, _ in
                 step(current, to: .progressing, weight: 20, type: .trafficShifted, now: Fixtures.epoch)
             }
             #expect(next?.events.map(\.seq) == [events.last!.seq + 1])

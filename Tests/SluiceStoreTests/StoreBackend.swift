@@ -8,7 +8,7 @@ import Testing
 /// argument (`@Test(arguments: StoreBackend.all)`), so a new backend runs all of them by adding one line to `all`.
 struct StoreBackend: Sendable, CustomTestStringConvertible {
     /// Every backend; each protocol test runs once per entry.
-    static let all: [StoreBackend] = [.sqlite]
+    static let all: [StoreBackend] = [.sqlite, .postgres]
 
     /// Opens a store.
     typealias Open = @Sendable () async throws -> any RolloutStore

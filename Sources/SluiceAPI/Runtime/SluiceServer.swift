@@ -18,7 +18,11 @@ public enum SluiceServer {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> ServiceGroup {
         let authenticator = try Authenticator(tokensFile: config.tokensFile, logger: logger)
-        let store = try Store(path: config.statePath, exclusive: true)
+        // PostgreSQL when `database` is set (docs/ha.md), else the SQLite file, held by this process alone.
+        var postgres: PostgresStore?
+        if let database = config.database { postgres = try await PostgresStore.open(database, logger: logger) }
+        let store: any RolloutStore
+        if let postgres { store = postgres } else { store = try Store(path: config.statePath, exclusive: true) }
         let http = try CurlClient()
         let kubernetes = try cluster(config, logger: logger).map { KubernetesClient(config: $0, http: http) }
         let providerMetrics = ProviderMetrics()
@@ -50,6 +54,10 @@ public enum SluiceServer {
             let sink = EventMirrorSink(mirror: EventMirror(client: kubernetes), logger: logger)
             let mirror = EventMirrorService(store: store, sink: sink, logger: logger)
             services.insert(.init(service: mirror), at: 0)
+        }
+        if let postgres {
+            // First of all, so that it stops last, after everything that writes.
+            services.insert(.init(service: postgres), at: 0)
         }
         return ServiceGroup(
             configuration: .init(

@@ -3,7 +3,7 @@ import SluiceCore
 
 extension PostgresStore {
     /// Effects of a rollout in one status (all when nil), oldest first.
-    public func effects(rollout: String, status: EffectStatus? = nil) async throws -> [StoredEffect] {
+    public func effects(rollout: String, status: EffectStatus?) async throws -> [StoredEffect] {
         try await read("read effects of \(rollout)") { connection in
             try await Self.effects(connection, rollout: rollout, status: status, logger: logger)
         }
@@ -55,6 +55,32 @@ extension PostgresStore {
                 try StoreJSON.decode(Sample.self, try $0.get("content", String.self), what: "a sample of \(rollout)/\(check)")
             }
         }
+    }
+
+    /// Drops the samples of every rollout that finished before `cutoff` (by its last update); events, effects and
+    /// the rollouts stay. A few rollouts per transaction, so decisions recorded meanwhile wait little.
+    public func pruneSamples(ofRolloutsFinishedBefore cutoff: Timestamp) async throws -> Int {
+        let finished = try await read("find finished rollouts with samples") { connection in
+            try await connection.rows(
+                """
+                SELECT id FROM rollouts WHERE NOT active AND updated_at < \(cutoff.millisecondsSinceEpoch)
+                    AND EXISTS (SELECT 1 FROM samples WHERE samples.rollout = rollouts.id)
+                ORDER BY id
+                """, logger: logger
+            ).map { try $0.get("id", String.self) }
+        }
+        var dropped = 0
+        var start = finished.startIndex
+        while start < finished.endIndex {
+            let batch = Array(finished[start..<min(start + 20, finished.endIndex)])
+            start += batch.count
+            dropped += try await write("prune the samples of finished rollouts") { connection in
+                try await connection.rows(
+                    "DELETE FROM samples WHERE rollout = ANY(\(batch)) RETURNING id", logger: logger
+                ).count
+            }
+        }
+        return dropped
     }
 
     // MARK: - Inside a transaction

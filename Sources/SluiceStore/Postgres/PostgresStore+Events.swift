@@ -3,7 +3,7 @@ import SluiceCore
 
 extension PostgresStore {
     /// Events in `seq` order, filtered by `query`.
-    public func events(_ query: EventQuery = EventQuery()) async throws -> [Event] {
+    public func events(_ query: EventQuery) async throws -> [Event] {
         try await read("list events") { connection in
             var select = Self.eventFilter("SELECT seq, content FROM events WHERE seq > ?", query)
             select.append(" ORDER BY seq LIMIT ?", query.limit)
@@ -49,7 +49,7 @@ extension PostgresStore {
     /// gap and no duplicate. Every page is read from the database (woken by this store's commits), so the order is
     /// the database's commit order, whichever task committed first. Ends when the consumer stops iterating (or with
     /// the store's failure to read).
-    public func eventStream(_ query: EventQuery = EventQuery()) -> AsyncStream<Event> {
+    public func eventStream(_ query: EventQuery) -> AsyncStream<Event> {
         let (stream, continuation) = AsyncStream<Event>.makeStream()
         let task = Task {
             defer { continuation.finish() }

@@ -1,7 +1,7 @@
 import PostgresNIO
 import SluiceCore
 
-extension PostgresStore {
+extension PostgresStore: RolloutStore {
     /// Starts a rollout of the strategy's latest revision in one transaction (see `Store.startRollout`): refuses
     /// when the strategy has an active rollout, assigns the id (`r-YYYYMMDD-NNNN`), resolves the pool roles, and
     /// records the decision `build` returns.
@@ -41,36 +41,31 @@ extension PostgresStore {
     static let rolloutIDLock: Int64 = 0x736C_7569_6365_0002
 
     /// Records the decision `decide` makes from the rollout's current state, in one transaction (see
-    /// `Store.record`). The rollout's row is locked (`FOR UPDATE`) and its generation compared with the one the caller
-    /// read in that transaction: a decision recorded meanwhile, by this replica or another, makes it `staleState`.
+    /// `RolloutStore.record`). The rollout's row is locked (`FOR UPDATE`) and its generation compared with
+    /// `tick.basedOn`'s in that transaction: a decision recorded meanwhile, by this replica or another, makes it
+    /// `staleState`.
     public func record(
-        rolloutID: String, expectedGeneration: Int64? = nil, basedOn read: RolloutRecord? = nil,
-        strategy known: StoredStrategy? = nil, samples: [Sample] = [], reportedFailures: [Int64] = [],
-        observedAt: Timestamp? = nil, now: Timestamp,
-        _ decide: @escaping @Sendable (Rollout, StoredStrategy) throws -> Decision?
+        _ tick: TickRecord, _ decide: @escaping @Sendable (Rollout, StoredStrategy) throws -> Decision?
     ) async throws -> RecordedDecision? {
+        let rolloutID = tick.rolloutID
         let recorded = try await write("record a decision of \(rolloutID)") { connection -> RecordedDecision? in
             guard
                 let row = try await connection.row(
                     "SELECT * FROM rollouts WHERE id = \(rolloutID) FOR UPDATE", logger: logger)
             else { throw StoreError(.notFound, "rollout \(rolloutID) does not exist") }
-            let generation = try row.get("generation", Int64.self)
             let current: RolloutRecord
-            if let read, read.rollout.id == rolloutID {
-                guard generation == read.generation else {
+            if let read = tick.basedOn, read.rollout.id == rolloutID {
+                guard try row.get("generation", Int64.self) == read.generation else {
                     throw StoreError(.staleState, "rollout \(rolloutID) changed since it was read")
                 }
                 current = read
             } else {
                 current = try Self.decodeRollout(row)
             }
-            if let expectedGeneration, expectedGeneration != current.generation {
-                throw StoreError(.staleState, "rollout \(rolloutID) changed since it was read")
-            }
             let key = current.rollout.strategy
             let revision = current.rollout.strategyRevision
             let stored: StoredStrategy
-            if let known, known.key == key, known.revision == revision {
+            if let known = tick.strategy, known.key == key, known.revision == revision {
                 stored = known  // revisions are immutable: the caller's copy is the stored one
             } else {
                 guard
@@ -83,16 +78,11 @@ extension PostgresStore {
                 throw StoreError(.invalidDecision, "a decision for \(decision.rollout.id) recorded as \(rolloutID)")
             }
             return try await self.apply(
-                connection, decision, previous: current.rollout, generation: current.generation, samples: samples,
-                reported: reportedFailures, observedAt: observedAt, now: now)
+                connection, decision, previous: current.rollout, generation: current.generation,
+                samples: tick.samples, reported: tick.reportedFailures, observedAt: tick.observedAt, now: tick.now)
         }
         if let recorded { broadcaster.publish(recorded.events) }
         return recorded
-    }
-
-    /// One rollout, or nil.
-    public func rollout(_ id: String) async throws -> Rollout? {
-        try await rolloutRecord(id)?.rollout
     }
 
     /// One rollout with its generation, or nil.
@@ -104,7 +94,7 @@ extension PostgresStore {
 
     /// One rollout with its generation (nil when there is none) and its effects in `status`, oldest first, from one
     /// snapshot. With `known`, the stored rollout is decoded only when its generation moved since.
-    public func rolloutRecord(_ id: String, effects status: EffectStatus, known: RolloutRecord? = nil) async throws
+    public func rolloutRecord(_ id: String, effects status: EffectStatus, known: RolloutRecord?) async throws
         -> (record: RolloutRecord?, effects: [StoredEffect])
     {
         try await read("read rollout \(id) and its \(status.rawValue) effects") { connection in
@@ -123,19 +113,11 @@ extension PostgresStore {
         }
     }
 
-    /// Rollouts, newest first, optionally of one strategy and/or in some phases: the first page of
-    /// `rollouts(after:strategy:phases:limit:)`.
-    public func rollouts(strategy: StrategyKey? = nil, phases: Set<Phase>? = nil, limit: Int = 1000) async throws
-        -> [Rollout]
-    {
-        try await rollouts(after: nil, strategy: strategy, phases: phases, limit: limit)
-    }
-
     /// One page of rollouts, newest first (creation time, then id), optionally of one strategy and/or in some
     /// phases: at most `limit`, all listed after the rollout `cursor` names (nil: from the newest). A cursor that
     /// names no rollout is `notFound`.
     public func rollouts(
-        after cursor: String?, strategy: StrategyKey? = nil, phases: Set<Phase>? = nil, limit: Int
+        after cursor: String?, strategy: StrategyKey?, phases: Set<Phase>?, limit: Int
     ) async throws -> [Rollout] {
         precondition(limit > 0, "a page holds at least one rollout")
         return try await read("list rollouts") { connection in

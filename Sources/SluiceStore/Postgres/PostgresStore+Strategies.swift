@@ -4,7 +4,7 @@ import SluiceCore
 extension PostgresStore {
     /// Stores `strategy` as a new revision when its canonical content differs from the latest one.
     public func putStrategy(
-        _ strategy: Strategy, source: String? = nil, now: Timestamp
+        _ strategy: Strategy, source: String?, now: Timestamp
     ) async throws -> (stored: StoredStrategy, outcome: ApplyOutcome) {
         let content = try StoreJSON.encode(strategy)
         return try await write("store strategy \(strategy.key)") { connection in

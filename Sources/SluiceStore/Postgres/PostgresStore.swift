@@ -15,12 +15,17 @@ import SluiceCore
 public final class PostgresStore: Sendable, Service {
     /// How many samples are kept per rollout and check (the oldest are dropped first).
     public let samplesPerCheck: Int
+    /// Where the store is (its password stays in its file).
+    public let configuration: PostgresConfiguration
     let client: PostgresClient
     let logger: Logger
     let broadcaster = EventBroadcaster()
     private let pool: Task<Void, Never>
 
-    private init(client: PostgresClient, samplesPerCheck: Int, logger: Logger) {
+    private init(
+        configuration: PostgresConfiguration, client: PostgresClient, samplesPerCheck: Int, logger: Logger
+    ) {
+        self.configuration = configuration
         self.client = client
         self.samplesPerCheck = samplesPerCheck
         self.logger = logger
@@ -46,8 +51,8 @@ public final class PostgresStore: Sendable, Service {
             throw StoreError(.database, "cannot \(opening)", underlying: PostgresFailure(error))
         }
         let store = PostgresStore(
-            client: PostgresClient(configuration: pooled, backgroundLogger: logger), samplesPerCheck: samplesPerCheck,
-            logger: logger)
+            configuration: configuration, client: PostgresClient(configuration: pooled, backgroundLogger: logger),
+            samplesPerCheck: samplesPerCheck, logger: logger)
         do {
             try await store.migrate()
         } catch {

@@ -1,0 +1,54 @@
+import Foundation
+import SluiceAPI
+import SluiceTestSupport
+import Testing
+
+/// The real `sluice serve` on a real PostgreSQL (docs/ha.md): a rollout through real Caddy, read back, and still
+/// all there after the server is killed and started again.
+struct PostgresServeTests {
+    @Test
+    func aRolloutOnPostgreSQLIsReadBackAndSurvivesAKilledServer() async throws {
+        let cluster = try await PostgresCluster.shared()
+        let database = try await cluster.createDatabase()
+        let caddy = try await ServeProcess.caddyWithPassingCheck()
+        defer { caddy.stop() }
+        let server = try await ServeProcess.start(
+            store: "database: \(cluster.url(database: database))\ndatabasePasswordFile: \(cluster.passwordFile)\n")
+        defer { server.stop() }
+        try await server.applyBehind(caddy, hold: "1s")
+        let waited = try await runSluice(
+            ["rollout", "start", "web/search", "--version", "v2", "--wait", "--timeout", "60s"] + server.tokenArgs(.ci),
+            timeout: .seconds(90))
+        #expect(waited.status == 0, "\(waited.stdout)\n\(waited.stderr)")
+
+        let viewer = server.tokenArgs(.viewer)
+        let status = try await runSluice(["status", "web/search", "-o", "json"] + viewer)
+        let rollout = try JSONDecoder().decode(RolloutList.self, from: Data(status.stdout.utf8)).rollouts.first
+        #expect(rollout?.phase == "Succeeded" && rollout?.version == "v2", "\(status.stdout)")
+        let events = try await runSluice(["events", "web/search", "-o", "json"] + viewer)
+        let log = events.stdout.split(separator: "\n").compactMap {
+            try? JSONDecoder().decode(EventView.self, from: Data($0.utf8))
+        }
+        #expect(log.first?.type == "RolloutStarted" && log.last?.type == "Promoted", "\(events.stdout)")
+        #expect(log.map(\.seq) == Array(1...Int64(log.count)), "gap-free from 1")
+        // The state is in PostgreSQL, not in a file beside the config.
+        let stored = try await cluster.sql("SELECT COUNT(*) FROM events", database: database)
+        #expect(stored == "\(log.count)\n")
+        #expect(!FileManager.default.fileExists(atPath: server.directory + "/state.db"))
+        let overview = try await runSluice(["status", "-o", "json"] + viewer)
+
+        try await server.restart(signal: SIGKILL)
+        #expect(try await runSluice(["status", "web/search", "-o", "json"] + viewer).stdout == status.stdout)
+        #expect(try await runSluice(["events", "web/search", "-o", "json"] + viewer).stdout == events.stdout)
+        #expect(try await runSluice(["status", "-o", "json"] + viewer).stdout == overview.stdout)
+        // And it goes on from there: the next rollout's first event follows the last one.
+        let next = try await runSluice(["rollout", "start", "web/search", "--version", "v3"] + server.tokenArgs(.ci))
+        #expect(next.status == 0, "\(next.stderr)")
+        let after = try await runSluice(["events", "web/search", "-o", "json"] + viewer)
+        let resumed = after.stdout.split(separator: "\n").compactMap {
+            try? JSONDecoder().decode(EventView.self, from: Data($0.utf8))
+        }
+        #expect(resumed.count > log.count && resumed[log.count].seq == Int64(log.count) + 1, "\(after.stdout)")
+        #expect(resumed[log.count].type == "RolloutStarted")
+    }
+}
