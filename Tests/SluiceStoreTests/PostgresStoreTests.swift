@@ -244,6 +244,43 @@ extension StoreBackend {
         }
     }
 
+    /// `sslmode` means what it means to libpq: `verify-full` checks the CA and the server's name, `verify-ca` the CA
+    /// alone, `require` only that the connection is encrypted. The cluster's certificate names `localhost` only.
+    @Test func tlsVerifiesWhatItsModeSays() async throws {
+        let database = try await PostgresDatabase.make()
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        var configuration = database.configuration
+        configuration.rootCertificateFile = database.cluster.certificateAuthorityFile
+        func opens(host: String, _ mode: PostgresConfiguration.TLSMode, roots: Bool = true) async -> Bool {
+            var tried = configuration
+            tried.host = host
+            tried.tls = mode
+            if !roots { tried.rootCertificateFile = nil }
+            guard let store = try? await PostgresStore.open(tried, logger: logger) else { return false }
+            await store.close()
+            return true
+        }
+        #expect(await opens(host: "localhost", .verifyFull))
+        #expect(!(await opens(host: "127.0.0.1", .verifyFull)), "the certificate does not name 127.0.0.1")
+        #expect(!(await opens(host: "localhost", .verifyFull, roots: false)), "the system roots do not know the CA")
+        #expect(await opens(host: "127.0.0.1", .verifyCA))
+        #expect(!(await opens(host: "127.0.0.1", .verifyCA, roots: false)))
+        #expect(await opens(host: "127.0.0.1", .require, roots: false))
+
+        // And the connection is encrypted: the server says so while the store holds it.
+        configuration.host = "localhost"
+        configuration.tls = .verifyFull
+        let store = try await PostgresStore.open(configuration, logger: logger)
+        _ = try await store.lastSeq()
+        let encrypted = try await database.cluster.sql(
+            """
+            SELECT COUNT(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid)
+            WHERE ssl AND datname = '\(database.name)'
+            """, database: "postgres")
+        await store.close()
+        #expect(encrypted != "0\n", "no TLS connection to \(database.name)")
+    }
+
     /// The password comes from its file: without it (or with a wrong one) the store does not open, and the error names
     /// the store without any password.
     @Test func thePasswordComesFromItsFileAndNeverShows() async throws {

@@ -7,7 +7,8 @@ import Synchronization
 
 /// A throwaway PostgreSQL cluster (Debian's `postgresql`) for tests: `initdb` in a temp dir, the postmaster as this
 /// process's child on a free loopback port, password (SCRAM) authentication over TCP for the superuser `sluice`,
-/// stopped (fast shutdown) and deleted by `stop()`. Run as root, every PostgreSQL program runs as `nobody` (through
+/// TLS offered with a certificate for `localhost` only (signed by `certificateAuthorityFile`), stopped (fast
+/// shutdown) and deleted by `stop()`. Run as root, every PostgreSQL program runs as `nobody` (through
 /// `setpriv`), which owns the temp dir: PostgreSQL refuses to run as root.
 ///
 /// The postmaster runs in the foreground under `ManagedProcess` (rather than daemonized by `pg_ctl`) so that it is
@@ -24,6 +25,8 @@ public final class PostgresCluster: Sendable {
     public let passwordFile: String
     /// Where `initdb`, `postgres`, `psql`, `pg_dump`... are (`/usr/lib/postgresql/VERSION/bin`).
     public let binDirectory: String
+    /// The PEM certificate of the CA that signed the server's certificate (for `sslrootcert`).
+    public var certificateAuthorityFile: String { directory + "/ca.crt" }
     private let managed: ManagedProcess
 
     private init(port: Int, directory: String, passwordFile: String, binDirectory: String, managed: ManagedProcess) {
@@ -62,13 +65,15 @@ public final class PostgresCluster: Sendable {
         guard initdb.status == 0 else {
             throw SupportError("initdb failed (\(initdb.status)):\n\(initdb.stdout)\(initdb.stderr)")
         }
+        try await makeCertificates(in: directory, owner: owner)
         let port = try freePort()
         let managed = try ManagedProcess(
             name: "postgres", executable: Self.launcher(owner),
             arguments: Self.prefix(owner) + [
                 bin + "/postgres", "-D", directory + "/data", "-p", "\(port)", "-k", directory,
                 "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "fsync=off",
-                "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "ssl=on",
+                "-c", "ssl_cert_file=\(directory)/server.crt", "-c", "ssl_key_file=\(directory)/server.key",
             ],
             directory: directory, installHint: installHint)
         let cluster = PostgresCluster(
@@ -132,6 +137,34 @@ public final class PostgresCluster: Sendable {
     /// seconds, a database (`createDatabase`) a fraction of one, so tests share the cluster and each takes a database.
     public static func shared() async throws -> PostgresCluster {
         try await SharedCluster.instance.get()
+    }
+
+    /// A CA and a server certificate for the DNS name `localhost` alone (no IP address), so that a client verifying
+    /// the name passes through `localhost` and fails through `127.0.0.1`. The key is the server user's, mode 0600.
+    private static func makeCertificates(in directory: String, owner: (uid: uid_t, gid: gid_t)?) async throws {
+        let openssl = "/usr/bin/openssl"
+        let hint = "apt-get install -y openssl (scripts/setup does)"
+        try "subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n"
+            .write(toFile: directory + "/server.ext", atomically: true, encoding: .utf8)
+        let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        let steps: [[String]] = [
+            ["req", "-x509"] + curve
+                + ["-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=sluice-test-ca"],
+            ["req"] + curve + ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"],
+            [
+                "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", "server.crt", "-days", "2", "-extfile", "server.ext",
+            ],
+        ]
+        for step in steps {
+            let made = try await run(openssl, step, in: directory, installHint: hint)
+            guard made.status == 0 else { throw SupportError("openssl \(step[0]) failed: \(made.stderr)") }
+        }
+        let key = directory + "/server.key"
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: key)
+        if let owner, chown(key, owner.uid, owner.gid) != 0 {
+            throw SupportError("cannot give \(key) to the unprivileged user: \(String(cString: strerror(errno)))")
+        }
     }
 
     // MARK: - Binaries and the user they run as

@@ -10,15 +10,14 @@ extension PostgresStore: RolloutStore {
         _ build: @escaping @Sendable (_ id: String, _ strategy: StoredStrategy, _ pools: Pools?) throws -> Decision
     ) async throws -> RecordedDecision {
         let recorded = try await write("start a rollout of \(key)") { connection in
-            try await Self.lockStrategy(connection, key, logger: logger)
+            // The strategy's lock (one start at a time per strategy), then the one that numbers ids per day.
+            try await Self.lockStrategyAndRolloutIDs(connection, key, logger: logger)
             guard let stored = try await Self.latestStrategy(connection, key, logger: logger) else {
                 throw StoreError(.notFound, "strategy \(key) does not exist")
             }
             if let active = try await Self.activeRolloutID(connection, key, logger: logger) {
                 throw StoreError(.activeRollout, "strategy \(key) already has an active rollout \(active)")
             }
-            // Ids are numbered per day: starts of different strategies take turns here to number them.
-            try await connection.run("SELECT pg_advisory_xact_lock(\(Self.rolloutIDLock))", logger: logger)
             let id = try await Self.nextRolloutID(connection, now: now, logger: logger)
             let decision = try build(id, stored, try await Self.poolRoles(connection, stored.strategy, logger: logger))
             guard decision.rollout.id == id, decision.rollout.strategy == key else {
@@ -263,30 +262,38 @@ extension PostgresStore: RolloutStore {
             supersededEffects: superseded)
     }
 
-    /// Appends `events` with the next `seq`s from the counter row. Updating that row locks it until this transaction
-    /// ends, so a concurrent append waits here: appends commit one after another in `seq` order, and a reader that
-    /// sees seq N sees every seq below it. Nothing is taken when there are no events.
+    /// Appends `events` with the next `seq`s from the counter row, in one statement. Updating that row locks it until
+    /// this transaction ends, so a concurrent append waits there: appends commit one after another in `seq` order,
+    /// and a reader that sees seq N sees every seq below it. Only the commit follows, so the lock is held one round
+    /// trip. Nothing is taken when there are no events.
     func appendEvents(_ connection: PostgresConnection, _ events: [Event]) async throws -> [Event] {
         guard !events.isEmpty else { return [] }
-        guard
-            let last = try await connection.row(
-                "UPDATE event_seq SET last = last + \(events.count) RETURNING last", logger: logger
-            )?.get("last", Int64.self)
-        else { throw StoreError(.corruptData, "the event counter row is missing") }
-        var appended: [Event] = []
-        for (offset, var event) in events.enumerated() {
-            event.seq = 0
-            let content = try StoreJSON.encode(event)
-            event.seq = last - Int64(events.count) + 1 + Int64(offset)
-            try await connection.run(
-                """
-                INSERT INTO events (seq, time, rollout, namespace, name, type, content)
-                VALUES (\(event.seq), \(event.time.millisecondsSinceEpoch), \(event.rollout),
-                    \(event.strategy.namespace), \(event.strategy.name), \(event.type.rawValue), \(content))
-                """, logger: logger)
-            appended.append(event)
+        let contents = try events.map { event in
+            var unnumbered = event
+            unnumbered.seq = 0
+            return try StoreJSON.encode(unnumbered)
         }
-        return appended
+        let seqs = try await connection.rows(
+            """
+            WITH next AS (UPDATE event_seq SET last = last + \(events.count) RETURNING last)
+            INSERT INTO events (seq, time, rollout, namespace, name, type, content)
+            SELECT next.last - \(events.count) + e.position, e.time, e.rollout, e.namespace, e.name, e.type, e.content
+            FROM next, UNNEST(
+                \(events.map(\.time.millisecondsSinceEpoch))::BIGINT[], \(events.map(\.rollout))::TEXT[],
+                \(events.map(\.strategy.namespace))::TEXT[], \(events.map(\.strategy.name))::TEXT[],
+                \(events.map(\.type.rawValue))::TEXT[], \(contents)::TEXT[]
+            ) WITH ORDINALITY AS e(time, rollout, namespace, name, type, content, position)
+            RETURNING seq
+            """, logger: logger
+        ).map { try $0.get("seq", Int64.self) }.sorted()
+        guard seqs.count == events.count else {
+            throw StoreError(.corruptData, "the event counter row is missing")
+        }
+        return zip(events, seqs).map { event, seq in
+            var numbered = event
+            numbered.seq = seq
+            return numbered
+        }
     }
 
     static func activeRolloutID(_ connection: PostgresConnection, _ key: StrategyKey, logger: Logger) async throws

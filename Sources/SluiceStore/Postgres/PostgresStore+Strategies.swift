@@ -11,13 +11,12 @@ extension PostgresStore {
             // Two replicas applying the same strategy at once: the second waits here and then sees the first's.
             try await Self.lockStrategy(connection, strategy.key, logger: logger)
             let newest = try await Self.newestRevision(connection, strategy.key, logger: logger)
-            var latest = newest
-            if let newest, try await Self.isDeleted(connection, newest, logger: logger) { latest = nil }
+            let latest = newest?.deleted == false ? newest?.stored : nil
             if let latest, try StoreJSON.encode(latest.strategy) == content {
                 return (latest, .unchanged)
             }
             let stored = StoredStrategy(
-                strategy: strategy, revision: (newest?.revision ?? 0) + 1, source: source, appliedAt: now)
+                strategy: strategy, revision: (newest?.stored.revision ?? 0) + 1, source: source, appliedAt: now)
             try await connection.run(
                 """
                 INSERT INTO strategy_revisions (namespace, name, revision, content, source, created_at)
@@ -90,34 +89,37 @@ extension PostgresStore {
             "SELECT pg_advisory_xact_lock(hashtextextended(\(key.namespace + "/" + key.name), 0))", logger: logger)
     }
 
+    /// `lockStrategy`, then the lock that numbers rollout ids, in one round trip: what a start takes.
+    static func lockStrategyAndRolloutIDs(_ connection: PostgresConnection, _ key: StrategyKey, logger: Logger)
+        async throws
+    {
+        try await connection.run(
+            """
+            SELECT pg_advisory_xact_lock(hashtextextended(\(key.namespace + "/" + key.name), 0)),
+                pg_advisory_xact_lock(\(rolloutIDLock))
+            """, logger: logger)
+    }
+
     static func latestStrategy(_ connection: PostgresConnection, _ key: StrategyKey, logger: Logger) async throws
         -> StoredStrategy?
     {
-        guard let newest = try await newestRevision(connection, key, logger: logger),
-            !(try await isDeleted(connection, newest, logger: logger))
-        else { return nil }
-        return newest
+        guard let newest = try await newestRevision(connection, key, logger: logger), !newest.deleted else { return nil }
+        return newest.stored
     }
 
-    static func isDeleted(_ connection: PostgresConnection, _ stored: StoredStrategy, logger: Logger) async throws
-        -> Bool
-    {
-        try await connection.row(
-            """
-            SELECT 1 AS deleted FROM strategy_deletions
-            WHERE namespace = \(stored.key.namespace) AND name = \(stored.key.name) AND revision = \(stored.revision)
-            """, logger: logger) != nil
-    }
-
+    /// The newest revision of a strategy, deleted or not (and which), in one query.
     static func newestRevision(_ connection: PostgresConnection, _ key: StrategyKey, logger: Logger) async throws
-        -> StoredStrategy?
+        -> (stored: StoredStrategy, deleted: Bool)?
     {
         try await connection.row(
             """
-            SELECT * FROM strategy_revisions WHERE namespace = \(key.namespace) AND name = \(key.name)
-            ORDER BY revision DESC LIMIT 1
+            SELECT s.*, EXISTS (SELECT 1 FROM strategy_deletions d
+                                WHERE d.namespace = s.namespace AND d.name = s.name AND d.revision = s.revision)
+                AS deleted
+            FROM strategy_revisions s WHERE s.namespace = \(key.namespace) AND s.name = \(key.name)
+            ORDER BY s.revision DESC LIMIT 1
             """, logger: logger
-        ).map(decodeStrategy)
+        ).map { (try decodeStrategy($0), try $0.get("deleted", Bool.self)) }
     }
 
     static func strategyRevision(
