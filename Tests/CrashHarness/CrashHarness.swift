@@ -16,6 +16,7 @@ import SluiceStore
 /// event (or 10 s later: the test says which never arrived).
 ///
 /// Usage: sluice-crash-harness DB FAKES_URL STRATEGIES WAVES INTERVAL_MS HOLD_MS
+/// DB is a SQLite file, or a `postgres://` URL whose password is in the file `$SLUICE_CRASH_DB_PASSWORD_FILE`.
 @main
 struct CrashHarness {
     static func main() async throws {
@@ -30,7 +31,7 @@ struct CrashHarness {
         let fakes = arguments[2]
         var logger = Logger(label: "crash-harness")
         logger.logLevel = .warning
-        let store = try Store(path: arguments[1])
+        let store = try await openStore(arguments[1], logger: logger)
         let strategies = (0..<count).map { index in
             strategy(index, fakes: fakes, interval: .milliseconds(interval), hold: .milliseconds(hold))
         }
@@ -54,9 +55,18 @@ struct CrashHarness {
         }
     }
 
+    /// The SQLite store at `location`, or the PostgreSQL store when it is a `postgres://` URL.
+    static func openStore(_ location: String, logger: Logger) async throws -> any RolloutStore {
+        guard location.hasPrefix("postgres://") else { return try Store(path: location) }
+        let passwordFile = ProcessInfo.processInfo.environment["SLUICE_CRASH_DB_PASSWORD_FILE"]
+        return try await PostgresStore.open(
+            try PostgresConfiguration.parse(url: location, passwordFile: passwordFile), logger: logger)
+    }
+
     /// Starts the next wave of each strategy whose latest rollout is final, until all waves are final.
     static func keepRolloutsGoing(
-        _ strategies: [Strategy], waves: Int, store: Store, controller: Controller, fakes: String, client: any HTTPClient
+        _ strategies: [Strategy], waves: Int, store: any RolloutStore, controller: Controller, fakes: String,
+        client: any HTTPClient
     ) async throws {
         var finalSince: ContinuousClock.Instant?
         while true {
@@ -86,7 +96,9 @@ struct CrashHarness {
     }
 
     /// Whether the fakes' receiver has every event each strategy's webhook subscribes to.
-    static func webhooksCaughtUp(_ strategies: [Strategy], _ store: Store, fakes: String, client: any HTTPClient)
+    static func webhooksCaughtUp(
+        _ strategies: [Strategy], _ store: any RolloutStore, fakes: String, client: any HTTPClient
+    )
         async throws -> Bool
     {
         struct Received: Decodable { var received: [Int64] }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import SluiceCore
 import SluiceHTTP
 import SluiceStore
@@ -18,7 +19,10 @@ import Testing
     static let waves = 3
     static let kills = 50
 
-    @Test func theControllerSurvivesRepeatedSIGKILLs() async throws {
+    /// On each store backend: a SQLite file, and a PostgreSQL database (where a kill also drops the connection in
+    /// the middle of a transaction, which the server rolls back).
+    @Test(arguments: ["sqlite", "postgres"])
+    func theControllerSurvivesRepeatedSIGKILLs(_ backend: String) async throws {
         let seed =
             UInt64(ProcessInfo.processInfo.environment["SLUICE_CRASH_SEED"] ?? "")
             ?? UInt64.random(in: 1...UInt64(UInt32.max))
@@ -28,7 +32,21 @@ import Testing
         let directory = try makeTemporaryDirectory("sluice-crash")
         let fakes = try await CrashFakes(directory: directory)
         defer { fakes.process.stop() }
-        let database = directory + "/sluice.db"
+        var database = directory + "/sluice.db"
+        var environment: [String: String]?
+        var openStore: @Sendable () async throws -> any RolloutStore = { [database] in try Store(path: database) }
+        if backend == "postgres" {
+            let cluster = try await PostgresCluster.shared()
+            let name = try await cluster.createDatabase()
+            database = cluster.url(database: name)
+            environment = ProcessInfo.processInfo.environment
+            environment?["SLUICE_CRASH_DB_PASSWORD_FILE"] = cluster.passwordFile
+            let configuration = try PostgresConfiguration.parse(url: database, passwordFile: cluster.passwordFile)
+            openStore = {
+                try await PostgresStore.open(
+                    configuration, logger: Logger(label: "crash-test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            }
+        }
         // 100 ms interval, 1 s holds: long enough that 50 kills land in work in progress even on a quiet machine.
         let arguments = [database, fakes.baseURL, String(Self.strategies), String(Self.waves), "100", "1000"]
 
@@ -38,8 +56,8 @@ import Testing
         while !finished {
             lives += 1
             let process = try ManagedProcess(
-                name: "harness-\(lives)", executable: harness, arguments: arguments, directory: directory,
-                installHint: "swift build (it builds the sluice-crash-harness test executable)")
+                name: "harness-\(lives)", executable: harness, arguments: arguments, environment: environment,
+                directory: directory, installHint: "swift build (it builds the sluice-crash-harness test executable)")
             defer { process.stop(signal: SIGKILL) }
             if killed < Self.kills {
                 // A random moment in this life; the harness may also finish first.
@@ -54,7 +72,7 @@ import Testing
                     killed += 1
                     if killed == Self.kills {
                         // Every kill must have hit work in progress, or the rollouts are too short for this test.
-                        let unfinished = try await Store(path: database).rollouts().filter { !$0.phase.isTerminal }
+                        let unfinished = try await openStore().rollouts().filter { !$0.phase.isTerminal }
                         print("crash test: \(unfinished.count) rollouts unfinished at the last kill")
                         #expect(!unfinished.isEmpty, "every rollout was final before the last kill")
                     }
@@ -72,7 +90,7 @@ import Testing
         print("crash test: \(killed) SIGKILLs over \(lives) lives")
         #expect(killed >= Self.kills, "the rollouts finished after only \(killed) kills; make them longer")
 
-        let store = try Store(path: database)
+        let store = try await openStore()
         let rollouts = try await store.rollouts()
         #expect(rollouts.count == Self.strategies * Self.waves)
         let unfinished = rollouts.filter { !$0.phase.isTerminal }.map { "\($0.id) \($0.phase)" }
