@@ -1,6 +1,8 @@
+import Logging
 import SluiceController
 import SluiceCore
 import SluiceRuntimeTestSupport
+import SluiceStore
 import SluiceTestSupport
 import Testing
 
@@ -81,5 +83,67 @@ import Testing
         #expect(snapshot.storeErrors == 2)
         #expect(snapshot.ticks == ticks + 1, "the tick went on once the store answered")
         #expect(try await scenario.phase(rollout.id) == .progressing)
+    }
+
+    @Test func resumingRolloutsAtStartBacksOffOnTheControllersClock() async throws {
+        let directory = try makeTemporaryDirectory("sluice-resume-backoff")
+        let database = directory + "/sluice.db"
+        let store = try Store(path: database)
+        _ = try await store.putStrategy(Fixtures.strategy(), now: Fixtures.epoch)
+        try StoreErrorCountTests.sqlite(database, "ALTER TABLE rollouts RENAME TO rollouts_hidden")
+        var options = Scenario.fastOptions
+        options.storeRetryDelay = .seconds(3600)
+        let clock = ManualClock()
+        let controller = Controller(
+            store: store, providers: FakeProviderFactory(), clock: clock, http: nil,
+            logger: Logger(label: "resume", factory: { _ in SwiftLogNoOpLogHandler() }), options: options)
+        let running = Task { try await controller.run() }
+        defer { running.cancel() }
+        try await waitUntil("a failed read of the rollouts to resume, then the backoff", interval: .milliseconds(2)) {
+            controller.snapshot().storeErrors == 1 && clock.timers == 1
+        }
+        try StoreErrorCountTests.sqlite(database, "ALTER TABLE rollouts_hidden RENAME TO rollouts")
+        #expect(!controller.snapshot().running)
+        clock.advance(by: .seconds(3600))
+        try await waitUntil("the controller to resume", timeout: .seconds(10), interval: .milliseconds(2)) {
+            controller.snapshot().running
+        }
+        #expect(controller.snapshot().storeErrors == 1)
+    }
+
+    @Test func supersedeGivesUpWaitingForARollbackWhenTheControllersClockPassesItsBound() async throws {
+        var options = Scenario.fastOptions
+        options.supersedeTimeout = .seconds(3600)
+        options.effectTimeout = .seconds(7200)
+        let scenario = try await Scenario(options: options)
+        defer { Task { await scenario.stop() } }
+        let world = scenario.world()
+        let first = try await scenario.start(version: "v2")
+        try await scenario.tick(2)
+        world.router.gate.close()  // the rollback's setWeight(0) hangs: the superseded rollout never finishes
+        let controller = scenario.controller
+        let superseding = Task {
+            try await controller.startRollout(
+                strategy: Fixtures.strategy().key, version: "v3", actor: "ci", supersede: true)
+        }
+        try await waitUntil("setWeight(0) and the supersede wait on their bounds", interval: .milliseconds(2)) {
+            world.router.gate.waiters == 1 && scenario.clock.timers == 2
+        }
+        scenario.clock.advance(by: .seconds(3600))
+        let result = await superseding.result
+        #expect(throws: ControllerError.self) { try result.get() }
+        let error = try #require(result.failure as? ControllerError)
+        #expect(error.code == .conflict)
+        #expect(error.message.contains("rollout \(first.id) is still rolling back after 3600.0 seconds"), "\(error)")
+        world.router.gate.openGate()
+        #expect(try await scenario.tickUntilFinal(first.id).phase == .rolledBack)
+    }
+}
+
+extension Result {
+    /// The error of a failure, nil for a success.
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
     }
 }
