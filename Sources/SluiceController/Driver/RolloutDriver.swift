@@ -129,7 +129,10 @@ actor RolloutDriver {
                 controller.tickGate.release()
                 action = schedule.handle(.admissionReleased(at: clock.now()))
             case .endSleep, .endAdmissionWait, .cancelObservation, .retryStore, .none:
-                // Answers to a wake, a command or a store failure, carried out where those happen; never a step.
+                // Answers to a wake, a command or a store failure, carried out where those happen; never a step of
+                // the loop (DriverScheduleTests hold the schedule to that).
+                assertionFailure("the schedule answered a step of the loop with \(action)")
+                logger.error("the driver's schedule stalled; the driver stops", metadata: ["action": "\(action)"])
                 return nil
             }
         }
