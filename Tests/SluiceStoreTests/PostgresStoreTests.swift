@@ -210,7 +210,9 @@ extension StoreBackend {
     /// opened there reads the same strategies, rollouts, events and counter, and appends after them.
     @Test func aDumpRestoresIntoAnotherDatabase() async throws {
         let source = try await PostgresDatabase.make()
-        let dump = try makeTemporaryDirectory("sluice-pg-dump") + "/sluice.dump"
+        let scratch = try makeTemporaryDirectory("sluice-pg-dump")
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let dump = scratch + "/sluice.dump"
         let (rollouts, events) = try await source.withStore { store in
             let rollout = try await started(store, name: "checkout")
             _ = try await store.record(TickRecord(rolloutID: rollout.id, now: Fixtures.epoch)) { current, _ in
