@@ -37,7 +37,7 @@ public final class Store: RolloutStore {
     }
 
     /// Creates an empty file at `path` with mode 0600 unless something is there; an existing file keeps its mode.
-    private static func createPrivately(_ path: String) throws {
+    static func createPrivately(_ path: String) throws {
         guard path != ":memory:", !path.isEmpty else { return }
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if descriptor >= 0 {
@@ -75,7 +75,7 @@ public final class Store: RolloutStore {
         try await mapFailures(what) { try await writer.read(body) }
     }
 
-    private func mapFailures<T>(_ what: String, _ access: () async throws -> T) async throws -> T {
+    func mapFailures<T>(_ what: String, _ access: () async throws -> T) async throws -> T {
         // Only SQLite's failures are the store's; what a caller's closure throws passes through as is.
         do {
             return try await access()

@@ -12,7 +12,7 @@ struct Sluice: AsyncParsableCommand {
         subcommands: [
             ValidateCommand.self, SchemaCommand.self, CheckCommand.self, Serve.self, Apply.self, RolloutCommand.self,
             StrategyCommand.self, Status.self, Rollback.self, Promote.self, Pause.self, Resume.self, Events.self,
-            Token.self,
+            Token.self, Backup.self,
         ]
     )
 }

@@ -40,6 +40,7 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
 /// strategiesDir: strategies       # optional: applied at start
 /// idleTimeout: 10s                # a connection without a complete request header for this long is closed
 /// maxConnections: 4096            # connections beyond this wait in the listen backlog
+/// sampleRetention: 7d             # samples of rollouts finished this long ago are pruned (0: never); events stay
 /// ```
 /// Relative paths are relative to the config file's directory.
 public struct ServerConfig: Sendable, Hashable {
@@ -69,17 +70,22 @@ public struct ServerConfig: Sendable, Hashable {
     public var idleTimeout: Duration
     /// Open connections at most; further ones wait in the listen backlog until one closes.
     public var maxConnections: Int
+    /// How long the samples of a finished rollout are kept (nil: for ever). The event log is kept whole.
+    public var sampleRetention: Duration?
 
     /// The default `idleTimeout`: long enough for any client that means to send a request.
     public static let defaultIdleTimeout: Duration = .seconds(10)
     /// The default `maxConnections`.
     public static let defaultMaxConnections = 4096
+    /// The default `sampleRetention`: a week, long enough to look into last week's rollouts at their samples.
+    public static let defaultSampleRetention: Duration = .seconds(7 * 24 * 3600)
 
     public init(
         host: String = "127.0.0.1", port: Int = 7700, tls: TLS? = nil, tokensFile: String,
         statePath: String = "./sluice.db", kubeconfig: String? = nil, context: String? = nil,
         strategiesDir: String? = nil, idleTimeout: Duration = ServerConfig.defaultIdleTimeout,
-        maxConnections: Int = ServerConfig.defaultMaxConnections
+        maxConnections: Int = ServerConfig.defaultMaxConnections,
+        sampleRetention: Duration? = ServerConfig.defaultSampleRetention
     ) {
         self.host = host
         self.port = port
@@ -91,11 +97,12 @@ public struct ServerConfig: Sendable, Hashable {
         self.strategiesDir = strategiesDir
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
+        self.sampleRetention = sampleRetention
     }
 
     static let knownKeys: Set<String> = [
         "listen", "tls", "tokensFile", "statePath", "kubeconfig", "context", "strategiesDir", "idleTimeout",
-        "maxConnections", "database", "databasePasswordFile",
+        "maxConnections", "database", "databasePasswordFile", "sampleRetention",
     ]
 
     /// Reads, parses and checks the config file at `path`.
@@ -208,6 +215,17 @@ public struct ServerConfig: Sendable, Hashable {
                 throw fail(mapping["maxConnections"]!, "`maxConnections` must be a whole number in 1...1000000, got \"\(text)\"")
             }
             config.maxConnections = limit
+        }
+        if let text = try string("sampleRetention") {
+            // Days too (`7d`): a retention is said in days, and a Go duration has no unit for them.
+            let days = text.hasSuffix("d")
+                ? Int(text.dropLast()).flatMap { (0...36_500).contains($0) ? Duration.seconds($0 * 86_400) : nil } : nil
+            guard let retention = days ?? Duration(go: text), retention >= .zero else {
+                throw fail(
+                    mapping["sampleRetention"]!,
+                    "`sampleRetention` must be a duration like 7d, 36h or 0 (keep samples for ever), got \"\(text)\"")
+            }
+            config.sampleRetention = retention == .zero ? nil : retention
         }
         return config
     }

@@ -49,6 +49,9 @@ public enum SluiceServer {
             .init(service: controller), .init(service: backend), .init(service: app),
             .init(service: MemoryTrimService()),
         ]
+        if let keep = config.sampleRetention {
+            services.append(.init(service: SampleRetention(store: store, keep: keep, clock: SystemClock(), logger: logger)))
+        }
         if let kubernetes {
             // First in the group, so it stops last: events the controller commits while stopping still go out.
             let sink = EventMirrorSink(mirror: EventMirror(client: kubernetes), logger: logger)
