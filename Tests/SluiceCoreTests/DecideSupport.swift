@@ -109,6 +109,17 @@ struct Driver {
         for (name, value) in values {
             samples[name] = Fixture.sample(name, value, at: now, reason: value == nil ? reason : nil)
         }
+        return tick(at: now, samples: samples)
+    }
+
+    /// One tick at `time` with samples made for it (`samples(time)`), e.g. a comparison's counts.
+    @discardableResult
+    mutating func tick(after seconds: Int = 10, samples: (Timestamp) -> [Sample]) -> Decision {
+        now = now + .seconds(seconds)
+        return tick(at: now, samples: Dictionary(uniqueKeysWithValues: samples(now).map { ($0.check, $0) }))
+    }
+
+    private mutating func tick(at now: Timestamp, samples: [String: Sample]) -> Decision {
         let observations = Observations(
             samples: samples, routerWeight: world.routerWeight,
             canary: world.canaryReady ? .ready : .progressing("starting"))

@@ -176,9 +176,9 @@ let invalidCases: [InvalidCase] = [
     InvalidCase("        max: 0.01\n", "        max: 0.01\n      - {name: error-rate, query: up, max: 1}\n",
                 "24:16: spec.analysis.checks[1].name: duplicate check name \"error-rate\" (first at line 21)"),
     InvalidCase("        max: 0.01", "        limit: 0.01",
-                "21:9: spec.analysis.checks[0]: needs a threshold: max, min or both",
-                "23:9: spec.analysis.checks[0].limit: unknown key \"limit\"; expected \"name\", \"provider\", \"query\", \"max\" or \"min\""),
-    InvalidCase("        max: 0.01\n", "", "21:9: spec.analysis.checks[0]: needs a threshold: max, min or both"),
+                "21:9: spec.analysis.checks[0]: needs a threshold: max, min or both (or a compare)",
+                "23:9: spec.analysis.checks[0].limit: unknown key \"limit\"; expected \"name\", \"provider\", \"query\", \"max\", \"min\", \"minCount\" or \"compare\""),
+    InvalidCase("        max: 0.01\n", "", "21:9: spec.analysis.checks[0]: needs a threshold: max, min or both (or a compare)"),
     InvalidCase("        max: 0.01", "        max: 0.01\n        min: 0.5", "24:14: spec.analysis.checks[0].min: min 0.5 is greater than max 0.01"),
     InvalidCase("        max: 0.01", "        max: \"1%\"", "23:14: spec.analysis.checks[0].max: expected a number, got a string (\"1%\")"),
     InvalidCase("        max: 0.01", "        max: .inf", "23:14: spec.analysis.checks[0].max: must be a finite number, got .inf"),
@@ -214,7 +214,7 @@ let invalidCases: [InvalidCase] = [
         #expect(invalidCases.count >= 40)
     }
 
-    @Test(arguments: invalidCases)
+    @Test(arguments: invalidCases + comparisonCases)
     func invalidDocument(_ testCase: InvalidCase) {
         let result = StrategyLoader.load(yaml: testCase.yaml, file: "t.yaml")
         let got = result.errors.map { error in

@@ -171,6 +171,8 @@ public struct CheckView: Sendable, Hashable, Codable {
     public var reason: String?
     public var consecutiveBreaches: Int
     public var consecutiveNoData: Int
+    /// How the verdict was reached: a comparison's counts and e-value, a `minCount`'s count (docs/judge.md).
+    public var explanation: String? = nil
 }
 
 /// A rollout as the API shows it: phase, stage, weight, the hold left, the last sample of each check.
@@ -233,7 +235,8 @@ public struct RolloutView: Sendable, Hashable, Codable {
             return CheckView(
                 name: name, value: state.lastSample?.value, verdict: state.lastSample?.verdict.rawValue,
                 time: state.lastSample?.time.rfc3339, reason: state.lastSample?.reason,
-                consecutiveBreaches: state.consecutiveBreaches, consecutiveNoData: state.consecutiveNoData)
+                consecutiveBreaches: state.consecutiveBreaches, consecutiveNoData: state.consecutiveNoData,
+                explanation: state.lastSample?.explanation)
         }
     }
 }

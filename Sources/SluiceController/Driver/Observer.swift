@@ -47,11 +47,11 @@ struct Observer {
         let (limit, clock) = (controller.options.observeTimeout, controller.clock)
         return await withTaskGroup(of: Sample.self) { group in
             for check in checks {
-                let query = renderedQuery(check, rollout: rollout, strategy: strategy)
+                let context = checkContext(rollout: rollout, strategy: strategy)
                 group.addTask {
                     do {
                         return try await withTimeout(limit, on: clock, "check \(check.name)") {
-                            await runner.run(check, query: query).sample(at: now)
+                            await runner.run(check, context: context).sample(at: now)
                         }
                     } catch {
                         return Sample(check: check.name, time: now, value: nil, verdict: .noData, reason: "\(error)")
@@ -65,13 +65,13 @@ struct Observer {
     }
 }
 
-/// The query a provider receives for `check` in `rollout`: templates filled in, with an `upstreams`
-/// target's pools in the roles they have for this rollout (they swap on every promotion).
-func renderedQuery(_ check: Check, rollout: Rollout, strategy: Strategy) -> String {
+/// What a check's templates are filled with in `rollout`, with an `upstreams` target's pools in the roles they
+/// have for this rollout (they swap on every promotion).
+func checkContext(rollout: Rollout, strategy: Strategy) -> TemplateContext {
     var context = TemplateContext.forChecks(of: strategy, version: rollout.version)
     if let pools = rollout.pools {
         context.stable = pools.stable.joined(separator: "|")
         context.canary = pools.canary.joined(separator: "|")
     }
-    return check.renderedQuery(context)
+    return context
 }

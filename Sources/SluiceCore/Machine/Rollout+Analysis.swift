@@ -24,6 +24,55 @@ extension Decider {
         return (check.verdict(for: value), value)
     }
 
+    /// What one sample makes of a check: a threshold check's verdict (no-data below its `minCount`), or a
+    /// comparison's, from its counts and the evidence gathered so far (docs/judge.md).
+    struct Assessment {
+        var verdict: SampleVerdict
+        var value: Double?
+        /// Why there is no data (or, when `collecting`, why it is not a pass yet).
+        var reason: String?
+        /// A comparison without its stage's minimum evidence: not a pass, and not a no-data streak either.
+        var collecting = false
+        var evidence: ComparisonEvidence?
+        var explanation: String?
+    }
+
+    static func assess(_ sample: Sample, for check: Check, state: CheckState, countsForStage: Bool) -> Assessment {
+        if let compare = check.compare {
+            if sample.verdict == .noData, sample.counts == nil {
+                return Assessment(verdict: .noData, reason: sample.reason ?? "no counts", evidence: state.evidence)
+            }
+            let (evidence, outcome) = compare.judge(
+                sample.counts, evidence: state.evidence, countsForStage: countsForStage, at: sample.time)
+            let value = evidence.map { compare.test.eValue($0) }
+            let explanation = evidence.map { compare.explanation($0) }
+            switch outcome {
+            case .pass:
+                return Assessment(verdict: .pass, value: value, evidence: evidence, explanation: explanation)
+            case .breach:
+                return Assessment(verdict: .breach, value: value, evidence: evidence, explanation: explanation)
+            case .collecting(let why):
+                return Assessment(
+                    verdict: .noData, value: value, reason: why, collecting: true, evidence: evidence,
+                    explanation: explanation)
+            case .noData(let why):
+                return Assessment(verdict: .noData, reason: sample.reason ?? why, evidence: evidence)
+            }
+        }
+        let (verdict, value) = Self.verdict(of: sample, for: check)
+        if let minCount = check.minCount, verdict != .noData {
+            guard let count = sample.count, count.isFinite else {
+                return Assessment(verdict: .noData, reason: "minCount: no count for the window")
+            }
+            if count < minCount.min {
+                let reason = "minCount: \(ComparisonText.count(count)) in the window, fewer than \(ComparisonText.count(minCount.min))"
+                return Assessment(verdict: .noData, reason: reason)
+            }
+            return Assessment(verdict: verdict, value: value, explanation: "\(check.name) = \(value ?? 0) over a count of \(ComparisonText.count(count)) (minCount \(ComparisonText.count(minCount.min)))")
+        }
+        return Assessment(verdict: verdict, value: value, reason: verdict == .noData ? sample.reason : nil)
+    }
+
     mutating func analyze(_ samples: [String: Sample]) {
         // A pass counts for the stage only when its weight was confirmed before this tick's samples were taken.
         let stageStartedAt = rollout.stageStartedAt
@@ -34,12 +83,25 @@ extension Decider {
             var state = rollout.checks[check.name] ?? CheckState()
             // A sample already counted (the same tick decided twice, e.g. after a failed store write) counts once.
             if let last = state.lastSample, sample.time <= last.time { continue }
-            let (verdict, value) = Self.verdict(of: sample, for: check)
-            let reason = verdict == .noData ? sanitizedExcerpt(sample.reason ?? "no value") : nil
+            let countsForStage = stageStartedAt.map { sample.time >= $0 } ?? false
+            let assessment = Self.assess(sample, for: check, state: state, countsForStage: countsForStage)
+            let (verdict, value) = (assessment.verdict, assessment.value)
+            let reason = verdict == .noData ? sanitizedExcerpt(assessment.reason ?? sample.reason ?? "no value") : nil
+            state.evidence = assessment.evidence
+            if assessment.collecting {
+                // Good counts, too few of them for this stage: neither a pass nor a no-data streak.
+                state.lastSample = Sample(
+                    check: check.name, time: sample.time, value: value, verdict: .noData, reason: reason,
+                    counts: sample.counts, explanation: assessment.explanation)
+                rollout.checks[check.name] = state
+                continue
+            }
             var data: [String: JSONValue] = ["check": .string(check.name)]
             if let value { data["value"] = .number(value) }
             if let max = check.max { data["max"] = .number(max) }
             if let min = check.min { data["min"] = .number(min) }
+            data.merge(Self.evidenceData(check, assessment, sample)) { current, _ in current }
+            let because = assessment.explanation.map { ": \($0)" } ?? ""
             // The end of a no-data streak is told once, with its length, on the event of the sample that ends it.
             let noDataEnded = verdict != .noData && state.consecutiveNoData > 0
             var noDataTail = ""
@@ -52,7 +114,8 @@ extension Decider {
                 if state.consecutiveBreaches > 0 || noDataEnded {
                     data["after"] = .string(state.consecutiveBreaches > 0 ? "breach" : "no-data")
                     emit(
-                        .checkRecovered, message: "\(check.name) passes again (\(value ?? 0))\(noDataTail)", data: data)
+                        .checkRecovered, message: "\(check.name) passes again (\(value ?? 0))\(noDataTail)\(because)",
+                        data: data)
                 }
                 state.consecutiveBreaches = 0
                 state.consecutiveNoData = 0
@@ -70,7 +133,7 @@ extension Decider {
                     data["consecutiveBreaches"] = .number(Double(state.consecutiveBreaches))
                     emit(
                         .checkBreached, reason: "Breach",
-                        message: "\(check.name) = \(value ?? 0) breaches \(thresholds(check))\(noDataTail)",
+                        message: "\(check.name) = \(value ?? 0) breaches \(thresholds(check))\(noDataTail)\(because)",
                         data: data)
                 }
                 if state.consecutiveBreaches >= strategy.analysis.failureLimit, breachLimit == nil {
@@ -90,7 +153,8 @@ extension Decider {
                 }
             }
             state.lastSample = Sample(
-                check: check.name, time: sample.time, value: value, verdict: verdict, reason: reason)
+                check: check.name, time: sample.time, value: value, verdict: verdict, reason: reason,
+                counts: sample.counts, count: sample.count, explanation: assessment.explanation)
             rollout.checks[check.name] = state
         }
         if let check = breachLimit {
@@ -128,13 +192,40 @@ extension Decider {
         for check in strategy.checks(inStage: rollout.stageIndex) {
             var state = rollout.checks[check.name] ?? CheckState()
             state.passedInStage = false
+            // A comparison's e-value carries on (each interval's exposures are in it); its minimum is per stage.
+            state.evidence?.stageCanaryRequests = 0
             checks[check.name] = state
         }
         rollout.checks = checks
     }
 
+    /// The counts, test statistic and boundary behind a verdict, for the event's data.
+    private static func evidenceData(_ check: Check, _ assessment: Assessment, _ sample: Sample) -> [String: JSONValue] {
+        var data: [String: JSONValue] = [:]
+        if let count = sample.count, let minCount = check.minCount {
+            data["count"] = .number(count)
+            data["minCount"] = .number(minCount.min)
+        }
+        guard let compare = check.compare, let evidence = assessment.evidence else { return data }
+        data["kind"] = .string(compare.kind.rawValue)
+        data["eValue"] = .number(min(compare.test.eValue(evidence), Double.greatestFiniteMagnitude))
+        data["boundary"] = .number(compare.test.boundary)
+        data["alpha"] = .number(compare.alpha)
+        data["maxIncrease"] = .number(compare.maxIncrease)
+        data["canaryEvents"] = .number(evidence.canaryEvents)
+        data["canaryRequests"] = .number(evidence.canaryRequests)
+        data["baselineEvents"] = .number(evidence.baselineEvents)
+        data["baselineRequests"] = .number(evidence.baselineRequests)
+        data["intervals"] = .number(Double(evidence.intervals))
+        if let explanation = assessment.explanation { data["explanation"] = .string(explanation) }
+        return data
+    }
+
     private func thresholds(_ check: Check) -> String {
-        switch (check.min, check.max) {
+        if let compare = check.compare {
+            return "the \(compare.kind.rawValue) comparison with stable (e-value boundary \(ComparisonText.number(compare.test.boundary)))"
+        }
+        return switch (check.min, check.max) {
         case (let min?, let max?): "[\(min), \(max)]"
         case (nil, let max?): "max \(max)"
         case (let min?, nil): "min \(min)"

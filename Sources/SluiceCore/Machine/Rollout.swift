@@ -150,6 +150,8 @@ public struct CheckState: Sendable, Hashable, Codable {
     /// At least one `pass` since the current stage started.
     public var passedInStage: Bool
     public var lastSample: Sample?
+    /// A comparison check's accumulated evidence (docs/judge.md); nil for threshold checks.
+    public var evidence: ComparisonEvidence? = nil
 
     public init(consecutiveBreaches: Int = 0, consecutiveNoData: Int = 0, passedInStage: Bool = false, lastSample: Sample? = nil) {
         self.consecutiveBreaches = consecutiveBreaches
@@ -175,12 +177,24 @@ public struct Sample: Sendable, Hashable, Codable {
     public var verdict: SampleVerdict
     /// Why there is no data (provider error text, "empty result", "NaN"), when `verdict == .noData`.
     public var reason: String?
+    /// A comparison check's counts for the interval (its `value` is then the e-value).
+    public var counts: ComparisonCounts? = nil
+    /// A threshold check's `minCount` reading for the window; nil when it has none or it had no data.
+    public var count: Double? = nil
+    /// How the verdict was reached, for people: "errors 2/118 canary vs 31/10,402 stable; e-value 3.1 of 100 needed".
+    public var explanation: String? = nil
 
-    public init(check: String, time: Timestamp, value: Double?, verdict: SampleVerdict, reason: String? = nil) {
+    public init(
+        check: String, time: Timestamp, value: Double?, verdict: SampleVerdict, reason: String? = nil,
+        counts: ComparisonCounts? = nil, count: Double? = nil, explanation: String? = nil
+    ) {
         self.check = check
         self.time = time
         self.value = value
         self.verdict = verdict
         self.reason = reason
+        self.counts = counts
+        self.count = count
+        self.explanation = explanation
     }
 }

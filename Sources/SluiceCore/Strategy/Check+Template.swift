@@ -17,6 +17,7 @@ extension TemplateContext {
         case "canary": canary
         case "version": version
         case "interval": interval.goString
+        case "le": le
         default: nil
         }
     }

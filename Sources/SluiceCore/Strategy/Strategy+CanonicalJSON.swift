@@ -136,9 +136,34 @@ extension ProviderConfig {
 
 extension Check {
     fileprivate var document: JSONValue {
+        if let compare {
+            return .object(["name": .string(name), "provider": .string(provider), "compare": compare.document])
+        }
         var fields: [String: JSONValue] = ["name": .string(name), "provider": .string(provider), "query": .string(query)]
         if let max { fields["max"] = .number(max) }
         if let min { fields["min"] = .number(min) }
+        if let minCount { fields["minCount"] = .object(["query": .string(minCount.query), "min": .number(minCount.min)]) }
+        return .object(fields)
+    }
+}
+
+extension Comparison {
+    fileprivate var document: JSONValue {
+        let eventsKey = kind == .rate ? "errors" : "slower"
+        func side(_ queries: ComparisonQueries) -> JSONValue {
+            .object([eventsKey: .string(queries.events), "requests": .string(queries.requests)])
+        }
+        var fields: [String: JSONValue] = [
+            "kind": .string(kind.rawValue), "canary": side(canary), "baseline": side(baseline),
+            "alpha": .number(alpha), "minRequests": .number(minRequests),
+        ]
+        switch kind {
+        case .rate: fields["maxIncrease"] = .number(maxIncrease)
+        case .latency: fields["maxIncrease"] = .string(Duration.milliseconds(Int64((maxIncrease * 1000).rounded())).goString)
+        }
+        if let slowerThan {
+            fields["slowerThan"] = .string(Duration.milliseconds(Int64((slowerThan * 1000).rounded())).goString)
+        }
         return .object(fields)
     }
 }

@@ -227,26 +227,44 @@ public struct WebConfig: Sendable, Hashable, Codable {
     }
 }
 
-/// One health check: a query and its threshold(s). At least one of `max` and `min` is set.
+/// One health check: a query and its threshold(s), at least one of `max` and `min`; or a comparison of the
+/// canary with the stable baseline (`compare`, Check+Comparison.swift), which has no threshold.
 public struct Check: Sendable, Hashable, Codable {
     public var name: String
     /// The provider's key in `analysis.providers` (resolved during validation when omitted).
     public var provider: String
-    /// The query with `{{...}}` templates still in it; see `renderedQuery`.
+    /// The query with `{{...}}` templates still in it; see `renderedQuery`. For a comparison: the canary's
+    /// events query (what `sluice check` shows first).
     public var query: String
     public var max: Double?
     public var min: Double?
+    /// A window in which this count is below its minimum is no-data (threshold checks only).
+    public var minCount: MinCount?
+    /// A comparison with the stable baseline instead of a threshold.
+    public var compare: Comparison?
 
-    public init(name: String, provider: String, query: String, max: Double? = nil, min: Double? = nil) {
+    public init(
+        name: String, provider: String, query: String, max: Double? = nil, min: Double? = nil,
+        minCount: MinCount? = nil
+    ) {
         self.name = name
         self.provider = provider
         self.query = query
         self.max = max
         self.min = min
+        self.minCount = minCount
     }
 
-    /// The verdict of one value against this check's thresholds.
+    /// A comparison check.
+    public init(name: String, provider: String, compare: Comparison) {
+        self.init(name: name, provider: provider, query: compare.canary.events)
+        self.compare = compare
+    }
+
+    /// The verdict of one value against this check's thresholds; for a comparison the value is its e-value,
+    /// which breaches at 1/alpha (`decide` judges comparisons from their counts, never from this value alone).
     public func verdict(for value: Double) -> SampleVerdict {
+        if let compare { return value >= compare.test.boundary ? .breach : .pass }
         if let max, value > max { return .breach }
         if let min, value < min { return .breach }
         return .pass
@@ -279,6 +297,8 @@ public struct TemplateContext: Sendable, Hashable {
     public var canary: String
     public var version: String
     public var interval: Duration
+    /// `{{le}}`: the histogram bucket bound of a latency comparison's query (Check+Comparison.swift); nil elsewhere.
+    public var le: String? = nil
 
     public init(name: String, namespace: String, stable: String, canary: String, version: String, interval: Duration) {
         self.name = name

@@ -10,7 +10,9 @@ extension StrategyReader {
     static let routerKeys = ["gatewayAPI", "nginxIngress", "caddy", "awsALB"]
     static let stageKeys = ["name", "weight", "hold", "pause", "checks"]
     static let analysisKeys = ["interval", "failureLimit", "noDataLimit", "onNoData", "providers", "checks"]
-    static let checkKeys = ["name", "provider", "query", "max", "min"]
+    static let checkKeys = ["name", "provider", "query", "max", "min", "minCount", "compare"]
+    static let minCountKeys = ["query", "min"]
+    static let compareKeys = ["kind", "canary", "baseline", "maxIncrease", "slowerThan", "alpha", "minRequests"]
     static let providerKinds = ["prometheus", "web"]
 
     /// The strategy of one document, where it starts, and its `metadata.name` node.
@@ -603,23 +605,138 @@ extension StrategyReader {
             }
         }
         let provider = readProviderReference(f, providers: providers)
+        if let compareNode = f["compare"] {
+            for key in ["query", "max", "min", "minCount"] where f.keys[key] != nil {
+                report(
+                    .conflict, at: f.keys[key], f.path(key),
+                    "a compare check has no \(key): the comparison with stable is its test")
+                return nil
+            }
+            guard let compare = readComparison(compareNode, f.path("compare")), let name, let provider else { return nil }
+            return Check(name: name, provider: provider, compare: compare)
+        }
         var query = required(f, "query").flatMap { string($0, f.path("query")) }
         if let text = query, let queryNode = f["query"], !checkTemplates(text, queryNode, f.path("query")) {
             query = nil
         }
         let max = optional(f["max"]) { self.number($0, f.path("max")) }
         let min = optional(f["min"]) { self.number($0, f.path("min")) }
+        let minCount = optional(f["minCount"]) { self.readMinCount($0, f.path("minCount")) }
         if f["max"] == nil, f["min"] == nil {
-            guard f.suggested.isDisjoint(with: ["max", "min"]) else { return nil }
-            report(.missingKey, at: node, path, "needs a threshold: max, min or both")
+            guard f.suggested.isDisjoint(with: ["max", "min", "compare"]) else { return nil }
+            report(.missingKey, at: node, path, "needs a threshold: max, min or both (or a compare)")
             return nil
         }
         if let maxValue = max ?? nil, let minValue = min ?? nil, minValue > maxValue {
             report(.conflict, at: f["min"], f.path("min"), "min \(format(minValue)) is greater than max \(format(maxValue))")
             return nil
         }
-        guard let name, let provider, let query, let max, let min else { return nil }
-        return Check(name: name, provider: provider, query: query, max: max, min: min)
+        guard let name, let provider, let query, let max, let min, let minCount else { return nil }
+        return Check(name: name, provider: provider, query: query, max: max, min: min, minCount: minCount)
+    }
+
+    /// `minCount: {query, min}` of a threshold check.
+    private func readMinCount(_ node: Node, _ path: String) -> MinCount? {
+        guard let f = mapping(node, path, known: Self.minCountKeys) else { return nil }
+        var query = required(f, "query").flatMap { string($0, f.path("query")) }
+        if let text = query, let queryNode = f["query"], !checkTemplates(text, queryNode, f.path("query")) {
+            query = nil
+        }
+        let min = required(f, "min").flatMap { self.number($0, f.path("min")) }
+        if let value = min, value < 0, let minNode = f["min"] {
+            report(.invalidValue, at: minNode, f.path("min"), "must be at least 0, got \(format(value))")
+            return nil
+        }
+        guard let query, let min else { return nil }
+        return MinCount(query: query, min: min)
+    }
+
+    /// `compare:` (docs/strategy.md "Comparison checks").
+    private func readComparison(_ node: Node, _ path: String) -> Comparison? {
+        guard let f = mapping(node, path, known: Self.compareKeys) else { return nil }
+        let kind = required(f, "kind").flatMap { kindNode -> Comparison.Kind? in
+            guard let text = string(kindNode, f.path("kind")) else { return nil }
+            guard let kind = Comparison.Kind(rawValue: text) else {
+                report(
+                    .invalidValue, at: kindNode, f.path("kind"),
+                    "unknown kind \(StrategyRules.quoted(text)); expected rate or latency")
+                return nil
+            }
+            return kind
+        }
+        guard let kind else { return nil }
+        let eventsKey = kind == .rate ? "errors" : "slower"
+        let canary = required(f, "canary").flatMap { readSide($0, f.path("canary"), eventsKey: eventsKey, kind: kind) }
+        let baseline = required(f, "baseline").flatMap {
+            readSide($0, f.path("baseline"), eventsKey: eventsKey, kind: kind)
+        }
+        var maxIncrease: Double?
+        if let increaseNode = required(f, "maxIncrease") {
+            switch kind {
+            case .rate: maxIncrease = percentage(increaseNode, f.path("maxIncrease"))
+            case .latency: maxIncrease = duration(increaseNode, f.path("maxIncrease")).map { Double($0.milliseconds) / 1000 }
+            }
+        }
+        var slowerThan: Double??
+        switch kind {
+        case .latency:
+            slowerThan = required(f, "slowerThan").flatMap { duration($0, f.path("slowerThan")) }.map {
+                .some(Double($0.milliseconds) / 1000)
+            }
+        case .rate:
+            if let key = f.keys["slowerThan"] {
+                report(.conflict, at: key, f.path("slowerThan"), "slowerThan is for kind latency only")
+                slowerThan = nil
+            } else {
+                slowerThan = .some(nil)
+            }
+        }
+        let alpha = optional(f["alpha"]) { alphaNode -> Double? in
+            guard let value = self.number(alphaNode, f.path("alpha")) else { return nil }
+            guard value > 0, value < 0.5 else {
+                self.report(.invalidValue, at: alphaNode, f.path("alpha"), "must be above 0 and below 0.5, got \(self.format(value))")
+                return nil
+            }
+            return value
+        }
+        let minRequests = optional(f["minRequests"]) { self.integer($0, f.path("minRequests"), in: 1...Int.max) }
+        guard let canary, let baseline, let maxIncrease, let slowerThan, let alpha, let minRequests else { return nil }
+        return Comparison(
+            kind: kind, canary: canary, baseline: baseline, maxIncrease: maxIncrease, slowerThan: slowerThan,
+            alpha: alpha ?? Comparison.defaultAlpha,
+            minRequests: minRequests.map(Double.init) ?? Comparison.defaultMinRequests)
+    }
+
+    /// `canary:` or `baseline:` of a comparison: `{errors|slower: QUERY, requests: QUERY}`.
+    private func readSide(_ node: Node, _ path: String, eventsKey: String, kind: Comparison.Kind) -> ComparisonQueries? {
+        guard let f = mapping(node, path, known: [eventsKey, "requests"]) else { return nil }
+        func query(_ key: String) -> String? {
+            guard let queryNode = required(f, key), let text = string(queryNode, f.path(key)) else { return nil }
+            let extra = kind == .latency ? ["le"] : []
+            return checkTemplates(text, queryNode, f.path(key), extraTokens: extra) ? text : nil
+        }
+        let events = query(eventsKey)
+        let requests = query("requests")
+        guard let events, let requests else { return nil }
+        return ComparisonQueries(events: events, requests: requests)
+    }
+
+    /// A relative tolerance: `20%` or the fraction `0.2`, at least 0.
+    private func percentage(_ node: Node, _ path: String) -> Double? {
+        if let text = node.scalar?.string, text.hasSuffix("%") {
+            let digits = String(text.dropLast().filter { $0 != " " })
+            guard let value = Double(digits), value.isFinite, value >= 0 else {
+                report(.invalidValue, at: node, path, "\(StrategyRules.quoted(text)) is not a percentage such as 20% (or the fraction 0.2)")
+                return nil
+            }
+            return value / 100
+        }
+        guard let value = number(node, path) else { return nil }
+        guard value >= 0 else {
+            report(.invalidValue, at: node, path, "must be at least 0, got \(format(value))")
+            return nil
+        }
+        return value
     }
 
     private func readProviderReference(_ f: Fields, providers: [String]?) -> String? {
@@ -649,7 +766,7 @@ extension StrategyReader {
     }
 
     /// Reports every unknown or unclosed `{{...}}` in a query at its own position; true when none.
-    private func checkTemplates(_ query: String, _ node: Node, _ path: String) -> Bool {
+    private func checkTemplates(_ query: String, _ node: Node, _ path: String, extraTokens: [String] = []) -> Bool {
         if query.allSatisfy(\.isWhitespace) {
             report(.invalidValue, at: node, path, "must not be empty")
             return false
@@ -660,11 +777,12 @@ extension StrategyReader {
         for token in scan.tokens {
             let occurrence = seen[token.text, default: 0]
             seen[token.text] = occurrence + 1
-            guard !TemplateContext.tokens.contains(token.name) else { continue }
+            let tokens = TemplateContext.tokens + extraTokens
+            guard !tokens.contains(token.name) else { continue }
             ok = false
             let at = position(of: token.text, occurrence: occurrence, in: node)
-            let known = TemplateContext.tokens.map { "{{\($0)}}" }.joined(separator: ", ")
-            let hint = StrategyRules.suggestion(for: token.name, among: TemplateContext.tokens).map { "; did you mean {{\($0)}}?" }
+            let known = tokens.map { "{{\($0)}}" }.joined(separator: ", ")
+            let hint = StrategyRules.suggestion(for: token.name, among: tokens).map { "; did you mean {{\($0)}}?" }
                 ?? "; known: " + known
             report(
                 .unknownReference, line: at.line, column: at.column, path,

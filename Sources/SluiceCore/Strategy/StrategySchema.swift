@@ -242,15 +242,58 @@ public enum StrategySchema {
             "check": {
               "type": "object",
               "additionalProperties": false,
-              "required": ["name", "query"],
-              "anyOf": [{"required": ["max"]}, {"required": ["min"]}],
+              "required": ["name"],
+              "oneOf": [
+                {"required": ["query"], "anyOf": [{"required": ["max"]}, {"required": ["min"]}], "not": {"required": ["compare"]}},
+                {"required": ["compare"], "not": {"anyOf": [{"required": ["query"]}, {"required": ["max"]}, {"required": ["min"]}, {"required": ["minCount"]}]}}
+              ],
               "properties": {
                 "name": {"$ref": "#/$defs/label"},
                 "provider": {"type": "string", "description": "A key of analysis.providers; optional when exactly one is declared."},
                 "query": {"type": "string", "minLength": 1, "description": "May use {{name}}, {{namespace}}, {{stable}}, {{canary}}, {{version}}, {{interval}}."},
                 "max": {"type": "number", "description": "A value above max is a breach."},
-                "min": {"type": "number", "description": "A value below min is a breach."}
+                "min": {"type": "number", "description": "A value below min is a breach."},
+                "minCount": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": ["query", "min"],
+                  "description": "A window whose count (e.g. of requests) is below min is no-data, neither a pass nor a breach.",
+                  "properties": {
+                    "query": {"type": "string", "minLength": 1},
+                    "min": {"type": "number", "minimum": 0}
+                  }
+                },
+                "compare": {"$ref": "#/$defs/comparison"}
               }
+            },
+            "comparison": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": ["kind", "canary", "baseline", "maxIncrease"],
+              "description": "An anytime-valid sequential comparison of the canary with the stable baseline; see docs/judge.md.",
+              "properties": {
+                "kind": {"enum": ["rate", "latency"]},
+                "canary": {"$ref": "#/$defs/comparisonSide"},
+                "baseline": {"$ref": "#/$defs/comparisonSide"},
+                "maxIncrease": {"description": "rate: the allowed relative increase (20% or 0.2); latency: the allowed shift (50ms).", "oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": "^[0-9.]+ *%$"}, {"$ref": "#/$defs/duration"}]},
+                "slowerThan": {"$ref": "#/$defs/duration", "description": "latency only: the baseline's bucket bound ({{le}}); the canary's is slowerThan + maxIncrease."},
+                "alpha": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5, "default": 0.01},
+                "minRequests": {"type": "integer", "minimum": 1, "default": 100, "description": "Canary requests a stage must see before the check can pass."}
+              },
+              "if": {"properties": {"kind": {"const": "latency"}}},
+              "then": {"required": ["slowerThan"], "properties": {"canary": {"required": ["slower"]}, "baseline": {"required": ["slower"]}}},
+              "else": {"not": {"required": ["slowerThan"]}, "properties": {"canary": {"required": ["errors"]}, "baseline": {"required": ["errors"]}}}
+            },
+            "comparisonSide": {
+              "type": "object",
+              "additionalProperties": false,
+              "required": ["requests"],
+              "properties": {
+                "errors": {"type": "string", "minLength": 1, "description": "rate: errors in the interval, e.g. sum(increase(...[{{interval}}]))."},
+                "slower": {"type": "string", "minLength": 1, "description": "latency: requests slower than {{le}} in the interval."},
+                "requests": {"type": "string", "minLength": 1, "description": "Requests in the interval."}
+              },
+              "oneOf": [{"required": ["errors"]}, {"required": ["slower"]}]
             },
             "notification": {
               "type": "object",

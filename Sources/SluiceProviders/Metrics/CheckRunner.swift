@@ -17,6 +17,10 @@ public struct CheckResult: Sendable, Hashable, Encodable {
     public var reason: String?
     /// How long the query took, in seconds.
     public var latencySeconds: Double
+    /// A comparison check's four counts for the interval (its `value` is then this interval's e-value alone).
+    public var counts: ComparisonCounts? = nil
+    /// A threshold check's `minCount` reading.
+    public var count: Double? = nil
 
     /// The thresholds in words, e.g. `<= 0.01`, `>= 0.999`, `>= 0.1 and <= 0.5`.
     public var threshold: String {
@@ -25,7 +29,7 @@ public struct CheckResult: Sendable, Hashable, Encodable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case check, provider, query, value, max, min, threshold, verdict, reason, latencySeconds
+        case check, provider, query, value, max, min, threshold, verdict, reason, latencySeconds, counts, count
     }
 
     /// Every key, with null where there is nothing, so scripts need not guess what is missing.
@@ -41,11 +45,13 @@ public struct CheckResult: Sendable, Hashable, Encodable {
         try c.encode(verdict, forKey: .verdict)
         try c.encode(reason, forKey: .reason)
         try c.encode(latencySeconds, forKey: .latencySeconds)
+        try c.encode(counts, forKey: .counts)
+        try c.encode(count, forKey: .count)
     }
 
     /// This result as the sample the decision core reads.
     public func sample(at time: Timestamp) -> Sample {
-        Sample(check: check, time: time, value: value, verdict: verdict, reason: reason)
+        Sample(check: check, time: time, value: value, verdict: verdict, reason: reason, counts: counts, count: count)
     }
 }
 
@@ -58,37 +64,97 @@ public struct CheckRunner: Sendable {
         self.providers = providers
     }
 
-    /// Queries `check` once with `query` (its rendered query).
+    /// Queries `check` once with `query` (its rendered query; a threshold check without `minCount`).
     public func run(_ check: Check, query: String) async -> CheckResult {
+        await run(check, queries: RenderedQueries(value: query))
+    }
+
+    /// Queries `check` once with every query of it rendered for `context`: a threshold check's value (and its
+    /// `minCount`), or a comparison's four counts, concurrently.
+    public func run(_ check: Check, context: TemplateContext) async -> CheckResult {
+        await run(check, queries: check.renderedQueries(context))
+    }
+
+    private func run(_ check: Check, queries: RenderedQueries) async -> CheckResult {
         let clock = ContinuousClock()
         let start = clock.now
         var result = CheckResult(
-            check: check.name, provider: check.provider, query: query, value: nil, max: check.max, min: check.min,
-            verdict: .noData, reason: nil, latencySeconds: 0)
+            check: check.name, provider: check.provider, query: queries.value, value: nil, max: check.max,
+            min: check.min, verdict: .noData, reason: nil, latencySeconds: 0)
         do {
             guard let provider = providers[check.provider] else {
                 throw ProviderError(.invalidConfiguration, provider: check.provider, "no provider of this name")
             }
-            let reading: MetricReading
-            if let reader = provider as? any MetricReader {
-                reading = try await reader.read(query: query)
-            } else if let value = try await provider.sample(query: query) {
-                reading = MetricReading(number: value)
+            if let compare = check.compare, let canary = queries.canary, let baseline = queries.baseline {
+                try await compareOnce(compare, canary: canary, baseline: baseline, provider: provider, into: &result)
             } else {
-                reading = .noData(reason: "no data")
-            }
-            switch reading {
-            case .value(let value):
-                result.value = value
-                result.verdict = check.verdict(for: value)
-            case .noData(let reason):
-                result.reason = reason
+                async let count = Self.read(queries.count, from: provider)
+                switch try await Self.read(queries.value, from: provider) {
+                case .value(let value):
+                    result.value = value
+                    result.verdict = check.verdict(for: value)
+                case .noData(let reason):
+                    result.reason = reason
+                }
+                if case .value(let number)? = try await count { result.count = number }
             }
         } catch {
+            result.value = nil
             result.reason = "\(error)"
+            result.verdict = .noData
         }
         result.latencySeconds = (clock.now - start).seconds
         return result
+    }
+
+    /// The four counts of a comparison; its verdict on this interval alone is what `sluice check` shows
+    /// (`decide` adds the interval to the evidence gathered so far and judges that).
+    private func compareOnce(
+        _ compare: Comparison, canary: ComparisonQueries, baseline: ComparisonQueries, provider: any MetricProvider,
+        into result: inout CheckResult
+    ) async throws {
+        async let canaryEvents = Self.read(canary.events, from: provider)
+        async let canaryRequests = Self.read(canary.requests, from: provider)
+        async let baselineEvents = Self.read(baseline.events, from: provider)
+        async let baselineRequests = Self.read(baseline.requests, from: provider)
+        let readings = try await [
+            ("canary events", canaryEvents), ("canary requests", canaryRequests),
+            ("baseline events", baselineEvents), ("baseline requests", baselineRequests),
+        ]
+        var numbers: [Double] = []
+        for (what, reading) in readings {
+            switch reading {
+            case .value(let value): numbers.append(value)
+            case .noData(let reason):
+                result.reason = "\(what): \(reason)"
+                return
+            }
+        }
+        let counts = ComparisonCounts(
+            canaryEvents: numbers[0], canaryRequests: numbers[1], baselineEvents: numbers[2],
+            baselineRequests: numbers[3])
+        result.counts = counts
+        let (evidence, outcome) = compare.judge(counts, evidence: nil, countsForStage: true, at: Timestamp(millisecondsSinceEpoch: 0))
+        result.value = evidence.map { compare.test.eValue($0) }
+        result.max = compare.test.boundary
+        switch outcome {
+        case .pass: result.verdict = .pass
+        case .breach: result.verdict = .breach
+        case .collecting(let why), .noData(let why):
+            result.verdict = .noData
+            result.reason = why
+        }
+    }
+
+    private static func read(_ query: String?, from provider: any MetricProvider) async throws -> MetricReading? {
+        guard let query else { return nil }
+        return try await read(query, from: provider) as MetricReading
+    }
+
+    private static func read(_ query: String, from provider: any MetricProvider) async throws -> MetricReading {
+        if let reader = provider as? any MetricReader { return try await reader.read(query: query) }
+        if let value = try await provider.sample(query: query) { return MetricReading(number: value) }
+        return .noData(reason: "no data")
     }
 
     /// Queries every check concurrently; results come back in the order of `checks`.
@@ -143,6 +209,18 @@ extension CheckRunner {
     public func run(_ strategy: Strategy, stage: Int? = nil, version: String) async -> [CheckResult] {
         let context = TemplateContext.forChecks(of: strategy, version: version)
         let checks = stage.map { strategy.checks(inStage: $0) } ?? strategy.analysis.checks
-        return await run(checks.map { ($0, $0.renderedQuery(context)) })
+        return await run(checks, context: context)
+    }
+
+    /// Every check with all its queries rendered for `context`, concurrently; results in the order of `checks`.
+    public func run(_ checks: [Check], context: TemplateContext) async -> [CheckResult] {
+        await withTaskGroup(of: (Int, CheckResult).self) { group in
+            for (index, check) in checks.enumerated() {
+                group.addTask { (index, await run(check, context: context)) }
+            }
+            var results = [CheckResult?](repeating: nil, count: checks.count)
+            for await (index, result) in group { results[index] = result }
+            return results.compactMap { $0 }
+        }
     }
 }

@@ -95,7 +95,9 @@ struct RolloutDisplay {
     static func checkText(_ check: CheckView) -> String {
         guard let verdict = check.verdict else { return "\(check.name)=(no sample yet)" }
         let value = check.value.map { String(format: "%g", $0) } ?? "no-data"
-        return "\(check.name)=\(value) \(verdict)"
+        // A comparison says what its number means: "errors 2/118 canary vs 31/10,402 stable; e-value 3.1 of 100 needed".
+        let because = check.explanation.map { " (\($0))" } ?? ""
+        return "\(check.name)=\(value) \(verdict)\(because)"
     }
 
     static func timestamp() -> String {

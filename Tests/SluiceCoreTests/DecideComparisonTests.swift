@@ -1,0 +1,171 @@
+import Foundation
+import Testing
+
+@testable import SluiceCore
+
+/// `compare:` checks and `minCount` in `decide` (docs/decide.md "Analysis", docs/judge.md): evidence accumulates
+/// in the rollout across ticks, a stage cannot end before the comparison has its minimum evidence, a breach of the
+/// boundary follows the check's failure policy, and the events carry the counts and the e-value.
+@Suite struct DecideComparisonTests {
+    static let errorsVsStable = Check(
+        name: "errors-vs-stable", provider: "prom",
+        compare: Comparison(
+            kind: .rate, canary: ComparisonQueries(events: "ce", requests: "cr"),
+            baseline: ComparisonQueries(events: "be", requests: "br"), maxIncrease: 0.2, minRequests: 200))
+
+    /// Two stages of 30 s at 10 % and 100 %, with the comparison as the only check.
+    static func strategy(failureLimit: Int = 1, automatic: Bool = true, checks: [Check] = [errorsVsStable]) -> Strategy {
+        Fixture.strategy(
+            stages: [
+                Stage(name: "canary", weight: 10, hold: .seconds(30)),
+                Stage(name: "full", weight: 100, hold: .seconds(30)),
+            ],
+            checks: checks, failureLimit: failureLimit, automatic: automatic)
+    }
+
+    static func counts(_ canaryErrors: Double, _ canaryRequests: Double, _ baselineErrors: Double = 3, _ baselineRequests: Double = 1080)
+        -> (Timestamp) -> [Sample]
+    {
+        { time in
+            [
+                Sample(
+                    check: "errors-vs-stable", time: time, value: nil, verdict: .pass,
+                    counts: ComparisonCounts(
+                        canaryEvents: canaryErrors, canaryRequests: canaryRequests, baselineEvents: baselineErrors,
+                        baselineRequests: baselineRequests))
+            ]
+        }
+    }
+
+    @Test func aStageCannotEndBeforeTheComparisonHasItsMinimumEvidence() {
+        var driver = Driver(strategy: Self.strategy())
+        driver.confirmFirstStage()
+        // 60 canary requests a look: 200 are reached on the 4th look, past the 30 s hold.
+        for look in 1...3 {
+            let d = driver.tick(samples: Self.counts(0, 60))
+            #expect(d.rollout.stageIndex == 0, "look \(look)")
+            let last = d.rollout.checks["errors-vs-stable"]?.lastSample
+            #expect(last?.verdict == .noData)
+            #expect(last?.reason?.hasPrefix("collecting evidence: \(60 * look) of 200 canary requests") == true)
+            // Collecting is not a no-data streak: it never pauses a rollout whose provider answers.
+            #expect(d.rollout.checks["errors-vs-stable"]?.consecutiveNoData == 0)
+            #expect(d.events.isEmpty)
+        }
+        #expect(driver.rollout.holdProgress?.heldMilliseconds == 0)
+        let fourth = driver.tick(samples: Self.counts(0, 60))
+        #expect(fourth.rollout.checks["errors-vs-stable"]?.lastSample?.verdict == .pass)
+        #expect(fourth.rollout.holdProgress?.heldMilliseconds == 10_000)
+        driver.tick(samples: Self.counts(0, 60))
+        let ended = driver.tick(samples: Self.counts(0, 60))
+        #expect(ended.events.map(\.type).contains(.stageCompleted))
+        #expect(ended.rollout.stageIndex == 1)
+    }
+
+    @Test func evidenceCarriesIntoTheNextStageButTheMinimumStartsOver() {
+        var driver = Driver(strategy: Self.strategy())
+        driver.confirmFirstStage()
+        // 120 a look: collecting, then 3 passes back the 30 s hold.
+        for _ in 0..<10 where driver.rollout.stageIndex == 0 { driver.tick(samples: Self.counts(0, 120)) }
+        #expect(driver.rollout.stageIndex == 1)
+        let carried = driver.rollout.checks["errors-vs-stable"]?.evidence
+        #expect(carried?.intervals == 4)
+        #expect(carried?.canaryRequests == 480)
+        #expect(carried?.stageCanaryRequests == 0)
+        // The next stage's first samples come before its weight is confirmed: they feed the test, not the
+        // stage's minimum, and the check is collecting again.
+        driver.tick(samples: Self.counts(0, 120))
+        let d = driver.tick(samples: Self.counts(0, 120))
+        #expect(d.rollout.stageStartedAt != nil)
+        #expect(d.rollout.checks["errors-vs-stable"]?.evidence?.intervals == 6)
+        #expect(d.rollout.checks["errors-vs-stable"]?.evidence?.stageCanaryRequests == 0)
+        #expect(d.rollout.checks["errors-vs-stable"]?.lastSample?.verdict == .noData)
+        #expect(d.rollout.checks["errors-vs-stable"]?.lastSample?.reason?.hasPrefix("collecting evidence: 0 of 200") == true)
+    }
+
+    /// A breach of the boundary rolls back (automatic) or pauses (not automatic) like any breach, and says why
+    /// with the counts: "errors 12/120 canary vs 3/1,080 stable; e-value … of 100 needed".
+    @Test(arguments: [true, false])
+    func reachingTheBoundaryIsABreachUnderTheChecksFailurePolicy(automatic: Bool) {
+        var driver = Driver(strategy: Self.strategy(automatic: automatic))
+        driver.confirmFirstStage()
+        let d = driver.tick(samples: Self.counts(12, 120))
+        #expect(d.rollout.phase == (automatic ? .rollingBack : .paused))
+        let breach = d.events.first { $0.type == .checkBreached }
+        #expect(breach?.message.contains("errors 12/120 canary vs 3/1,080 stable; e-value") == true)
+        #expect(breach?.message.contains("of 100 needed") == true)
+        #expect(breach?.data["canaryEvents"] == .number(12))
+        #expect(breach?.data["baselineRequests"] == .number(1080))
+        #expect(breach?.data["boundary"] == .number(100))
+        if case .number(let e)? = breach?.data["eValue"] { #expect(e >= 100) } else { Issue.record("no eValue") }
+        #expect(d.rollout.checks["errors-vs-stable"]?.lastSample?.explanation?.hasPrefix("errors 12/120") == true)
+    }
+
+    /// Small excesses add up: no single look reaches the boundary, several do, and the test stays rejected.
+    @Test func evidenceAccumulatesAcrossTicksUntilTheBoundary() {
+        var driver = Driver(strategy: Self.strategy(failureLimit: 3))
+        driver.confirmFirstStage()
+        var looks = 0
+        while driver.rollout.phase == .progressing, looks < 20 {
+            driver.tick(samples: Self.counts(3, 120))
+            looks += 1
+        }
+        #expect(looks > 1)
+        #expect(driver.rollout.phase == .rollingBack)
+        let evidence = driver.rollout.checks["errors-vs-stable"]?.evidence
+        #expect(evidence?.rejectedAt != nil)
+        #expect(driver.rollout.checks["errors-vs-stable"]?.consecutiveBreaches == 3)
+    }
+
+    @Test(arguments: [
+        (nil as ComparisonCounts?, "no counts"),
+        (ComparisonCounts(canaryEvents: -1, canaryRequests: 10, baselineEvents: 0, baselineRequests: 10), "a count is -1.0"),
+        (ComparisonCounts(canaryEvents: 0, canaryRequests: 0, baselineEvents: 0, baselineRequests: 10), "no canary requests in the interval"),
+        (ComparisonCounts(canaryEvents: 20, canaryRequests: 10, baselineEvents: 0, baselineRequests: 10), "canary events exceed its requests"),
+    ])
+    func unusableCountsAreNoData(counts: ComparisonCounts?, reason: String) {
+        var driver = Driver(strategy: Self.strategy())
+        driver.confirmFirstStage()
+        let d = driver.tick { time in
+            [Sample(check: "errors-vs-stable", time: time, value: nil, verdict: .pass, counts: counts)]
+        }
+        #expect(d.events.map(\.type) == [.checkNoData])
+        #expect(d.rollout.checks["errors-vs-stable"]?.lastSample?.reason == reason)
+        #expect(d.rollout.checks["errors-vs-stable"]?.consecutiveNoData == 1)
+    }
+
+    /// The evidence is state in the rollout: it survives the store's JSON round trip whole.
+    @Test func evidenceSurvivesAJSONRoundTrip() throws {
+        var driver = Driver(strategy: Self.strategy())
+        driver.confirmFirstStage()
+        driver.tick(samples: Self.counts(2, 120))
+        let data = try JSONEncoder().encode(driver.rollout)
+        let decoded = try JSONDecoder().decode(Rollout.self, from: data)
+        #expect(decoded == driver.rollout)
+        #expect(decoded.checks["errors-vs-stable"]?.evidence?.canaryEvents == 2)
+    }
+
+    // MARK: minCount
+
+    static let guardedErrorRate = Check(
+        name: "error-rate", provider: "prom", query: "errors", max: 0.01, minCount: MinCount(query: "requests", min: 50))
+
+    static func errorRate(_ value: Double, count: Double?) -> (Timestamp) -> [Sample] {
+        { time in [Sample(check: "error-rate", time: time, value: value, verdict: .pass, count: count)] }
+    }
+
+    @Test(arguments: [
+        // (value, count, verdict): too few requests is no-data, whatever the value says.
+        (0.5, 12.0 as Double?, SampleVerdict.noData), (0.0, 12, .noData), (0.5, nil, .noData),
+        (0.5, 50, .breach), (0.0, 120, .pass),
+    ])
+    func minCountTurnsAThinWindowIntoNoData(value: Double, count: Double?, verdict: SampleVerdict) {
+        var driver = Driver(strategy: Self.strategy(checks: [Self.guardedErrorRate]))
+        driver.confirmFirstStage()
+        let d = driver.tick(samples: Self.errorRate(value, count: count))
+        #expect(d.rollout.checks["error-rate"]?.lastSample?.verdict == verdict)
+        #expect(d.rollout.phase == (verdict == .breach ? .rollingBack : .progressing))
+        if count == 12 {
+            #expect(d.rollout.checks["error-rate"]?.lastSample?.reason == "minCount: 12 in the window, fewer than 50")
+        }
+    }
+}
