@@ -45,9 +45,9 @@ struct Observer {
     ) async -> [String: Sample] {
         let runner = CheckRunner(providers: providers.metrics)
         let (limit, clock) = (controller.options.observeTimeout, controller.clock)
+        let context = checkContext(rollout: rollout, strategy: strategy)
         return await withTaskGroup(of: Sample.self) { group in
             for check in checks {
-                let context = checkContext(rollout: rollout, strategy: strategy)
                 group.addTask {
                     do {
                         return try await withTimeout(limit, on: clock, "check \(check.name)") {
