@@ -51,6 +51,25 @@ import Testing
         ]))
     }
 
+    /// A canary whose process died: its series vanish while stable's keep answering. That is a failure, rolled
+    /// back on the first tick after its weight is confirmed, not a no-data pause (#23.8).
+    @Test func aCanaryWhoseSeriesVanishedWhileStableAnswersIsRolledBack() async throws {
+        let scenario = try await Scenario(strategies: [Self.strategy()])
+        defer { Task { await scenario.stop() } }
+        scenario.world().metrics.answer { query in
+            query.contains("10.0.0.2:80") ? .noData : (query.hasPrefix("errors") ? .value(3) : .value(1080))
+        }
+        let rollout = try await scenario.start()
+        let final = try await scenario.tickUntilFinal(rollout.id, limit: 4)
+        #expect(final.phase == .rolledBack)
+        #expect(final.rollbackCause == .breach(check: "errors-vs-stable"))
+        let events = try await scenario.store.events(EventQuery(rollout: rollout.id))
+        // The tick that confirms the weight cannot judge the canary's silence yet (one CheckNoData); the next does.
+        #expect(events.filter { $0.type == .checkNoData }.count <= 1)
+        #expect(!events.contains { $0.type == .paused })
+        #expect(events.contains { $0.type == .checkBreached && $0.message.contains("canary silent") })
+    }
+
     @Test func aCanaryNoWorseThanStableIsPromotedWithItsEvidenceStored() async throws {
         let scenario = try await Scenario(strategies: [Self.strategy()])
         defer { Task { await scenario.stop() } }

@@ -133,6 +133,28 @@ import Testing
         #expect(d.rollout.checks["errors-vs-stable"]?.consecutiveNoData == 1)
     }
 
+    /// A dead canary is not a dead provider (#23.8): stable's traffic says how many requests the canary should
+    /// have served at its weight; none counted where ≥ 30 were due is a breach, not no-data.
+    @Test(arguments: [
+        // (baseline requests, canary weight confirmed, verdict)
+        (1080.0, true, SampleVerdict.breach), (200, true, .noData), (1080, false, .noData),
+    ])
+    func aSilentCanaryBesideABusyStableIsABreach(baselineRequests: Double, confirmed: Bool, verdict: SampleVerdict) {
+        var driver = Driver(strategy: Self.strategy())
+        driver.tick()
+        if confirmed { driver.tick() }
+        let d = driver.tick(samples: Self.counts(0, 0, 3, baselineRequests))
+        #expect(d.rollout.checks["errors-vs-stable"]?.lastSample?.verdict == verdict)
+        #expect(d.rollout.phase == (verdict == .breach ? .rollingBack : .progressing))
+        if verdict == .breach {
+            let breach = d.events.first { $0.type == .checkBreached }
+            #expect(
+                breach?.message.contains(
+                    "canary silent: 0 requests counted where its weight of 10% expects about 120 (stable served 1,080)")
+                    == true)
+        }
+    }
+
     /// The evidence is state in the rollout: it survives the store's JSON round trip whole.
     @Test func evidenceSurvivesAJSONRoundTrip() throws {
         var driver = Driver(strategy: Self.strategy())

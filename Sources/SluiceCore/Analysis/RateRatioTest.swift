@@ -133,18 +133,26 @@ public enum ComparisonOutcome: Sendable, Hashable {
     case collecting(String)
     /// The counts cannot be used: no-data, like a threshold check without a value.
     case noData(String)
+    /// The provider answers for stable, but the canary, which has traffic, counts nothing: a breach (docs/judge.md).
+    case silent(String)
 }
 
 extension Comparison {
     /// Adds one interval's counts to `evidence` and judges: breach once the e-value reached 1/α (and from then on),
     /// pass once the stage has `minRequests` canary requests, collecting before. `countsForStage` is false for
     /// samples taken before the stage's weight was confirmed: they feed the test, not the stage's minimum.
+    /// `canaryWeight` is the canary's confirmed weight, when it is: a canary that counts no request while the
+    /// baseline's traffic says it should have had many is silent (a crashed canary's series vanish), a breach.
     public func judge(
-        _ counts: ComparisonCounts?, evidence: ComparisonEvidence?, countsForStage: Bool, at time: Timestamp
+        _ counts: ComparisonCounts?, evidence: ComparisonEvidence?, countsForStage: Bool, at time: Timestamp,
+        canaryWeight: Int? = nil
     ) -> (evidence: ComparisonEvidence?, outcome: ComparisonOutcome) {
         guard let counts else { return (evidence, .noData("no counts")) }
         if let problem = counts.problem { return (evidence, .noData(problem)) }
-        guard counts.canaryRequests > 0 else { return (evidence, .noData("no canary requests in the interval")) }
+        guard counts.canaryRequests > 0 else {
+            if let silence = Self.silence(counts, canaryWeight: canaryWeight) { return (evidence, .silent(silence)) }
+            return (evidence, .noData("no canary requests in the interval"))
+        }
         let test = self.test
         var next = test.updated(evidence ?? ComparisonEvidence(), with: counts)
         if countsForStage { next.stageCanaryRequests += counts.canaryRequests }
@@ -155,6 +163,20 @@ extension Comparison {
             return (next, .collecting("collecting evidence: \(have) of \(ComparisonText.count(minRequests)) canary requests in this stage"))
         }
         return (next, .pass)
+    }
+
+    /// Requests the canary should have served in an interval where stable served `baselineRequests` at the
+    /// canary's weight w: baseline × w / (100 - w). Below this many expected, seeing none is not evidence enough:
+    /// P(0 | Poisson(30)) = 1e-13.
+    public static let silentCanaryMinimum = 30.0
+
+    /// Why a canary without requests is silent rather than idle, or nil when the baseline's traffic does not say.
+    static func silence(_ counts: ComparisonCounts, canaryWeight: Int?) -> String? {
+        guard let weight = canaryWeight, weight > 0, weight < 100 else { return nil }
+        let expected = counts.baselineRequests * Double(weight) / Double(100 - weight)
+        guard expected >= silentCanaryMinimum else { return nil }
+        return "canary silent: 0 requests counted where its weight of \(weight)% expects about "
+            + "\(ComparisonText.count(expected)) (stable served \(ComparisonText.count(counts.baselineRequests)))"
     }
 
     /// "errors 2/118 canary vs 31/10,402 stable; e-value 3.1 of 100 needed" for events, messages and `status`.

@@ -37,13 +37,16 @@ extension Decider {
         var explanation: String?
     }
 
-    static func assess(_ sample: Sample, for check: Check, state: CheckState, countsForStage: Bool) -> Assessment {
+    static func assess(
+        _ sample: Sample, for check: Check, state: CheckState, countsForStage: Bool, canaryWeight: Int? = nil
+    ) -> Assessment {
         if let compare = check.compare {
-            if sample.verdict == .noData, sample.counts == nil {
+            if sample.counts == nil {
                 return Assessment(verdict: .noData, reason: sample.reason ?? "no counts", evidence: state.evidence)
             }
             let (evidence, outcome) = compare.judge(
-                sample.counts, evidence: state.evidence, countsForStage: countsForStage, at: sample.time)
+                sample.counts, evidence: state.evidence, countsForStage: countsForStage, at: sample.time,
+                canaryWeight: canaryWeight)
             let value = evidence.map { compare.test.eValue($0) }
             let explanation = evidence.map { compare.explanation($0) }
             switch outcome {
@@ -57,6 +60,8 @@ extension Decider {
                     explanation: explanation)
             case .noData(let why):
                 return Assessment(verdict: .noData, reason: sample.reason ?? why, evidence: evidence)
+            case .silent(let why):
+                return Assessment(verdict: .breach, evidence: evidence, explanation: why)
             }
         }
         let (verdict, value) = Self.verdict(of: sample, for: check)
@@ -84,7 +89,10 @@ extension Decider {
             // A sample already counted (the same tick decided twice, e.g. after a failed store write) counts once.
             if let last = state.lastSample, sample.time <= last.time { continue }
             let countsForStage = stageStartedAt.map { sample.time >= $0 } ?? false
-            let assessment = Self.assess(sample, for: check, state: state, countsForStage: countsForStage)
+            // The weight the canary has for sure: the stage's, once the router confirmed it before this sample.
+            let canaryWeight = countsForStage ? rollout.desiredWeight : nil
+            let assessment = Self.assess(
+                sample, for: check, state: state, countsForStage: countsForStage, canaryWeight: canaryWeight)
             let (verdict, value) = (assessment.verdict, assessment.value)
             let reason = verdict == .noData ? sanitizedExcerpt(assessment.reason ?? sample.reason ?? "no value") : nil
             state.evidence = assessment.evidence

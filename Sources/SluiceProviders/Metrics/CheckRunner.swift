@@ -122,12 +122,17 @@ public struct CheckRunner: Sendable {
             ("baseline events", baselineEvents), ("baseline requests", baselineRequests),
         ]
         var numbers: [Double] = []
-        for (what, reading) in readings {
+        for (index, (what, reading)) in readings.enumerated() {
             switch reading {
             case .value(let value): numbers.append(value)
             case .noData(let reason):
-                result.reason = "\(what): \(reason)"
-                return
+                // The canary's series are gone (e.g. its process crashed) while stable's answer: nothing counted
+                // for the canary, which `decide` weighs against its traffic share. Stable without data is no-data.
+                guard index < 2, case .value = readings[2].1, case .value = readings[3].1 else {
+                    result.reason = "\(what): \(reason)"
+                    return
+                }
+                numbers.append(0)
             }
         }
         let counts = ComparisonCounts(
@@ -142,6 +147,9 @@ public struct CheckRunner: Sendable {
         case .breach: result.verdict = .breach
         case .collecting(let why), .noData(let why):
             result.verdict = .noData
+            result.reason = why
+        case .silent(let why):
+            result.verdict = .breach
             result.reason = why
         }
     }
