@@ -27,6 +27,8 @@ public struct KubernetesError: Error, Sendable, Hashable, CustomStringConvertibl
         public static let transport = Code(rawValue: "transport")
         /// The kubeconfig or in-cluster configuration cannot be used.
         public static let configuration = Code(rawValue: "configuration")
+        /// The credentials could not be obtained: an exec credential plugin failed or answered nonsense.
+        public static let credentials = Code(rawValue: "credentials")
         /// A workload did not reach the state Sluice waited for (e.g. a canary that never became available).
         public static let unavailable = Code(rawValue: "unavailable")
     }
@@ -50,7 +52,7 @@ public struct KubernetesError: Error, Sendable, Hashable, CustomStringConvertibl
 
     /// Whether trying again later can succeed (conflicts, throttling, server and transport failures).
     public var isRetryable: Bool {
-        [.conflict, .tooManyRequests, .server, .transport, .unavailable].contains(code) && reason != "AlreadyExists"
+        [.conflict, .tooManyRequests, .server, .transport, .unavailable, .credentials].contains(code) && reason != "AlreadyExists"
     }
 
     public var description: String {

@@ -126,7 +126,6 @@ struct KubeConfigTests {
     @Test(
         "unusable contexts say what and where",
         arguments: [
-            ("plugin", "exec credential plugin (gke-gcloud-auth-plugin), which Sluice does not support yet"),
             ("half", "needs both client-certificate and client-key"),
             ("dangling", "names cluster \"nowhere\", which is not defined"),
             ("nope", "context \"nope\" not found"),

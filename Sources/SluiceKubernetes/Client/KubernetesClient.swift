@@ -192,12 +192,20 @@ public final class KubernetesClient: Sendable {
         var throttled = 0
         var failed = 0
         var reauthenticated = false
+        var rejected: Proof?
         while true {
             try Task.checkCancellation()
+            let proof: Proof
+            do {
+                proof = try await self.proof(replacing: rejected)
+            } catch var error as KubernetesError {
+                error.operation = operation
+                throw error
+            }
+            rejected = nil
             let request = HTTPRequest(
                 method: method, url: url, headers: headers, body: body, timeout: options.requestTimeout,
-                connectTimeout: options.connectTimeout, tls: config.tls,
-                auth: try bearer(force: reauthenticated), retry: .none)
+                connectTimeout: options.connectTimeout, tls: proof.tls, auth: proof.auth, retry: .none)
             let response: HTTPResponse
             do {
                 response = try await http.execute(request)
@@ -218,8 +226,12 @@ public final class KubernetesClient: Sendable {
             let failure = KubernetesError.from(status: response.status, body: response.body, operation: operation)
             switch response.status {
             case 401 where !reauthenticated:
-                guard case .tokenFile = config.credentials else { throw failure }
-                reauthenticated = true  // the token may have rotated since it was read
+                switch config.credentials {
+                case .none, .token: throw failure
+                case .tokenFile, .exec: break  // the token may have rotated or expired since it was read
+                }
+                reauthenticated = true
+                rejected = proof
             case 429:
                 throttled += 1
                 guard throttled < options.maxThrottleAttempts else { throw failure }
@@ -234,11 +246,30 @@ public final class KubernetesClient: Sendable {
         }
     }
 
-    private func bearer(force: Bool) throws -> Authentication? {
+    /// What one request carries to prove who sends it.
+    private struct Proof {
+        var auth: Authentication?
+        var tls: TLSOptions
+        var credential: ExecCredentialPlugin.Credential?
+    }
+
+    /// The credentials for the next request; `rejected` is what the server just answered 401 to, read again.
+    private func proof(replacing rejected: Proof?) async throws -> Proof {
         switch config.credentials {
-        case .none: nil
-        case .token(let token): .bearer(token)
-        case .tokenFile(let file): .bearer(try file.token(force: force))
+        case .none:
+            return Proof(tls: config.tls)
+        case .token(let token):
+            return Proof(auth: .bearer(token), tls: config.tls)
+        case .tokenFile(let file):
+            return Proof(auth: .bearer(try file.token(force: rejected != nil)), tls: config.tls)
+        case .exec(let plugin):
+            let credential = try await plugin.credential(replacing: rejected?.credential)
+            var tls = config.tls
+            if let certificate = credential.clientCertificate, let key = credential.clientKey {
+                tls.clientCertificate = .pem(certificate)
+                tls.clientKey = .pem(key)
+            }
+            return Proof(auth: credential.token.map { .bearer($0) }, tls: tls, credential: credential)
         }
     }
 

@@ -19,6 +19,9 @@ public struct ClusterConfig: Sendable, CustomStringConvertible {
         case token(String)
         /// A bearer token read from a file and read again when the file changes (rotated service-account tokens).
         case tokenFile(TokenFile)
+        /// A bearer token (or client certificate) from an exec credential plugin, cached until it expires and
+        /// asked for again after a 401.
+        case exec(ExecCredentialPlugin)
     }
 
     public init(
@@ -36,6 +39,7 @@ public struct ClusterConfig: Sendable, CustomStringConvertible {
         case .none: auth = tls.clientCertificate == nil ? "none" : "client certificate"
         case .token: auth = "bearer token (redacted)"
         case .tokenFile(let file): auth = "bearer token from \(file.path)"
+        case .exec(let plugin): auth = "exec credential plugin \(plugin.spec.command)"
         }
         return "cluster \(Redaction.url(server)), namespace \(namespace), auth: \(auth)"
     }
@@ -102,20 +106,15 @@ extension KubeConfig {
                     "kubeconfig \(files): context \"\(contextName)\" names user \"\(context.user)\", "
                         + "which is not defined")
             }
-            if let command = user.execCommand {
-                throw KubernetesError(
-                    .configuration,
-                    "kubeconfig \(files): user \"\(context.user)\" authenticates with an exec "
-                        + "credential plugin (\(command)), which Sluice does not support yet; give it a token, "
-                        + "tokenFile or client certificate instead")
-            }
             if let provider = user.authProvider {
                 throw KubernetesError(
                     .configuration,
                     "kubeconfig \(files): user \"\(context.user)\" uses the \"\(provider)\" "
                         + "auth-provider, which Sluice does not support; use a token, tokenFile or client certificate")
             }
-            if user.token == nil, user.tokenFile == nil, user.clientCertificate == nil, user.hasBasicAuth {
+            if user.token == nil, user.tokenFile == nil, user.exec == nil, user.clientCertificate == nil,
+                user.hasBasicAuth
+            {
                 throw KubernetesError(
                     .configuration,
                     "kubeconfig \(files): user \"\(context.user)\" has only username/password, which "
@@ -133,6 +132,10 @@ extension KubeConfig {
                 credentials = .token(token)
             } else if let path = user.tokenFile {
                 credentials = .tokenFile(TokenFile(path: path))
+            } else if let exec = user.exec {
+                credentials = .exec(
+                    ExecCredentialPlugin(
+                        exec, user: context.user, cluster: exec.provideClusterInfo ? cluster : nil))
             }
         }
         return ClusterConfig(

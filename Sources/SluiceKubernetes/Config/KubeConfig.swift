@@ -19,12 +19,51 @@ public struct KubeConfig: Sendable, Hashable {
         public var tokenFile: String?
         public var clientCertificate: TLSSource?
         public var clientKey: TLSSource?
-        /// The exec plugin's command, when the user authenticates through one (not supported yet).
-        public var execCommand: String?
+        /// The exec credential plugin, when the user authenticates through one (`aws eks get-token`,
+        /// `gke-gcloud-auth-plugin`, `kubelogin`...).
+        public var exec: Exec?
         /// The auth-provider's name (`gcp`, `oidc`...), when the user has one (not supported).
         public var authProvider: String?
         /// `username`/`password` basic auth is present (not supported).
         public var hasBasicAuth: Bool
+    }
+
+    /// A user's `exec` entry: the credential plugin kubectl would run (client.authentication.k8s.io v1 or v1beta1).
+    public struct Exec: Sendable, Hashable {
+        /// The program: a name looked up on `PATH`, or a path (a relative one already resolved against the
+        /// kubeconfig's folder).
+        public var command: String
+        public var args: [String]
+        /// Variables added to Sluice's own environment for the plugin, in order.
+        public var env: [EnvVar]
+        /// `client.authentication.k8s.io/v1` or `/v1beta1`; the plugin must answer in the same version.
+        public var apiVersion: String
+        /// What to tell the user when the program is missing.
+        public var installHint: String?
+        /// Whether `KUBERNETES_EXEC_INFO` carries the cluster (server, CA) to the plugin.
+        public var provideClusterInfo: Bool
+
+        public init(
+            command: String, args: [String] = [], env: [EnvVar] = [],
+            apiVersion: String = ExecCredentialPlugin.v1, installHint: String? = nil, provideClusterInfo: Bool = false
+        ) {
+            self.command = command
+            self.args = args
+            self.env = env
+            self.apiVersion = apiVersion
+            self.installHint = installHint
+            self.provideClusterInfo = provideClusterInfo
+        }
+    }
+
+    /// One `env` entry of an exec plugin.
+    public struct EnvVar: Sendable, Hashable {
+        public var name: String
+        public var value: String
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
     }
 
     /// A context: which cluster, which user, which default namespace.
@@ -109,13 +148,12 @@ public struct KubeConfig: Sendable, Hashable {
         for (index, entry) in try namedEntries(document, "users", file: file) {
             let where_ = "kubeconfig \(file): users[\(index)] (\(entry.name))"
             let body = entry.body
-            let exec = body["exec"] as? [String: Any]
             config.users[entry.name] = User(
                 token: body["token"] as? String,
                 tokenFile: (body["tokenFile"] as? String).map { absolute($0, base: base) },
                 clientCertificate: try source(body, "client-certificate", base: base, at: where_),
                 clientKey: try source(body, "client-key", base: base, at: where_),
-                execCommand: exec.map { ($0["command"] as? String) ?? "(no command)" },
+                exec: try exec(body["exec"], base: base, at: where_),
                 authProvider: (body["auth-provider"] as? [String: Any]).map { ($0["name"] as? String) ?? "unnamed" },
                 hasBasicAuth: body["username"] != nil || body["password"] != nil)
         }
@@ -161,6 +199,49 @@ public struct KubeConfig: Sendable, Hashable {
             }
             return (index, Entry(name: name, body: item[inner] as? [String: Any] ?? [:]))
         }
+    }
+
+    /// A user's `exec` mapping, checked as kubectl checks it: a command, a supported apiVersion, `env` as
+    /// name/value pairs, and no `interactiveMode: Always` (a server has no terminal to ask on).
+    private static func exec(_ value: Any?, base: String, at place: String) throws -> Exec? {
+        guard let value, !(value is NSNull) else { return nil }
+        guard let body = value as? [String: Any] else {
+            throw KubernetesError(.configuration, "\(place): exec must be a mapping")
+        }
+        guard let command = body["command"] as? String, !command.isEmpty else {
+            throw KubernetesError(.configuration, "\(place): exec.command is missing")
+        }
+        let apiVersion = body["apiVersion"] as? String ?? ""
+        guard ExecCredentialPlugin.apiVersions.contains(apiVersion) else {
+            throw KubernetesError(
+                .configuration,
+                "\(place): exec.apiVersion \(apiVersion.isEmpty ? "is missing" : "\"\(apiVersion)\" is not supported"); "
+                    + "use \(ExecCredentialPlugin.apiVersions.joined(separator: " or "))")
+        }
+        if let mode = body["interactiveMode"] as? String, mode == "Always" {
+            throw KubernetesError(
+                .configuration,
+                "\(place): exec.interactiveMode is Always, but Sluice runs the plugin without a terminal; "
+                    + "use IfAvailable or Never")
+        }
+        let args = try (body["args"] as? [Any] ?? []).enumerated().map { index, arg in
+            guard let arg = arg as? String else {
+                throw KubernetesError(.configuration, "\(place): exec.args[\(index)] must be a string")
+            }
+            return arg
+        }
+        let env = try (body["env"] as? [Any] ?? []).enumerated().map { index, item in
+            guard let item = item as? [String: Any], let name = item["name"] as? String, !name.isEmpty,
+                let value = item["value"] as? String
+            else {
+                throw KubernetesError(.configuration, "\(place): exec.env[\(index)] needs a name and a string value")
+            }
+            return EnvVar(name: name, value: value)
+        }
+        return Exec(
+            command: command.contains("/") ? absolute(command, base: base) : command, args: args, env: env,
+            apiVersion: apiVersion, installHint: body["installHint"] as? String,
+            provideClusterInfo: body["provideClusterInfo"] as? Bool ?? false)
     }
 
     /// `KEY` (a file) or `KEY-data` (base64 PEM); the data wins when both are set, as in kubectl.
