@@ -13,13 +13,13 @@ public struct ALBRouter: TrafficRouter {
     public let route: ALBRoute
     /// The ELBv2 endpoint requests go to: the route's override, or the region's public endpoint.
     public let endpoint: String
-    let credentials: AWSCredentials
+    let credentials: any AWSCredentialSource
     let client: any HTTPClient
     let timeout: Duration
 
-    /// A router for `route`, signing with `credentials` (see `AWSCredentials.resolve(environment:)`).
+    /// A router for `route`, signing with what `credentials` hands out (see `AWSCredentialChain`).
     public init(
-        route: ALBRoute, credentials: AWSCredentials, client: any HTTPClient, timeout: Duration = .seconds(10)
+        route: ALBRoute, credentials: any AWSCredentialSource, client: any HTTPClient, timeout: Duration = .seconds(10)
     ) throws {
         let name = "awsALB listener \(route.listenerARN)"
         guard !route.region.isEmpty, route.region.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else {
@@ -129,10 +129,19 @@ extension ALBRouter {
     func call(_ action: String, _ parameters: [(String, String)]) async throws -> XMLElementTree {
         let fields = [("Action", action), ("Version", "2015-12-01")] + parameters
         let body = fields.map { "\(Self.formEncode($0.0))=\(Self.formEncode($0.1))" }.joined(separator: "&")
+        let signing: AWSCredentials
+        do {
+            signing = try await credentials.credentials()
+        } catch let error as ProviderError {
+            throw ProviderError(
+                error.code, provider: name, "\(action): \(error.provider): \(error.message)", status: error.status)
+        } catch {
+            throw ProviderError(.unavailable, provider: name, "\(action): no AWS credentials: \(error)")
+        }
         let request = HTTPRequest(
             method: "POST", url: endpoint,
             headers: [("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")], body: Data(body.utf8),
-            timeout: timeout, auth: .awsSigV4(credentials, region: route.region, service: "elasticloadbalancing"),
+            timeout: timeout, auth: .awsSigV4(signing, region: route.region, service: "elasticloadbalancing"),
             // Both calls are safe to repeat: one reads, the other sets absolute weights.
             retry: RetryPolicy(retryNonIdempotent: true))
         let response: HTTPResponse

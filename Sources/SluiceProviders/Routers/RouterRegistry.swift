@@ -48,7 +48,7 @@ public struct RouterRegistry: Sendable {
         },
         "awsALB": { route, context in
             guard case .awsALB(let alb) = route else { throw mismatch(route, "awsALB") }
-            let credentials = try AWSCredentials.resolve(environment: context.environment)
+            let credentials = try AWSCredentialChain.source(environment: context.environment, http: context.http)
             return try ALBRouter(route: alb, credentials: credentials, client: context.http)
         },
         "gatewayAPI": { route, context in

@@ -16,6 +16,13 @@ Writes READY_FILE once listening. Endpoints:
   /open              how many /hang requests are open right now
   /record?key=K[&fail=N]  remembers the request's headers under K; answers 401 to the first N, then {"value": 1}
   /recorded?key=K    JSON of the headers (lower-case names) of the last /record request for K
+  /files/NAME        the file NAME of the READY_FILE's folder (a JWKS, a discovery document), 404 if absent;
+                     counted under /count?key=files/NAME
+  /latest/...        a stand-in for the EC2 instance metadata service v2: PUT /latest/api/token (with the
+                     X-aws-ec2-metadata-token-ttl-seconds header) gives a session token; GET
+                     /latest/meta-data/iam/security-credentials/ (role sluice-node-role) and .../sluice-node-role
+                     (credentials N: AccessKeyId ASIAIMDSN, expiring in 6 h) answer 401 without a session token it
+                     gave; counted under /count?key=imds-token and imds-credentials
   /drip?id=X&count=N&every_ms=M[&hold=1]  a chunked body: N lines "chunk I" M ms apart; with hold=1 it then waits
                      (state "open") until /release?id=X, or the client closes ("closed"), before "end" ends the body
 """
@@ -30,6 +37,8 @@ OPEN_HANGS = [0]
 RELEASED = set()
 RECORDED = {}
 HEALTH = {"status": 200, "version": "v1"}
+IMDS_SESSIONS = set()
+FILES_DIR = ["."]
 
 
 def wait_for_close(conn, deadline, released=None):
@@ -64,6 +73,33 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def instance_metadata(self, path):
+        if path == "/latest/api/token":
+            if self.command != "PUT" or not self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+                return self.reply(400, b"a PUT with X-aws-ec2-metadata-token-ttl-seconds is needed")
+            with LOCK:
+                COUNTS["imds-token"] = COUNTS.get("imds-token", 0) + 1
+                session = "imds-session-%d-%s" % (COUNTS["imds-token"], os.urandom(8).hex())
+                IMDS_SESSIONS.add(session)
+            return self.reply(200, session.encode())
+        with LOCK:
+            known = self.headers.get("X-aws-ec2-metadata-token") in IMDS_SESSIONS
+        if not known:
+            return self.reply(401, b"")
+        base = "/latest/meta-data/iam/security-credentials/"
+        if path == base:
+            return self.reply(200, b"sluice-node-role")
+        if path == base + "sluice-node-role":
+            with LOCK:
+                COUNTS["imds-credentials"] = COUNTS.get("imds-credentials", 0) + 1
+                n = COUNTS["imds-credentials"]
+            expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 6 * 3600))
+            body = {"Code": "Success", "Type": "AWS-HMAC", "AccessKeyId": "ASIAIMDS%d" % n,
+                    "SecretAccessKey": "imds-secret-%d-wJalrXUtnFEMI" % n, "Token": "imds-session-token-%d" % n,
+                    "Expiration": expires, "LastUpdated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            return self.reply(200, json.dumps(body).encode(), [("Content-Type", "text/plain")])
+        return self.reply(404, b"")
+
     def handle_any(self):
         url = urlparse(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -76,6 +112,17 @@ class Handler(BaseHTTPRequestHandler):
                 status, version = HEALTH["status"], HEALTH["version"]
             body = json.dumps({"version": version}).encode()
             return self.reply(status, body, [("Content-Type", "application/json"), ("X-Version", version)])
+        if url.path.startswith("/files/"):
+            name = url.path[len("/files/"):]
+            with LOCK:
+                COUNTS["files/" + name] = COUNTS.get("files/" + name, 0) + 1
+            path = os.path.join(FILES_DIR[0], name)
+            if ".." in name.split("/") or not os.path.isfile(path):
+                return self.reply(404, b"")
+            with open(path, "rb") as f:
+                return self.reply(200, f.read(), [("Content-Type", "application/json")])
+        if url.path.startswith("/latest/"):
+            return self.instance_metadata(url.path)
         if url.path == "/set-health":
             with LOCK:
                 HEALTH["status"] = int(query.get("status", HEALTH["status"]))
@@ -214,6 +261,7 @@ def main():
     signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGTERM, signal.SIGINT])
     threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True).start()
     port, ready = int(sys.argv[1]), sys.argv[2]
+    FILES_DIR[0] = os.path.dirname(os.path.abspath(ready))
     args = dict(zip(sys.argv[3::2], sys.argv[4::2]))
     server = Server(("127.0.0.1", port), Handler)
     if "--cert" in args:
