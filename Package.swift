@@ -84,6 +84,8 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // RSA signature checks of OIDC tokens (RS256); ES256 is in Crypto.
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -155,6 +157,7 @@ let package = Package(
             name: "SluiceAPITests",
             dependencies: ["SluiceAPI", "SluiceCore", "SluiceHTTP", "SluiceTestSupport", "SluiceStore", "SluiceController",
                 "SluiceKubernetes", .product(name: "Yams", package: "Yams"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"), .product(name: "InMemoryLogging", package: "swift-log"),
             ]
         ),
         // The demo: an HTTP service and a load generator, never linked into `sluice`.

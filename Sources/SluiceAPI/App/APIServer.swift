@@ -139,9 +139,9 @@ public struct APIServer: Sendable {
     // MARK: Auth
 
     /// Checks the request's token for `role`; refusals are counted and logged without the token.
-    func authorize(_ request: Request, role: Role) throws -> Identity {
+    func authorize(_ request: Request, role: Role) async throws -> Identity {
         let header = request.headers[.authorization]
-        switch authenticator.authorize(authorization: header, role: role) {
+        switch await authenticator.authenticate(authorization: header, role: role) {
         case .success(let identity):
             return identity
         case .failure(let failure):
@@ -171,7 +171,7 @@ public struct APIServer: Sendable {
         _ handler: @escaping @Sendable (Request, APIContext, Identity) async throws -> Response
     ) {
         router.on(path, method: method) { request, context in
-            let identity = try authorize(request, role: role)
+            let identity = try await authorize(request, role: role)
             return try await handler(request, context, identity)
         }
     }

@@ -48,12 +48,15 @@ public final class Authenticator: @unchecked Sendable {
     private var reloadFailures = 0
     private let logger: Logger?
     private let now: @Sendable () -> Timestamp
+    /// Checks JWTs of the configured OIDC issuers, when there are any.
+    public let oidc: OIDCVerifier?
 
     /// Tokens from a file, re-read when the file's modification time changes; reloads are logged to `logger`.
     public init(
-        tokensFile path: String, logger: Logger? = nil,
+        tokensFile path: String, logger: Logger? = nil, oidc: OIDCVerifier? = nil,
         now: @escaping @Sendable () -> Timestamp = APIServer.systemNow
     ) throws {
+        self.oidc = oidc
         self.path = path
         self.entries = try TokenFile.load(path: path).tokens
         self.loadedModification = Self.modification(of: path)
@@ -62,10 +65,11 @@ public final class Authenticator: @unchecked Sendable {
     }
 
     /// A fixed list (tests, and `serve` without a tokens file refuses every token).
-    public init(entries: [TokenEntry]) {
+    public init(entries: [TokenEntry], oidc: OIDCVerifier? = nil, logger: Logger? = nil) {
+        self.oidc = oidc
         self.path = nil
         self.entries = entries
-        self.logger = nil
+        self.logger = logger
         self.now = APIServer.systemNow
     }
 
@@ -92,6 +96,27 @@ public final class Authenticator: @unchecked Sendable {
         guard let match else { return .failure(.unknown) }
         guard match.role.includes(needed) else { return .failure(.forbidden) }
         return .success(Identity(name: match.name, role: match.role))
+    }
+
+    /// `authorize`, then, for a JWT no static token matches, the OIDC issuers: the identity is `oidc:` + the
+    /// token's subject with the role of the first rule its claims match. A refused JWT is logged with the reason
+    /// and issuer, never the token.
+    public func authenticate(authorization: String?, role needed: Role) async -> Result<Identity, Failure> {
+        let result = authorize(authorization: authorization, role: needed)
+        guard case .failure(.unknown) = result, let oidc, let token = Self.bearerToken(authorization),
+            OIDCVerifier.looksLikeJWT(token)
+        else { return result }
+        let (verdict, issuer) = await oidc.verify(token)
+        switch verdict {
+        case .success(let identity):
+            guard identity.role.includes(needed) else { return .failure(.forbidden) }
+            return .success(identity)
+        case .failure(let rejection):
+            logger?.info(
+                "OIDC token refused",
+                metadata: ["oidc.reason": "\(rejection.rawValue)", "oidc.issuer": "\(issuer ?? "unknown")"])
+            return .failure(rejection == .noRule ? .forbidden : .unknown)
+        }
     }
 
     /// The name of the token in `authorization`, for logging a refusal (never the token itself).

@@ -66,6 +66,11 @@ public struct TokenFile: Sendable, Hashable, Codable {
             if name.text.isEmpty || name.text.contains(where: { $0.isWhitespace }) {
                 throw fail(name.node, "\(at).name must be a non-empty word")
             }
+            if name.text.hasPrefix(OIDCVerifier.namePrefix) {
+                throw fail(
+                    name.node,
+                    "\(at).name \"\(name.text)\" starts with \(OIDCVerifier.namePrefix), which names OIDC token subjects")
+            }
             if !names.insert(name.text).inserted {
                 throw fail(name.node, "\(at).name \"\(name.text)\" is listed twice")
             }

@@ -41,6 +41,7 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
 /// idleTimeout: 10s                # a connection without a complete request header for this long is closed
 /// maxConnections: 4096            # connections beyond this wait in the listen backlog
 /// sampleRetention: 7d             # samples of rollouts finished this long ago are pruned (0: never); events stay
+/// oidc: [{issuer, audience, jwksURL, caFile, rules: [{role, claims}]}]   # optional: CI's OIDC tokens (OIDCIssuer)
 /// ```
 /// Relative paths are relative to the config file's directory.
 public struct ServerConfig: Sendable, Hashable {
@@ -72,6 +73,8 @@ public struct ServerConfig: Sendable, Hashable {
     public var maxConnections: Int
     /// How long the samples of a finished rollout are kept (nil: for ever). The event log is kept whole.
     public var sampleRetention: Duration?
+    /// The OIDC issuers whose tokens are accepted beside the tokens file (docs/api.md, "OIDC tokens for CI").
+    public var oidc: [OIDCIssuer] = []
 
     /// The default `idleTimeout`: long enough for any client that means to send a request.
     public static let defaultIdleTimeout: Duration = .seconds(10)
@@ -102,7 +105,7 @@ public struct ServerConfig: Sendable, Hashable {
 
     static let knownKeys: Set<String> = [
         "listen", "tls", "tokensFile", "statePath", "kubeconfig", "context", "strategiesDir", "idleTimeout",
-        "maxConnections", "database", "databasePasswordFile", "sampleRetention",
+        "maxConnections", "database", "databasePasswordFile", "sampleRetention", "oidc",
     ]
 
     /// Reads, parses and checks the config file at `path`.
@@ -227,6 +230,7 @@ public struct ServerConfig: Sendable, Hashable {
             }
             config.sampleRetention = retention == .zero ? nil : retention
         }
+        if let node = mapping["oidc"] { config.oidc = try OIDCIssuer.parseList(node, file: file, resolve: resolve) }
         return config
     }
 

@@ -17,7 +17,8 @@ public enum SluiceServer {
         config: ServerConfig, logger: Logger, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> ServiceGroup {
-        let authenticator = try Authenticator(tokensFile: config.tokensFile, logger: logger)
+        let oidc = config.oidc.isEmpty ? nil : OIDCVerifier(issuers: config.oidc, http: try CurlClient())
+        let authenticator = try Authenticator(tokensFile: config.tokensFile, logger: logger, oidc: oidc)
         // PostgreSQL when `database` is set (docs/ha.md), else the SQLite file, held by this process alone.
         var postgres: PostgresStore?
         if let database = config.database { postgres = try await PostgresStore.open(database, logger: logger) }

@@ -33,6 +33,7 @@ struct Answer {
 
 /// Runs the API with a `FakeBackend` on a free port of 127.0.0.1 for the duration of `body`.
 func withAPIServer<T>(
+    authenticator: Authenticator = Authenticator(entries: TestTokens.entries), logger given: Logger? = nil,
     _ body: (URL, FakeBackend, APIMetrics) async throws -> T
 ) async throws -> T {
     let signal = EventSignal()
@@ -41,8 +42,9 @@ func withAPIServer<T>(
     let metrics = APIMetrics()
     var logger = Logger(label: "sluice-api-test")
     logger.logLevel = .critical
+    if let given { logger = given }
     let server = APIServer(
-        backend: backend, authenticator: Authenticator(entries: TestTokens.entries), signal: signal, metrics: metrics,
+        backend: backend, authenticator: authenticator, signal: signal, metrics: metrics,
         logger: logger, now: { FakeBackend.epoch })
     let bound = PortBox()
     let app = try server.buildApplication(host: "127.0.0.1", port: 0) { port in bound.set(port) }
