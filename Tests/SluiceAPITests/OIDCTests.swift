@@ -277,6 +277,41 @@ struct OIDCTests {
         }
     }
 
+    @Test("sluice serve with oidc: in sluice.yaml: the CLI with a CI token is let in, an expired one refused, no token logged")
+    func throughServe() async throws {
+        let issuer = try await TestIssuer()
+        let ec = TestSigner.es256("ec-1")
+        try issuer.publish([ec])
+        let server = try await ServeProcess.start(
+            config: """
+                oidc:
+                  - issuer: \(issuer.issuer)
+                    audience: sluice
+                    caFile: \(issuer.fixtures.caCertificate)
+                    rules:
+                      - role: viewer
+                        claims: {repository: acme/shop}
+
+                """)
+        defer { server.stop() }
+        let good = try ec.sign(Self.claims(issuer.issuer, at: Date()))
+        let expired = try ec.sign(Self.claims(issuer.issuer, at: Date(), ["exp": Date().timeIntervalSince1970 - 3600]))
+        for (token, name) in [(good, "good"), (expired, "expired")] {
+            try token.write(toFile: server.directory + "/\(name).jwt", atomically: true, encoding: .utf8)
+        }
+        let accepted = try await runSluice(["status", "--server", server.url, "--token-file", server.directory + "/good.jwt"])
+        #expect(accepted.status == 0, "\(accepted.stderr)")
+        let refused = try await runSluice(
+            ["status", "--server", server.url, "--token-file", server.directory + "/expired.jwt"])
+        #expect(refused.status == 3 && refused.stderr.contains("401"), "\(refused.stderr)")
+        let log = server.process.logTail(100_000)
+        #expect(log.contains("OIDC token refused"), "\(log)")
+        for token in [good, expired] {
+            #expect(!log.contains(String(token.split(separator: ".")[2])))
+            #expect(!log.contains(String(token.split(separator: ".")[1])))
+        }
+    }
+
     @Test("a static token may not be named like an OIDC subject")
     func reservedPrefix() throws {
         let text = "tokens:\n- {name: \"oidc:repo:acme/shop\", role: ci, sha256: \(String(repeating: "a", count: 64))}\n"
