@@ -251,6 +251,42 @@ extension StoreBackend {
         }
     }
 
+    /// PostgreSQL restarts under a store (a failover, an upgrade): while it is down every call fails with a database
+    /// error, soon; once it is back the store reconnects by itself, and nothing committed before is lost.
+    @Test func aStoreFailsWhileItsDatabaseIsDownAndReconnectsWhenItIsBack() async throws {
+        let cluster = try await PostgresCluster.start()
+        defer { cluster.stop() }
+        var configuration = PostgresDatabase(cluster: cluster, name: try await cluster.createDatabase()).configuration
+        configuration.callTimeout = .seconds(2)
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let store = try await PostgresStore.open(configuration, logger: logger)
+        do {
+            let rollout = try await started(store, name: "checkout")
+            cluster.stopServer()
+            let down = ContinuousClock.now
+            await #expect(throws: StoreError(.database, "cannot read the last event seq: PostgreSQL did not answer within 2.0 seconds")) {
+                _ = try await store.lastSeq()
+            }
+            let failedAfter = ContinuousClock.now - down
+            #expect(failedAfter < .seconds(10), "the pool alone waits a minute")
+            print("a call to a stopped PostgreSQL failed after \(failedAfter)")
+            try await cluster.startServer()
+            let up = ContinuousClock.now
+            try await waitUntil("the store to reconnect", timeout: .seconds(120)) {
+                try await store.lastSeq() == 1
+            }
+            print("the store reconnected \(ContinuousClock.now - up) after PostgreSQL was back")
+            _ = try await store.record(TickRecord(rolloutID: rollout.id, now: Fixtures.epoch)) { current, _ in
+                step(current, to: .progressing, weight: 10, type: .trafficShifted, now: Fixtures.epoch)
+            }
+            #expect(try await store.events().map(\.type) == [.rolloutStarted, .trafficShifted])
+        } catch {
+            await store.close()
+            throw error
+        }
+        await store.close()
+    }
+
     /// `sslmode` means what it means to libpq: `verify-full` checks the CA and the server's name, `verify-ca` the CA
     /// alone, `require` only that the connection is encrypted. The cluster's certificate names `localhost` only.
     @Test func tlsVerifiesWhatItsModeSays() async throws {

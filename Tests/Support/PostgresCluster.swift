@@ -27,17 +27,23 @@ public final class PostgresCluster: Sendable {
     public let binDirectory: String
     /// The PEM certificate of the CA that signed the server's certificate (for `sslrootcert`).
     public var certificateAuthorityFile: String { directory + "/ca.crt" }
-    private let managed: ManagedProcess
+    /// The postmaster's command line (through `setpriv` when run as root).
+    private let command: [String]
+    private let managed: Mutex<ManagedProcess>
 
-    private init(port: Int, directory: String, passwordFile: String, binDirectory: String, managed: ManagedProcess) {
+    private init(
+        port: Int, directory: String, passwordFile: String, binDirectory: String, command: [String],
+        managed: ManagedProcess
+    ) {
         self.port = port
         self.directory = directory
         self.passwordFile = passwordFile
         self.binDirectory = binDirectory
-        self.managed = managed
+        self.command = command
+        self.managed = Mutex(managed)
     }
 
-    public var isRunning: Bool { managed.isRunning }
+    public var isRunning: Bool { managed.withLock { $0.isRunning } }
 
     /// `postgres://sluice@127.0.0.1:PORT/DATABASE?sslmode=disable`: the cluster has no TLS, and no password in a URL.
     public func url(database: String) -> String {
@@ -67,17 +73,32 @@ public final class PostgresCluster: Sendable {
         }
         try await makeCertificates(in: directory, owner: owner)
         let port = try freePort()
-        let managed = try ManagedProcess(
-            name: "postgres", executable: Self.launcher(owner),
-            arguments: Self.prefix(owner) + [
+        let command =
+            [Self.launcher(owner)] + Self.prefix(owner) + [
                 bin + "/postgres", "-D", directory + "/data", "-p", "\(port)", "-k", directory,
                 "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "fsync=off",
                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "ssl=on",
                 "-c", "ssl_cert_file=\(directory)/server.crt", "-c", "ssl_key_file=\(directory)/server.key",
-            ],
-            directory: directory, installHint: installHint)
-        let cluster = PostgresCluster(
-            port: port, directory: directory, passwordFile: passwordFile, binDirectory: bin, managed: managed)
+            ]
+        do {
+            let managed = try await launch(command, directory: directory, port: port, bin: bin, timeout: timeout)
+            return PostgresCluster(
+                port: port, directory: directory, passwordFile: passwordFile, binDirectory: bin, command: command,
+                managed: managed)
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
+        }
+    }
+
+    /// Starts the postmaster and waits (bounded, polling `pg_isready`) until it accepts connections; stops it and
+    /// fails with its log when it exits or does not get ready in time.
+    private static func launch(
+        _ command: [String], directory: String, port: Int, bin: String, timeout: Duration
+    ) async throws -> ManagedProcess {
+        let managed = try ManagedProcess(
+            name: "postgres", executable: command[0], arguments: Array(command.dropFirst()), directory: directory,
+            installHint: installHint)
         do {
             try await waitUntil("PostgreSQL to accept connections on 127.0.0.1:\(port)", timeout: timeout) {
                 guard managed.isRunning else { throw SupportError("postgres exited") }
@@ -88,10 +109,22 @@ public final class PostgresCluster: Sendable {
             guard managed.isRunning else { throw SupportError("postgres exited before accepting connections") }
         } catch {
             let tail = managed.logTail()
-            cluster.stop()
+            managed.stop(signal: SIGINT, timeout: .seconds(10))
             throw SupportError("\(error)\npostgres log:\n\(tail)")
         }
-        return cluster
+        return managed
+    }
+
+    /// Stops the server (fast shutdown) and keeps the cluster: a database outage, until `startServer`.
+    public func stopServer() {
+        managed.withLock { $0 }.stop(signal: SIGINT, timeout: .seconds(10))
+    }
+
+    /// Starts the server again on the same port and data, and waits until it accepts connections.
+    public func startServer(timeout: Duration = .seconds(60)) async throws {
+        let started = try await Self.launch(
+            command, directory: directory, port: port, bin: binDirectory, timeout: timeout)
+        managed.withLock { $0 = started }
     }
 
     /// Creates a database with a fresh name and returns the name.
@@ -124,12 +157,12 @@ public final class PostgresCluster: Sendable {
 
     /// Stops the postmaster (fast shutdown: SIGINT, then SIGKILL after the grace period) and deletes the cluster.
     public func stop() {
-        managed.stop(signal: SIGINT, timeout: .seconds(10))
+        stopServer()
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// The postmaster's log, for failure messages.
-    public func logTail() -> String { managed.logTail() }
+    public func logTail() -> String { managed.withLock { $0 }.logTail() }
 
     // MARK: - One cluster per test process
 

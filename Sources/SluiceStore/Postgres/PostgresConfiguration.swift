@@ -29,11 +29,14 @@ public struct PostgresConfiguration: Sendable, Hashable {
     public var rootCertificateFile: String?
     /// A file holding the password alone (a trailing newline is ignored); none when nil (trust, peer, certificate).
     public var passwordFile: String?
+    /// How long one store call may take, waiting for a connection included, before it fails with a database error.
+    public var callTimeout: Duration
 
     public init(
         host: String, port: Int = 5432, user: String, database: String, tls: TLSMode = .prefer,
-        rootCertificateFile: String? = nil, passwordFile: String? = nil
+        rootCertificateFile: String? = nil, passwordFile: String? = nil, callTimeout: Duration = .seconds(10)
     ) {
+        self.callTimeout = callTimeout
         self.host = host
         self.port = port
         self.user = user

@@ -91,7 +91,33 @@ public final class PostgresStore: Sendable, Service {
         try await transaction(what, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
     }
 
+    /// `body` in a transaction, bounded by `configuration.callTimeout`: while the database cannot be reached the pool
+    /// waits for a connection for a minute before it gives up, and a store call must fail long before that (docs/ha.md
+    /// "When the database fails"). A call that timed out may still have committed; callers read again, as after any
+    /// store failure.
     private func transaction<T: Sendable>(
+        _ what: String, begin: PostgresQuery, _ body: (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let timeout = configuration.callTimeout
+        return try await withoutActuallyEscaping(body) { body in
+            // The group awaits both children before it returns, so `body` never outlives this call.
+            let escaped = UncheckedSendable(body)
+            return try await withThrowingTaskGroup(of: CallOutcome<T>.self) { group in
+                group.addTask { .done(try await self.transactionNow(what, begin: begin, escaped.value)) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)  // the deadline of one store call
+                    return .timedOut
+                }
+                defer { group.cancelAll() }
+                guard case .done(let value) = try await group.next() else {
+                    throw StoreError(.database, "cannot \(what): PostgreSQL did not answer within \(timeout)")
+                }
+                return value
+            }
+        }
+    }
+
+    private func transactionNow<T: Sendable>(
         _ what: String, begin: PostgresQuery, _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         do {
@@ -117,6 +143,18 @@ public final class PostgresStore: Sendable, Service {
             throw StoreError(.database, "cannot \(what)", underlying: PostgresFailure(error))
         }
     }
+}
+
+/// How a bounded store call ended: with its value, or at its deadline.
+private enum CallOutcome<T: Sendable>: Sendable {
+    case done(T)
+    case timedOut
+}
+
+/// A value that crosses into a child task which the caller awaits before the value's scope ends.
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    var value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// An error of the caller's code inside a transaction, carried out of the connection pool untouched.
