@@ -72,8 +72,8 @@ struct CLIOutputTests {
             let body = try JSONDecoder().decode([String: String].self, from: Data(answer.stdout.utf8))
             #expect(body["version"] == SluiceVersion.current, "\(path): \(answer.stdout)")
         }
-        let manifest = try String(contentsOfFile: repositoryRoot() + "/manifests/40-deployment.yaml", encoding: .utf8)
-        #expect(manifest.contains("image: sluice:\(SluiceVersion.current)\n"), "the release image carries the same version")
+        let manifest = try String(contentsOfFile: repositoryRoot() + "/manifests/base/kustomization.yaml", encoding: .utf8)
+        #expect(manifest.contains("newTag: \(SluiceVersion.current)\n"), "the release image carries the same version")
     }
 
     @Test

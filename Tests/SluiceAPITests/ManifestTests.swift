@@ -4,30 +4,20 @@ import SluiceTestSupport
 import Testing
 import Yams
 
-/// `manifests/`: real `kubectl apply` of the whole directory against the Kubernetes API simulator, every object
+/// `manifests/overlays/cluster`: real `kubectl apply -k` against the Kubernetes API simulator, every object
 /// read back; the RBAC checked twice, on paper (only the verbs Sluice calls) and in use (`sluice serve` runs as
-/// the manifests' ServiceAccount, authorized by the applied ClusterRole, and the verbs it used are exactly the
-/// ClusterRole's); the strategy in the ConfigMap is one `sluice validate` accepts.
+/// the manifests' ServiceAccount, authorized by the applied ClusterRole, or with overlays/namespaced the Role in
+/// `shop`, and the verbs it used are exactly the role's); the example strategy is one `sluice validate` accepts.
+/// KustomizeTests checks every overlay's shape.
 struct ManifestTests {
-    static let directory = repositoryRoot() + "/manifests"
+    static let directory = repositoryRoot() + "/manifests/overlays/cluster"
 
-    /// Every document of manifests/ as (kind, name, namespace).
-    static func objects() throws -> [(kind: String, name: String, namespace: String?)] {
-        var found: [(String, String, String?)] = []
-        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".yaml") }
-        for file in files.sorted() {
-            for document in try Yams.load_all(yaml: try String(contentsOfFile: directory + "/" + file, encoding: .utf8))
-            {
-                let object = document as? [String: Any]
-                let metadata = object?["metadata"] as? [String: Any]
-                found.append(
-                    (
-                        object?["kind"] as? String ?? "?", metadata?["name"] as? String ?? "?",
-                        metadata?["namespace"] as? String
-                    ))
-            }
+    /// Every object the cluster overlay renders, as (kind, name, namespace).
+    static func objects() async throws -> [(kind: String, name: String, namespace: String?)] {
+        try await KustomizeTests.render("cluster").map { object in
+            let metadata = object["metadata"] as? [String: Any]
+            return (object["kind"] as? String ?? "?", metadata?["name"] as? String ?? "?", metadata?["namespace"] as? String)
         }
-        return found
     }
 
     @Test
@@ -38,10 +28,10 @@ struct ManifestTests {
         let home = try makeTemporaryDirectory("kubectl-home")
         defer { try? FileManager.default.removeItem(atPath: home) }
         let applied = try await runKubectl(
-            ["apply", "--validate=false", "-f", Self.directory], kubeconfig: kubeconfig, home: home)
-        #expect(applied.status == 0, "kubectl apply -f manifests/: \(applied.stderr)")
-        let objects = try Self.objects()
-        #expect(objects.count >= 10)
+            ["apply", "--validate=false", "-k", Self.directory], kubeconfig: kubeconfig, home: home)
+        #expect(applied.status == 0, "kubectl apply -k manifests/overlays/cluster: \(applied.stderr)")
+        let objects = try await Self.objects()
+        #expect(objects.count >= 8)
         for object in objects {
             let scope = object.namespace.map { ["-n", $0] } ?? []
             let got = try await runKubectl(
@@ -61,42 +51,29 @@ struct ManifestTests {
         let containers = ((spec?["spec"] as? [String: Any])?["containers"] as? [[String: Any]]) ?? []
         #expect(containers.first?["readinessProbe"] != nil && containers.first?["livenessProbe"] != nil)
         #expect((containers.first?["resources"] as? [String: Any])?["limits"] != nil)
-        // A Secret's stringData is stored as data, as a real server does.
-        let secret = try await runKubectl(
-            ["get", "secret", "sluice-tokens", "-n", "sluice", "-o", "jsonpath={.data.tokens\\.yaml}"],
-            kubeconfig: kubeconfig, home: home)
-        #expect(Data(base64Encoded: secret.stdout).map { String(decoding: $0, as: UTF8.self) } == "tokens: []\n")
         // A second apply changes nothing it need not.
         let again = try await runKubectl(
-            ["apply", "--validate=false", "-f", Self.directory], kubeconfig: kubeconfig, home: home)
+            ["apply", "--validate=false", "-k", Self.directory], kubeconfig: kubeconfig, home: home)
         #expect(again.status == 0 && again.stdout.contains("clusterrole.rbac.authorization.k8s.io/sluice unchanged"))
     }
 
     @Test
-    func everyDocumentHasItsShapeAndTheRBACIsLeast() throws {
+    func everyDocumentHasItsShapeAndTheRBACIsLeast() async throws {
         var kinds: [String] = []
         var rules: [[String: Any]] = []
-        for file in try FileManager.default.contentsOfDirectory(atPath: Self.directory).filter({ $0.hasSuffix(".yaml") }
-        ) {
-            let text = try String(contentsOfFile: Self.directory + "/" + file, encoding: .utf8)
-            for document in try Yams.load_all(yaml: text) {
-                let object = document as? [String: Any]
-                let metadata = object?["metadata"] as? [String: Any]
-                #expect(
-                    object?["apiVersion"] is String && metadata?["name"] is String,
-                    "\(file): \(String(describing: object))")
-                let kind = object?["kind"] as? String ?? "?"
-                kinds.append(kind)
-                if kind != "Namespace" && !kind.hasPrefix("Cluster") {
-                    #expect(
-                        metadata?["namespace"] as? String == "sluice", "\(file) \(kind) belongs in namespace sluice")
-                }
-                rules += (object?["rules"] as? [[String: Any]]) ?? []
+        for object in try await KustomizeTests.render("cluster") {
+            let metadata = object["metadata"] as? [String: Any]
+            #expect(object["apiVersion"] is String && metadata?["name"] is String, "\(object)")
+            let kind = object["kind"] as? String ?? "?"
+            kinds.append(kind)
+            if kind != "Namespace" && !kind.hasPrefix("Cluster") {
+                #expect(metadata?["namespace"] as? String == "sluice", "\(kind) belongs in namespace sluice")
             }
+            rules += (object["rules"] as? [[String: Any]]) ?? []
         }
         for kind in [
             "Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-            "Deployment", "Service", "ConfigMap", "Secret", "PersistentVolumeClaim",
+            "Deployment", "Service", "ConfigMap", "PersistentVolumeClaim",
         ] {
             #expect(kinds.contains(kind), "manifests lack a \(kind)")
         }
@@ -123,8 +100,8 @@ struct ManifestTests {
     /// rollouts (Gateway API and NGINX Ingress) promote; a canary left from an older stable selector is replaced
     /// (delete). With `eventsFail`, every Event request answers 500: the rollouts still promote, the server logs
     /// a warning per event, and never the token.
-    @Test(arguments: [false, true])
-    func serveAsTheServiceAccountMirrorsEventsAndUsesExactlyItsRBAC(eventsFail: Bool) async throws {
+    @Test(arguments: [(false, "cluster"), (true, "cluster"), (false, "namespaced")])
+    func serveAsTheServiceAccountMirrorsEventsAndUsesExactlyItsRBAC(eventsFail: Bool, overlay: String) async throws {
         let account = KubeSimulator.Token.serviceAccount(namespace: "sluice", name: "sluice")
         let sim = try await KubeSimulator(tokens: [.admin, account], availableAfter: .milliseconds(50))
         defer { sim.stop() }
@@ -134,10 +111,10 @@ struct ManifestTests {
         let dir = try makeTemporaryDirectory("sluice-in-cluster")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.shop.write(toFile: dir + "/shop.yaml", atomically: true, encoding: .utf8)
-        for path in [Self.directory, dir + "/shop.yaml"] {
+        for (flag, path) in [("-f", dir + "/shop.yaml"), ("-k", repositoryRoot() + "/manifests/overlays/" + overlay)] {
             let applied = try await runKubectl(
-                ["apply", "--validate=false", "-f", path], kubeconfig: kubeconfig, home: home)
-            #expect(applied.status == 0, "kubectl apply -f \(path): \(applied.stderr)")
+                ["apply", "--validate=false", flag, path], kubeconfig: kubeconfig, home: home)
+            #expect(applied.status == 0, "kubectl apply \(flag) \(path): \(applied.stderr)")
         }
         if eventsFail { try await sim.setFaults(fraction: 1, kinds: ["500"], pathContains: "/events") }
 
@@ -224,9 +201,10 @@ struct ManifestTests {
             }
         #expect(posted.count == expected.count && posted == posted.sorted(), "\(posted)")
 
-        // The verbs Sluice used are exactly those the ClusterRole grants: nothing missing, nothing unused.
+        // The verbs Sluice used are exactly those its role grants: nothing missing, nothing unused.
         let role = try await runKubectl(
-            ["get", "clusterrole", "sluice", "-o", "json"], kubeconfig: kubeconfig, home: home)
+            overlay == "namespaced" ? ["get", "role", "sluice", "-n", "shop", "-o", "json"]
+                : ["get", "clusterrole", "sluice", "-o", "json"], kubeconfig: kubeconfig, home: home)
         let rules = (try JSONSerialization.jsonObject(with: Data(role.stdout.utf8)) as? [String: Any])?["rules"]
         var granted: Set<String> = []
         for rule in rules as? [[String: Any]] ?? [] {
@@ -371,7 +349,8 @@ struct ManifestTests {
 
     @Test
     func theConfigMapStrategyIsValid() async throws {
-        let text = try String(contentsOfFile: Self.directory + "/20-config.yaml", encoding: .utf8)
+        let text = try String(
+            contentsOfFile: repositoryRoot() + "/manifests/components/example-strategies/strategies.yaml", encoding: .utf8)
         // The strategy is the block under `checkout.yaml: |`, indented by four spaces.
         let lines = text.components(separatedBy: "\n")
         guard let start = lines.firstIndex(where: { $0.contains("checkout.yaml: |") }) else {
