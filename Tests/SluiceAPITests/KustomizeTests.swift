@@ -37,12 +37,19 @@ struct KustomizeTests {
         return dir
     }
 
+    /// Removes a kustomization `directory(_:)` made in a temporary folder (never an overlay of the repository).
+    static func removeIfTemporary(_ dir: String) {
+        if !dir.hasPrefix(manifests) { try? FileManager.default.removeItem(atPath: dir) }
+    }
+
     /// `kubectl kustomize` of `name`, as parsed objects.
     static func render(_ name: String) async throws -> [[String: Any]] {
         let home = try makeTemporaryDirectory("kubectl-home")
         defer { try? FileManager.default.removeItem(atPath: home) }
+        let dir = try directory(name)
+        defer { Self.removeIfTemporary(dir) }
         let result = try await runProcess(
-            try kubectlBinary(), ["kustomize", try directory(name)], environment: ["HOME": home], directory: home)
+            try kubectlBinary(), ["kustomize", dir], environment: ["HOME": home], directory: home)
         guard result.status == 0 else { throw SupportError("kubectl kustomize \(name): \(result.stderr)") }
         return try Yams.load_all(yaml: result.stdout).compactMap { $0 as? [String: Any] }
     }
@@ -236,7 +243,9 @@ struct KustomizeTests {
         }
         #expect(try await create(["namespace", "shop"]).status == 0)
         for name in Self.names {
-            let applied = try await kubectl(["apply", "--validate=false", "-k", try Self.directory(name)])
+            let dir = try Self.directory(name)
+            defer { Self.removeIfTemporary(dir) }
+            let applied = try await kubectl(["apply", "--validate=false", "-k", dir])
             #expect(applied.status == 0, "kubectl apply -k \(name): \(applied.stderr)")
             #expect(applied.stdout.contains("deployment.apps/sluice"), "\(applied.stdout)")
         }
@@ -246,8 +255,10 @@ struct KustomizeTests {
         #expect(created.status == 0, "\(created.stderr)")
         for name in Self.names {
             // The first apply switches from the previous variant; the second finds it as it is.
+            let dir = try Self.directory(name)
+            defer { Self.removeIfTemporary(dir) }
             for pass in 1...2 {
-                let again = try await kubectl(["apply", "--validate=false", "-k", try Self.directory(name)])
+                let again = try await kubectl(["apply", "--validate=false", "-k", dir])
                 #expect(again.status == 0 && !again.stdout.contains("secret/"), "\(name): \(again.stdout)\(again.stderr)")
                 if pass == 2 { #expect(again.stdout.contains("deployment.apps/sluice unchanged"), "\(name): \(again.stdout)") }
             }
