@@ -40,4 +40,27 @@ struct CLIFormatTests {
         #expect(TextDiff.unified(old: "a\nb\n", new: "a\nc\nd\n") == "  a\n- b\n+ c\n+ d\n  \n")
         #expect(TextDiff.unified(old: "a\n", new: "a\n") == "")
     }
+
+    /// The server diffs every apply: a large strategy with one changed line must not cost old × new lines of time and
+    /// memory (the LCS table this replaced needed 20,000² cells here: 3.2 GB).
+    @Test
+    func theApplyDiffOfALargeStrategyCostsTheSizeOfTheChange() {
+        let lines = (0..<20_000).map { "  - {name: check-\($0), threshold: 0.5}" }
+        var changed = lines
+        changed[10_000] = "  - {name: check-10000, threshold: 0.25}"
+        let start = ContinuousClock.now
+        let diff = TextDiff.unified(old: lines.joined(separator: "\n"), new: changed.joined(separator: "\n"))
+        let elapsed = ContinuousClock.now - start
+        #expect(
+            diff == """
+                  - {name: check-9998, threshold: 0.5}
+                  - {name: check-9999, threshold: 0.5}
+              -   - {name: check-10000, threshold: 0.5}
+              +   - {name: check-10000, threshold: 0.25}
+                  - {name: check-10001, threshold: 0.5}
+                  - {name: check-10002, threshold: 0.5}
+
+              """)
+        #expect(elapsed < .seconds(2), "diffing 20,000 lines with one change took \(elapsed)")
+    }
 }

@@ -1,31 +1,35 @@
 /// A line diff for `sluice apply`: `-` removed, `+` added, with up to `context` unchanged lines around
-/// each change (longest common subsequence; strategies are small). Where a line changed, the old one comes
-/// first, as in `diff -u`.
+/// each change. The standard library's `difference(from:)` (Myers) finds the changes in time that grows with the
+/// size of the change, not old × new lines: a large strategy applied with a small change costs the server little.
+/// Where a line changed, the old one comes first, as in `diff -u`.
 public enum TextDiff {
     public static func unified(old: String, new: String, context: Int = 2) -> String {
-        let a = old.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let b = new.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        var lcs = Array(repeating: Array(repeating: 0, count: b.count + 1), count: a.count + 1)
-        for i in stride(from: a.count - 1, through: 0, by: -1) {
-            for j in stride(from: b.count - 1, through: 0, by: -1) {
-                lcs[i][j] = a[i] == b[j] ? lcs[i + 1][j + 1] + 1 : max(lcs[i + 1][j], lcs[i][j + 1])
+        let a = old.split(separator: "\n", omittingEmptySubsequences: false)
+        let b = new.split(separator: "\n", omittingEmptySubsequences: false)
+        var removed = Set<Int>(), inserted = Set<Int>()
+        for change in b.difference(from: a) {
+            switch change {
+            case .remove(let offset, _, _): removed.insert(offset)
+            case .insert(let offset, _, _): inserted.insert(offset)
             }
         }
-        var lines: [(Character, String)] = []
+        guard !removed.isEmpty || !inserted.isEmpty else { return "" }
+        // Both sides in order: an unchanged line advances both, a removed one the old side, an inserted one the new.
+        var lines: [(Character, Substring)] = []
         var i = 0, j = 0
         while i < a.count || j < b.count {
-            if i < a.count, j < b.count, a[i] == b[j] {
-                lines.append((" ", a[i])); i += 1; j += 1
-            } else if i < a.count, j == b.count || lcs[i + 1][j] >= lcs[i][j + 1] {
+            if removed.contains(i) {
                 lines.append(("-", a[i])); i += 1
-            } else {
+            } else if inserted.contains(j) {
                 lines.append(("+", b[j])); j += 1
+            } else {
+                lines.append((" ", a[i])); i += 1; j += 1
             }
         }
-        let changed = lines.indices.filter { lines[$0].0 != " " }
-        guard !changed.isEmpty else { return "" }
         var keep = Set<Int>()
-        for index in changed { for k in max(0, index - context)...min(lines.count - 1, index + context) { keep.insert(k) } }
+        for index in lines.indices where lines[index].0 != " " {
+            keep.formUnion(max(0, index - context)...min(lines.count - 1, index + context))
+        }
         var out = ""
         var last = -1
         for index in keep.sorted() {

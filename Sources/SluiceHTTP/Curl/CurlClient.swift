@@ -15,7 +15,7 @@ public final class CurlClient: HTTPStreamingClient, @unchecked Sendable {
     /// queue in front of it; callers bound the queue (the controller's observation timeout cancels a waiter).
     let admission = AdmissionGate(limit: CurlEventLoop.maxConnectionsPerHost)
     private let warn: @Sendable (String) -> Void
-    private let warnedInsecure = LockedBox(false)
+    private let warnedInsecure = Locked(false)
     private let random: @Sendable () -> Double
 
     /// - Parameters:

@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import SluiceCore
 
 /// One thread driving one `curl_multi` handle: `perform` / `info_read` / `poll`, woken by `curl_multi_wakeup`
 /// when a transfer is submitted or cancelled. Connections, TLS sessions and DNS answers are cached by the multi
@@ -20,8 +21,8 @@ final class CurlEventLoop: @unchecked Sendable {
     static let maxConnectionsPerHost = 128
 
     private let multi: UnsafeMutableRawPointer
-    private let inbox = LockedBox(Inbox())
-    private let pool = LockedBox([UnsafeMutableRawPointer]())
+    private let inbox = Locked(Inbox())
+    private let pool = Locked([UnsafeMutableRawPointer]())
     // Loop thread only.
     private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
     /// The streams among `active`, whose idle deadlines the loop watches (kept apart so that the loop's work per

@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import SluiceCore
 
 /// One request on one easy handle: configures the handle from an `HTTPRequest`, collects the response in curl's
 /// callbacks (on the event-loop thread) and resumes the waiting task exactly once. A streaming transfer hands the
@@ -16,7 +17,7 @@ final class CurlTransfer: @unchecked Sendable {
     private var exceededLimit = false
     // Set before submission on the caller's thread; read on the loop thread after the submission lock.
     var continuation: CheckedContinuation<HTTPResponse, any Error>?
-    private let cancelled = LockedBox(false)
+    private let cancelled = Locked(false)
     /// Set for a streaming transfer (before submission); the event loop also watches its idle deadline.
     let sink: CurlStreamSink?
     /// The admission slot the transfer holds (a stream holds none); freed when the transfer finishes.

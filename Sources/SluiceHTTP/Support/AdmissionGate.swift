@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// At most `limit` holders per key at once; the rest wait in arrival order, each a suspended task and nothing
 /// more, and a waiter that is cancelled leaves the queue. Keys are independent: a full key holds up only its own
@@ -25,7 +26,7 @@ public final class AdmissionGate: @unchecked Sendable {
 
     /// Holders at once per key.
     public let limit: Int
-    private let origins = LockedBox([String: Origin]())
+    private let origins = Locked([String: Origin]())
 
     public init(limit: Int) {
         precondition(limit > 0, "the admission limit must be positive")

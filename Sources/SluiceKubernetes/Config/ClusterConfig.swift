@@ -156,7 +156,7 @@ extension KubeConfig.TLSSource {
 /// rotated hourly). The file is read again whenever its modification time or size changes.
 public final class TokenFile: Sendable {
     public let path: String
-    private let cache = LockedValue<(stamp: String, token: String)?>(nil)
+    private let cache = Locked<(stamp: String, token: String)?>(nil)
 
     public init(path: String) { self.path = path }
 
@@ -165,25 +165,13 @@ public final class TokenFile: Sendable {
         let attributes = try? FileManager.default.attributesOfItem(atPath: path)
         let stamp =
             "\((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)/\(attributes?[.size] ?? 0)"
-        if !force, let cached = cache.value, cached.stamp == stamp { return cached.token }
+        if !force, let cached = cache.current, cached.stamp == stamp { return cached.token }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw KubernetesError(.configuration, "token file \(path) cannot be read")
         }
         let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else { throw KubernetesError(.configuration, "token file \(path) is empty") }
-        cache.value = (stamp, token)
+        cache.withLock { $0 = (stamp, token) }
         return token
     }
-}
-
-/// A value behind a lock (NSLock: `Synchronization.Mutex` draws ThreadSanitizer false positives here).
-final class LockedValue<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-    func update<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&stored) } }
 }

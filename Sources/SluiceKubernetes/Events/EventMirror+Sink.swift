@@ -20,7 +20,7 @@ public final class EventMirrorSink: Sendable {
 
     public let mirror: EventMirror
     let logger: Logger
-    private let state = LockedValue(Counts())
+    private let state = Locked(Counts())
 
     /// A sink that posts through `mirror`; warnings go to `logger`.
     public init(mirror: EventMirror, logger: Logger) {
@@ -29,20 +29,20 @@ public final class EventMirrorSink: Sendable {
     }
 
     /// The counts so far.
-    public var counts: Counts { state.value }
+    public var counts: Counts { state.current }
 
     /// Posts `event` as an Event about Deployment `deployment` in `namespace`; returns once it is created, found
     /// already there, or given up.
     public func post(_ event: SluiceCore.Event, deployment: String, namespace: String) async {
         do {
             if try await mirror.mirror(event, deployment: deployment, namespace: namespace) != nil {
-                state.update { $0.mirrored += 1 }
+                state.withLock { $0.mirrored += 1 }
             } else {
-                state.update { $0.replayed += 1 }
+                state.withLock { $0.replayed += 1 }
             }
         } catch {
             if Task.isCancelled { return }
-            state.update { $0.failed += 1 }
+            state.withLock { $0.failed += 1 }
             // KubernetesError and HTTPError name the operation and the server's answer, never a credential.
             logger.warning(
                 "Kubernetes Event not mirrored",

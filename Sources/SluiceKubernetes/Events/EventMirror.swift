@@ -10,7 +10,7 @@ public struct EventMirror: Sendable {
     public let component: String
     /// `reportingInstance`: which Sluice replica reported it.
     public let instance: String
-    private let uids = LockedValue<[String: String]>([:])
+    private let uids = Locked<[String: String]>([:])
 
     public init(
         client: KubernetesClient, component: String = "sluice", instance: String = ProcessInfo.processInfo.hostName
@@ -71,9 +71,9 @@ public struct EventMirror: Sendable {
     /// gets its new uid, which `kubectl describe` looks Events up by.
     private func uid(of deployment: String, in namespace: String, rollout: String) async throws -> String? {
         let key = namespace + "/" + deployment + "/" + rollout
-        if let known = uids.value[key] { return known }
+        if let known = uids.withLock({ $0[key] }) { return known }
         let uid = try await client.deployments(namespace).get(deployment).metadata.uid
-        uids.update {
+        uids.withLock {
             if $0.count >= 1024 { $0.removeAll(keepingCapacity: true) }
             $0[key] = uid
         }
