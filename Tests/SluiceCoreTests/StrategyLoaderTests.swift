@@ -170,8 +170,8 @@ import Testing
         #expect(strategy.stages.map(\.weight) == [5, 25, 50, 100])
         #expect(strategy.stages.prefix(3).map(\.hold) == [.seconds(30 * 60), .seconds(60 * 60), .seconds(120 * 60)])
         #expect(strategy.analysis.interval == .seconds(10))
-        #expect(strategy.traffic.kind == "gatewayAPI")
-        #expect(strategy.analysis.providers["prom"]?.kind == "prometheus")
+        #expect(strategy.traffic.kind == .gatewayAPI)
+        #expect(strategy.analysis.providers["prom"]?.kind == .prometheus)
         let thresholds = strategy.analysis.checks.map { "\($0.name) max=\($0.max.map { "\($0)" } ?? "-") min=\($0.min.map { "\($0)" } ?? "-")" }
         #expect(thresholds == [
             "error-rate max=0.01 min=-", "p99-latency-seconds max=0.2 min=-", "availability max=- min=0.999",

@@ -116,7 +116,7 @@ import Testing
             .write(toFile: file, atomically: true, encoding: .utf8)
         let context = RouterContext(
             http: client, environment: ["AWS_SHARED_CREDENTIALS_FILE": file, "AWS_PROFILE": "ci", "HOME": directory])
-        let router = try RouterRegistry.standard.router(for: .awsALB(route), context: context)
+        let router = try RouterRegistry.router(for: .awsALB(route), context: context)
         try await router.setCanaryWeight(20)
         #expect(try await router.canaryWeight() == 20)
     }

@@ -112,7 +112,7 @@ import Testing
         let routes = client.httpRoutes(Self.namespace)
         let context = RouterContext(
             namespace: Self.namespace, http: try CurlClient(), environment: [:], kubernetes: client)
-        let router = try RouterRegistry.standard.router(
+        let router = try RouterRegistry.router(
             for: .gatewayAPI(httpRoute: "checkout", stableService: "checkout", canaryService: "checkout-canary"),
             context: context)
         #expect(router is GatewayAPIRouter)

@@ -122,31 +122,27 @@ func weightsOutsideTheRangeAreRejectedBeforeAnyCall(weight: Int) async throws {
     #expect(none?.message.contains("/nonexistent/.aws/credentials") == true)
 }
 
-@Test func registryBuildsTheRouterOfTheRouteAndNamesUnknownOnes() throws {
+@Test func registryBuildsTheRouterOfTheRoute() throws {
     let context = RouterContext(
         pools: Pools(stable: ["127.0.0.1:1"], canary: ["127.0.0.1:2"]), http: RecordingHTTPClient(),
         environment: ["AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret"])
-    let caddy = try RouterRegistry.standard.router(
+    let caddy = try RouterRegistry.router(
         for: .caddy(adminURL: "http://127.0.0.1:2019", handlerID: "checkout"), context: context)
     #expect((caddy as? CaddyRouter)?.pools == context.pools)
-    let alb = try RouterRegistry.standard.router(
+    let alb = try RouterRegistry.router(
         for: .awsALB(
             ALBRoute(
                 region: "eu-west-1", listenerARN: "arn:l", stableTargetGroupARN: "arn:s", canaryTargetGroupARN: "arn:c")
         ),
         context: context)
     #expect((alb as? ALBRouter)?.endpoint == "https://elasticloadbalancing.eu-west-1.amazonaws.com/")
-    let error = #expect(throws: ProviderError.self) {
-        try RouterRegistry().router(for: .nginxIngress(ingress: "web", canaryService: "web-canary"), context: context)
-    }
-    #expect(error?.message == "no 'nginxIngress' router is registered (known: )")
     let noCluster = #expect(throws: ProviderError.self) {
-        try RouterRegistry.standard.router(
+        try RouterRegistry.router(
             for: .gatewayAPI(httpRoute: "r", stableService: "s", canaryService: "c"), context: context)
     }
     #expect(noCluster?.code == .invalidConfiguration)
     #expect(noCluster?.message.contains("needs a Kubernetes cluster") == true)
-    #expect(RouterRegistry.standard.kinds == ["awsALB", "caddy", "gatewayAPI", "nginxIngress"])
+    #expect(TrafficRoute.Kind.allCases.map(\.rawValue) == ["gatewayAPI", "nginxIngress", "caddy", "awsALB"])
 }
 
 @Test func albErrorXMLBecomesAClearMessageNamingTheListener() async throws {

@@ -119,7 +119,7 @@ struct TickProviders: ProviderFactory {
             namespace: strategy.namespace, pools: rollout.pools, http: client, environment: [:])
         return RolloutProviders(
             metrics: try MetricProviderRegistry(client: client).makeProviders(for: strategy.analysis),
-            router: try RouterRegistry.standard.router(for: strategy.traffic, context: context),
+            router: try RouterRegistry.router(for: strategy.traffic, context: context),
             workload: PoolsWorkload())
     }
 }

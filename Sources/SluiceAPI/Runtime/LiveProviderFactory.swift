@@ -6,12 +6,11 @@ import SluiceKubernetes
 import SluiceProviders
 
 /// The real outside world of a rollout in `sluice serve`: metric providers from the registry, the router
-/// of the strategy from `RouterRegistry.standard`, and a `DeploymentWorkload` (or for an `upstreams` target
+/// of the strategy from `RouterRegistry`, and a `DeploymentWorkload` (or for an `upstreams` target
 /// `PoolsHealthWorkload` with a health check, `PoolsWorkload` without). Anything a strategy asks for that cannot
 /// be built is thrown, so the controller records it on the rollout; nothing is ever silently skipped.
 public struct LiveProviderFactory: ProviderFactory {
     public let metrics: MetricProviderRegistry
-    public let routers: RouterRegistry
     public let http: any HTTPClient
     public let kubernetes: KubernetesClient?
     public let routerMetrics: RouterMetrics
@@ -20,12 +19,11 @@ public struct LiveProviderFactory: ProviderFactory {
     let healthStreaks = HealthStreaks()
 
     public init(
-        metrics: MetricProviderRegistry, routers: RouterRegistry = .standard, http: any HTTPClient,
+        metrics: MetricProviderRegistry, http: any HTTPClient,
         kubernetes: KubernetesClient?, routerMetrics: RouterMetrics,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) {
         self.metrics = metrics
-        self.routers = routers
         self.http = http
         self.kubernetes = kubernetes
         self.routerMetrics = routerMetrics
@@ -36,7 +34,7 @@ public struct LiveProviderFactory: ProviderFactory {
         let context = RouterContext(
             namespace: strategy.namespace, pools: rollout.pools, http: http, environment: environment,
             kubernetes: kubernetes)
-        let router = try routers.router(for: strategy.traffic, context: context)
+        let router = try RouterRegistry.router(for: strategy.traffic, context: context)
         let workload: any Workload
         switch strategy.target {
         case .deployment(let name, let container):
@@ -72,8 +70,8 @@ public final class RouterMetrics: @unchecked Sendable {
 
     public init() {}
 
-    func record(kind: String, success: Bool) {
-        lock.withLock { values[.init(provider: kind, outcome: success ? "success" : "error"), default: 0] += 1 }
+    func record(kind: TrafficRoute.Kind, success: Bool) {
+        lock.withLock { values[.init(provider: kind.rawValue, outcome: success ? "success" : "error"), default: 0] += 1 }
     }
 
     /// Every counter so far.
@@ -83,7 +81,7 @@ public final class RouterMetrics: @unchecked Sendable {
 /// A router that counts its calls; everything else is the router it wraps.
 struct CountingRouter: TrafficRouter {
     let base: any TrafficRouter
-    let kind: String
+    let kind: TrafficRoute.Kind
     let metrics: RouterMetrics
 
     func setCanaryWeight(_ weight: Int) async throws { try await counted { try await base.setCanaryWeight(weight) } }

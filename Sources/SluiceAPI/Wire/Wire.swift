@@ -100,7 +100,7 @@ public struct StrategyView: Sendable, Hashable, Codable {
             target = "upstreams stable=\(stable.joined(separator: ",")) canary=\(canary.joined(separator: ","))"
                 + (health.map { " health=\($0.scheme)://member\($0.path)" } ?? "")
         }
-        router = strategy.traffic.kind
+        router = strategy.traffic.kind.rawValue
         stages = strategy.stages.enumerated().map { StageView(index: $0.offset, stage: $0.element) }
         checks = strategy.analysis.checks.map(\.name)
         providers = strategy.analysis.providers.mapValues(ProviderView.init)
@@ -119,7 +119,7 @@ public struct ProviderView: Sendable, Hashable, Codable {
     public var bearerTokenFile: String?
 
     public init(_ config: ProviderConfig) {
-        kind = config.kind
+        kind = config.kind.rawValue
         switch config {
         case .prometheus(let prometheus):
             url = Redaction.url(prometheus.address)

@@ -84,7 +84,7 @@ extension TrafficRoute {
             if let endpoint = alb.endpoint { fields["endpoint"] = .string(endpoint) }
             settings = fields
         }
-        return .object([kind: .object(settings)])
+        return .object([kind.rawValue: .object(settings)])
     }
 }
 

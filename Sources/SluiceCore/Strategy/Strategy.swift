@@ -102,13 +102,18 @@ public enum TrafficRoute: Sendable, Hashable, Codable {
     case caddy(adminURL: String, handlerID: String)
     case awsALB(ALBRoute)
 
-    /// The key in the strategy file (`gatewayAPI`, `nginxIngress`, `caddy`, `awsALB`).
-    public var kind: String {
+    /// A router by its key in the strategy file, in the order the reader lists them.
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case gatewayAPI, nginxIngress, caddy, awsALB
+    }
+
+    /// Which router this is.
+    public var kind: Kind {
         switch self {
-        case .gatewayAPI: "gatewayAPI"
-        case .nginxIngress: "nginxIngress"
-        case .caddy: "caddy"
-        case .awsALB: "awsALB"
+        case .gatewayAPI: .gatewayAPI
+        case .nginxIngress: .nginxIngress
+        case .caddy: .caddy
+        case .awsALB: .awsALB
         }
     }
 }
@@ -187,11 +192,16 @@ public enum ProviderConfig: Sendable, Hashable, Codable {
     case prometheus(PrometheusConfig)
     case web(WebConfig)
 
-    /// The key in the strategy file (`prometheus`, `web`).
-    public var kind: String {
+    /// A provider by its key in the strategy file.
+    public enum Kind: String, Sendable, Hashable, CaseIterable {
+        case prometheus, web
+    }
+
+    /// Which provider this is.
+    public var kind: Kind {
         switch self {
-        case .prometheus: "prometheus"
-        case .web: "web"
+        case .prometheus: .prometheus
+        case .web: .web
         }
     }
 }

@@ -7,13 +7,13 @@ extension StrategyReader {
     static let metadataKeys = ["name", "namespace", "labels"]
     static let specKeys = ["target", "traffic", "stages", "analysis", "rollback", "notifications"]
     static let targetKeys = ["deployment", "container", "upstreams"]
-    static let routerKeys = ["gatewayAPI", "nginxIngress", "caddy", "awsALB"]
+    static let routerKeys = TrafficRoute.Kind.allCases.map(\.rawValue)
     static let stageKeys = ["name", "weight", "hold", "pause", "checks"]
     static let analysisKeys = ["interval", "failureLimit", "noDataLimit", "onNoData", "providers", "checks"]
     static let checkKeys = ["name", "provider", "query", "max", "min", "minCount", "compare"]
     static let minCountKeys = ["query", "min"]
     static let compareKeys = ["kind", "canary", "baseline", "maxIncrease", "slowerThan", "alpha", "minRequests"]
-    static let providerKinds = ["prometheus", "web"]
+    static let providerKinds = ProviderConfig.Kind.allCases.map(\.rawValue)
 
     /// The strategy of one document, where it starts, and its `metadata.name` node.
     func readStrategy(_ root: Node) -> (Strategy, SourcePosition, Node)? {
@@ -233,8 +233,11 @@ extension StrategyReader {
         }
         let routerPath = path + "." + kind
         checkFit(router: kind, target: target, at: fields.keys[kind], routerPath)
-        switch kind {
-        case "gatewayAPI":
+        // Exhaustive over `TrafficRoute.Kind`: a router added to the enum does not compile until it is read here.
+        switch TrafficRoute.Kind(rawValue: kind) {
+        case nil:
+            return nil
+        case .gatewayAPI:
             guard let f = mapping(routerNode, routerPath, known: ["httpRoute", "stableService", "canaryService"])
             else { return nil }
             let route = required(f, "httpRoute").flatMap { string($0, f.path("httpRoute"), rule: { StrategyRules.dnsSubdomain($0) }) }
@@ -246,7 +249,7 @@ extension StrategyReader {
                 return nil
             }
             return .gatewayAPI(httpRoute: route, stableService: stable, canaryService: canary)
-        case "nginxIngress":
+        case .nginxIngress:
             guard let f = mapping(routerNode, routerPath, known: ["ingress", "canaryService"]) else { return nil }
             // Sluice manages `<ingress>-canary`, which must be a valid name too.
             let ingress = required(f, "ingress").flatMap {
@@ -255,7 +258,7 @@ extension StrategyReader {
             let canary = required(f, "canaryService").flatMap { string($0, f.path("canaryService"), rule: { StrategyRules.dnsLabel($0) }) }
             guard let ingress, let canary else { return nil }
             return .nginxIngress(ingress: ingress, canaryService: canary)
-        case "caddy":
+        case .caddy:
             guard let f = mapping(routerNode, routerPath, known: ["adminURL", "handlerID"]) else { return nil }
             let admin = required(f, "adminURL").flatMap { string($0, f.path("adminURL"), rule: StrategyRules.httpURL) }
             let handler = required(f, "handlerID").flatMap {
@@ -266,7 +269,7 @@ extension StrategyReader {
             }
             guard let admin, let handler else { return nil }
             return .caddy(adminURL: admin, handlerID: handler)
-        default:
+        case .awsALB:
             return readALB(routerNode, routerPath)
         }
     }
@@ -502,7 +505,11 @@ extension StrategyReader {
             }
             return value
         }
-        if kind == "prometheus" {
+        // Exhaustive over `ProviderConfig.Kind`: a provider added to the enum does not compile until it is read here.
+        switch ProviderConfig.Kind(rawValue: kind) {
+        case nil:
+            return nil
+        case .prometheus:
             guard let c = mapping(config, configPath, known: ["address", "timeout", "headers", "bearerTokenFile"]) else { return nil }
             let address = required(c, "address").flatMap { string($0, c.path("address"), rule: StrategyRules.httpURL) }
             let timeout = c["timeout"].map(timeoutRule) ?? min(.seconds(5), interval)
@@ -512,19 +519,20 @@ extension StrategyReader {
             }
             guard let address, let timeout, let headers, let tokenFile else { return nil }
             return .prometheus(PrometheusConfig(address: address, timeout: timeout, headers: headers, bearerTokenFile: tokenFile))
+        case .web:
+            guard let c = mapping(config, configPath, known: ["url", "jsonPath", "headers", "timeout"]) else { return nil }
+            let url = required(c, "url").flatMap { string($0, c.path("url"), rule: StrategyRules.httpURL) }
+            let jsonPath = required(c, "jsonPath").flatMap {
+                string($0, c.path("jsonPath"), rule: { value in
+                    value.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty)
+                        ? "\(StrategyRules.quoted(value)) is not a dotted path such as data.value or items.0.ratio" : nil
+                })
+            }
+            let timeout = c["timeout"].map(timeoutRule) ?? min(.seconds(5), interval)
+            let headers = c["headers"].map { readHeaders($0, c.path("headers")) } ?? [:]
+            guard let url, let jsonPath, let timeout, let headers else { return nil }
+            return .web(WebConfig(url: url, jsonPath: jsonPath, headers: headers, timeout: timeout))
         }
-        guard let c = mapping(config, configPath, known: ["url", "jsonPath", "headers", "timeout"]) else { return nil }
-        let url = required(c, "url").flatMap { string($0, c.path("url"), rule: StrategyRules.httpURL) }
-        let jsonPath = required(c, "jsonPath").flatMap {
-            string($0, c.path("jsonPath"), rule: { value in
-                value.split(separator: ".", omittingEmptySubsequences: false).contains(where: \.isEmpty)
-                    ? "\(StrategyRules.quoted(value)) is not a dotted path such as data.value or items.0.ratio" : nil
-            })
-        }
-        let timeout = c["timeout"].map(timeoutRule) ?? min(.seconds(5), interval)
-        let headers = c["headers"].map { readHeaders($0, c.path("headers")) } ?? [:]
-        guard let url, let jsonPath, let timeout, let headers else { return nil }
-        return .web(WebConfig(url: url, jsonPath: jsonPath, headers: headers, timeout: timeout))
     }
 
     /// `headers`: a name to a string, `{fromEnv: VARIABLE}` or `{fromFile: PATH}`. An error never quotes a

@@ -174,3 +174,11 @@ extension ALBRouter {
         return value.addingPercentEncoding(withAllowedCharacters: unreserved) ?? value
     }
 }
+
+extension ALBRouter {
+    /// The router of a strategy's `traffic.awsALB`, signing with what the AWS credential chain of the environment hands out.
+    init(route: ALBRoute, context: RouterContext) throws {
+        let credentials = try AWSCredentialChain.source(environment: context.environment, http: context.http)
+        try self.init(route: route, credentials: credentials, client: context.http)
+    }
+}

@@ -240,3 +240,10 @@ extension CaddyRouter {
         return (canary, total)
     }
 }
+
+extension CaddyRouter {
+    /// The router of a strategy's `traffic.caddy`, over the rollout's pools.
+    init(adminURL: String, handlerID: String, context: RouterContext) throws {
+        try self.init(adminURL: adminURL, handlerID: handlerID, pools: context.pools, client: context.http)
+    }
+}

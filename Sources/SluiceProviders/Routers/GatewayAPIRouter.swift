@@ -63,3 +63,13 @@ public struct GatewayAPIRouter: TrafficRouter {
     /// The HTTPRoute belongs to its owner; Sluice created nothing to remove.
     public func finalize() async throws {}
 }
+
+extension GatewayAPIRouter {
+    /// The router of a strategy's `traffic.gatewayAPI`, in the strategy's namespace of the configured cluster.
+    init(httpRoute: String, stableService: String, canaryService: String, context: RouterContext) throws {
+        let cluster = try context.kubernetes(for: .gatewayAPI)
+        try self.init(
+            httpRoute: httpRoute, stableService: stableService, canaryService: canaryService,
+            routes: cluster.httpRoutes(context.namespace))
+    }
+}

@@ -82,3 +82,11 @@ public struct NGINXIngressRouter: TrafficRouter {
         }
     }
 }
+
+extension NGINXIngressRouter {
+    /// The router of a strategy's `traffic.nginxIngress`, in the strategy's namespace of the configured cluster.
+    init(ingress: String, canaryService: String, context: RouterContext) throws {
+        let cluster = try context.kubernetes(for: .nginxIngress)
+        try self.init(ingress: ingress, canaryService: canaryService, ingresses: cluster.ingresses(context.namespace))
+    }
+}

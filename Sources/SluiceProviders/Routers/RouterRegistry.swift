@@ -27,75 +27,31 @@ public struct RouterContext: Sendable {
     }
 }
 
-/// Maps the router key of a strategy (`caddy`, `awsALB`, ...) to the factory that builds its router.
-public struct RouterRegistry: Sendable {
-    /// Builds a router from its route; throws `ProviderError.invalidConfiguration` on bad settings.
-    public typealias Factory = @Sendable (TrafficRoute, RouterContext) throws -> any TrafficRouter
-
-    private var factories: [String: Factory]
-
-    /// A registry with exactly `factories`, keyed by `TrafficRoute.kind`.
-    public init(factories: [String: Factory] = [:]) {
-        self.factories = factories
-    }
-
-    /// Every router Sluice has: Caddy and AWS ALB over their APIs, Gateway API and NGINX Ingress over
-    /// Kubernetes (these two need `RouterContext.kubernetes`).
-    public static let standard = RouterRegistry(factories: [
-        "caddy": { route, context in
-            guard case .caddy(let adminURL, let handlerID) = route else { throw mismatch(route, "caddy") }
-            return try CaddyRouter(adminURL: adminURL, handlerID: handlerID, pools: context.pools, client: context.http)
-        },
-        "awsALB": { route, context in
-            guard case .awsALB(let alb) = route else { throw mismatch(route, "awsALB") }
-            let credentials = try AWSCredentialChain.source(environment: context.environment, http: context.http)
-            return try ALBRouter(route: alb, credentials: credentials, client: context.http)
-        },
-        "gatewayAPI": { route, context in
-            guard case .gatewayAPI(let httpRoute, let stable, let canary) = route else {
-                throw mismatch(route, "gatewayAPI")
-            }
-            let cluster = try kubernetes(context, "gatewayAPI")
-            return try GatewayAPIRouter(
-                httpRoute: httpRoute, stableService: stable, canaryService: canary,
-                routes: cluster.httpRoutes(context.namespace))
-        },
-        "nginxIngress": { route, context in
-            guard case .nginxIngress(let ingress, let canary) = route else { throw mismatch(route, "nginxIngress") }
-            let cluster = try kubernetes(context, "nginxIngress")
-            return try NGINXIngressRouter(
-                ingress: ingress, canaryService: canary, ingresses: cluster.ingresses(context.namespace))
-        },
-    ])
-
-    /// Adds or replaces the factory for `kind`.
-    public mutating func register(_ kind: String, _ factory: @escaping Factory) {
-        factories[kind] = factory
-    }
-
-    /// The router kinds this registry can build.
-    public var kinds: [String] { factories.keys.sorted() }
-
-    /// The router for `route`.
-    public func router(for route: TrafficRoute, context: RouterContext) throws -> any TrafficRouter {
-        guard let factory = factories[route.kind] else {
+extension RouterContext {
+    /// The cluster a Kubernetes router of `kind` works in; an error saying so when none is configured.
+    func kubernetes(for kind: TrafficRoute.Kind) throws -> KubernetesClient {
+        guard let kubernetes else {
             throw ProviderError(
-                .invalidConfiguration, provider: route.kind,
-                "no '\(route.kind)' router is registered (known: \(kinds.joined(separator: ", ")))")
+                .invalidConfiguration, provider: kind.rawValue,
+                "the '\(kind.rawValue)' router needs a Kubernetes cluster, and none is configured (kubeconfig or in-cluster)")
         }
-        return try factory(route, context)
+        return kubernetes
     }
+}
 
-    private static func kubernetes(_ context: RouterContext, _ kind: String) throws -> KubernetesClient {
-        guard let cluster = context.kubernetes else {
-            throw ProviderError(
-                .invalidConfiguration, provider: kind,
-                "the '\(kind)' router needs a Kubernetes cluster, and none is configured (kubeconfig or in-cluster)")
+/// Every router Sluice has, one line each, keyed by the strategy's `TrafficRoute` case. A case without its line
+/// does not compile, and each line is handed exactly its own case's settings: no route can reach the wrong router,
+/// and no strategy can name a router that is not here. Adding a router: docs/architecture.md, "Add a router".
+public enum RouterRegistry {
+    /// The router for `route`; throws `ProviderError.invalidConfiguration` on settings it cannot use.
+    public static func router(for route: TrafficRoute, context: RouterContext) throws -> any TrafficRouter {
+        switch route {
+        case .gatewayAPI(let httpRoute, let stable, let canary):
+            try GatewayAPIRouter(httpRoute: httpRoute, stableService: stable, canaryService: canary, context: context)
+        case .nginxIngress(let ingress, let canary):
+            try NGINXIngressRouter(ingress: ingress, canaryService: canary, context: context)
+        case .caddy(let adminURL, let handlerID): try CaddyRouter(adminURL: adminURL, handlerID: handlerID, context: context)
+        case .awsALB(let alb): try ALBRouter(route: alb, context: context)
         }
-        return cluster
-    }
-
-    private static func mismatch(_ route: TrafficRoute, _ kind: String) -> ProviderError {
-        ProviderError(.invalidConfiguration, provider: kind, "the '\(kind)' factory was given a '\(route.kind)' route")
     }
 }
