@@ -24,8 +24,6 @@ struct Serve: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "sluice")
-        let openFiles = OpenFileLimit.raiseToHardLimit()
-        logger.info("open-file limit", metadata: ["open_files.before": "\(openFiles.before)", "open_files.limit": "\(openFiles.after)"])
         do {
             let serverConfig = try ServerConfig.load(path: config)
             let scheme = serverConfig.tls == nil ? "http" : "https"

@@ -393,16 +393,7 @@ struct Decider {
             message: "rolling back from \(from.rawValue): \(reason); traffic to stable first", data: data)
     }
 
-    func reasonCode(_ cause: RollbackCause) -> String {
-        switch cause {
-        case .command: "Manual"
-        case .superseded: "Superseded"
-        case .breach: "CheckBreached"
-        case .noData: "NoData"
-        case .canaryFailed: "CanaryFailed"
-        case .progressDeadline: "ProgressDeadlineExceeded"
-        }
-    }
+    func reasonCode(_ cause: RollbackCause) -> String { cause.kind.rawValue }
 }
 
 /// A duration the way strategies write it: `90s` is `1m30s`, `2h`, `250ms`.

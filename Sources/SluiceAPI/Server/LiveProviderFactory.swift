@@ -19,9 +19,8 @@ public struct LiveProviderFactory: ProviderFactory {
     let healthStreaks = HealthStreaks()
 
     public init(
-        metrics: MetricProviderRegistry, http: any HTTPClient,
-        kubernetes: KubernetesClient?, routerMetrics: RouterMetrics,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        metrics: MetricProviderRegistry, routerMetrics: RouterMetrics, http: any HTTPClient,
+        kubernetes: KubernetesClient?, environment: [String: String] = ProcessInfo.processInfo.environment
     ) {
         self.metrics = metrics
         self.http = http
@@ -58,44 +57,7 @@ public struct LiveProviderFactory: ProviderFactory {
         }
         return RolloutProviders(
             metrics: try metrics.makeProviders(for: strategy.analysis),
-            router: CountingRouter(base: router, kind: strategy.traffic.kind, metrics: routerMetrics),
+            router: routerMetrics.counting(router, kind: strategy.traffic.kind),
             workload: workload)
-    }
-}
-
-/// Calls to traffic routers by router kind and outcome, for `sluice_provider_requests_total`.
-public final class RouterMetrics: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [RuntimeMetrics.ProviderRequestKey: Int] = [:]
-
-    public init() {}
-
-    func record(kind: TrafficRoute.Kind, success: Bool) {
-        lock.withLock { values[.init(provider: kind.rawValue, outcome: success ? "success" : "error"), default: 0] += 1 }
-    }
-
-    /// Every counter so far.
-    public var counts: [RuntimeMetrics.ProviderRequestKey: Int] { lock.withLock { values } }
-}
-
-/// A router that counts its calls; everything else is the router it wraps.
-struct CountingRouter: TrafficRouter {
-    let base: any TrafficRouter
-    let kind: TrafficRoute.Kind
-    let metrics: RouterMetrics
-
-    func setCanaryWeight(_ weight: Int) async throws { try await counted { try await base.setCanaryWeight(weight) } }
-    func canaryWeight() async throws -> Int { try await counted { try await base.canaryWeight() } }
-    func finalize() async throws { try await counted { try await base.finalize() } }
-
-    private func counted<T>(_ call: () async throws -> T) async throws -> T {
-        do {
-            let value = try await call()
-            metrics.record(kind: kind, success: true)
-            return value
-        } catch {
-            metrics.record(kind: kind, success: false)
-            throw error
-        }
     }
 }

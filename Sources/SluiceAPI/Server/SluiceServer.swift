@@ -9,66 +9,82 @@ import SluiceProviders
 import SluiceStore
 import UnixSignals
 
-/// `sluice serve`: the store, the controller with the real providers, and the API, from one config.
+/// `sluice serve`'s composition root: every part of the server, built from one config in the order it depends on,
+/// top to bottom, and the service group that runs them. `sluice serve` (Sources/sluice/Serve.swift) only loads the
+/// config, bootstraps logging and runs the group.
 public enum SluiceServer {
-    /// Builds every part from `config` and returns the service group that runs them (the reconciler
-    /// beside the API; SIGTERM/SIGINT stop the API first, then the controller, then the store).
+    /// Builds every part from `config` and returns the service group that runs them (the reconciler beside the API;
+    /// SIGTERM/SIGINT stop the API first, then the controller, then the store).
     public static func make(
         config: ServerConfig, logger: Logger, gracefulShutdownSignals: [UnixSignal] = [.sigterm, .sigint],
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> ServiceGroup {
+        // The process: as many open files as allowed (API connections, the store, outbound connections).
+        let openFiles = OpenFileLimit.raiseToHardLimit()
+        logger.info(
+            "open-file limit", metadata: ["open_files.before": "\(openFiles.before)", "open_files.limit": "\(openFiles.after)"])
+
+        // Who may call the API (tokens, and OIDC issuers' JWTs): checked first, so a broken tokens file stops the start
+        // before anything is opened.
         let oidc = config.oidc.isEmpty ? nil : OIDCVerifier(issuers: config.oidc, http: try CurlClient())
         let authenticator = try Authenticator(tokensFile: config.tokensFile, logger: logger, oidc: oidc)
-        // PostgreSQL when `database` is set (docs/ha.md), else the SQLite file, held by this process alone.
+
+        // The store: rollouts, strategies and the event log. PostgreSQL when `database` is set (docs/ha.md), else the
+        // SQLite file, held by this process alone.
         var postgres: PostgresStore?
         if let database = config.database { postgres = try await PostgresStore.open(database, logger: logger) }
         let store: any RolloutStore
         if let postgres { store = postgres } else { store = try Store(path: config.statePath, exclusive: true) }
+
+        // The outside world: one HTTP client for everything, the Kubernetes cluster if there is one.
         let http = try CurlClient()
         let kubernetes = try cluster(config, logger: logger).map { KubernetesClient(config: $0, http: http) }
+
+        // Routers, metric providers and workloads, built per rollout from its strategy; their calls counted.
         let providerMetrics = ProviderMetrics()
         let routerMetrics = RouterMetrics()
-        let factory = LiveProviderFactory(
-            metrics: MetricProviderRegistry(client: http, metrics: providerMetrics), http: http, kubernetes: kubernetes,
-            routerMetrics: routerMetrics)
-        let controller = Controller(store: store, providers: factory, http: http, logger: logger)
+        let providers = LiveProviderFactory(
+            metrics: MetricProviderRegistry(client: http, metrics: providerMetrics), routerMetrics: routerMetrics,
+            http: http, kubernetes: kubernetes)
+
+        // The reconciler, and the strategies of `strategiesDir` applied before it runs.
+        let controller = Controller(store: store, providers: providers, http: http, logger: logger)
         if let directory = config.strategiesDir {
             try await applyDirectory(directory, to: store, logger: logger)
         }
-        let lastSeq = try await store.lastSeq()
+
+        // The API over the controller and the store; SSE followers wake from the committed event log.
         let signal = EventSignal()
-        signal.advance(to: lastSeq)
+        signal.advance(to: try await store.lastSeq())
         let backend = ControllerBackend(
             store: store, controller: controller, signal: signal, providerMetrics: providerMetrics,
             routerMetrics: routerMetrics, logger: logger)
         let api = APIServer(backend: backend, authenticator: authenticator, signal: signal, logger: logger)
         let app = try api.buildApplication(
             host: config.host, port: config.port, tls: config.tls, idleTimeout: config.idleTimeout,
-            maxConnections: connectionLimit(config, openFiles: OpenFileLimit.current().soft, logger: logger),
+            maxConnections: connectionLimit(config, openFiles: openFiles.after, logger: logger),
             onServerRunning: onServerRunning)
-        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: controller), .init(service: backend), .init(service: app),
-            .init(service: MemoryTrimService()),
+
+        // The services, started in this order and stopped in the reverse one.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        if let postgres {
+            // First of all, so that it stops last, after everything that writes.
+            services.append(.init(service: postgres))
+        }
+        if let kubernetes {
+            // Before the controller, so it stops after it: events the controller commits while stopping still go out.
+            let sink = EventMirrorSink(mirror: EventMirror(client: kubernetes), logger: logger)
+            services.append(.init(service: EventMirrorService(store: store, sink: sink, logger: logger)))
+        }
+        services += [
+            .init(service: controller), .init(service: backend), .init(service: app), .init(service: MemoryTrimService()),
         ]
         if let keep = config.sampleRetention {
             services.append(.init(service: SampleRetention(store: store, keep: keep, clock: SystemClock(), logger: logger)))
         }
-        if let kubernetes {
-            // First in the group, so it stops last: events the controller commits while stopping still go out.
-            let sink = EventMirrorSink(mirror: EventMirror(client: kubernetes), logger: logger)
-            let mirror = EventMirrorService(store: store, sink: sink, logger: logger)
-            services.insert(.init(service: mirror), at: 0)
-        }
-        if let postgres {
-            // First of all, so that it stops last, after everything that writes.
-            services.insert(.init(service: postgres), at: 0)
-        }
         return ServiceGroup(
-            configuration: .init(
-                services: services,
-                gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
+            configuration: .init(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
     }
-
     /// Files the server keeps open besides API connections: the store, the Kubernetes and provider
     /// connections, logs.
     static let reservedFiles = 256

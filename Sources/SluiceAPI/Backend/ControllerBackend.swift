@@ -8,7 +8,7 @@ import SluiceStore
 
 /// The API's backend in `sluice serve`: strategies and reads from the store, rollouts and commands
 /// through the controller, every controller and store error mapped to the API's statuses.
-public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendable {
+public final class ControllerBackend: SluiceBackend, Service, Sendable {
     let store: any RolloutStore
     let controller: Controller
     let signal: EventSignal
@@ -16,11 +16,16 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
     let routerMetrics: RouterMetrics
     let now: @Sendable () -> Timestamp
     let logger: Logger
-    private let lock = NSLock()
     /// Strategy bodies are parsed here, off the cooperative pool (see `ParsingQueue`).
     private let parsing = ParsingQueue()
-    private var rollbacks: [RuntimeMetrics.RollbackKey: Int] = [:]
-    private var following = false
+    private let state = Locked(State())
+
+    private struct State {
+        /// Rollbacks started, by strategy and trigger, counted from the event log.
+        var rollbacks: [RuntimeMetrics.RollbackKey: Int] = [:]
+        /// Whether the event log is followed now (readiness).
+        var following = false
+    }
 
     public init(
         store: any RolloutStore, controller: Controller, signal: EventSignal, providerMetrics: ProviderMetrics,
@@ -42,31 +47,25 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
     }
 
     private func followEvents() async {
-        lock.withLock { following = true }
-        defer { lock.withLock { following = false } }
+        state.withLock { $0.following = true }
+        defer { state.withLock { $0.following = false } }
         for await event in controller.events(EventQuery(after: 0)) {
             if event.type == .rollbackStarted {
-                let key = RuntimeMetrics.RollbackKey(
-                    strategy: event.strategy.description, trigger: Self.trigger(event.reason))
-                lock.withLock { rollbacks[key, default: 0] += 1 }
+                let key = RuntimeMetrics.RollbackKey(strategy: event.strategy.description, trigger: Self.trigger(event))
+                state.withLock { $0.rollbacks[key, default: 0] += 1 }
             }
             signal.advance(to: event.seq)
         }
     }
 
-    /// `decide`'s reason codes as metric labels: `manual`, `superseded`, `check_breached`, `no_data`...
-    static func trigger(_ reason: String?) -> String {
-        guard let reason, !reason.isEmpty else { return "unknown" }
-        var label = ""
-        for (index, character) in reason.enumerated() {
-            if character.isUppercase && index > 0 { label += "_" }
-            label += character.lowercased()
-        }
-        return label
+    /// The `trigger` label of a `RollbackStarted` event: its reason is a `RollbackCause.Kind` (`decide` writes it),
+    /// `unknown` for one the log holds that this version does not know.
+    static func trigger(_ event: Event) -> String {
+        event.reason.flatMap(RollbackCause.Kind.init(rawValue:))?.metricLabel ?? "unknown"
     }
 
     public func isReady() async -> Bool {
-        controller.snapshot().running && lock.withLock { following }
+        controller.snapshot().running && state.withLock { $0.following }
     }
 
     public func strategies() async throws -> [AppliedStrategy] {
@@ -193,14 +192,16 @@ public final class ControllerBackend: SluiceBackend, Service, @unchecked Sendabl
         metrics.reconcileDuration = snapshot.reconcileDuration
         metrics.tickLateness = snapshot.tickLateness
         metrics.storeErrors = snapshot.storeErrors
-        lock.withLock { metrics.rollbacks = rollbacks }
+        metrics.rollbacks = state.withLock { $0.rollbacks }
         for provider in providerMetrics.providers {
             for outcome in ProviderMetrics.Outcome.allCases {
                 let count = providerMetrics.requests(provider: provider, outcome: outcome)
                 if count > 0 { metrics.providerRequests[.init(provider: provider, outcome: outcome.rawValue)] = count }
             }
         }
-        for (key, count) in routerMetrics.counts { metrics.providerRequests[key] = count }
+        for (key, count) in routerMetrics.counts {
+            metrics.providerRequests[.init(provider: key.router.rawValue, outcome: key.outcome.rawValue)] = count
+        }
         return metrics
     }
 
