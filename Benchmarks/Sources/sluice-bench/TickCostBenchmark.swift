@@ -154,6 +154,12 @@ final class WarpClock: SluiceClock, @unchecked Sendable {
         try await Task.sleep(for: .seconds(86_400))  // parked: the run ends by cancelling the controller
     }
 
+    /// Bounds on calls and backoffs run on real time: they are not the waits between ticks that the count is of, and
+    /// the loopback fakes answer long before any bound.
+    func sleep(for duration: Duration) async throws {
+        try await Task.sleep(for: duration)
+    }
+
     /// Returns once the last allowed wait has passed and the next one has begun.
     func finished() async {
         await withCheckedContinuation { continuation in
