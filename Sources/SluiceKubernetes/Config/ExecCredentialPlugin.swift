@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 #if canImport(Glibc)
     import Glibc
@@ -32,7 +33,7 @@ public final class ExecCredentialPlugin: Sendable {
     public let timeout: Duration
     private let execInfo: String
     private let now: @Sendable () -> Date
-    private let cache = LockedValue<Credential?>(nil)
+    private let cache = Locked<Credential?>(nil)
     /// One run at a time: requests that find the cache stale together wait for the same run.
     private let running = NSLock()
 
@@ -79,11 +80,11 @@ public final class ExecCredentialPlugin: Sendable {
     private func blockingCredential(replacing rejected: Credential?) throws -> Credential {
         running.lock()
         defer { running.unlock() }
-        if let cached = cache.value, cached != rejected, cached.expires.map({ now() < $0 }) ?? true {
+        if let cached = cache.current, cached != rejected, cached.expires.map({ now() < $0 }) ?? true {
             return cached
         }
         let fresh = try parse(try run())
-        cache.value = fresh
+        cache.withLock { $0 = fresh }
         return fresh
     }
 
@@ -117,10 +118,10 @@ public final class ExecCredentialPlugin: Sendable {
         } catch {
             throw KubernetesError(.configuration, "\(name): \(executable) cannot be run: \(error.localizedDescription)")
         }
-        let killed = LockedValue(false)
+        let killed = Locked(false)
         let deadline = DispatchWorkItem {
             guard process.isRunning else { return }
-            killed.value = true
+            killed.withLock { $0 = true }
             process.terminate()
         }
         let seconds = Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18
@@ -129,7 +130,7 @@ public final class ExecCredentialPlugin: Sendable {
         process.waitUntilExit()
         deadline.cancel()
 
-        if killed.value {
+        if killed.current {
             throw KubernetesError(.credentials, "\(name): gave no answer within \(timeout) and was stopped")
         }
         guard process.terminationReason == .exit, process.terminationStatus == 0 else {

@@ -176,7 +176,7 @@ extension ALBRouter {
 }
 
 extension ALBRouter {
-    /// The router of a strategy's `traffic.awsALB`, signing with what the AWS credential chain of the environment hands out.
+    /// The router of a strategy's `traffic.awsALB`, signing with the environment's AWS credential chain.
     init(route: ALBRoute, context: RouterContext) throws {
         let credentials = try AWSCredentialChain.source(environment: context.environment, http: context.http)
         try self.init(route: route, credentials: credentials, client: context.http)
