@@ -73,3 +73,19 @@ final class EventBroadcaster: @unchecked Sendable {
         }
     }
 }
+
+extension EventBroadcaster {
+    /// The first page `read` finds for `query`, waiting for one of this broadcaster's commits while there is
+    /// none; what both stores' `nextEvents` do. Throws `CancellationError` when the task is cancelled while waiting.
+    func nextEvents(_ query: EventQuery, read: (EventQuery) async throws -> [Event]) async throws -> [Event] {
+        while true {
+            // Subscribed before reading, so a commit between the read and the wait still rings.
+            let (commits, subscription) = subscribeCommits(strategy: query.strategy)
+            defer { unsubscribeCommits(subscription) }
+            let page = try await read(query)
+            if !page.isEmpty { return page }
+            var waiting = commits.makeAsyncIterator()
+            guard await waiting.next() != nil, !Task.isCancelled else { throw CancellationError() }
+        }
+    }
+}

@@ -51,15 +51,7 @@ extension Store {
     /// strategy wakes only for that strategy's commits (only a rollout filter reads again for nothing). Throws
     /// `CancellationError` when the task is cancelled while waiting.
     public func nextEvents(_ query: EventQuery) async throws -> [Event] {
-        while true {
-            // Subscribed before reading, so a commit between the read and the wait still rings.
-            let (commits, subscription) = broadcaster.subscribeCommits(strategy: query.strategy)
-            defer { broadcaster.unsubscribeCommits(subscription) }
-            let page = try await events(query)
-            if !page.isEmpty { return page }
-            var waiting = commits.makeAsyncIterator()
-            guard await waiting.next() != nil, !Task.isCancelled else { throw CancellationError() }
-        }
+        try await broadcaster.nextEvents(query) { try await events($0) }
     }
 
     /// The schema of delivery cursors. A store older than them delivered at most once and kept no record:

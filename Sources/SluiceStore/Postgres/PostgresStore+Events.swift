@@ -68,15 +68,7 @@ extension PostgresStore {
     /// The first page of events matching `query`, waiting for a commit of this store while there is none (see
     /// `Store.nextEvents`). Throws `CancellationError` when the task is cancelled while waiting.
     public func nextEvents(_ query: EventQuery) async throws -> [Event] {
-        while true {
-            // Subscribed before reading, so a commit between the read and the wait still rings.
-            let (commits, subscription) = broadcaster.subscribeCommits(strategy: query.strategy)
-            defer { broadcaster.unsubscribeCommits(subscription) }
-            let page = try await events(query)
-            if !page.isEmpty { return page }
-            var waiting = commits.makeAsyncIterator()
-            guard await waiting.next() != nil, !Task.isCancelled else { throw CancellationError() }
-        }
+        try await broadcaster.nextEvents(query) { try await events($0) }
     }
 
     /// The `seq` of the last event `sink` is done with (delivered or given up), nil when it has none yet.
