@@ -19,11 +19,16 @@ struct KustomizeTests {
         ("cluster+example-strategies", "overlays/cluster", ["components/example-strategies"]),
     ]
     static var names: [String] { variants.map(\.name) }
+    /// Rendered only, never applied: the simulator serves no Prometheus Operator API to apply a PrometheusRule to
+    /// (AlertRulesTests checks what it renders).
+    static let renderedOnly: [(name: String, overlay: String, components: [String])] = [
+        ("cluster+prometheus-rules", "overlays/cluster", ["components/prometheus-rules"])
+    ]
 
     /// A directory to render or apply for `name`: the overlay itself, or a kustomization in a temporary folder
     /// that adds components to it, as a user's own kustomization would.
     static func directory(_ name: String) throws -> String {
-        let variant = variants.first { $0.name == name }!
+        let variant = (variants + renderedOnly).first { $0.name == name }!
         if variant.components.isEmpty { return manifests + "/" + variant.overlay }
         let dir = try makeTemporaryDirectory("kustomize-\(name.replacingOccurrences(of: "+", with: "-"))")
         // Kustomize takes relative paths only.
