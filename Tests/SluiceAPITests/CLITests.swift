@@ -463,12 +463,15 @@ final class ServeProcess: @unchecked Sendable {
     }
 
     /// An `upstreams` strategy behind Caddy; by default an admin API that is not running, so effects
-    /// fail and are retried and the rollout stays where it is until a human acts.
+    /// fail and are retried and the rollout stays where it is until a human acts. `check` replaces the web
+    /// provider and its `budget` check (a provider `slo` and a check, each as its YAML flow mapping).
     static func strategy(
         weight: Int, adminURL: String = "http://127.0.0.1:9", stable: String = "127.0.0.1:9", canary: String = "127.0.0.1:10",
-        hold: String = "1m", metricsURL: String = "http://127.0.0.1:9/budget"
+        hold: String = "1m", metricsURL: String = "http://127.0.0.1:9/budget",
+        check: (provider: String, check: String)? = nil
     ) -> String {
-        """
+        let check = check ?? (#"{web: {url: "\#(metricsURL)", jsonPath: value}}"#, "{name: budget, query: search, min: 0.5}")
+        return """
         apiVersion: sluice.dev/v1
         kind: Strategy
         metadata:
@@ -489,12 +492,9 @@ final class ServeProcess: @unchecked Sendable {
           analysis:
             interval: 1s
             providers:
-              slo:
-                web: {url: "\(metricsURL)", jsonPath: value}
+              slo: \(check.provider)
             checks:
-              - name: budget
-                query: search
-                min: 0.5
+              - \(check.check)
 
         """
     }
