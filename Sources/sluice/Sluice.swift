@@ -11,7 +11,7 @@ struct Sluice: AsyncParsableCommand {
         version: SluiceVersion.current,
         subcommands: [
             ValidateCommand.self, SchemaCommand.self, CheckCommand.self, Serve.self, Apply.self, RolloutCommand.self,
-            StrategyCommand.self, Status.self, Rollback.self, Promote.self, Pause.self, Resume.self, Events.self,
+            ReplayCommand.self, StrategyCommand.self, Status.self, Rollback.self, Promote.self, Pause.self, Resume.self, Events.self,
             Token.self, Backup.self,
         ]
     )

@@ -19,7 +19,7 @@ public final class PrometheusServer: Sendable {
     public var address: String { "http://127.0.0.1:\(port)" }
     public var isRunning: Bool { managed.isRunning }
 
-    private init(port: Int, directory: String, managed: ManagedProcess) {
+    init(port: Int, directory: String, managed: ManagedProcess) {
         self.port = port
         self.directory = directory
         self.managed = managed

@@ -45,7 +45,7 @@ struct Observer {
     ) async -> [String: Sample] {
         let runner = CheckRunner(providers: providers.metrics)
         let (limit, clock) = (controller.options.observeTimeout, controller.clock)
-        let context = checkContext(rollout: rollout, strategy: strategy)
+        let context = TemplateContext.forChecks(of: strategy, rollout: rollout)
         return await withTaskGroup(of: Sample.self) { group in
             for check in checks {
                 group.addTask {
@@ -63,15 +63,4 @@ struct Observer {
             return samples
         }
     }
-}
-
-/// What a check's templates are filled with in `rollout`, with an `upstreams` target's pools in the roles they
-/// have for this rollout (they swap on every promotion).
-func checkContext(rollout: Rollout, strategy: Strategy) -> TemplateContext {
-    var context = TemplateContext.forChecks(of: strategy, version: rollout.version)
-    if let pools = rollout.pools {
-        context.stable = pools.stable.joined(separator: "|")
-        context.canary = pools.canary.joined(separator: "|")
-    }
-    return context
 }

@@ -11,6 +11,8 @@ public struct PrometheusProvider: MetricReader {
     public let config: PrometheusConfig
     private let endpoint: MetricEndpoint
     private let metrics: ProviderMetrics
+    /// The time queries are evaluated at (`time=`), for `sluice replay`; nil asks for now, as a live tick does.
+    public private(set) var evaluationTime: Timestamp?
 
     /// `name` is the provider's key in `analysis.providers`; `metrics` records every query. Header values
     /// `fromEnv` are read from `environment` and `fromFile` from their files (kept in `headerFiles`) now: a
@@ -36,11 +38,25 @@ public struct PrometheusProvider: MetricReader {
         }
     }
 
-    /// `address` + `/api/v1/query?query=…`, keeping any path prefix of the address.
+    /// This provider with its queries evaluated at `time`: exactly the instant query a live tick at `time` sent.
+    public func at(_ time: Timestamp) -> PrometheusProvider {
+        var provider = self
+        provider.evaluationTime = time
+        return provider
+    }
+
+    /// `address` + `/api/v1/query?query=…` (and `&time=` seconds with milliseconds, when evaluated at a set
+    /// time), keeping any path prefix of the address.
     func queryURL(_ query: String) -> String {
         var base = config.address
         while base.hasSuffix("/") { base.removeLast() }
-        return base + "/api/v1/query?query=" + percentEncoded(query)
+        var url = base + "/api/v1/query?query=" + percentEncoded(query)
+        if let ms = evaluationTime?.millisecondsSinceEpoch {
+            let seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
+            let millis = String(ms - seconds * 1000)
+            url += "&time=\(seconds).\(String(repeating: "0", count: 3 - millis.count))\(millis)"
+        }
+        return url
     }
 
     /// The token in `bearerTokenFile`, read at every query so a rotated token is used at once.
