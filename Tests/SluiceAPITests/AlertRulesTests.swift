@@ -111,12 +111,11 @@ struct AlertRulesTests {
                 return name.hasSuffix("_bucket") ? String(name.dropLast("_bucket".count)) : name
             })
         #expect(names.count >= 10, "\(names)")
-        let caddy = try await ServeProcess.caddyWithPassingCheck()
-        defer { caddy.stop() }
-        let server = try await ServeProcess.start()
-        defer { server.stop() }
-        try await server.applyBehind(caddy, hold: "1m")
-        #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status == 0)
+        let (caddy, server) = try await ServeProcess.rolloutBehindCaddy(version: "v2")
+        defer {
+            server.stop()
+            caddy.stop()
+        }
         // Per-strategy series appear once the rollout has ticked: wait for the router's read-back weight.
         var text = ""
         try await waitUntil("the rollout's series at /metrics", timeout: .seconds(20)) {
@@ -130,6 +129,48 @@ struct AlertRulesTests {
                 continue
             }
             #expect(served, "the rules read \(name), which `sluice serve`'s /metrics does not serve")
+        }
+    }
+
+    /// The rules on a real Prometheus scraping a real `sluice serve` (as job `sluice`): every rule evaluates
+    /// without error on the series Sluice really exports, and a real rollback, the strategy's first (its
+    /// `sluice_rollbacks_total` series appears at 1, where increase() sees no rise), fires SluiceRolledBack.
+    @Test
+    func theRulesEvaluateOnARealPrometheusAndARealRollbackFires() async throws {
+        let (caddy, server) = try await ServeProcess.rolloutBehindCaddy(version: "v2")
+        defer {
+            server.stop()
+            caddy.stop()
+        }
+        let prometheus = try await PrometheusServer.start(
+            targets: ["127.0.0.1:\(server.port)"], job: "sluice", ruleFiles: [Self.rulesFile])
+        defer { prometheus.stop() }
+        func get(_ path: String) async throws -> [String: Any] {
+            let body = try await SluiceTestSupport.run("/usr/bin/curl", ["-sf", prometheus.address + path]).stdout
+            return (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+        }
+        var rules: [[String: Any]] = []
+        try await waitUntil("every rule evaluated on Sluice's series", timeout: .seconds(30)) {
+            let groups = (try await get("/api/v1/rules")["data"] as? [String: Any])?["groups"] as? [[String: Any]] ?? []
+            rules = groups.flatMap { $0["rules"] as? [[String: Any]] ?? [] }
+            let up = try await get("/api/v1/query?query=up%7Bjob%3D%22sluice%22%7D")
+            let scraped = ((up["data"] as? [String: Any])?["result"] as? [Any])?.isEmpty == false
+            return scraped && !rules.isEmpty && rules.allSatisfy { ($0["lastEvaluation"] as? String)?.hasPrefix("0001") == false }
+        }
+        #expect(rules.count == (try Self.alerts()).count)
+        for rule in rules {
+            #expect(rule["health"] as? String == "ok", "\(rule["name"] ?? "?"): \(rule["lastError"] ?? "")")
+        }
+
+        let rollback = try await runSluice(["rollback", "web/search", "--reason", "INC-1"] + server.tokenArgs(.oncall))
+        #expect(rollback.status == 0, "\(rollback.stderr)")
+        try await waitUntil("SluiceRolledBack to fire", timeout: .seconds(30)) {
+            let alerts = (try await get("/api/v1/alerts")["data"] as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
+            return alerts.contains { alert in
+                let labels = alert["labels"] as? [String: Any] ?? [:]
+                return labels["alertname"] as? String == "SluiceRolledBack" && labels["strategy"] as? String == "web/search"
+                    && labels["trigger"] as? String == "manual" && alert["state"] as? String == "firing"
+            }
         }
     }
 

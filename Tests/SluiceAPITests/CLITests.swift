@@ -451,6 +451,27 @@ final class ServeProcess: @unchecked Sendable {
         }
     }
 
+    /// Real Caddy with a passing check, `sluice serve`, web/search applied behind it (each stage holding `hold`)
+    /// and a rollout of `version` started by CI. The caller stops both.
+    static func rolloutBehindCaddy(version: String, hold: String = "1m") async throws -> (CaddyServer, ServeProcess) {
+        let caddy = try await caddyWithPassingCheck()
+        do {
+            let server = try await start()
+            do {
+                try await server.applyBehind(caddy, hold: hold)
+                let started = try await runSluice(["rollout", "start", "web/search", "--version", version] + server.tokenArgs(.ci))
+                guard started.status == 0 else { throw SupportError("rollout start: \(started.stderr)") }
+                return (caddy, server)
+            } catch {
+                server.stop()
+                throw error
+            }
+        } catch {
+            caddy.stop()
+            throw error
+        }
+    }
+
     /// Applies web/search behind `caddy` (from `caddyWithPassingCheck`) with each stage holding `hold`.
     func applyBehind(_ caddy: CaddyServer, hold: String) async throws {
         let path = directory + "/search.yaml"

@@ -256,14 +256,11 @@ struct RunbookTests {
 
     @Test
     func theManualRollbackRunbookEndsWithTrafficOnStable() async throws {
-        let caddy = try await ServeProcess.caddyWithPassingCheck()
-        defer { caddy.stop() }
-        let server = try await ServeProcess.start()
-        defer { server.stop() }
-        try await server.applyBehind(caddy, hold: "1m")
-        #expect(
-            try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status
-                == 0)
+        let (caddy, server) = try await ServeProcess.rolloutBehindCaddy(version: "v2")
+        defer {
+            server.stop()
+            caddy.stop()
+        }
         try await waitUntil("the canary to take traffic", timeout: .seconds(20)) {
             try await runSluice(["status", "web/search"] + server.tokenArgs(.viewer)).stdout.contains("10%")
         }

@@ -25,10 +25,11 @@ public final class PrometheusServer: Sendable {
         self.managed = managed
     }
 
-    /// Starts Prometheus scraping `targets` (`host:port`) as job `job`, and waits until it accepts
-    /// connections.
+    /// Starts Prometheus scraping `targets` (`host:port`) as job `job`, evaluating the rule files `ruleFiles`
+    /// (absolute paths) every `scrapeInterval`, and waits until it accepts connections.
     public static func start(
-        targets: [String], job: String = "exporter", scrapeInterval: String = "1s", timeout: Duration = .seconds(20)
+        targets: [String], job: String = "exporter", scrapeInterval: String = "1s", ruleFiles: [String] = [],
+        timeout: Duration = .seconds(20)
     ) async throws -> PrometheusServer {
         let directory = try makeTemporaryDirectory("sluice-prometheus")
         let port = try freePort()
@@ -37,6 +38,7 @@ public final class PrometheusServer: Sendable {
             global:
               scrape_interval: \(scrapeInterval)
               evaluation_interval: \(scrapeInterval)
+            rule_files: [\(ruleFiles.map { "'\($0)'" }.joined(separator: ", "))]
             scrape_configs:
               - job_name: \(job)
                 static_configs:
