@@ -174,6 +174,56 @@ struct AlertRulesTests {
         }
     }
 
+    /// The P0 situation for real: Caddy's admin API refuses the rollback's write (a proxy answering 500), so the
+    /// router keeps reading back 10 % while Sluice wants 0 %. On a real Prometheus scraping the real server, both
+    /// P0 alerts fire for web/search; once the router takes the weight, SluiceRollbackNotConfirmed resolves. The
+    /// rules' `for:` are cut to 2 s in the copy Prometheus loads (the promtool cases test the durations; this
+    /// tests the expressions on the series Sluice really exports).
+    @Test
+    func theP0AlertsFireWhileTheRouterRefusesARollbackAndResolveOnceItTakesIt() async throws {
+        let world = try await RouterTruthTests.World.start()
+        defer { world.stop() }
+        let server = world.server
+        #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status == 0)
+        try await waitUntil("the router to confirm 10%", timeout: .seconds(30)) {
+            try await world.status()?.router?.weight == 10
+        }
+        let work = try makeTemporaryDirectory("sluice-alert-rules")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let rules = try String(contentsOfFile: Self.rulesFile, encoding: .utf8)
+            .replacing(/(?m)^(\s+for: )\S+$/) { "\($0.output.1)2s" }
+        #expect(!rules.contains("for: 1m") && rules.contains("for: 2s"))
+        try rules.write(toFile: work + "/rules.yaml", atomically: true, encoding: .utf8)
+        let prometheus = try await PrometheusServer.start(
+            targets: ["127.0.0.1:\(server.port)"], job: "sluice", ruleFiles: [work + "/rules.yaml"])
+        defer { prometheus.stop() }
+        func firing() async throws -> [String] {
+            let body = try await SluiceTestSupport.run("/usr/bin/curl", ["-sf", prometheus.address + "/api/v1/alerts"]).stdout
+            let object = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+            let alerts = (object?["data"] as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
+            return alerts.filter { $0["state"] as? String == "firing" }.compactMap { alert in
+                let labels = alert["labels"] as? [String: Any] ?? [:]
+                return labels["strategy"].map { "\(labels["alertname"] ?? "?") \($0)" } ?? labels["alertname"] as? String
+            }
+        }
+
+        try world.proxy.failWrites(true)
+        _ = try await runSluice(["rollback", "web/search", "--reason", "INC-7", "--no-wait"] + server.tokenArgs(.oncall))
+        var alerts: [String] = []
+        try await waitUntil("both P0 alerts to fire", timeout: .seconds(40)) {
+            alerts = try await firing()
+            return alerts.contains("SluiceRollbackNotConfirmed web/search") && alerts.contains("SluiceRollingBackTooLong")
+        }
+        #expect(!alerts.contains("SluiceDown") && !alerts.contains("SluiceNotReady"), "\(alerts)")
+
+        try world.proxy.failWrites(false)
+        try await waitUntil("SluiceRollbackNotConfirmed to resolve", timeout: .seconds(40)) {
+            alerts = try await firing()
+            return !alerts.contains("SluiceRollbackNotConfirmed web/search") && !alerts.contains("SluiceRollingBackTooLong")
+        }
+        #expect(try await world.status()?.phase == "RolledBack")
+    }
+
     /// The PrometheusRule (the Kustomize component manifests/components/prometheus-rules, rendered by real
     /// kubectl on the cluster overlay) holds the rule file's rules, and `scripts/prometheusrule --check` agrees.
     @Test

@@ -93,9 +93,6 @@ struct RunbookTests {
         })
     }
 
-    /// Verbs the runbooks may name before the CLI has them: commands with them are parsed once it has.
-    static let pendingVerbs = ["replay": "sluice replay, issue #23 (branch judge)"]
-
     /// Verbs that talk to the server: parsed, they get as far as trying to reach it.
     static let clientVerbs: Set<String> = [
         "status", "events", "rollback", "promote", "pause", "resume", "rollout", "strategy", "apply",
@@ -179,13 +176,6 @@ struct RunbookTests {
         var ran = 0
 
         for command in try Self.commands() {
-            if let pending = Self.pendingVerbs[command.verb], !verbs.contains(command.verb) {
-                // Not in the CLI yet (the runbook says so): nothing to run until it lands.
-                #expect(
-                    command.isParseOnly || command.isMention,
-                    "\(command): \(pending) is not in the CLI yet; mark it parse-only")
-                continue
-            }
             #expect(verbs.contains(command.verb), "\(command): the CLI has no `sluice \(command.verb)`")
             if command.isMention { continue }
             let text = try await substitute(command.text)
