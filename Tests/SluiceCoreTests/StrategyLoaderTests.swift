@@ -172,10 +172,22 @@ import Testing
         #expect(strategy.analysis.interval == .seconds(10))
         #expect(strategy.traffic.kind == .gatewayAPI)
         #expect(strategy.analysis.providers["prom"]?.kind == .prometheus)
-        let thresholds = strategy.analysis.checks.map { "\($0.name) max=\($0.max.map { "\($0)" } ?? "-") min=\($0.min.map { "\($0)" } ?? "-")" }
+        let thresholds = strategy.analysis.checks.filter { $0.compare == nil }
+            .map { "\($0.name) max=\($0.max.map { "\($0)" } ?? "-") min=\($0.min.map { "\($0)" } ?? "-")" }
         #expect(thresholds == [
             "error-rate max=0.01 min=-", "p99-latency-seconds max=0.2 min=-", "availability max=- min=0.999",
         ])
+        // Beside the thresholds, the recommended comparisons with stable (docs/strategy.md), and the pilot stage's
+        // own: a drop of more than 5 % in a quality metric against stable.
+        let comparisons = (strategy.analysis.checks + strategy.stages.flatMap(\.checks)).compactMap { check in
+            check.compare.map { "\(check.name) \($0.kind.rawValue) \($0.maxIncrease)" }
+        }
+        #expect(comparisons == [
+            "errors-vs-stable rate 0.2", "latency-vs-stable latency 0.15", "accuracy-vs-stable quality 0.05",
+        ])
+        #expect(strategy.stages[1].name == "pilot" && strategy.stages[1].checks.map(\.name) == ["accuracy-vs-stable"])
+        let latency = try #require(strategy.analysis.checks.first { $0.name == "latency-vs-stable" }?.compare)
+        #expect([latency.bucketBound(forCanary: false), latency.bucketBound(forCanary: true)] == ["0.1", "0.25"])
     }
 
     @Test func errorsDescribeThemselvesCompilerStyle() {

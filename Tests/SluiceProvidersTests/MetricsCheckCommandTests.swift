@@ -34,7 +34,7 @@ import Testing
     }
 
     @Test func exitsZeroWhenEveryCheckPassesAndOneWhenOneBreaches() async throws {
-        let lab = try await MetricsLab.start()
+        let lab = try await MetricsLab.start(stable: true)
         defer { lab.stop() }
         let file = try Self.checkoutFile(prometheus: lab.prometheus.address)
 
@@ -47,7 +47,10 @@ import Testing
                 return last?.status == 0
             }
             let passed = try rows(try #require(last))
-            #expect(passed.keys.sorted() == ["availability", "error-rate", "p99-latency-seconds"])
+            #expect(
+                passed.keys.sorted() == [
+                    "availability", "error-rate", "errors-vs-stable", "latency-vs-stable", "p99-latency-seconds",
+                ])
             #expect(passed.values.allSatisfy { $0.verdict == "pass" && $0.value != nil })
             #expect(passed["error-rate"]?.query.contains(#"app="checkout",track="canary",code=~"5.."}[5s]"#) == true)
             #expect(passed["availability"]?.threshold == ">= 0.999")
@@ -56,7 +59,7 @@ import Testing
             #expect(table.status == 0, "\(table.stdout)\(table.stderr)")
             let lines = table.stdout.split(separator: "\n")
             #expect(lines.first?.hasPrefix("CHECK") == true && lines.first?.hasSuffix("THRESHOLD  VERDICT") == true)
-            #expect(lines.count == 4 && lines.dropFirst().allSatisfy { $0.hasSuffix("pass") }, "\(table.stdout)")
+            #expect(lines.count == 6 && lines.dropFirst().allSatisfy { $0.hasSuffix("pass") }, "\(table.stdout)")
 
             try await lab.control(errorRate: 0.2)
             try await waitUntil("sluice check to see the breach", timeout: .seconds(20), interval: .milliseconds(500)) {
@@ -106,7 +109,7 @@ import Testing
         let down = try await runSluice(["check", file, "-o", "json"])
         #expect(down.status == 1)
         let rows = try rows(down)
-        #expect(rows.count == 6)
+        #expect(rows.count == 8)
         #expect(
             rows.values.allSatisfy {
                 $0.verdict == "no-data" && $0.reason?.contains("no answer (connectFailed)") == true

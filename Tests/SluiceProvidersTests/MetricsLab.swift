@@ -9,13 +9,16 @@ import SluiceTestSupport
 /// tests stay independent when Swift Testing runs them in parallel.
 final class MetricsLab: Sendable {
     let exporter: TestExporter
+    /// The same app as `track="stable"`, without traffic, for the comparisons with stable; nil unless asked for.
+    let stable: TestExporter?
     let prometheus: PrometheusServer
     let client: CurlClient
     let metrics = ProviderMetrics()
     let provider: PrometheusProvider
 
-    private init(exporter: TestExporter, prometheus: PrometheusServer, client: CurlClient) throws {
+    private init(exporter: TestExporter, stable: TestExporter?, prometheus: PrometheusServer, client: CurlClient) throws {
         self.exporter = exporter
+        self.stable = stable
         self.prometheus = prometheus
         self.client = client
         provider = try PrometheusProvider(
@@ -25,20 +28,25 @@ final class MetricsLab: Sendable {
 
     /// Starts the exporter (`latencyMs` added to every request, which also paces the traffic) and a
     /// Prometheus scraping it, and waits until the first sample is in: data, not mere readiness.
-    static func start(latencyMs: Double = 20) async throws -> MetricsLab {
+    /// With `stable`, a second exporter of the same app as `track="stable"` is scraped too.
+    static func start(latencyMs: Double = 20, stable withStable: Bool = false) async throws -> MetricsLab {
         let exporter = try await TestExporter.start(app: "checkout", track: "canary")
         let prometheus: PrometheusServer
+        var stable: TestExporter?
         do {
-            prometheus = try await PrometheusServer.start(targets: [exporter.target])
+            if withStable { stable = try await TestExporter.start(app: "checkout", track: "stable") }
+            prometheus = try await PrometheusServer.start(targets: [exporter.target] + (stable.map { [$0.target] } ?? []))
         } catch {
             exporter.stop()
+            stable?.stop()
             throw error
         }
-        let lab = try MetricsLab(exporter: exporter, prometheus: prometheus, client: try CurlClient())
+        let lab = try MetricsLab(exporter: exporter, stable: stable, prometheus: prometheus, client: try CurlClient())
         do {
             try await lab.control(latencyMs: latencyMs)
+            let targets = Double(withStable ? 2 : 1)
             try await waitUntil("Prometheus' first scrape of the exporter", timeout: .seconds(20)) {
-                try await lab.provider.sample(query: #"up{job="exporter"}"#) == 1
+                try await lab.provider.sample(query: #"sum(up{job="exporter"})"#) == targets
             }
         } catch {
             lab.stop()
@@ -50,6 +58,7 @@ final class MetricsLab: Sendable {
     func stop() {
         prometheus.stop()
         exporter.stop()
+        stable?.stop()
     }
 
     /// Changes the exporter's behaviour from the next request on (`POST /control`).

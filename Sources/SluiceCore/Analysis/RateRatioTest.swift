@@ -60,15 +60,27 @@ public struct RateRatioTest: Sendable, Hashable {
     /// (91 % of 2 %-vs-0.3 % canaries caught within 6 looks at ρ0 = 1.2); this grid reaches 85 %, and catches
     /// ratios up to 50·ρ0 at full strength.
     public static let alternatives: [Double] = [2, 3, 5, 10, 50]
+    /// The alternatives of a reversed test (`quality`: a drop of a rate near 1, such as accuracy), where ρ0 is
+    /// close to 1 and a regression is a ratio of 1.1 or 1.25, not 10: the rate grid would bet on drops no
+    /// model ships with. Same count as `alternatives`, so stored evidence fits either.
+    public static let dropAlternatives: [Double] = [1.05, 1.1, 1.2, 1.5, 2]
 
     /// ρ0: the largest canary-to-baseline rate ratio that is not a regression.
     public var nullRatio: Double
     public var alpha: Double
 
-    public init(nullRatio: Double, alpha: Double) {
+    /// True for `quality` (higher is better): the baseline's events play the canary's part, so the test asks
+    /// whether stable's good answers come faster than ρ0 times the canary's.
+    public var reversed: Bool
+
+    public init(nullRatio: Double, alpha: Double, reversed: Bool = false) {
         self.nullRatio = nullRatio
         self.alpha = alpha
+        self.reversed = reversed
     }
+
+    /// The alternatives this test mixes, as multiples of ρ0.
+    public var alternatives: [Double] { reversed ? Self.dropAlternatives : Self.alternatives }
 
     /// The e-value the test rejects at: 1/α.
     public var boundary: Double { 1 / alpha }
@@ -84,8 +96,9 @@ public struct RateRatioTest: Sendable, Hashable {
     /// about the ratio and leaves the e-value as it was. Event counts are rounded (Prometheus' `increase()`
     /// extrapolates to fractions); requests are exposures and are used as they are.
     public func update(_ evidence: inout ComparisonEvidence, with counts: ComparisonCounts) {
-        if evidence.logRatios.count != Self.alternatives.count {
-            evidence.logRatios = Array(repeating: 0, count: Self.alternatives.count)
+        let alternatives = self.alternatives
+        if evidence.logRatios.count != alternatives.count {
+            evidence.logRatios = Array(repeating: 0, count: alternatives.count)
         }
         let canaryEvents = counts.canaryEvents.rounded()
         let baselineEvents = counts.baselineEvents.rounded()
@@ -96,17 +109,24 @@ public struct RateRatioTest: Sendable, Hashable {
         evidence.baselineRequests += counts.baselineRequests
         let events = canaryEvents + baselineEvents
         guard events > 0, counts.canaryRequests > 0, counts.baselineRequests > 0 else { return }
+        // Reversed, the sides swap parts: the totals above stay the canary's and the baseline's.
+        let (testedEvents, testedRequests, otherRequests) =
+            reversed
+            ? (baselineEvents, counts.baselineRequests, counts.canaryRequests)
+            : (canaryEvents, counts.canaryRequests, counts.baselineRequests)
         // With p(ρ) = ρ·nc / (ρ·nc + nb): log(p1/p0) = log(m) + log(q) and log((1-p1)/(1-p0)) = log(q), where
         // q = (ρ0·nc + nb) / (ρ1·nc + nb) and m = ρ1/ρ0: one logarithm per alternative.
-        let null = nullRatio * counts.canaryRequests + counts.baselineRequests
-        for index in 0..<Self.alternatives.count {
-            let multiple = Self.alternatives[index]
-            let logQ = log(null / (nullRatio * multiple * counts.canaryRequests + counts.baselineRequests))
-            evidence.logRatios[index] += canaryEvents * Self.logAlternatives[index] + events * logQ
+        let null = nullRatio * testedRequests + otherRequests
+        let logs = reversed ? Self.logDropAlternatives : Self.logAlternatives
+        for index in 0..<alternatives.count {
+            let multiple = alternatives[index]
+            let logQ = log(null / (nullRatio * multiple * testedRequests + otherRequests))
+            evidence.logRatios[index] += testedEvents * logs[index] + events * logQ
         }
     }
 
     private static let logAlternatives = alternatives.map { log($0) }
+    private static let logDropAlternatives = dropAlternatives.map { log($0) }
 
     /// The e-value: the mixture of the alternatives' likelihood ratios (+infinity when it overflows a Double).
     public func eValue(_ evidence: ComparisonEvidence) -> Double {
@@ -186,6 +206,7 @@ extension Comparison {
         switch kind {
         case .rate: what = "errors"
         case .latency: what = "slow"
+        case .quality: what = "good"
         }
         var canaryBound = ""
         var baselineBound = ""

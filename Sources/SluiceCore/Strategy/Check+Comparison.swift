@@ -7,6 +7,21 @@ public struct Comparison: Sendable, Hashable, Codable {
         case rate
         /// Latency from histogram buckets: the canary may be slower than the baseline by at most `maxIncrease`.
         case latency
+        /// Good answers per request, higher is better (accuracy): the canary's rate may be lower than the
+        /// baseline's by at most `maxIncrease` (relative, written `maxDecrease`): a drop is the regression.
+        case quality
+
+        /// The key of a side's events query: `errors`, `slower` or `good`.
+        public var eventsKey: String {
+            switch self {
+            case .rate: "errors"
+            case .latency: "slower"
+            case .quality: "good"
+            }
+        }
+
+        /// The key of the tolerance: `maxDecrease` for `quality`, `maxIncrease` otherwise.
+        public var toleranceKey: String { self == .quality ? "maxDecrease" : "maxIncrease" }
     }
 
     public var kind: Kind
@@ -15,6 +30,7 @@ public struct Comparison: Sendable, Hashable, Codable {
     /// The stable baseline's counts over the same interval.
     public var baseline: ComparisonQueries
     /// `rate`: the allowed relative increase of the error rate (0.2 = 20 %). `latency`: the allowed shift in seconds.
+    /// `quality`: the allowed relative decrease of the good rate (0.05 = 5 %; `maxDecrease` in the file), below 1.
     public var maxIncrease: Double
     /// `latency`: the baseline's bound in seconds; a canary request is slow above `slowerThan + maxIncrease`.
     public var slowerThan: Double?
@@ -40,18 +56,21 @@ public struct Comparison: Sendable, Hashable, Codable {
     public static let defaultAlpha = 0.01
     public static let defaultMinRequests = 100.0
 
-    /// The rate ratio (canary over baseline) the test treats as still acceptable: `1 + maxIncrease` for `rate`;
+    /// The rate ratio the test treats as still acceptable: canary over baseline, `1 + maxIncrease` for `rate`;
     /// 1 for `latency`, whose tolerance lies in the buckets compared (`{{le}}` is `slowerThan + maxIncrease` for
-    /// the canary and `slowerThan` for the baseline).
+    /// the canary and `slowerThan` for the baseline); for `quality`, baseline over canary (the test runs the
+    /// other way round: stable's good answers coming faster than the canary's is the regression),
+    /// `1 / (1 - maxDecrease)`.
     public var nullRatio: Double {
         switch kind {
         case .rate: 1 + maxIncrease
         case .latency: 1
+        case .quality: 1 / (1 - maxIncrease)
         }
     }
 
     /// The sequential test this comparison runs.
-    public var test: RateRatioTest { RateRatioTest(nullRatio: nullRatio, alpha: alpha) }
+    public var test: RateRatioTest { RateRatioTest(nullRatio: nullRatio, alpha: alpha, reversed: kind == .quality) }
 
     /// The `{{le}}` bucket bound for the canary's and the baseline's queries (`latency` only), in seconds as
     /// Prometheus writes `le` labels (`0.3`, `1`).

@@ -149,7 +149,7 @@ extension Check {
 
 extension Comparison {
     fileprivate var document: JSONValue {
-        let eventsKey = kind == .rate ? "errors" : "slower"
+        let eventsKey = kind.eventsKey
         func side(_ queries: ComparisonQueries) -> JSONValue {
             .object([eventsKey: .string(queries.events), "requests": .string(queries.requests)])
         }
@@ -160,6 +160,7 @@ extension Comparison {
         switch kind {
         case .rate: fields["maxIncrease"] = .number(maxIncrease)
         case .latency: fields["maxIncrease"] = .string(Duration.milliseconds(Int64((maxIncrease * 1000).rounded())).goString)
+        case .quality: fields["maxDecrease"] = .number(maxIncrease)
         }
         if let slowerThan {
             fields["slowerThan"] = .string(Duration.milliseconds(Int64((slowerThan * 1000).rounded())).goString)

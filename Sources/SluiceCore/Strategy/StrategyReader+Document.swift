@@ -12,7 +12,9 @@ extension StrategyReader {
     static let analysisKeys = ["interval", "failureLimit", "noDataLimit", "onNoData", "providers", "checks"]
     static let checkKeys = ["name", "provider", "query", "max", "min", "minCount", "compare"]
     static let minCountKeys = ["query", "min"]
-    static let compareKeys = ["kind", "canary", "baseline", "maxIncrease", "slowerThan", "alpha", "minRequests"]
+    static let compareKeys = [
+        "kind", "canary", "baseline", "maxIncrease", "maxDecrease", "slowerThan", "alpha", "minRequests",
+    ]
     static let providerKinds = ProviderConfig.Kind.allCases.map(\.rawValue)
 
     /// The strategy of one document, where it starts, and its `metadata.name` node.
@@ -667,22 +669,37 @@ extension StrategyReader {
             guard let kind = Comparison.Kind(rawValue: text) else {
                 report(
                     .invalidValue, at: kindNode, f.path("kind"),
-                    "unknown kind \(StrategyRules.quoted(text)); expected rate or latency")
+                    "unknown kind \(StrategyRules.quoted(text)); expected rate, latency or quality")
                 return nil
             }
             return kind
         }
         guard let kind else { return nil }
-        let eventsKey = kind == .rate ? "errors" : "slower"
+        let eventsKey = kind.eventsKey
         let canary = required(f, "canary").flatMap { readSide($0, f.path("canary"), eventsKey: eventsKey, kind: kind) }
         let baseline = required(f, "baseline").flatMap {
             readSide($0, f.path("baseline"), eventsKey: eventsKey, kind: kind)
         }
         var maxIncrease: Double?
-        if let increaseNode = required(f, "maxIncrease") {
+        let otherKey = kind == .quality ? "maxIncrease" : "maxDecrease"
+        if let key = f.keys[otherKey] {
+            let which = kind == .quality ? "a quality comparison's tolerance is maxDecrease (higher is better)"
+                : "maxDecrease is for kind quality only (higher is better)"
+            report(.conflict, at: key, f.path(otherKey), which)
+        }
+        if let toleranceNode = required(f, kind.toleranceKey) {
+            let path = f.path(kind.toleranceKey)
             switch kind {
-            case .rate: maxIncrease = percentage(increaseNode, f.path("maxIncrease"))
-            case .latency: maxIncrease = duration(increaseNode, f.path("maxIncrease")).map { Double($0.milliseconds) / 1000 }
+            case .rate: maxIncrease = percentage(toleranceNode, path)
+            case .latency: maxIncrease = duration(toleranceNode, path).map { Double($0.milliseconds) / 1000 }
+            case .quality:
+                maxIncrease = percentage(toleranceNode, path).flatMap { value in
+                    guard value < 1 else {
+                        report(.invalidValue, at: toleranceNode, path, "must be below 100%, got \(format(value * 100))%")
+                        return nil
+                    }
+                    return value
+                }
             }
         }
         var slowerThan: Double??
@@ -691,7 +708,7 @@ extension StrategyReader {
             slowerThan = required(f, "slowerThan").flatMap { duration($0, f.path("slowerThan")) }.map {
                 .some(Double($0.milliseconds) / 1000)
             }
-        case .rate:
+        case .rate, .quality:
             if let key = f.keys["slowerThan"] {
                 report(.conflict, at: key, f.path("slowerThan"), "slowerThan is for kind latency only")
                 slowerThan = nil

@@ -269,20 +269,26 @@ public enum StrategySchema {
             "comparison": {
               "type": "object",
               "additionalProperties": false,
-              "required": ["kind", "canary", "baseline", "maxIncrease"],
+              "required": ["kind", "canary", "baseline"],
               "description": "An anytime-valid sequential comparison of the canary with the stable baseline; see docs/judge.md.",
               "properties": {
-                "kind": {"enum": ["rate", "latency"]},
+                "kind": {"enum": ["rate", "latency", "quality"]},
                 "canary": {"$ref": "#/$defs/comparisonSide"},
                 "baseline": {"$ref": "#/$defs/comparisonSide"},
                 "maxIncrease": {"description": "rate: the allowed relative increase (20% or 0.2); latency: the allowed shift (50ms).", "oneOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": "^[0-9.]+ *%$"}, {"$ref": "#/$defs/duration"}]},
+                "maxDecrease": {"description": "quality only (higher is better): the allowed relative drop (5% or 0.05), below 100%.", "oneOf": [{"type": "number", "minimum": 0, "exclusiveMaximum": 1}, {"type": "string", "pattern": "^[0-9.]+ *%$"}]},
                 "slowerThan": {"$ref": "#/$defs/duration", "description": "latency only: the baseline's bucket bound ({{le}}); the canary's is slowerThan + maxIncrease."},
                 "alpha": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5, "default": 0.01},
                 "minRequests": {"type": "integer", "minimum": 1, "default": 100, "description": "Canary requests a stage must see before the check can pass."}
               },
-              "if": {"properties": {"kind": {"const": "latency"}}},
-              "then": {"required": ["slowerThan"], "properties": {"canary": {"required": ["slower"]}, "baseline": {"required": ["slower"]}}},
-              "else": {"not": {"required": ["slowerThan"]}, "properties": {"canary": {"required": ["errors"]}, "baseline": {"required": ["errors"]}}}
+              "allOf": [
+                {"if": {"properties": {"kind": {"const": "latency"}}},
+                 "then": {"required": ["slowerThan", "maxIncrease"], "not": {"required": ["maxDecrease"]}, "properties": {"canary": {"required": ["slower"]}, "baseline": {"required": ["slower"]}}}},
+                {"if": {"properties": {"kind": {"const": "rate"}}},
+                 "then": {"required": ["maxIncrease"], "not": {"anyOf": [{"required": ["slowerThan"]}, {"required": ["maxDecrease"]}]}, "properties": {"canary": {"required": ["errors"]}, "baseline": {"required": ["errors"]}}}},
+                {"if": {"properties": {"kind": {"const": "quality"}}},
+                 "then": {"required": ["maxDecrease"], "not": {"anyOf": [{"required": ["slowerThan"]}, {"required": ["maxIncrease"]}]}, "properties": {"canary": {"required": ["good"]}, "baseline": {"required": ["good"]}}}}
+              ]
             },
             "comparisonSide": {
               "type": "object",
@@ -291,9 +297,10 @@ public enum StrategySchema {
               "properties": {
                 "errors": {"type": "string", "minLength": 1, "description": "rate: errors in the interval, e.g. sum(increase(...[{{interval}}]))."},
                 "slower": {"type": "string", "minLength": 1, "description": "latency: requests slower than {{le}} in the interval."},
+                "good": {"type": "string", "minLength": 1, "description": "quality: good answers (e.g. correct predictions) in the interval."},
                 "requests": {"type": "string", "minLength": 1, "description": "Requests in the interval."}
               },
-              "oneOf": [{"required": ["errors"]}, {"required": ["slower"]}]
+              "oneOf": [{"required": ["errors"]}, {"required": ["slower"]}, {"required": ["good"]}]
             },
             "notification": {
               "type": "object",
