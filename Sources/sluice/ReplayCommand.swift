@@ -46,6 +46,9 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: "The strategy to replay, when the file holds several (its name or namespace/name).")
     var strategy: String?
 
+    @Flag(help: "upstreams targets: the pools in swapped roles (after an odd number of promotions), as they were.")
+    var swapPools = false
+
     @Option(name: [.customShort("o"), .customLong("output")], help: "table or json.")
     var output: Format = .table
 
@@ -70,6 +73,13 @@ struct ReplayCommand: AsyncParsableCommand {
             throw ValidationError("--prometheus \(prometheus): not an http:// or https:// URL")
         }
         let chosen = try loadStrategy()
+        var pools: Pools?
+        if swapPools {
+            guard case .upstreams(let stable, let canary, _) = chosen.target else {
+                throw ValidationError("--swap-pools: \(chosen.key) has no upstreams pools to swap")
+            }
+            pools = Pools(stable: canary, canary: stable)
+        }
         let interval = step?.duration ?? chosen.analysis.interval
         guard interval >= .seconds(1) else { throw ValidationError("--step \(interval.goString): at least 1s") }
         let ticks = (end - start).milliseconds / interval.milliseconds
@@ -87,7 +97,7 @@ struct ReplayCommand: AsyncParsableCommand {
             writeError("\(file): error: \(chosen.key): \(error)")
             throw ExitCode(3)
         }
-        let replay = Replay(strategy: chosen, version: version, from: start, to: end, step: interval)
+        let replay = Replay(strategy: chosen, version: version, from: start, to: end, step: interval, pools: pools)
         let timeline = await replay.run { checks, rollout, time in
             await history.sample(checks, rollout: rollout, strategy: chosen, at: time)
         }

@@ -56,6 +56,20 @@ import Testing
         #expect(timeline.rollout?.phase == .paused)
     }
 
+    /// An `upstreams` target's pools in the roles they had: the checks are rendered with them, as live.
+    @Test func swappedPoolsReachTheSampler() async {
+        let strategy = Fixture.strategy(target: .upstreams(stable: ["10.0.0.1:80"], canary: ["10.0.0.2:80"], health: nil))
+        let replay = Replay(
+            strategy: strategy, version: "v3", from: Fixture.at(0), to: Fixture.at(30), step: .seconds(10),
+            pools: Pools(stable: ["10.0.0.2:80"], canary: ["10.0.0.1:80"]))
+        let seen = Locked<[String]>([])
+        _ = await replay.run { checks, rollout, time in
+            seen.withLock { $0.append(rollout.pools?.stable.joined() ?? "-") }
+            return [:]
+        }
+        #expect(seen.withLock { $0 } == ["10.0.0.2:80", "10.0.0.2:80", "10.0.0.2:80"])
+    }
+
     @Test func aHistoryTooShortIsUndecided() async {
         let timeline = await Self.run(until: 100) { _, _ in 0.001 }
         #expect(timeline.outcome == .undecided(stage: 1))

@@ -203,6 +203,10 @@ import Testing
         #expect(future.status == 64)
         #expect(future.stderr.contains("is in the future"), "\(future.stderr)")
 
+        let swapped = try await runSluice(promote + Self.window + ["--swap-pools"])
+        #expect(swapped.status == 64)
+        #expect(swapped.stderr.contains("--swap-pools: default/promote has no upstreams pools to swap"), "\(swapped.stderr)")
+
         let several = try await runSluice(["replay", file] + Self.window)
         #expect(several.status == 64)
         #expect(

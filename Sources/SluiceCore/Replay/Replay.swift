@@ -14,13 +14,18 @@ public struct Replay: Sendable {
     public var to: Timestamp
     /// Time between two ticks; a live rollout ticks every `analysis.interval`.
     public var step: Duration
+    /// An `upstreams` target's pools in the roles they had (they swap on every promotion); nil: as in the strategy.
+    public var pools: Pools?
 
-    public init(strategy: Strategy, version: String, from: Timestamp, to: Timestamp, step: Duration) {
+    public init(
+        strategy: Strategy, version: String, from: Timestamp, to: Timestamp, step: Duration, pools: Pools? = nil
+    ) {
         self.strategy = strategy
         self.version = version
         self.from = from
         self.to = to
         self.step = step
+        self.pools = pools
     }
 
     /// The id and actor of the virtual rollout.
@@ -34,7 +39,7 @@ public struct Replay: Sendable {
         sample: (_ checks: [Check], _ rollout: Rollout, _ time: Timestamp) async -> [String: Sample]
     ) async -> ReplayTimeline {
         var decision = Rollout.start(
-            id: Self.rolloutID, strategy: strategy, revision: 0, version: version, actor: Self.actor, pools: nil,
+            id: Self.rolloutID, strategy: strategy, revision: 0, version: version, actor: Self.actor, pools: pools,
             now: from)
         var timeline = ReplayTimeline(events: decision.events)
         var world = World()
