@@ -100,6 +100,20 @@ struct AlertRulesTests {
         }
     }
 
+    /// The runbook an alert links names the alert with its severity, so on-call arriving from a page knows it is
+    /// in the right place and how urgent it is.
+    @Test
+    func eachAlertsRunbookNamesItWithItsSeverity() throws {
+        for alert in try Self.alerts() {
+            let name = alert["alert"] as? String ?? "?"
+            let severity = (alert["labels"] as? [String: Any])?["severity"] as? String ?? "?"
+            let runbook = (alert["annotations"] as? [String: Any])?["runbook_url"] as? String ?? ""
+            let text = (try? String(contentsOfFile: repositoryRoot() + "/" + runbook, encoding: .utf8)) ?? ""
+            #expect(
+                text.contains("`\(name)` (\(severity)"), "\(runbook) does not name `\(name)` (\(severity)")
+        }
+    }
+
     /// Every `sluice_` series a rule reads is one that a real `sluice serve` (the built binary, a rollout in
     /// flight behind real Caddy) serves at /metrics: a renamed metric would silence its alert.
     @Test
