@@ -100,6 +100,25 @@ import Testing
         #expect(d.rollout.checks["errors-vs-stable"]?.lastSample?.explanation?.hasPrefix("errors 12/120") == true)
     }
 
+    /// A quality comparison (higher is better) breaches on a drop, says so with its good answers, and names its
+    /// tolerance as the file does: `maxDecrease`.
+    @Test func aQualityDropBreachesWithItsOwnWords() {
+        let accuracy = Check(
+            name: "errors-vs-stable", provider: "prom",
+            compare: Comparison(
+                kind: .quality, canary: ComparisonQueries(events: "cg", requests: "cr"),
+                baseline: ComparisonQueries(events: "bg", requests: "br"), maxIncrease: 0.05, minRequests: 100))
+        var driver = Driver(strategy: Self.strategy(checks: [accuracy]))
+        driver.confirmFirstStage()
+        let d = driver.tick(samples: Self.counts(700, 1000, 8100, 9000))
+        #expect(d.rollout.phase == .rollingBack)
+        let breach = d.events.first { $0.type == .checkBreached }
+        #expect(breach?.message.contains("breaches the quality comparison with stable") == true, "\(breach?.message ?? "")")
+        #expect(breach?.message.contains("good 700/1,000 canary vs 8,100/9,000 stable; e-value") == true)
+        #expect(breach?.data["maxDecrease"] == .number(0.05) && breach?.data["maxIncrease"] == nil)
+        #expect(breach?.data["kind"] == .string("quality"))
+    }
+
     /// Small excesses add up: no single look reaches the boundary, several do, and the test stays rejected.
     @Test func evidenceAccumulatesAcrossTicksUntilTheBoundary() {
         var driver = Driver(strategy: Self.strategy(failureLimit: 3))

@@ -219,7 +219,7 @@ extension Decider {
         data["eValue"] = .number(min(compare.test.eValue(evidence), Double.greatestFiniteMagnitude))
         data["boundary"] = .number(compare.test.boundary)
         data["alpha"] = .number(compare.alpha)
-        data["maxIncrease"] = .number(compare.maxIncrease)
+        data[compare.kind.toleranceKey] = .number(compare.maxIncrease)
         data["canaryEvents"] = .number(evidence.canaryEvents)
         data["canaryRequests"] = .number(evidence.canaryRequests)
         data["baselineEvents"] = .number(evidence.baselineEvents)
