@@ -92,7 +92,9 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Yams", package: "Yams"),
-            ]
+            ],
+            // The dashboard's files, compiled into the binary as byte arrays (PackageResources.index_html, ...).
+            resources: [.embedInCode("Dashboard/ui")]
         ),
         .executableTarget(
             name: "sluice",

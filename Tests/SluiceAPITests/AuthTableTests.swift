@@ -30,6 +30,7 @@ struct AuthTableTests {
         RouteCase(method: "POST", path: "/v1/rollouts/r-1/pause", needs: .oncall),
         RouteCase(method: "POST", path: "/v1/rollouts/r-1/resume", needs: .oncall),
         RouteCase(method: "GET", path: "/v1/events?after=0&strategy=shop/checkout", needs: .viewer),
+        RouteCase(method: "GET", path: "/v1/rollouts/r-1/samples", needs: .viewer),
     ]
 
     /// nil is "no token", "" is a token the server does not know.

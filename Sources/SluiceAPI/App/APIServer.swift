@@ -27,10 +27,15 @@ public struct APIServer: Sendable {
     public let logger: Logger
     /// Wall-clock time, for the hold left in a stage.
     public let now: @Sendable () -> Timestamp
+    /// The dashboard's signed-in browsers: the cookie is a second way to authenticate, beside bearer tokens.
+    public let sessions: SessionStore
+    /// Session cookies are marked `Secure`: the API is served over TLS.
+    public let secureCookies: Bool
 
     public init(
         backend: any SluiceBackend, authenticator: Authenticator, signal: EventSignal, metrics: APIMetrics = APIMetrics(),
-        logger: Logger, now: @escaping @Sendable () -> Timestamp = APIServer.systemNow
+        logger: Logger, now: @escaping @Sendable () -> Timestamp = APIServer.systemNow,
+        sessions: SessionStore? = nil, secureCookies: Bool = false
     ) {
         self.backend = backend
         self.authenticator = authenticator
@@ -38,6 +43,8 @@ public struct APIServer: Sendable {
         self.metrics = metrics
         self.logger = logger
         self.now = now
+        self.sessions = sessions ?? SessionStore(now: now)
+        self.secureCookies = secureCookies
     }
 
     /// The system clock as a `Timestamp`.
@@ -48,11 +55,16 @@ public struct APIServer: Sendable {
     /// Every route of docs/api.md behind the JSON error middleware.
     public func buildRouter() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
+        // Outermost, so the dashboard's error answers get its headers too.
+        router.add(middleware: DashboardHeadersMiddleware())
         router.add(middleware: ErrorMiddleware(logger: logger))
         router.add(middleware: ControlCharacterMiddleware())
         addHealthRoutes(to: router)
+        addDashboardRoutes(to: router)
+        addSessionRoutes(to: router)
         addStrategyRoutes(to: router)
         addRolloutRoutes(to: router)
+        addSampleRoutes(to: router)
         addEventRoutes(to: router)
         addMethodNotAllowedRoutes(to: router)
         return router
@@ -138,9 +150,13 @@ public struct APIServer: Sendable {
 
     // MARK: Auth
 
-    /// Checks the request's token for `role`; refusals are counted and logged without the token.
+    /// Checks the request's token for `role` (or, without an Authorization header, its dashboard session cookie);
+    /// refusals are counted and logged without the token.
     func authorize(_ request: Request, role: Role) async throws -> Identity {
         let header = request.headers[.authorization]
+        if header == nil, let cookie = Self.sessionCookie(request) {
+            return try authorizeSession(cookie, request: request, role: role)
+        }
         switch await authenticator.authenticate(authorization: header, role: role) {
         case .success(let identity):
             return identity

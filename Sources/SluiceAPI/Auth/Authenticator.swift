@@ -119,6 +119,23 @@ public final class Authenticator: @unchecked Sendable {
         }
     }
 
+    /// The identity of the static token whose SHA-256 is `digest`, as the tokens file says now; nil once it is gone.
+    /// A dashboard session keeps only the digest, so a revoked token or a changed role applies to its sessions too.
+    public func identity(tokenDigest digest: String) -> Identity? {
+        var match: TokenEntry?
+        for entry in currentEntries() where TokenHash.constantTimeEqual(entry.sha256, digest) {
+            match = entry
+        }
+        return match.map { Identity(name: $0.name, role: $0.role) }
+    }
+
+    /// The SHA-256 of the bearer token in `authorization` when a static token (not an OIDC one) matches it.
+    public func staticTokenDigest(authorization: String?) -> String? {
+        guard let token = Self.bearerToken(authorization) else { return nil }
+        let digest = TokenHash.hex(token)
+        return identity(tokenDigest: digest) == nil ? nil : digest
+    }
+
     /// The name of the token in `authorization`, for logging a refusal (never the token itself).
     public func tokenName(authorization: String?) -> String? {
         guard let token = Self.bearerToken(authorization) else { return nil }

@@ -171,6 +171,10 @@ public final class ControllerBackend: SluiceBackend, Service, Sendable {
         try await mapped { try await self.controller.command(rolloutID: rolloutID, command) }
     }
 
+    public func samples(rollout: String, check: String) async throws -> [Sample] {
+        try await mapped { try await self.store.samples(rollout: rollout, check: check) }
+    }
+
     public func events(after: Int64, rollout: String?, strategy: StrategyKey?, limit: Int) async throws -> [Event] {
         try await mapped {
             try await self.store.events(EventQuery(after: after, rollout: rollout, strategy: strategy, limit: limit))

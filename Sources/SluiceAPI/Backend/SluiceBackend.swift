@@ -31,6 +31,8 @@ public protocol SluiceBackend: Sendable {
     func rolloutSummary() async throws -> RolloutSummary
     /// Applies a human's command to a rollout; returns its state after the command was recorded.
     func command(rolloutID: String, _ command: Command) async throws -> Rollout
+    /// The most recent samples of one check of a rollout, oldest first.
+    func samples(rollout: String, check: String) async throws -> [Sample]
 
     /// Events with `seq > after`, oldest first, at most `limit`, optionally of one rollout or strategy.
     func events(after: Int64, rollout: String?, strategy: StrategyKey?, limit: Int) async throws -> [Event]

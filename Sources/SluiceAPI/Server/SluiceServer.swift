@@ -59,7 +59,9 @@ public enum SluiceServer {
         let backend = ControllerBackend(
             store: store, controller: controller, signal: signal, providerMetrics: providerMetrics,
             routerMetrics: routerMetrics, logger: logger)
-        let api = APIServer(backend: backend, authenticator: authenticator, signal: signal, logger: logger)
+        let api = APIServer(
+            backend: backend, authenticator: authenticator, signal: signal, logger: logger,
+            secureCookies: config.tls != nil)
         let app = try api.buildApplication(
             host: config.host, port: config.port, tls: config.tls, idleTimeout: config.idleTimeout,
             maxConnections: connectionLimit(config, openFiles: openFiles.after, logger: logger),

@@ -153,6 +153,17 @@ final class FakeBackend: SluiceBackend, @unchecked Sendable {
 
     func rollout(id: String) async throws -> Rollout? { lock.withLock { rolloutsByID[id] } }
 
+    /// Samples by rollout id and check name, as `seedSamples` left them.
+    private var samplesByCheck: [String: [Sample]] = [:]
+
+    func seedSamples(rollout: String, _ samples: [Sample]) {
+        lock.withLock { for sample in samples { samplesByCheck[rollout + "/" + sample.check, default: []].append(sample) } }
+    }
+
+    func samples(rollout: String, check: String) async throws -> [Sample] {
+        lock.withLock { samplesByCheck[rollout + "/" + check] ?? [] }
+    }
+
     func rolloutSummary() async throws -> RolloutSummary {
         lock.withLock {
             var counts: [Phase: Int] = [:]
