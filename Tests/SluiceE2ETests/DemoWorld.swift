@@ -72,13 +72,22 @@ final class ServeProcess: Sendable {
     let url: String
     let tokenPath: String
 
-    init(directory: String) async throws {
+    /// `people` are more tokens (name to role) for the dashboard's tests; `tokens[name]` is each one's token.
+    let tokens: [String: String]
+
+    init(directory: String, people: [String: Role] = [:]) async throws {
         let port = try freePort()
         let token = UUID().uuidString + UUID().uuidString
         tokenPath = directory + "/token"
         try token.write(toFile: tokenPath, atomically: true, encoding: .utf8)
-        try "tokens:\n  - {name: e2e, role: admin, sha256: \(TokenHash.hex(token))}\n"
-            .write(toFile: directory + "/tokens.yaml", atomically: true, encoding: .utf8)
+        var tokens: [String: String] = [:]
+        var file = "tokens:\n  - {name: e2e, role: admin, sha256: \(TokenHash.hex(token))}\n"
+        for (name, role) in people.sorted(by: { $0.key < $1.key }) {
+            tokens[name] = UUID().uuidString + UUID().uuidString
+            file += "  - {name: \(name), role: \(role), sha256: \(TokenHash.hex(tokens[name]!))}\n"
+        }
+        self.tokens = tokens
+        try file.write(toFile: directory + "/tokens.yaml", atomically: true, encoding: .utf8)
         try "listen: 127.0.0.1:\(port)\ntokensFile: tokens.yaml\nstatePath: sluice.db\n"
             .write(toFile: directory + "/sluice.yaml", atomically: true, encoding: .utf8)
         url = "http://127.0.0.1:\(port)"
