@@ -18,6 +18,8 @@ import Testing
         let caddy: CaddyServer
         let serve: ServeProcess
         let load: LoadProcess
+        /// The strategy's checks, in its order.
+        let checks: [String]
 
         init(hold: String, lastHold: String) async throws {
             directory = try makeTemporaryDirectory("sluice-dashboard")
@@ -29,11 +31,12 @@ import Testing
                 CaddyServer.weightedProxy(id: "demo", dials: dials, weights: [1, 0])
             }
             serve = try await ServeProcess(directory: directory, people: ["olivia": .oncall, "victor": .viewer])
-            var (yaml, _) = try demoStrategy(
+            var (yaml, strategy) = try demoStrategy(
                 blue: blue.dial, green: green.dial, caddyAdmin: caddy.adminURL, prometheus: prometheus.address,
                 interval: "2s", hold: hold)
             yaml = yaml.replacingOccurrences(
                 of: "{name: full, weight: 100, hold: \(hold)}", with: "{name: full, weight: 100, hold: \(lastHold)}")
+            checks = strategy.analysis.checks.map(\.name)
             try yaml.write(toFile: directory + "/demo.yaml", atomically: true, encoding: .utf8)
             let applied = try await serve.cli(["apply", "-f", directory + "/demo.yaml"])
             try #require(applied.status == 0, "sluice apply: \(applied.stdout)\(applied.stderr)")
@@ -158,7 +161,9 @@ import Testing
         try await waitUntil("a chart per check with samples", timeout: .seconds(20)) {
             try await browser.count("figure.check-chart[data-check] circle") >= 3
         }
-        #expect(try await browser.count("figure.check-chart") == 3)
+        let charts = try await browser.run(
+            "return [...document.querySelectorAll('figure.check-chart')].map((f) => f.dataset.check);") as? [String]
+        #expect(charts == world.checks, "a chart per check, in the strategy's order")
         try await waitUntil("the overview's live dot", timeout: .seconds(10)) {
             try await browser.text("#live") == "live"
         }
