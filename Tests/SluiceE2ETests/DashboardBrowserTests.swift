@@ -212,6 +212,10 @@ import Testing
         try await waitUntil("the overview", timeout: .seconds(20)) {
             try await browser.text("#overview tr[data-rollout='\(id)'] .phase") == "RolledBack"
         }
+        // Availability at 1 (no errors) is far from its floor of 0.999: a passing bar, not an amber one.
+        #expect(
+            try await browser.attribute(
+                "#overview tr[data-rollout='\(id)'] .check[data-check='availability'] .bar-fill", "class") == "bar-fill v-pass")
         try await browser.screenshot(to: Self.outputDirectory + "/overview-1280.png")
         try await browser.resize(width: 390, height: 900)
         try await browser.screenshot(to: Self.outputDirectory + "/overview-390.png")
@@ -254,8 +258,8 @@ import Testing
         try await waitUntil("the sign-in form again", timeout: .seconds(10)) {
             try await browser.run("return !document.getElementById('signin').hidden;") as? Bool == true
         }
-        try await browser.type("#token", world.serve.tokens["olivia"]!)
-        try await browser.click("#signin-button")
+        // From the keyboard: the token and Enter.
+        try await browser.type("#token", world.serve.tokens["olivia"]! + "\u{E007}")
         try await waitUntil("on-call signed in", timeout: .seconds(20)) {
             try await browser.text("#who") == "olivia · oncall"
         }
@@ -266,5 +270,31 @@ import Testing
         try await waitUntil("on-call's rollback button", timeout: .seconds(20)) {
             try await browser.count("#action-rollback") == 1
         }
+
+        // Keyboard only: Tab reaches the rollback button, Enter opens the dialog on the reason, Escape closes it.
+        try await browser.run("document.getElementById('main').focus();")
+        var reached = false
+        for _ in 0..<40 where !reached {
+            try await browser.press("\u{E004}")
+            reached = try await browser.run("return document.activeElement.id;") as? String == "action-rollback"
+        }
+        #expect(reached, "Tab never reached the rollback button")
+        try await browser.press("\u{E007}")
+        #expect(try await browser.run("return document.getElementById('rollback-dialog').open;") as? Bool == true)
+        #expect(try await browser.run("return document.activeElement.id;") as? String == "rollback-reason")
+        try await browser.press("\u{E00C}")
+        try await waitUntil("Escape to close the dialog", timeout: .seconds(5)) {
+            try await browser.run("return document.getElementById('rollback-dialog').open;") as? Bool == false
+        }
+        // Every control is labelled: inputs by a <label>, buttons by their text.
+        let unlabelled =
+            try await browser.run(
+                """
+                return [...document.querySelectorAll('input, select, textarea')].filter((e) => e.labels.length === 0)
+                  .concat([...document.querySelectorAll('button')].filter((b) => !b.textContent.trim()))
+                  .map((e) => e.id || e.outerHTML.slice(0, 80));
+                """) as? [String]
+        #expect(unlabelled == [], "controls without a label")
+        #expect(try await world.api("GET", "/v1/rollouts/\(id)")["phase"] as? String == "Progressing")
     }
 }

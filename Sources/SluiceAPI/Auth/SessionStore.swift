@@ -26,14 +26,16 @@ public final class SessionStore: Sendable {
     public static let lifetime: Duration = .seconds(8 * 3600)
     /// How long a session signed in with an OIDC token lasts: such tokens are minted for minutes.
     public static let oidcLifetime: Duration = .seconds(15 * 60)
-    /// At most this many sessions are kept; the one closest to expiry makes room for a new one.
-    public static let limit = 10_000
+    /// At most this many sessions are kept by default; the one closest to expiry makes room for a new one.
+    public static let defaultLimit = 10_000
 
     private let sessions = Locked<[String: Session]>([:])
     private let now: @Sendable () -> Timestamp
+    private let limit: Int
 
-    public init(now: @escaping @Sendable () -> Timestamp = APIServer.systemNow) {
+    public init(now: @escaping @Sendable () -> Timestamp = APIServer.systemNow, limit: Int = SessionStore.defaultLimit) {
         self.now = now
+        self.limit = limit
     }
 
     /// Makes a session for `identity`; returns the id for the cookie (never stored) and the session.
@@ -45,7 +47,7 @@ public final class SessionStore: Sendable {
         let current = now()
         sessions.withLock { sessions in
             sessions = sessions.filter { current < $0.value.expires }
-            if sessions.count >= Self.limit, let oldest = sessions.min(by: { $0.value.expires < $1.value.expires }) {
+            if sessions.count >= limit, let oldest = sessions.min(by: { $0.value.expires < $1.value.expires }) {
                 sessions[oldest.key] = nil
             }
             sessions[TokenHash.hex(id)] = session

@@ -241,21 +241,26 @@ function stageText(rollout) {
   return (rollout.stage.index + 1) + '/' + rollout.stageCount + ' ' + rollout.stage.name;
 }
 
-// A check's last value against its threshold as a small bar: full at the threshold, red past it.
+// A check's last value against its threshold as a small bar: full at the threshold, red past it. A check without a
+// threshold (a comparison with stable, or before its thresholds are known) fills by its verdict alone; no sample: empty.
 function checkBar(check, limits) {
   const max = limits && limits.max, min = limits && limits.min;
-  let fill = check.verdict === 'pass' ? 0.3 : 1;
+  let fill = check.verdict ? 1 : 0;
   let label = check.name + ': ' + number(check.value);
+  if (limits && limits.compare) label += ' (e-value of the comparison with stable)';
   if (max !== undefined && max !== null && check.value !== null && check.value !== undefined) {
     fill = max > 0 ? Math.min(Math.max(check.value / max, 0), 1) : (check.value > max ? 1 : 0);
     label += ' of max ' + number(max);
   } else if (min !== undefined && min !== null && check.value !== null && check.value !== undefined) {
-    fill = check.value <= 0 ? 1 : Math.min(Math.max(min / check.value, 0), 1);
+    // A ratio with a floor below 1 (availability ≥ 0.999): the bar is the shortfall from 1 against the one allowed.
+    const ratio = min > 0 && min < 1 && check.value >= 0 && check.value <= 1;
+    fill = ratio ? (1 - check.value) / (1 - min) : (check.value <= 0 ? 1 : min / check.value);
+    fill = Math.min(Math.max(fill, 0), 1);
     label += ' (min ' + number(min) + ')';
   }
   if (check.verdict) label += ', ' + check.verdict;
   const verdict = check.verdict || 'none';
-  const near = verdict === 'pass' && fill >= 0.8;
+  const near = verdict === 'pass' && fill >= 0.8 && ((max !== undefined && max !== null) || (min !== undefined && min !== null));
   const bar = h('span', { class: 'bar-fill ' + (near ? 'near' : 'v-' + verdict) });
   bar.style.width = Math.round(fill * 100) + '%';
   return h('span', { class: 'check', title: label, 'data-check': check.name },
@@ -270,7 +275,7 @@ async function showOverview() {
   const latest = new Map();
   for (const rollout of list.rollouts) if (!latest.has(rollout.strategy)) latest.set(rollout.strategy, rollout);
   const limits = new Map();
-  await Promise.all([...latest.values()].filter((r) => !TERMINAL.includes(r.phase)).map(async (rollout) => {
+  await Promise.all([...latest.values()].map(async (rollout) => {
     try {
       const samples = await api('/v1/rollouts/' + encodeURIComponent(rollout.id) + '/samples');
       limits.set(rollout.id, new Map(samples.checks.map((c) => [c.name, c])));
