@@ -31,6 +31,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Trace context (W3C traceparent) through the API, the controller and every outbound call (docs/operations.md);
+        // already in the graph through Hummingbird and postgres-nio, so they cost no build time.
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", from: "1.0.0"),
     ],
     targets: [
         .target(
@@ -47,7 +51,13 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(
-            name: "SluiceHTTP", dependencies: ["CCurl", "SluiceCore", .product(name: "Crypto", package: "swift-crypto")]
+            name: "SluiceHTTP",
+            dependencies: [
+                "CCurl", "SluiceCore", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Instrumentation", package: "swift-distributed-tracing"),
+                .product(name: "W3CTraceContext", package: "swift-w3c-trace-context"),
+            ]
         ),
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .target(name: "SluiceProviders", dependencies: ["SluiceCore", "SluiceHTTP", "SluiceKubernetes"]),
@@ -66,6 +76,7 @@ let package = Package(
                 "SluiceCore", "SluiceStore", "SluiceHTTP", "SluiceProviders",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         .target(
@@ -92,6 +103,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             // The dashboard's files, compiled into the binary as byte arrays (PackageResources.index_html, ...).
             resources: [.embedInCode("Dashboard/ui")]
@@ -160,6 +172,7 @@ let package = Package(
             dependencies: ["SluiceAPI", "SluiceCore", "SluiceHTTP", "SluiceTestSupport", "SluiceStore", "SluiceController",
                 "SluiceKubernetes", .product(name: "Yams", package: "Yams"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"), .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // The demo: an HTTP service and a load generator, never linked into `sluice`.

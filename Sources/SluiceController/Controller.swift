@@ -2,6 +2,7 @@ import Logging
 import SluiceCore
 import SluiceHTTP
 import SluiceStore
+import Tracing
 
 /// The runtime of Sluice: drives every active rollout at its analysis interval, concurrently, through
 /// observe → decide (pure) → record (one transaction) → act → confirm; takes commands (which preempt a
@@ -40,6 +41,9 @@ public final class Controller: Sendable {
     let logger: Logger
     let options: Options
     let notifier: Notifier
+    /// Starts a span per tick and per effect batch, continuing the trace of the rollout's last command; nil: no
+    /// spans, no trace context on outbound calls, nothing extra per tick.
+    let tracer: (any Tracer)?
     /// Admits ticks, `options.maxConcurrentTicks` at a time.
     let tickGate: AdmissionGate
     let drivers = Locked<[String: RolloutDriver]>([:])
@@ -49,11 +53,13 @@ public final class Controller: Sendable {
     let newDriversContinuation: AsyncStream<RolloutDriver>.Continuation
 
     /// A controller over `store`. `http` delivers webhooks (nil: notifications are not sent, and say so
-    /// in the log); `logger` gets `rollout.id`, `strategy.name` and `stage.index` metadata.
+    /// in the log); `logger` gets `rollout.id`, `strategy.name` and `stage.index` metadata; `tracer` (nil: none)
+    /// traces ticks and effects, and the request id and trace of a command's context are stored with what it records.
     public init(
         store: any RolloutStore, providers: any ProviderFactory, clock: any SluiceClock = SystemClock(),
-        http: (any HTTPClient)?, logger: Logger, options: Options = Options()
+        http: (any HTTPClient)?, logger: Logger, options: Options = Options(), tracer: (any Tracer)? = nil
     ) {
+        self.tracer = tracer
         self.store = store
         self.providers = providers
         self.clock = clock
@@ -87,13 +93,14 @@ public final class Controller: Sendable {
         if let active { try await supersedeAndWait(active, version: version, actor: actor) }
         let superseded = active?.id
         let now = clock.now()
+        let provenance = Provenance.current(tracer)
         let recorded = try await mapStoreErrors {
             try await self.store.startRollout(strategy: key, now: now) { id, stored, pools in
                 let decision = Rollout.start(
                     id: id, strategy: stored.strategy, revision: stored.revision, version: version, actor: actor,
                     pools: pools, supersedes: superseded, now: now)
                 if let rejection = decision.rejection { throw ControllerError(.invalid, rejection) }
-                return decision
+                return provenance.stamp(decision)
             }
         }
         let driver = driver(for: recorded.rollout.id)
@@ -107,13 +114,14 @@ public final class Controller: Sendable {
         let driver = drivers.withLock { $0[rolloutID] }
         await driver?.preemptObservation()
         let now = clock.now()
+        let provenance = Provenance.current(tracer)
         let recorded: RecordedDecision?
         do {
             recorded = try await mapStoreErrors {
                 try await self.store.record(TickRecord(rolloutID: rolloutID, now: now)) { rollout, stored in
                     let decision = decide(rollout, strategy: stored.strategy, input: .command(command), now: now)
                     if let rejection = decision.rejection { throw ControllerError(.conflict, rejection) }
-                    return decision
+                    return provenance.stamp(decision)
                 }
             }
         } catch let error as ControllerError where error.code == .conflict {

@@ -54,7 +54,9 @@ struct ServeHardeningTests {
         let open = Self.sample("sluice_api_connections", in: metrics.stdout) ?? 0
         #expect(open > 2_000, "the 2,000 were still open while those answered (and this scrape): \(open)")
         #expect(held.closedByServer() == 0)
-        #expect(server.process.logTail(200_000).contains("open_files.limit=\(hard)"), "the start logs the raised limit")
+        // JSON by default: the server's log goes to a file, not a terminal (docs/operations.md, "Logs").
+        #expect(
+            server.process.logTail(200_000).contains(#""open_files.limit":"\#(hard)""#), "the start logs the raised limit")
     }
 
     @Test

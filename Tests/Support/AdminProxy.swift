@@ -2,7 +2,7 @@ import Foundation
 
 /// Tests/Support/servers/admin_proxy.py on a free 127.0.0.1 port in front of a real Caddy's admin API: it passes
 /// everything through until `failWrites(true)`, then answers HTTP 500 to every write (reads still reach Caddy),
-/// as an admin API whose config store fails would.
+/// as an admin API whose config store fails would. It records every request it receives (`requests()`).
 public final class AdminProxy: @unchecked Sendable {
     public let port: Int
     public let directory: String
@@ -39,6 +39,22 @@ public final class AdminProxy: @unchecked Sendable {
         } else if FileManager.default.fileExists(atPath: flag) {
             try FileManager.default.removeItem(atPath: flag)
         }
+    }
+
+    /// A request the proxy received, as it came.
+    public struct RecordedRequest: Sendable, Decodable {
+        public var method: String
+        public var path: String
+        /// Header values by lowercased name.
+        public var headers: [String: String]
+    }
+
+    /// Every request received so far, oldest first (a line still being written is left for the next call).
+    public func requests() throws -> [RecordedRequest] {
+        guard let data = FileManager.default.contents(atPath: directory + "/requests.jsonl") else { return [] }
+        var lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+        if data.last != UInt8(ascii: "\n"), !lines.isEmpty { lines.removeLast() }
+        return try lines.map { try JSONDecoder().decode(RecordedRequest.self, from: Data($0.utf8)) }
     }
 
     public func stop() {

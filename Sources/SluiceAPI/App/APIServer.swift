@@ -7,6 +7,7 @@ import NIOCore
 import NIOSSL
 import ServiceLifecycle
 import SluiceCore
+import Tracing
 
 /// The request context of the API: the body limit is 1 MiB.
 public struct APIContext: RequestContext {
@@ -31,12 +32,15 @@ public struct APIServer: Sendable {
     public let sessions: SessionStore
     /// Session cookies are marked `Secure`: the API is served over TLS.
     public let secureCookies: Bool
+    /// Starts a span per request, continuing the caller's W3C `traceparent`; nil: request ids only.
+    public let tracer: (any Tracer)?
 
     public init(
         backend: any SluiceBackend, authenticator: Authenticator, signal: EventSignal, metrics: APIMetrics = APIMetrics(),
         logger: Logger, now: @escaping @Sendable () -> Timestamp = APIServer.systemNow,
-        sessions: SessionStore? = nil, secureCookies: Bool = false
+        sessions: SessionStore? = nil, secureCookies: Bool = false, tracer: (any Tracer)? = nil
     ) {
+        self.tracer = tracer
         self.backend = backend
         self.authenticator = authenticator
         self.signal = signal
@@ -55,7 +59,10 @@ public struct APIServer: Sendable {
     /// Every route of docs/api.md behind the JSON error middleware.
     public func buildRouter() -> Router<APIContext> {
         let router = Router(context: APIContext.self)
-        // Outermost, so the dashboard's error answers get its headers too.
+        // First, so that every answer (the dashboard's and errors too) carries the request id and every log line of
+        // the request has it.
+        router.add(middleware: RequestContextMiddleware(tracer: tracer))
+        // So the dashboard's error answers get its headers too.
         router.add(middleware: DashboardHeadersMiddleware())
         router.add(middleware: ErrorMiddleware(logger: logger))
         router.add(middleware: ControlCharacterMiddleware())

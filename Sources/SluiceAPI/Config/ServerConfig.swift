@@ -42,6 +42,7 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
 /// maxConnections: 4096            # connections beyond this wait in the listen backlog
 /// sampleRetention: 7d             # samples of rollouts finished this long ago are pruned (0: never); events stay
 /// oidc: [{issuer, audience, jwksURL, caFile, rules: [{role, claims}]}]   # optional: CI's OIDC tokens (OIDCIssuer)
+/// logFormat: json                 # text or json; default text on a terminal, json otherwise (--log-format wins)
 /// ```
 /// Relative paths are relative to the config file's directory.
 public struct ServerConfig: Sendable, Hashable {
@@ -75,6 +76,8 @@ public struct ServerConfig: Sendable, Hashable {
     public var sampleRetention: Duration?
     /// The OIDC issuers whose tokens are accepted beside the tokens file (docs/api.md, "OIDC tokens for CI").
     public var oidc: [OIDCIssuer] = []
+    /// The log's format; nil: `--log-format`, else `LogFormat.default`.
+    public var logFormat: LogFormat?
 
     /// The default `idleTimeout`: long enough for any client that means to send a request.
     public static let defaultIdleTimeout: Duration = .seconds(10)
@@ -105,7 +108,7 @@ public struct ServerConfig: Sendable, Hashable {
 
     static let knownKeys: Set<String> = [
         "listen", "tls", "tokensFile", "statePath", "kubeconfig", "context", "strategiesDir", "idleTimeout",
-        "maxConnections", "database", "databasePasswordFile", "sampleRetention", "oidc",
+        "maxConnections", "database", "databasePasswordFile", "sampleRetention", "oidc", "logFormat",
     ]
 
     /// Reads, parses and checks the config file at `path`.
@@ -231,6 +234,12 @@ public struct ServerConfig: Sendable, Hashable {
             config.sampleRetention = retention == .zero ? nil : retention
         }
         if let node = mapping["oidc"] { config.oidc = try OIDCIssuer.parseList(node, file: file, resolve: resolve) }
+        if let text = try string("logFormat") {
+            guard let format = LogFormat(rawValue: text) else {
+                throw fail(mapping["logFormat"]!, "`logFormat` must be text or json, got \"\(text)\"")
+            }
+            config.logFormat = format
+        }
         return config
     }
 

@@ -7,6 +7,7 @@ import SluiceHTTP
 import SluiceKubernetes
 import SluiceProviders
 import SluiceStore
+import Tracing
 import UnixSignals
 
 /// `sluice serve`'s composition root: every part of the server, built from one config in the order it depends on,
@@ -36,8 +37,12 @@ public enum SluiceServer {
         let store: any RolloutStore
         if let postgres { store = postgres } else { store = try Store(path: config.statePath, exclusive: true) }
 
+        // Trace context: every request's span continues its caller's W3C traceparent; commands store it with their
+        // events, and the ticks and effects that carry them out continue it on every outbound call (docs/operations.md).
+        let tracer = W3CTracer()
+
         // The outside world: one HTTP client for everything, the Kubernetes cluster if there is one.
-        let http = try CurlClient()
+        let http = try CurlClient(instrument: tracer)
         let kubernetes = try cluster(config, logger: logger).map { KubernetesClient(config: $0, http: http) }
 
         // Routers, metric providers and workloads, built per rollout from its strategy; their calls counted.
@@ -48,7 +53,7 @@ public enum SluiceServer {
             http: http, kubernetes: kubernetes)
 
         // The reconciler, and the strategies of `strategiesDir` applied before it runs.
-        let controller = Controller(store: store, providers: providers, http: http, logger: logger)
+        let controller = Controller(store: store, providers: providers, http: http, logger: logger, tracer: tracer)
         if let directory = config.strategiesDir {
             try await applyDirectory(directory, to: store, logger: logger)
         }
@@ -61,7 +66,7 @@ public enum SluiceServer {
             routerMetrics: routerMetrics, logger: logger)
         let api = APIServer(
             backend: backend, authenticator: authenticator, signal: signal, logger: logger,
-            secureCookies: config.tls != nil)
+            secureCookies: config.tls != nil, tracer: tracer)
         let app = try api.buildApplication(
             host: config.host, port: config.port, tls: config.tls, idleTimeout: config.idleTimeout,
             maxConnections: connectionLimit(config, openFiles: openFiles.after, logger: logger),

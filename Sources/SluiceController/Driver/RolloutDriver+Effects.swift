@@ -1,6 +1,7 @@
 import Logging
 import SluiceCore
 import SluiceStore
+import Tracing
 
 extension RolloutDriver {
     /// Runs the rollout's pending effects in order in a new batch. The batch waits for the one before it
@@ -46,25 +47,52 @@ extension RolloutDriver {
                 await fail(pending[0], error)
                 return
             }
-            for effect in pending {
-                if Task.isCancelled { return }
-                do {
-                    logger.debug("running effect", metadata: ["effect": "\(effect.effect)"])
-                    try await withTimeout(controller.options.effectTimeout, on: clock, "\(effect.effect)") {
-                        try await Self.perform(effect.effect, providers)
-                    }
-                } catch {
-                    // Cancelled (preempted by a rollback, or shutting down): left pending, replayed or superseded.
-                    if Task.isCancelled { return }
-                    await fail(effect, error)
-                    return
-                }
-                let confirmed: Void? = await retryingStore {
-                    try await self.store.confirmEffect(effect.id, now: self.clock.now())
-                }
-                if confirmed == nil { return }
-                controller.counters.withLock { $0.effectsConfirmed += 1 }
+            // In the trace of the command (or start) they carry out, also when replayed by a later run or replica.
+            let allConfirmed = await traced("effects", continuing: record.rollout.traceparent) {
+                await self.runInOrder(pending, providers)
             }
+            if !allConfirmed { return }
+        }
+    }
+
+    /// Runs `pending` oldest first and confirms each; false when one failed or the driver stops.
+    private func runInOrder(_ pending: [StoredEffect], _ providers: RolloutProviders) async -> Bool {
+        for effect in pending {
+            if Task.isCancelled { return false }
+            do {
+                logger.debug("running effect", metadata: ["effect": "\(effect.effect)"])
+                try await withTimeout(controller.options.effectTimeout, on: clock, "\(effect.effect)") {
+                    try await Self.perform(effect.effect, providers)
+                }
+            } catch {
+                // Cancelled (preempted by a rollback, or shutting down): left pending, replayed or superseded.
+                if Task.isCancelled { return false }
+                await fail(effect, error)
+                return false
+            }
+            let confirmed: Void? = await retryingStore {
+                try await self.store.confirmEffect(effect.id, now: self.clock.now())
+            }
+            if confirmed == nil { return false }
+            controller.counters.withLock { $0.effectsConfirmed += 1 }
+        }
+        return true
+    }
+
+    /// `body` in a span of the controller's tracer whose parent is `traceparent` (a new trace when nil); just `body`
+    /// when the controller has no tracer, at no cost.
+    func traced<T: Sendable>(
+        _ operation: String, continuing traceparent: String?, _ body: @Sendable () async -> T
+    ) async -> T {
+        guard let tracer = controller.tracer else { return await body() }
+        return await Self.inSpan(tracer, operation, continuing: traceparent, body)
+    }
+
+    private static func inSpan<T: Sendable, Traced: Tracer>(
+        _ tracer: Traced, _ operation: String, continuing traceparent: String?, _ body: @Sendable () async -> T
+    ) async -> T {
+        await tracer.withSpan(operation, context: tracer.context(continuing: traceparent), ofKind: .internal) { _ in
+            await body()
         }
     }
 

@@ -121,7 +121,11 @@ actor RolloutDriver {
                 action = schedule.handle(.tickRead(read.record, failures: read.effects, at: clock.now()))
             case .observe(let record, let failures, let start, let lateness):
                 controller.counters.withLock { $0.tickLateness.observe(Double(lateness.milliseconds) / 1000) }
-                action = schedule.handle(await observeAndRecord(record, failures: failures, start: start))
+                // A span per tick, in the trace of the rollout's last command (or start).
+                let happened = await traced("tick", continuing: record.rollout.traceparent) {
+                    await self.observeAndRecord(record, failures: failures, start: start)
+                }
+                action = schedule.handle(happened)
             case .awaitEffects:
                 await awaitEffects()
                 action = schedule.handle(.effectsDone(at: clock.now()))
@@ -200,8 +204,11 @@ actor RolloutDriver {
             let tick = TickRecord(
                 rolloutID: id, basedOn: record, strategy: stored, samples: Array(observations.samples.values),
                 reportedFailures: failures.map(\.id), observedAt: start, now: now)
+            let provenance = Provenance.current(controller.tracer)
             let recorded = try await store.record(tick) { rollout, stored in
-                decide(rollout, strategy: stored.strategy, input: .observed(observations), now: now)
+                var decision = decide(rollout, strategy: stored.strategy, input: .observed(observations), now: now)
+                provenance.stampEvents(&decision)
+                return decision
             }
             let committedAt = clock.now()
             controller.counters.withLock {

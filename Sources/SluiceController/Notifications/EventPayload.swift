@@ -20,6 +20,10 @@ public struct EventPayload: Codable, Sendable, Hashable {
     public var reason: String?
     public var message: String
     public var data: [String: JSONValue]
+    /// The id of the API request that caused the event (`X-Request-Id`); absent for what Sluice did on its own.
+    public var requestID: String?
+    /// The W3C `traceparent` of the span that recorded the event; its trace id is the second field.
+    public var traceparent: String?
 
     public init(_ event: Event) {
         seq = event.seq
@@ -34,6 +38,8 @@ public struct EventPayload: Codable, Sendable, Hashable {
         reason = event.reason
         message = event.message
         data = event.data
+        requestID = event.requestID
+        traceparent = event.traceparent
     }
 
     /// The encoder of every event on the wire: compact, sorted keys, slashes unescaped.

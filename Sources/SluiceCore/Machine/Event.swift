@@ -17,6 +17,11 @@ public struct Event: Sendable, Hashable, Codable {
     public var reason: String?
     public var message: String
     public var data: [String: JSONValue]
+    /// The id of the API request that caused it (`X-Request-Id`); nil for what Sluice did on its own.
+    public var requestID: String? = nil
+    /// The W3C `traceparent` of the span that recorded it (an API request's, a tick's), whose trace id is the
+    /// second field; nil when tracing is off.
+    public var traceparent: String? = nil
 
     public init(
         seq: Int64 = 0, time: Timestamp, rollout: String, strategy: StrategyKey, type: EventType, stage: Int? = nil,

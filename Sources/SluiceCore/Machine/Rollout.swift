@@ -45,6 +45,9 @@ public struct Rollout: Sendable, Hashable, Codable {
     public var router: RouterReadBack? = nil
     /// How much of the current stage's hold passing samples back (Rollout+Hold.swift); nil while entering a stage.
     public var holdProgress: HoldProgress? = nil
+    /// The W3C `traceparent` of the request that started the rollout or of the last command on it: the ticks and
+    /// effects that carry it out continue its trace, on whichever replica runs them (docs/operations.md, "Traces").
+    public var traceparent: String? = nil
 
     public init(
         id: String, strategy: StrategyKey, strategyRevision: Int, version: String, phase: Phase = .pending,

@@ -4,6 +4,7 @@ extension CurlClient {
     /// One streaming transfer on the event loop: returns at the response head, then curl's writes become the
     /// body's chunks. Cancellation before the head, or the reader going away after it, aborts the transfer.
     public func stream(_ request: HTTPRequest, idleTimeout: Duration) async throws -> HTTPStreamResponse {
+        let request = propagatingContext(request)
         if request.tls.insecureSkipVerify { warnInsecureOnce(request.url) }
         if Task.isCancelled {
             throw HTTPError(code: .cancelled, url: request.url, message: "the request was cancelled")

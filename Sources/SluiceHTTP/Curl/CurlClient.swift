@@ -1,5 +1,6 @@
 import CCurl
 import Foundation
+import Instrumentation
 import SluiceCore
 
 /// `HTTPClient` over libcurl: one event-loop thread over `curl_multi`, connections reused across requests,
@@ -17,22 +18,37 @@ public final class CurlClient: HTTPStreamingClient, @unchecked Sendable {
     private let warn: @Sendable (String) -> Void
     private let warnedInsecure = Locked(false)
     private let random: @Sendable () -> Double
+    /// Adds the current task's trace context (`traceparent`) to every request; nil: nothing is added.
+    let instrument: (any Instrument)?
 
     /// - Parameters:
     ///   - warn: receives a one-time warning when a request turns TLS verification off. Default: stderr.
     ///   - random: a uniform draw in `0..<1` for backoff jitter; injectable so tests can pin it.
+    ///   - instrument: propagates `ServiceContext.current` (a tick's, a command's span) on every request.
     public init(
         warn: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) },
-        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }
+        random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+        instrument: (any Instrument)? = nil
     ) throws {
         loop = try CurlEventLoop()
         self.warn = warn
         self.random = random
+        self.instrument = instrument
+    }
+
+    /// `request` with the trace context of the current task (W3C `traceparent`), when there is an instrument and a
+    /// context; the request as it is otherwise, at the cost of one task-local read.
+    func propagatingContext(_ request: HTTPRequest) -> HTTPRequest {
+        guard let instrument, let context = ServiceContext.current else { return request }
+        var request = request
+        instrument.inject(context, into: &request.headers, using: HeaderFieldsInjector())
+        return request
     }
 
     deinit { loop.shutdown() }
 
     public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let request = propagatingContext(request)
         if request.tls.insecureSkipVerify { warnInsecureOnce(request.url) }
         let policy = request.retry
         var attempt = 1

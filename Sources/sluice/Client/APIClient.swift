@@ -65,7 +65,7 @@ struct APIClient: Sendable {
         _ method: String, _ path: String, body: Data? = nil, contentType: String? = nil,
         timeout: Duration = requestTimeout
     ) async throws -> HTTPResponse {
-        var headers: [(name: String, value: String)] = [("Accept", "application/json")]
+        var headers: [(name: String, value: String)] = [("Accept", "application/json")] + Self.traceHeaders
         if let contentType { headers.append(("Content-Type", contentType)) }
         let request = HTTPRequest(
             method: method, url: server + path, headers: headers, body: body, timeout: timeout,
@@ -83,10 +83,25 @@ struct APIClient: Sendable {
     /// so a follower can tell a dropped connection from a refusal.
     func stream(_ path: String, idleTimeout: Duration) async throws -> HTTPStreamResponse {
         let request = HTTPRequest(
-            url: server + path, headers: [("Accept", "text/event-stream")], connectTimeout: .seconds(5), tls: tls,
+            url: server + path, headers: [("Accept", "text/event-stream")] + Self.traceHeaders, connectTimeout: .seconds(5),
+            tls: tls,
             auth: token.map { .bearer($0) }, retry: .none)
         return try await http.stream(request, idleTimeout: idleTimeout)
     }
+
+    /// W3C `traceparent` and `tracestate` from `$TRACEPARENT` and `$TRACESTATE` (OpenTelemetry's environment
+    /// variables for trace context, which CI systems and `otel-cli` set), so what a command causes on the server, its
+    /// events and the router calls that carry it out join the caller's trace (docs/api.md). A value with a character
+    /// outside printable ASCII is not sent; the server ignores a malformed one.
+    static let traceHeaders: [(name: String, value: String)] = {
+        let environment = ProcessInfo.processInfo.environment
+        return [("traceparent", "TRACEPARENT"), ("tracestate", "TRACESTATE")].compactMap { header, variable in
+            guard let value = environment[variable], !value.isEmpty, value.utf8.count <= 512,
+                value.utf8.allSatisfy({ (0x20...0x7E).contains($0) })
+            else { return nil }
+            return (header, value)
+        }
+    }()
 
     /// The server's error body as one line: `409 conflict: a rollout of shop/checkout is active`.
     static func failure(_ response: HTTPResponse, method: String, path: String) -> CLIError {

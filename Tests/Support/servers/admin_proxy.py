@@ -3,15 +3,23 @@
 when its router does not take a weight change.
 
 Usage: admin_proxy.py PORT UPSTREAM_URL STATE_DIR
-Writes STATE_DIR/ready once listening. Every request is forwarded to UPSTREAM_URL as it came (method, path,
+Writes STATE_DIR/ready once listening. Every request is recorded as one JSON line in STATE_DIR/requests.jsonl
+({"method", "path", "headers": {lowercased name: value}}) and forwarded to UPSTREAM_URL as it came (method, path,
 headers, body), except while STATE_DIR/fail-writes exists: then any request other than GET answers
 500 {"error": "..."} without reaching Caddy, as an admin API whose config store fails would.
 """
-import os, sys, urllib.error, urllib.request
+import json, os, sys, threading, urllib.error, urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORT, UPSTREAM, STATE = int(sys.argv[1]), sys.argv[2].rstrip("/"), sys.argv[3]
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
+RECORD_LOCK = threading.Lock()
+
+
+def record(method, path, headers):
+    line = json.dumps({"method": method, "path": path, "headers": {k.lower(): v for k, v in headers.items()}})
+    with RECORD_LOCK, open(os.path.join(STATE, "requests.jsonl"), "a") as log:
+        log.write(line + "\n")
 
 
 class Proxy(BaseHTTPRequestHandler):
@@ -23,6 +31,7 @@ class Proxy(BaseHTTPRequestHandler):
     def forward(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
+        record(self.command, self.path, self.headers)
         if self.command != "GET" and os.path.exists(os.path.join(STATE, "fail-writes")):
             self.answer(500, {"Content-Type": "application/json"}, b'{"error":"saving the config failed (test proxy)"}')
             return
