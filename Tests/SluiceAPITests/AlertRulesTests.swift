@@ -202,40 +202,55 @@ struct AlertRulesTests {
         try await waitUntil("the router to confirm 10%", timeout: .seconds(30)) {
             try await world.status()?.router?.weight == 10
         }
-        let work = try makeTemporaryDirectory("sluice-alert-rules")
-        defer { try? FileManager.default.removeItem(atPath: work) }
-        let rules = try String(contentsOfFile: Self.rulesFile, encoding: .utf8)
-            .replacing(/(?m)^(\s+for: )\S+$/) { "\($0.output.1)2s" }
-        #expect(!rules.contains("for: 1m") && rules.contains("for: 2s"))
-        try rules.write(toFile: work + "/rules.yaml", atomically: true, encoding: .utf8)
-        let prometheus = try await PrometheusServer.start(
-            targets: ["127.0.0.1:\(server.port)"], job: "sluice", ruleFiles: [work + "/rules.yaml"])
-        defer { prometheus.stop() }
-        func firing() async throws -> [String] {
-            let body = try await SluiceTestSupport.run("/usr/bin/curl", ["-sf", prometheus.address + "/api/v1/alerts"]).stdout
-            let object = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
-            let alerts = (object?["data"] as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
-            return alerts.filter { $0["state"] as? String == "firing" }.compactMap { alert in
-                let labels = alert["labels"] as? [String: Any] ?? [:]
-                return labels["strategy"].map { "\(labels["alertname"] ?? "?") \($0)" } ?? labels["alertname"] as? String
-            }
-        }
+        let rules = try await RulesOnPrometheus.start(scraping: server)
+        defer { rules.stop() }
 
         try world.proxy.failWrites(true)
         _ = try await runSluice(["rollback", "web/search", "--reason", "INC-7", "--no-wait"] + server.tokenArgs(.oncall))
-        var alerts: [String] = []
-        try await waitUntil("both P0 alerts to fire", timeout: .seconds(40)) {
-            alerts = try await firing()
-            return alerts.contains("SluiceRollbackNotConfirmed web/search") && alerts.contains("SluiceRollingBackTooLong")
-        }
+        try await rules.waitUntilFiring(["SluiceRollbackNotConfirmed web/search", "SluiceRollingBackTooLong"], server: server)
+        var alerts = try await rules.firing()
         #expect(!alerts.contains("SluiceDown") && !alerts.contains("SluiceNotReady"), "\(alerts)")
 
         try world.proxy.failWrites(false)
         try await waitUntil("SluiceRollbackNotConfirmed to resolve", timeout: .seconds(40)) {
-            alerts = try await firing()
+            alerts = try await rules.firing()
             return !alerts.contains("SluiceRollbackNotConfirmed web/search") && !alerts.contains("SluiceRollingBackTooLong")
         }
         #expect(try await world.status()?.phase == "RolledBack")
+    }
+
+    /// A router that refuses the first stage's weight (Caddy's admin API answering 500 to writes) while the
+    /// checks pass: the weight is never confirmed and the rollout goes 10 intervals past its due step.
+    @Test
+    func aStageWeightTheRouterRefusesFiresSluiceRolloutStuck() async throws {
+        let world = try await RouterTruthTests.World.start()
+        defer { world.stop() }
+        try world.proxy.failWrites(true)
+        let server = world.server
+        #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status == 0)
+        let rules = try await RulesOnPrometheus.start(scraping: server)
+        defer { rules.stop() }
+        try await rules.waitUntilFiring(["SluiceRolloutStuck web/search"], server: server)
+    }
+
+    /// A router and a metrics provider where nothing listens: every call fails (SluiceProviderNoData, for each),
+    /// and the rollout pauses on no-data, which waits for a human: not SluiceRolloutStuck.
+    @Test
+    func providersThatAnswerNothingFireSluiceProviderNoData() async throws {
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        let path = server.directory + "/search.yaml"
+        try ServeProcess.strategy(weight: 10).write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try await runSluice(["apply", "-f", path] + server.tokenArgs(.release)).status == 0)
+        #expect(try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)).status == 0)
+        let rules = try await RulesOnPrometheus.start(scraping: server)
+        defer { rules.stop() }
+        try await rules.waitUntilFiring(["SluiceProviderNoData caddy", "SluiceProviderNoData slo"], server: server)
+        try await waitUntil("Prometheus to see the rollout paused on no-data", timeout: .seconds(30)) {
+            try await rules.seriesCount(#"sluice_rollouts{phase="Paused"} == 1"#) == 1
+        }
+        #expect(try await rules.seriesCount("sluice_rollout_overdue_intervals") == 0)
+        #expect(!(try await rules.firing()).contains("SluiceRolloutStuck web/search"))
     }
 
     /// The PrometheusRule (the Kustomize component manifests/components/prometheus-rules, rendered by real
@@ -253,5 +268,64 @@ struct AlertRulesTests {
         #expect(try canonical(object["spec"]) == canonical(rules))
         let check = try Self.run("/bin/bash", [repositoryRoot() + "/scripts/prometheusrule", "--check"])
         #expect(check.status == 0, "\(check.output)")
+    }
+}
+
+/// A real Prometheus scraping `sluice serve` as job `sluice` every second, evaluating a copy of the shipped rules
+/// whose `for:` are cut to 2 s (the promtool cases test the durations; this tests the expressions on the series
+/// Sluice really exports).
+struct RulesOnPrometheus {
+    let prometheus: PrometheusServer
+    let directory: String
+
+    static func start(scraping server: ServeProcess) async throws -> RulesOnPrometheus {
+        let directory = try makeTemporaryDirectory("sluice-alert-rules")
+        let rules = try String(contentsOfFile: AlertRulesTests.rulesFile, encoding: .utf8)
+            .replacing(/(?m)^(\s+for: )\S+$/) { "\($0.output.1)2s" }
+        guard !rules.contains("for: 1m"), rules.contains("for: 2s") else { throw SupportError("for: not cut:\n\(rules)") }
+        try rules.write(toFile: directory + "/rules.yaml", atomically: true, encoding: .utf8)
+        let prometheus = try await PrometheusServer.start(
+            targets: ["127.0.0.1:\(server.port)"], job: "sluice", ruleFiles: [directory + "/rules.yaml"])
+        return RulesOnPrometheus(prometheus: prometheus, directory: directory)
+    }
+
+    func stop() {
+        prometheus.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// The alerts firing now, each as `NAME STRATEGY` (or `NAME PROVIDER`) when it has one, else `NAME`.
+    func firing() async throws -> [String] {
+        let body = try await run("/usr/bin/curl", ["-sf", prometheus.address + "/api/v1/alerts"]).stdout
+        let object = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+        let alerts = (object?["data"] as? [String: Any])?["alerts"] as? [[String: Any]] ?? []
+        return alerts.filter { $0["state"] as? String == "firing" }.compactMap { alert in
+            let labels = alert["labels"] as? [String: Any] ?? [:]
+            let name = labels["alertname"] as? String ?? "?"
+            return (labels["strategy"] ?? labels["provider"]).map { "\(name) \($0)" } ?? name
+        }
+    }
+
+    /// How many series the instant query `promql` answers now.
+    func seriesCount(_ promql: String) async throws -> Int {
+        let body = try await run(
+            "/usr/bin/curl", ["-sf", prometheus.address + "/api/v1/query", "--data-urlencode", "query=" + promql]).stdout
+        let object = (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any]
+        return ((object?["data"] as? [String: Any])?["result"] as? [Any])?.count ?? 0
+    }
+
+    /// Waits until every one of `expected` fires; on a timeout, fails with what fires and the series behind it.
+    func waitUntilFiring(_ expected: [String], server: ServeProcess, timeout: Duration = .seconds(60)) async throws {
+        var alerts: [String] = []
+        do {
+            try await waitUntil("\(expected) to fire", timeout: timeout) {
+                alerts = try await firing()
+                return expected.allSatisfy(alerts.contains)
+            }
+        } catch {
+            let metrics = try await run("/usr/bin/curl", ["-sf", server.url + "/metrics"]).stdout.split(separator: "\n")
+                .filter { !$0.hasPrefix("#") && ($0.contains("overdue") || $0.contains("provider_requests") || $0.contains("canary_weight")) }
+            Issue.record("\(error); firing: \(alerts)\n\(metrics.joined(separator: "\n"))")
+        }
     }
 }
