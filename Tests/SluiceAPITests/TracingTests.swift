@@ -114,6 +114,25 @@ struct TracingTests {
         print("--- a JSON log line\n\(shown)")
     }
 
+    @Test
+    func withTraceContextOffEventsKeepTheirRequestIDButCarryNoTrace() async throws {
+        let server = try await ServeProcess.start(config: "traceContext: false\n")
+        defer { server.stop() }
+        let path = server.directory + "/search.yaml"
+        try ServeProcess.strategy(weight: 10).write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try await runSluice(["apply", "-f", path] + server.tokenArgs(.release)).status == 0)
+        let started = try await run(
+            "/usr/bin/env",
+            ["TRACEPARENT=\(Self.traceparent)", try sluiceBinary(), "rollout", "start", "web/search", "--version", "v2"]
+                + server.tokenArgs(.ci))
+        #expect(started.status == 0, "\(started.stderr)")
+        let events = try await runSluice(["events", "web/search", "-o", "json"] + server.tokenArgs(.viewer))
+        let first = try #require(events.stdout.split(separator: "\n").first)
+        let payload = try JSONDecoder().decode(EventPayload.self, from: Data(first.utf8))
+        #expect(payload.type == "RolloutStarted" && payload.requestID.map(RequestID.accepts) == true, "\(payload)")
+        #expect(payload.traceparent == nil, "\(payload)")
+    }
+
     /// The id of the active rollout once the router confirms `weight`.
     private func waitForWeight(_ weight: Int, server: ServeProcess) async throws -> String {
         var id = ""
@@ -225,13 +244,16 @@ struct TracingTests {
         #expect(outgoing.first { $0.name == "tracestate" }?.value == "vendor=v1")
     }
 
-    @Test(arguments: [("logFormat: json\n", LogFormat.json), ("logFormat: text\n", .text), ("", nil)])
-    func theConfigSetsTheLogFormat(_ line: String, _ format: LogFormat?) throws {
+    @Test(arguments: [
+        ("logFormat: json\n", LogFormat.json, true), ("logFormat: text\n", .text, true), ("", nil, true),
+        ("traceContext: false\n", nil, false), ("traceContext: true\n", nil, true),
+    ])
+    func theConfigSetsTheLogFormatAndTraceContext(_ line: String, _ format: LogFormat?, _ traceContext: Bool) throws {
         let dir = try makeTemporaryDirectory("sluice-logformat")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "tokens: []\n".write(toFile: dir + "/tokens.yaml", atomically: true, encoding: .utf8)
         let config = try ServerConfig.parse("tokensFile: tokens.yaml\n" + line, file: "sluice.yaml", baseDirectory: dir)
-        #expect(config.logFormat == format)
+        #expect(config.logFormat == format && config.traceContext == traceContext)
     }
 
     @Test
@@ -244,6 +266,10 @@ struct TracingTests {
         }
         #expect(error?.description.hasPrefix("sluice.yaml:2:") == true, "\(String(describing: error))")
         #expect(error?.message.contains("text or json") == true)
+        let traceError = #expect(throws: ConfigError.self) {
+            try ServerConfig.parse("tokensFile: tokens.yaml\ntraceContext: off\n", file: "sluice.yaml", baseDirectory: dir)
+        }
+        #expect(traceError?.description.hasPrefix("sluice.yaml:2:") == true && traceError?.message.contains("true or false") == true)
         #expect(LogFormat.default(stderrIsTerminal: true) == .text && LogFormat.default(stderrIsTerminal: false) == .json)
     }
 }

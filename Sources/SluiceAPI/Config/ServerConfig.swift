@@ -43,6 +43,7 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
 /// sampleRetention: 7d             # samples of rollouts finished this long ago are pruned (0: never); events stay
 /// oidc: [{issuer, audience, jwksURL, caFile, rules: [{role, claims}]}]   # optional: CI's OIDC tokens (OIDCIssuer)
 /// logFormat: json                 # text or json; default text on a terminal, json otherwise (--log-format wins)
+/// traceContext: false             # default true: W3C trace context through requests, events and outbound calls
 /// ```
 /// Relative paths are relative to the config file's directory.
 public struct ServerConfig: Sendable, Hashable {
@@ -78,6 +79,9 @@ public struct ServerConfig: Sendable, Hashable {
     public var oidc: [OIDCIssuer] = []
     /// The log's format; nil: `--log-format`, else `LogFormat.default`.
     public var logFormat: LogFormat?
+    /// Whether requests, commands, ticks and effects carry W3C trace context (docs/operations.md, "Traces"); request
+    /// ids are given either way.
+    public var traceContext = true
 
     /// The default `idleTimeout`: long enough for any client that means to send a request.
     public static let defaultIdleTimeout: Duration = .seconds(10)
@@ -109,6 +113,7 @@ public struct ServerConfig: Sendable, Hashable {
     static let knownKeys: Set<String> = [
         "listen", "tls", "tokensFile", "statePath", "kubeconfig", "context", "strategiesDir", "idleTimeout",
         "maxConnections", "database", "databasePasswordFile", "sampleRetention", "oidc", "logFormat",
+        "traceContext",
     ]
 
     /// Reads, parses and checks the config file at `path`.
@@ -239,6 +244,12 @@ public struct ServerConfig: Sendable, Hashable {
                 throw fail(mapping["logFormat"]!, "`logFormat` must be text or json, got \"\(text)\"")
             }
             config.logFormat = format
+        }
+        if let text = try string("traceContext") {
+            guard let on = ["true": true, "false": false][text] else {
+                throw fail(mapping["traceContext"]!, "`traceContext` must be true or false, got \"\(text)\"")
+            }
+            config.traceContext = on
         }
         return config
     }

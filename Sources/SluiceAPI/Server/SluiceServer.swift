@@ -39,7 +39,8 @@ public enum SluiceServer {
 
         // Trace context: every request's span continues its caller's W3C traceparent; commands store it with their
         // events, and the ticks and effects that carry them out continue it on every outbound call (docs/operations.md).
-        let tracer = W3CTracer()
+        // `traceContext: false` turns it off: no span, no header, nothing stored but request ids.
+        let tracer = config.traceContext ? W3CTracer() : nil
 
         // The outside world: one HTTP client for everything, the Kubernetes cluster if there is one.
         let http = try CurlClient(instrument: tracer)
