@@ -237,6 +237,8 @@ import Testing
             try await browser.text("#r-stage")?.hasPrefix("1/3") == true
         }
         #expect(try await browser.count("#view button, [id^='action-']") == 0, "a viewer sees no action")
+        let shown = try await browser.run("return document.getElementById('view').innerText;") as? String ?? ""
+        #expect(!shown.contains("null") && !shown.contains("undefined"), "stray text where a section is left out: \(shown)")
         #expect(try await browser.text("#who") == "victor · viewer")
 
         // A POST with the viewer's session and its CSRF token: the API refuses the role.
@@ -296,5 +298,18 @@ import Testing
                 """) as? [String]
         #expect(unlabelled == [], "controls without a label")
         #expect(try await world.api("GET", "/v1/rollouts/\(id)")["phase"] as? String == "Progressing")
+    }
+}
+
+/// scripts/demo's flags, read before it installs or builds anything: `--keep` is one, anything else is refused.
+@Suite struct DemoScriptFlagTests {
+    @Test func demoKnowsKeepAndRefusesOtherArguments() async throws {
+        let script = repositoryRoot() + "/scripts/demo"
+        let help = try await run("/bin/bash", [script, "--help"], timeout: .seconds(10))
+        #expect(help.status == 0)
+        #expect(help.stdout.contains("--keep"), "\(help.stdout)")
+        let wrong = try await run("/bin/bash", [script, "--kepp"], timeout: .seconds(10))
+        #expect(wrong.status == 64)
+        #expect(wrong.stderr.contains("unknown argument --kepp"), "\(wrong.stderr)")
     }
 }

@@ -46,6 +46,12 @@ function append(node, children) {
 
 function byId(id) { return document.getElementById(id); }
 
+// Replaces what `node` shows; null children (a section a role does not get) are left out.
+function show(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+}
+
 // ---- The API: cookies for reads, the session's CSRF token in a header for every change.
 
 class APIError extends Error {
@@ -175,7 +181,7 @@ function render() {
   const route = currentRoute();
   renderedKey = JSON.stringify(route);
   const view = byId('view');
-  view.replaceChildren(h('p', { class: 'loading', text: 'Loading…' }));
+  show(view, h('p', { class: 'loading', text: 'Loading…' }));
   refresh(true);
 }
 
@@ -190,7 +196,7 @@ async function refresh(fresh) {
   } catch (error) {
     if (error.status === 401) return;
     if (key !== renderedKey) return;
-    byId('view').replaceChildren(h('p', { class: 'error', role: 'alert', text: 'Could not load: ' + error.message }));
+    show(byId('view'), h('p', { class: 'error', role: 'alert', text: 'Could not load: ' + error.message }));
   }
 }
 
@@ -309,7 +315,7 @@ async function showOverview() {
     h('tbody', {}, rows.map((s) => overviewRow(s, latest.get(s.namespace + '/' + s.name), limits))));
 
   const focused = document.activeElement && document.activeElement.id;
-  byId('view').replaceChildren(
+  show(byId('view'),
     h('h1', { text: 'Rollouts' }),
     h('div', { class: 'filters' },
       h('label', { for: 'filter-namespace', text: 'Namespace' }), namespaceSelect,
@@ -355,7 +361,7 @@ async function showRollout(id, fresh) {
 
   const view = byId('view');
   const focused = document.activeElement && document.activeElement.id;
-  view.replaceChildren(
+  show(view,
     h('p', { class: 'crumbs' }, h('a', { href: '#/', text: 'Overview' }), ' / ',
       h('a', { href: '#/strategies/' + encodeURIComponent(rollout.namespace) + '/' + encodeURIComponent(rollout.name), text: rollout.strategy })),
     h('h1', {}, rollout.strategy + ' → ' + rollout.version, ' ', phaseBadge(rollout.phase, 'r-phase')),
@@ -568,7 +574,7 @@ async function showHistory(namespace, name) {
       h('td', { 'data-label': 'Duration', text: seconds(duration) + (ended ? '' : ' so far') }),
       h('td', { 'data-label': 'Why it ended', text: r.endReason || '' }));
   });
-  byId('view').replaceChildren(
+  show(byId('view'),
     h('p', { class: 'crumbs' }, h('a', { href: '#/', text: 'Overview' })),
     h('h1', { text: 'History of ' + key }),
     rows.length
