@@ -25,9 +25,11 @@ struct RunbookTests {
         /// Marked `# parse-only: WHY`: it would delete or overwrite what the other commands need, or needs what a
         /// test cannot have.
         var isParseOnly: Bool { text.contains("# parse-only:") }
-        /// Prose naming a command that needs its arguments (`sluice serve`, `sluice backup`, `sluice replay`)
-        /// without them: the verb must exist; there is nothing to run.
-        var isMention: Bool { ["sluice serve", "sluice backup", "sluice replay"].contains(text) }
+        /// From an inline code span rather than a sh block.
+        var isInline = false
+        /// Prose naming a command without its arguments (`sluice serve`, `sluice rollback`): the verb must exist;
+        /// there is nothing to run (an inline command with arguments, and every sh block line, is run).
+        var isMention: Bool { isInline && text.split(separator: " ").count == 2 }
         /// Runs until interrupted (follows a stream or waits for a verdict).
         var isLongRunning: Bool {
             text.contains("--follow") || text.contains("--watch")
@@ -65,7 +67,7 @@ struct RunbookTests {
                 } else {
                     for span in line.split(separator: "`", omittingEmptySubsequences: false).enumerated()
                     where span.offset % 2 == 1 && span.element.hasPrefix("sluice ") {
-                        found.append(Command(file: name, line: index + 1, text: String(span.element)))
+                        found.append(Command(file: name, line: index + 1, text: String(span.element), isInline: true))
                     }
                 }
             }
