@@ -107,6 +107,7 @@ extension RolloutCommand {
             if let stage = r.stage { fields.append(("stage", "\(stage.index + 1)/\(r.stageCount ?? 0) \(stage.name)")) }
             fields.append(("weight", "\(r.weight)%"))
             if let left = r.holdRemainingSeconds { fields.append(("hold left", formatSeconds(left))) }
+            if let left = r.bakeRemainingSeconds { fields.append(("bake left", formatSeconds(left))) }
             for check in r.checks { fields.append(("check", RolloutDisplay.checkText(check))) }
             fields += [("created", r.createdAt), ("updated", r.updatedAt)]
             if let reason = r.endReason { fields.append(("ended because", reason)) }

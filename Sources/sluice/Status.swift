@@ -82,7 +82,8 @@ struct Status: AsyncParsableCommand {
         var rows = [["STRATEGY", "ROLLOUT", "VERSION", "PHASE", "STAGE", "WEIGHT", "HOLD LEFT", "CHECKS"]]
         for r in rollouts {
             let stage = r.stage.map { "\($0.index + 1)/\(r.stageCount ?? 0) \($0.name)" } ?? "-"
-            let hold = r.holdRemainingSeconds.map(formatSeconds) ?? "-"
+            let hold = r.holdRemainingSeconds.map(formatSeconds)
+                ?? r.bakeRemainingSeconds.map { "bake " + formatSeconds($0) } ?? "-"
             let checks = r.checks.map(RolloutDisplay.checkText).joined(separator: ", ")
             rows.append(
                 [

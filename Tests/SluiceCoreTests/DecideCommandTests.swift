@@ -14,6 +14,9 @@ import Testing
             driver.confirmFirstStage()
             driver.command(.pause(actor: "oncall"))
         case .promoting: driver.passUntil(.promoting)
+        case .baking:
+            driver.strategy.bake = Bake(duration: .seconds(60))
+            driver.passUntil(.baking)
         case .rollingBack:
             driver.confirmFirstStage()
             driver.command(.rollback(actor: "oncall", reason: "setup"))
@@ -37,7 +40,7 @@ import Testing
         return driver
     }
 
-    @Test(arguments: [Phase.pending, .progressing, .paused, .promoting])
+    @Test(arguments: [Phase.pending, .progressing, .paused, .promoting, .baking])
     func rollbackFromEveryActivePhasePutsTrafficToZeroFirst(phase: Phase) {
         var driver = Self.driver(in: phase)
         let d = driver.command(.rollback(actor: "oncall", reason: "pager fired"))

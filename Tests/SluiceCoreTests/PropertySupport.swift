@@ -60,7 +60,8 @@ struct Generator {
             analysis: Analysis(
                 failureLimit: int(1...3), noDataLimit: int(1...4), onNoData: chance(0.5) ? .pause : .rollback,
                 checks: checks),
-            rollback: RollbackPolicy(automatic: chance(0.6)))
+            rollback: RollbackPolicy(automatic: chance(0.6)),
+            bake: chance(0.4) ? Bake(duration: .seconds(int(1...6) * 10)) : nil)
     }
 
     /// A value for `check`: mostly passing, sometimes breaching, sometimes no data at all.

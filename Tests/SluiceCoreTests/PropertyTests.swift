@@ -262,6 +262,12 @@ struct SafetyModel {
             }
             if let violation = checkStageEnd(before: before, at: effectiveNow) { return violation }
         }
+        // A bake ends Succeeded before its time only by a command (promote, supersede).
+        if before.phase == .baking, d.rollout.phase == .succeeded, case .observed = input,
+            let started = before.bakeStartedAt, let bake = strategy.bake, effectiveNow - started < bake.duration
+        {
+            return "the bake ended after \(effectiveNow - started) of \(bake.duration)"
+        }
         // Never promoted unless the last sample of every check before promotion passed.
         if d.events.contains(where: { $0.type == .promoting }) {
             for check in strategy.checks(inStage: before.stageIndex) where lastVerdict[check.name] != .pass {

@@ -214,7 +214,7 @@ let invalidCases: [InvalidCase] = [
         #expect(invalidCases.count >= 40)
     }
 
-    @Test(arguments: invalidCases + comparisonCases)
+    @Test(arguments: invalidCases + comparisonCases + bakeCases)
     func invalidDocument(_ testCase: InvalidCase) {
         let result = StrategyLoader.load(yaml: testCase.yaml, file: "t.yaml")
         let got = result.errors.map { error in

@@ -193,3 +193,60 @@ func step(
         #expect(try await store.poolRoles(strategy.key) == Pools(stable: ["10.0.1.1:80"], canary: ["10.0.1.2:80"]))
     }
 }
+
+@Suite struct StoreBakeTests {
+    let strategy = Fixtures.strategy()
+
+    /// Baking is persisted as its own phase: active (a new rollout of the strategy is a conflict), listed by phase,
+    /// read back whole with its bake start; the pool roles change only when the bake ends Succeeded, so a bake
+    /// that rolls back leaves the next rollout where the previous version is stable.
+    @Test(arguments: StoreBackend.all)
+    func bakingIsActiveAndOnlySuccessRecordsThePoolRoles(_ backend: StoreBackend) async throws {
+        let store = try await backend.make()
+        _ = try await store.putStrategy(strategy, now: Fixtures.epoch)
+        let original = try #require(try await store.poolRoles(strategy.key))
+        let swapped = Pools(stable: original.canary, canary: original.stable)
+        let started = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        let id = started.rollout.id
+        _ = try await store.record(TickRecord(rolloutID: id, now: Fixtures.epoch)) { rollout, _ in
+            var decision = step(rollout, to: .baking, weight: 0, type: .bakeStarted, now: Fixtures.epoch)
+            decision.rollout.pools = swapped
+            decision.rollout.bakeStartedAt = Fixtures.epoch
+            return decision
+        }
+        let baking = try #require(try await store.rollout(id))
+        #expect(baking.phase == .baking)
+        #expect(baking.bakeStartedAt == Fixtures.epoch)
+        #expect(try await store.activeRollout(of: strategy.key)?.id == id)
+        #expect(try await store.activeRollouts().map(\.id) == [id])
+        #expect(try await store.rollouts(phases: [.baking]).map(\.id) == [id])
+        #expect(try await store.rolloutCountsByPhase()[.baking] == 1)
+        #expect(try await store.poolRoles(strategy.key) == original)
+
+        // The bake breached: the pools swap back and the rollout ends RolledBack; the roles stay as they were.
+        _ = try await store.record(TickRecord(rolloutID: id, now: Fixtures.epoch)) { rollout, _ in
+            var decision = step(rollout, to: .rolledBack, weight: 0, type: .rolledBack, now: Fixtures.epoch)
+            decision.rollout.pools = original
+            return decision
+        }
+        #expect(try await store.activeRollout(of: strategy.key) == nil)
+        #expect(try await store.poolRoles(strategy.key) == original)
+
+        // A bake that passes records the swap for the next rollout.
+        let second = try await store.startRollout(strategy: strategy.key, now: Fixtures.epoch) { id, stored, pools in
+            startDecision(id, stored, pools, now: Fixtures.epoch)
+        }
+        _ = try await store.record(TickRecord(rolloutID: second.rollout.id, now: Fixtures.epoch)) { rollout, _ in
+            var decision = step(rollout, to: .baking, weight: 0, type: .bakeStarted, now: Fixtures.epoch)
+            decision.rollout.pools = swapped
+            return decision
+        }
+        #expect(try await store.poolRoles(strategy.key) == original)
+        _ = try await store.record(TickRecord(rolloutID: second.rollout.id, now: Fixtures.epoch)) { rollout, _ in
+            step(rollout, to: .succeeded, weight: 0, type: .promoted, now: Fixtures.epoch)
+        }
+        #expect(try await store.poolRoles(strategy.key) == swapped)
+    }
+}

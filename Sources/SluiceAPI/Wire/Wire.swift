@@ -192,6 +192,8 @@ public struct RolloutView: Sendable, Hashable, Codable {
     public var router: RouterView?
     /// Seconds left in the current hold; nil when not holding (entering, paused, pause stage).
     public var holdRemainingSeconds: Double?
+    /// Seconds left in the bake while Baking (0 once its time is up and it waits for a passing tick); nil otherwise.
+    public var bakeRemainingSeconds: Double? = nil
     /// Why it is paused, when paused.
     public var pausedBecause: String?
     public var checks: [CheckView]
@@ -217,6 +219,7 @@ public struct RolloutView: Sendable, Hashable, Codable {
             stage = StageView(index: rollout.stageIndex, stage: current)
             stageCount = strategy.stages.count
             holdRemainingSeconds = rollout.holdRemaining(in: strategy).map { Double($0.milliseconds) / 1000 }
+            bakeRemainingSeconds = rollout.bakeRemaining(in: strategy, now: now).map { Double($0.milliseconds) / 1000 }
         }
         switch rollout.pause {
         case .manual(let actor): pausedBecause = "paused by \(actor)"
@@ -227,7 +230,8 @@ public struct RolloutView: Sendable, Hashable, Codable {
         }
         var names = rollout.checks.keys.sorted()
         if let strategy {
-            let ordered = strategy.checks(inStage: rollout.stageIndex).map(\.name)
+            let inUse = rollout.phase == .baking ? strategy.bakeChecks : strategy.checks(inStage: rollout.stageIndex)
+            let ordered = inUse.map(\.name)
             names = ordered + names.filter { !ordered.contains($0) }
         }
         checks = names.map { name in

@@ -72,6 +72,8 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
     public static let promotionRequested = EventType("PromotionRequested")
     public static let promoting = EventType("Promoting")
     public static let promoted = EventType("Promoted")
+    /// The promotion was confirmed and the checks keep watching the new version for `spec.bake.duration`.
+    public static let bakeStarted = EventType("BakeStarted")
     public static let rollbackStarted = EventType("RollbackStarted")
     public static let rolledBack = EventType("RolledBack")
     public static let superseded = EventType("Superseded")

@@ -5,11 +5,12 @@
 extension Rollout {
     /// The checks the controller should sample before the next `decide`: the current stage's while the canary
     /// has traffic (Progressing or Paused with a weight above 0, and Promoting until `promoteStable` is
-    /// confirmed, when it serves 100 %); none otherwise, since `decide` ignores them.
+    /// confirmed, when it serves 100 %), and the bake's while Baking; none otherwise, since `decide` ignores them.
     public func checksToSample(in strategy: Strategy) -> [Check] {
         switch phase {
         case .progressing, .paused: guard desiredWeight > 0 else { return [] }
         case .promoting: guard stablePromotedAt == nil else { return [] }
+        case .baking: return strategy.bakeChecks
         case .pending, .rollingBack, .succeeded, .rolledBack, .failed: return []
         }
         return strategy.checks(inStage: stageIndex)

@@ -8,7 +8,10 @@ extension Decider {
         case .supersede(let actor, let by):
             // The `Superseded` event is the new rollout's (Rollout.start), written once it exists: here the new
             // rollout is only asked for, and it may never be created (the rollback may not finish).
-            if rollout.phase == .rollingBack {
+            if rollout.phase == .baking {
+                // The baked version is the stable one already; the new rollout goes on from it.
+                endBakeEarly(actor: actor, why: "superseded by \(by)")
+            } else if rollout.phase == .rollingBack {
                 // Already on its way out: the new rollout only has to wait for it. Weight 0 is asked for again.
                 addCleanup()
             } else if rollout.phase == .promoting, rollout.stablePromotedAt != nil {
@@ -26,7 +29,7 @@ extension Decider {
 
     /// Rollback is accepted from every non-terminal phase except two: already rolling back, and Promoting
     /// once `promoteStable` was confirmed (the stable already runs the new version; only a new rollout of
-    /// the previous version can go back).
+    /// the previous version can go back). Baking is accepted: the pools swap back (startRollback).
     private mutating func requestRollback(cause: RollbackCause, actor: String, reason: String) {
         if rollout.phase == .rollingBack {
             reject("rollout \(rollout.id) is already rolling back: \(rollout.endReason ?? "")")
@@ -81,6 +84,9 @@ extension Decider {
     private mutating func promote(actor: String, full: Bool) {
         switch rollout.phase {
         case .progressing, .paused: break
+        case .baking:
+            endBakeEarly(actor: actor, why: "sluice promote")
+            return
         case .pending:
             reject("rollout \(rollout.id) is Pending: the canary is not ready yet, there is no stage to end")
             return

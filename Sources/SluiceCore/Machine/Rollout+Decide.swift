@@ -97,6 +97,7 @@ struct Decider {
         switch rollout.phase {
         case .pending, .progressing, .paused: progress(observations)
         case .promoting: continuePromotion(observations)
+        case .baking: continueBake(observations)
         case .rollingBack: continueRollback(observations)
         case .succeeded, .rolledBack, .failed: break
         }
@@ -107,7 +108,7 @@ struct Decider {
         switch rollout.phase {
         case .pending, .progressing, .paused: true
         case .promoting: rollout.stablePromotedAt == nil
-        case .rollingBack, .succeeded, .rolledBack, .failed: false
+        case .baking, .rollingBack, .succeeded, .rolledBack, .failed: false
         }
     }
 
@@ -322,6 +323,15 @@ struct Decider {
             return
         }
         retryFailedCleanup(observations)
+        if let bake = strategy.bake {
+            startBake(bake)
+        } else {
+            finishPromotion()
+        }
+    }
+
+    /// Succeeded: the new version is the stable one for good. `note` says how a bake ended, when there was one.
+    mutating func finishPromotion(note: String? = nil, actor: String = Event.controller, data extra: [String: JSONValue] = [:]) {
         rollout.phase = .succeeded
         var data: [String: JSONValue] = ["version": .string(rollout.version)]
         if let pools = rollout.pools {
@@ -329,7 +339,68 @@ struct Decider {
             data["canary"] = .array(pools.canary.map { .string($0) })
             data["poolsSwapped"] = true
         }
-        emit(.promoted, message: "\(rollout.version) promoted: stable serves all traffic", data: data)
+        data.merge(extra) { _, new in new }
+        emit(
+            .promoted, actor: actor,
+            message: "\(rollout.version) promoted: stable serves all traffic" + (note.map { "; \($0)" } ?? ""),
+            data: data)
+    }
+
+    // MARK: - Bake
+
+    /// Baking starts once the promotion is confirmed and the router reads back all traffic on the new version:
+    /// the bake's threshold checks keep their streaks and need a new pass (docs/decide.md "Baking").
+    private mutating func startBake(_ bake: Bake) {
+        rollout.phase = .baking
+        rollout.bakeStartedAt = now
+        rollout.stageStartedAt = now
+        rollout.driftDetectedAt = nil
+        // Streaks carry on from the last stage (one streak is told once); a pass must come after the bake started.
+        var checks: [String: CheckState] = [:]
+        for check in strategy.bakeChecks {
+            var state = rollout.checks[check.name] ?? CheckState()
+            state.passedInStage = false
+            checks[check.name] = state
+        }
+        rollout.checks = checks
+        let names = strategy.bakeChecks.map(\.name)
+        var data: [String: JSONValue] = [
+            "version": .string(rollout.version), "duration": .string(bake.duration.goString),
+            "checks": .array(names.map { .string($0) }),
+        ]
+        if let pools = rollout.pools {
+            data["stable"] = .array(pools.stable.map { .string($0) })
+            data["previousStable"] = .array(pools.canary.map { .string($0) })
+        }
+        emit(
+            .bakeStarted,
+            message: "\(rollout.version) serves all traffic; baking for \(format(bake.duration)): "
+                + "\(names.isEmpty ? "no threshold check" : names.joined(separator: ", ")) keep watching it, "
+                + "and a breach swaps the pools back",
+            data: data)
+    }
+
+    /// Baking: all traffic stays on the new version (set again on drift); the bake ends on the first tick after its
+    /// duration on which every bake check passes. No-data never ends it, a breach streak rolls back (analyze).
+    private mutating func continueBake(_ observations: Observations) {
+        watchDrift(observations)
+        guard let started = rollout.bakeStartedAt else { return }
+        let duration = strategy.bake?.duration ?? .zero
+        guard now - started >= duration, observations.routerWeight == 0, rollout.driftDetectedAt == nil,
+            strategy.bakeChecks.allSatisfy({ passedNow.contains($0.name) })
+        else { return }
+        finishPromotion(
+            note: "the bake of \(format(duration)) passed", data: ["bake": .string(duration.goString)])
+    }
+
+    /// `promote` or `--supersede` during a bake: it ends now and the new version stays the stable one.
+    mutating func endBakeEarly(actor: String, why: String) {
+        let duration = strategy.bake?.duration ?? .zero
+        var data: [String: JSONValue] = ["bake": .string(duration.goString), "bakeEndedBy": .string(actor)]
+        if let remaining = rollout.bakeRemaining(in: strategy, now: now) {
+            data["bakeRemaining"] = .string(remaining.goString)
+        }
+        finishPromotion(note: "the bake was ended early by \(actor) (\(why))", actor: actor, data: data)
     }
 
     /// RollingBack: weight 0 again and again until the router reads it back; cleanup never blocks that.
@@ -371,6 +442,10 @@ struct Decider {
     /// Every rollback starts here: the FIRST effect puts the canary at weight 0, whatever came before.
     mutating func startRollback(cause: RollbackCause, actor: String, reason: String) {
         let from = rollout.phase
+        // A bake undoes the promotion: the pools take their roles from before it, so weight 0 puts all traffic
+        // on the previous version again.
+        let swappedBack = from == .baking ? rollout.pools : nil
+        if let pools = swappedBack { rollout.pools = Pools(stable: pools.canary, canary: pools.stable) }
         rollout.phase = .rollingBack
         rollout.pause = nil
         rollout.desiredWeight = 0
@@ -387,6 +462,10 @@ struct Decider {
         }
         if from == .promoting {
             data["promoteStableRequested"] = true
+        }
+        if let pools = rollout.pools, swappedBack != nil {
+            data["poolsSwappedBack"] = true
+            data["stable"] = .array(pools.stable.map { .string($0) })
         }
         emit(
             .rollbackStarted, actor: actor, reason: reasonCode(cause),

@@ -56,3 +56,21 @@ extension Decider {
         rollout.holdProgress?.countedUntil = now
     }
 }
+
+extension Strategy {
+    /// The checks that watch the new version while it bakes: the last stage's threshold checks. A comparison needs
+    /// a baseline, and after promotion no other version takes traffic (docs/decide.md "Baking").
+    public var bakeChecks: [Check] {
+        guard bake != nil else { return [] }
+        return checks(inStage: stages.count - 1).filter { $0.compare == nil }
+    }
+}
+
+extension Rollout {
+    /// How long the bake still runs at `now` (zero once its time is up and it waits for a passing tick); nil when
+    /// the rollout is not Baking.
+    public func bakeRemaining(in strategy: Strategy, now: Timestamp) -> Duration? {
+        guard phase == .baking, let started = bakeStartedAt, let bake = strategy.bake else { return nil }
+        return max(.zero, bake.duration - (now - started))
+    }
+}

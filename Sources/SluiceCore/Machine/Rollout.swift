@@ -48,6 +48,9 @@ public struct Rollout: Sendable, Hashable, Codable {
     /// The W3C `traceparent` of the request that started the rollout or of the last command on it: the ticks and
     /// effects that carry it out continue its trace, on whichever replica runs them (docs/operations.md, "Traces").
     public var traceparent: String? = nil
+    /// When the bake started (the promotion was confirmed and the router read back all traffic on the new
+    /// version); nil until then and for strategies without `bake`.
+    public var bakeStartedAt: Timestamp? = nil
 
     public init(
         id: String, strategy: StrategyKey, strategyRevision: Int, version: String, phase: Phase = .pending,
@@ -111,6 +114,8 @@ public enum Phase: String, Sendable, Hashable, Codable, CaseIterable {
     case progressing = "Progressing"
     case paused = "Paused"
     case promoting = "Promoting"
+    /// Promoted, all traffic on the new version, and the checks still watching it for `spec.bake.duration`.
+    case baking = "Baking"
     case succeeded = "Succeeded"
     case rollingBack = "RollingBack"
     case rolledBack = "RolledBack"

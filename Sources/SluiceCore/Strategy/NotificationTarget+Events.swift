@@ -3,7 +3,7 @@ extension NotificationTarget {
     public static let eventTypes: [EventType] = [
         .rolloutStarted, .canaryDeployed, .stageStarted, .trafficShifted, .stageCompleted, .checkBreached,
         .checkRecovered, .checkNoData, .providerError, .paused, .resumed, .promotionRequested, .promoting,
-        .promoted, .stablePromoted, .rollbackStarted, .rolledBack, .superseded, .failed, .driftDetected, .driftCorrected,
+        .promoted, .bakeStarted, .stablePromoted, .rollbackStarted, .rolledBack, .superseded, .failed, .driftDetected, .driftCorrected,
         .effectFailed,
     ]
 }

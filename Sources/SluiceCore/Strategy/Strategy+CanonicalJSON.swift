@@ -12,23 +12,26 @@ extension Strategy {
 
     /// The strategy as the `JSONValue` of its document.
     public var canonicalDocument: JSONValue {
-        .object([
+        var spec: [String: JSONValue] = [
+            "target": target.document,
+            "traffic": traffic.document,
+            "stages": .array(stages.map(\.document)),
+            "analysis": analysis.document,
+            "rollback": .object(["automatic": .bool(rollback.automatic)]),
+            "notifications": .array(notifications.map {
+                .object(["webhook": .string($0.webhook), "on": .array($0.on.map(JSONValue.string))])
+            }),
+        ]
+        // Written only when set, so that the canonical form of a strategy without a bake is what it was before.
+        if let bake { spec["bake"] = .object(["duration": .string(bake.duration.goString)]) }
+        return .object([
             "apiVersion": .string(StrategyLoader.apiVersion),
             "kind": .string(StrategyLoader.kind),
             "metadata": .object([
                 "name": .string(name), "namespace": .string(namespace),
                 "labels": .object(labels.mapValues(JSONValue.string)),
             ]),
-            "spec": .object([
-                "target": target.document,
-                "traffic": traffic.document,
-                "stages": .array(stages.map(\.document)),
-                "analysis": analysis.document,
-                "rollback": .object(["automatic": .bool(rollback.automatic)]),
-                "notifications": .array(notifications.map {
-                    .object(["webhook": .string($0.webhook), "on": .array($0.on.map(JSONValue.string))])
-                }),
-            ]),
+            "spec": .object(spec),
         ])
     }
 }

@@ -11,12 +11,15 @@ public struct Strategy: Sendable, Hashable, Codable {
     public var analysis: Analysis
     public var rollback: RollbackPolicy
     public var notifications: [NotificationTarget]
+    /// `spec.bake`: how long the checks keep watching the new version after promotion; nil ends at promotion.
+    public var bake: Bake? = nil
 
     public init(
         name: String, namespace: String = "default", labels: [String: String] = [:], target: Target,
         traffic: TrafficRoute, stages: [Stage], analysis: Analysis, rollback: RollbackPolicy = .init(),
-        notifications: [NotificationTarget] = []
+        notifications: [NotificationTarget] = [], bake: Bake? = nil
     ) {
+        self.bake = bake
         self.name = name
         self.namespace = namespace
         self.labels = labels
@@ -282,6 +285,14 @@ public struct Check: Sendable, Hashable, Codable {
 }
 
 /// `spec.rollback`.
+/// `spec.bake` (docs/strategy.md): after promotion the new version serves all traffic while the threshold checks of
+/// the last stage keep running for `duration`; a breach swaps the pools back (docs/decide.md "Baking").
+public struct Bake: Sendable, Hashable, Codable {
+    /// How long the new version is watched at 100 % before the rollout succeeds.
+    public var duration: Duration
+    public init(duration: Duration) { self.duration = duration }
+}
+
 public struct RollbackPolicy: Sendable, Hashable, Codable {
     /// false turns a breach into a pause for a human.
     public var automatic: Bool

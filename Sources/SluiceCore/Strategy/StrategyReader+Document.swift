@@ -5,7 +5,7 @@ import Yams
 extension StrategyReader {
     static let documentKeys = ["apiVersion", "kind", "metadata", "spec"]
     static let metadataKeys = ["name", "namespace", "labels"]
-    static let specKeys = ["target", "traffic", "stages", "analysis", "rollback", "notifications"]
+    static let specKeys = ["target", "traffic", "stages", "analysis", "rollback", "notifications", "bake"]
     static let targetKeys = ["deployment", "container", "upstreams"]
     static let routerKeys = TrafficRoute.Kind.allCases.map(\.rawValue)
     static let stageKeys = ["name", "weight", "hold", "pause", "checks"]
@@ -38,7 +38,7 @@ extension StrategyReader {
         let strategy = Strategy(
             name: metadata.name, namespace: metadata.namespace, labels: metadata.labels, target: spec.target,
             traffic: spec.traffic, stages: spec.stages, analysis: spec.analysis, rollback: spec.rollback,
-            notifications: spec.notifications
+            notifications: spec.notifications, bake: spec.bake
         )
         let position = SourcePosition(file: file, line: root.mark?.line ?? 1, column: root.mark?.column ?? 1)
         return (strategy, position, metadata.nameNode)
@@ -69,6 +69,7 @@ extension StrategyReader {
         var analysis: Analysis
         var rollback: RollbackPolicy
         var notifications: [NotificationTarget]
+        var bake: Bake?
     }
 
     private func readSpec(_ node: Node) -> Spec? {
@@ -90,13 +91,46 @@ extension StrategyReader {
         }
         var notifications: [NotificationTarget]? = []
         if let node = fields["notifications"] { notifications = readNotifications(node) }
+        var bake: Bake?? = .some(nil)
+        if let node = fields["bake"] {
+            bake = readBake(node, target: target, interval: analysisPart.intervalValid ? analysisPart.analysis.interval : nil)
+        }
+        if case .some(.some) = bake, let stages, let last = stages.indices.last, let node = fields["bake"],
+            analysisPart.valid,
+            !analysisPart.analysis.checks.contains(where: { $0.compare == nil }),
+            !stages[last].checks.contains(where: { $0.compare == nil })
+        {
+            report(
+                .invalidValue, at: node, "spec.bake",
+                "a bake needs a threshold check (max or min) in the last stage: comparisons need a baseline, "
+                    + "and after promotion no other version takes traffic")
+            bake = nil
+        }
         guard let target, let traffic, let stages, analysisPart.valid, let rollback,
-              let notifications
+              let notifications, let bake
         else { return nil }
         return Spec(
             target: target, traffic: traffic, stages: stages, analysis: analysisPart.analysis, rollback: rollback,
-            notifications: notifications
+            notifications: notifications, bake: bake
         )
+    }
+
+    /// `spec.bake: {duration: 10m}`: at least one analysis interval, and only where Sluice can undo a promotion
+    /// traffic first. An `upstreams` target swaps its pools back; a Deployment's previous pod template is not kept.
+    private func readBake(_ node: Node, target: Target?, interval: Duration?) -> Bake?? {
+        let path = "spec.bake"
+        guard let f = mapping(node, path, known: ["duration"]) else { return nil }
+        guard let durationNode = required(f, "duration"),
+            let duration = duration(durationNode, f.path("duration"), minimum: interval ?? .milliseconds(1))
+        else { return nil }
+        if case .deployment = target {
+            report(
+                .invalidValue, at: node, path,
+                "bake needs an upstreams target: after promotion Sluice can swap pools back, but it does not keep a "
+                    + "Deployment's previous pod template to restore")
+            return nil
+        }
+        return .some(Bake(duration: duration))
     }
 
     // MARK: target

@@ -43,7 +43,16 @@ public enum StrategySchema {
                     "automatic": {"type": "boolean", "default": true, "description": "false turns a breach into a pause for a human."}
                   }
                 },
-                "notifications": {"type": "array", "items": {"$ref": "#/$defs/notification"}}
+                "notifications": {"type": "array", "items": {"$ref": "#/$defs/notification"}},
+                "bake": {
+                  "type": "object",
+                  "additionalProperties": false,
+                  "required": ["duration"],
+                  "description": "After promotion the new version serves all traffic while the last stage's threshold checks keep running; a breach swaps the pools back. upstreams targets only.",
+                  "properties": {
+                    "duration": {"$ref": "#/$defs/duration", "description": "How long to watch; at least one analysis interval."}
+                  }
+                }
               }
             }
           },

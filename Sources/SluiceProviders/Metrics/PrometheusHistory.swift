@@ -51,12 +51,17 @@ public struct PrometheusHistory: Sendable {
 
 extension TemplateContext {
     /// What a check's templates are filled with in `rollout`, with an `upstreams` target's pools in the roles they
-    /// have for this rollout (they swap on every promotion).
+    /// have for this rollout (they swap on every promotion); while Baking both name the new version's.
     public static func forChecks(of strategy: Strategy, rollout: Rollout) -> TemplateContext {
         var context = TemplateContext.forChecks(of: strategy, version: rollout.version)
         if let pools = rollout.pools {
             context.stable = pools.stable.joined(separator: "|")
             context.canary = pools.canary.joined(separator: "|")
+        }
+        // Baking: the new version is the stable one and serves everything; `{{canary}}` still means the version
+        // under test, so both name it (docs/decide.md "Baking").
+        if rollout.phase == .baking {
+            context.canary = context.stable
         }
         return context
     }

@@ -43,6 +43,7 @@ struct RolloutDisplay {
         }
         parts.append("weight " + weightText(rollout, withAge: withHold))
         if withHold, let left = rollout.holdRemainingSeconds { parts.append("hold \(formatSeconds(left)) left") }
+        if withHold, let left = rollout.bakeRemainingSeconds { parts.append("bake \(formatSeconds(left)) left") }
         if let paused = rollout.pausedBecause { parts.append("(\(paused))") }
         let checks = rollout.checks.map(checkText)
         if !checks.isEmpty { parts.append(checks.joined(separator: " ")) }
@@ -80,6 +81,7 @@ struct RolloutDisplay {
         let observed = rollout.router?.weight ?? rollout.weight
         var lines = [header, "\(bar(observed, text: weightText(rollout)))  \(stageText)"]
         if let left = rollout.holdRemainingSeconds { lines[1] += "  hold \(formatSeconds(left)) left" }
+        if let left = rollout.bakeRemainingSeconds { lines[1] += "  bake \(formatSeconds(left)) left" }
         for check in rollout.checks { lines.append("  " + checkText(check)) }
         if let failure = rollout.router?.failure { lines.append("  stuck: \(failure); Sluice retries it") }
         return lines
