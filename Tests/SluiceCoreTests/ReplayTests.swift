@@ -45,6 +45,23 @@ import Testing
         #expect(timeline.events.last?.type == .rolledBack && timeline.events.last?.time == Fixture.at(130))
     }
 
+    /// A strategy with `bake` is replayed through its bake: promoted at 230 s, baking from 250 s (promotion confirmed,
+    /// weight 0 read back), Succeeded at 310 s; a breach during the bake would have rolled back, pools swapped back.
+    @Test func theBakeIsReplayedAndABreachInItWouldHaveRolledBack() async {
+        var strategy = Fixture.strategy(target: .upstreams(stable: ["a:1"], canary: ["b:1"]))
+        strategy.bake = Bake(duration: .seconds(60))
+        let passing = await Self.run(strategy) { _, _ in 0.001 }
+        #expect(passing.events.first { $0.type == .bakeStarted }?.time == Fixture.at(250))
+        #expect(passing.events.last?.type == .promoted && passing.events.last?.time == Fixture.at(310))
+        #expect(passing.rollout?.phase == .succeeded)
+        let breaking = await Self.run(strategy) { check, second in
+            check == "error-rate" && second >= 280 ? 0.05 : 0.001
+        }
+        #expect(breaking.outcome == .rolledBack(at: Fixture.at(280), reason: "error-rate 0.05 > 0.01"))
+        #expect(breaking.rollout?.phase == .rolledBack)
+        #expect(breaking.rollout?.pools == Pools(stable: ["a:1"], canary: ["b:1"]))
+    }
+
     @Test func noDataPausesAndStaysPausedWhileTheRestOfTheHistoryPasses() async {
         let timeline = await Self.run { _, second in (40...60).contains(second) ? nil : 0.001 }
         guard case .paused(let at, let stage, let reason) = timeline.outcome else {
