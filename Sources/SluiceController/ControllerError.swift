@@ -30,7 +30,7 @@ public struct ControllerError: Error, Sendable, Hashable, CustomStringConvertibl
         switch error.code {
         case .notFound: self.init(.notFound, error.message)
         case .activeRollout, .staleState: self.init(.conflict, error.message)
-        case .invalidDecision, .corruptData, .database: self.init(.unavailable, error.description)
+        case .invalidDecision, .corruptData, .database, .fenced: self.init(.unavailable, error.description)
         }
     }
 }

@@ -16,6 +16,9 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         case invalidDecision
         /// SQLite failed (I/O, disk full, locked past the busy timeout).
         case database
+        /// The write is for a rollout whose shard this replica no longer holds at the epoch it wrote with (another
+        /// replica took the lease): refused, and the writer must act on nothing (docs/ha.md "Leases and fencing").
+        case fenced
     }
 
     public var code: Code

@@ -65,7 +65,12 @@ public final class ControllerBackend: SluiceBackend, Service, Sendable {
     }
 
     public func isReady() async -> Bool {
-        controller.snapshot().running && state.withLock { $0.following }
+        let snapshot = controller.snapshot()
+        return snapshot.running && snapshot.ownershipProblem == nil && state.withLock { $0.following }
+    }
+
+    public func unreadyReason() async -> String? {
+        controller.snapshot().ownershipProblem
     }
 
     public func strategies() async throws -> [AppliedStrategy] {
@@ -224,7 +229,7 @@ public final class ControllerBackend: SluiceBackend, Service, Sendable {
             switch error.code {
             case .notFound: throw APIError(.notFound, error.message)
             case .activeRollout, .staleState: throw APIError(.conflict, error.message)
-            case .corruptData, .invalidDecision, .database: throw APIError(.unavailable, error.description)
+            case .corruptData, .invalidDecision, .database, .fenced: throw APIError(.unavailable, error.description)
             }
         }
     }

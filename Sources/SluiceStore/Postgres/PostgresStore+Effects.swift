@@ -22,6 +22,7 @@ extension PostgresStore {
     /// Marks a pending effect confirmed (carried out). A no-op when it is no longer pending.
     public func confirmEffect(_ id: Int64, now: Timestamp) async throws {
         try await write("confirm effect \(id)") { connection in
+            try await self.fence(connection, effect: id, what: "confirm effect \(id)")
             try await Self.settle(connection, [id], .confirmed, message: nil, now: now, logger: logger)
         }
     }
@@ -30,6 +31,7 @@ extension PostgresStore {
     /// they must not run out of order. A no-op when it is no longer pending.
     public func failEffect(_ id: Int64, message: String, now: Timestamp) async throws {
         try await write("record the failure of effect \(id)") { connection in
+            try await self.fence(connection, effect: id, what: "record the failure of effect \(id)")
             guard
                 let rollout = try await connection.row(
                     "SELECT rollout FROM effects WHERE id = \(id) AND status = 'pending' FOR UPDATE", logger: logger

@@ -12,6 +12,7 @@ extension PostgresStore: RolloutStore {
         let recorded = try await write("start a rollout of \(key)") { connection in
             // The strategy's lock (one start at a time per strategy), then the one that numbers ids per day.
             try await Self.lockStrategyAndRolloutIDs(connection, key, logger: logger)
+            try await self.fence(connection, key, what: "start a rollout of \(key)")
             guard let stored = try await Self.latestStrategy(connection, key, logger: logger) else {
                 throw StoreError(.notFound, "strategy \(key) does not exist")
             }
@@ -52,6 +53,10 @@ extension PostgresStore: RolloutStore {
                 let row = try await connection.row(
                     "SELECT * FROM rollouts WHERE id = \(rolloutID) FOR UPDATE", logger: logger)
             else { throw StoreError(.notFound, "rollout \(rolloutID) does not exist") }
+            try await self.fence(
+                connection,
+                StrategyKey(namespace: try row.get("namespace", String.self), name: try row.get("name", String.self)),
+                what: "record a decision of \(rolloutID)")
             let current: RolloutRecord
             if let read = tick.basedOn, read.rollout.id == rolloutID {
                 guard try row.get("generation", Int64.self) == read.generation else {

@@ -29,7 +29,6 @@ extension PostgresStore {
                     PRIMARY KEY (namespace, name, revision)
                 )
                 """,
-                // The shard and lease epoch of docs/ha.md's fencing go here (a `shard` column) and in a lease table.
                 """
                 CREATE TABLE rollouts (
                     id TEXT COLLATE "C" PRIMARY KEY,
@@ -123,7 +122,30 @@ extension PostgresStore {
                 )
                 """,
             ]
-        )
+        ),
+        (
+            // Leases (docs/ha.md "Leases and fencing"): one row per shard, created here, and a heartbeat per replica.
+            // A rollout's shard is computed from its strategy key (`Shards.of`), so no rollout row changes.
+            "v2-shard-leases",
+            [
+                """
+                CREATE TABLE shard_leases (
+                    shard INTEGER PRIMARY KEY,
+                    holder TEXT,
+                    epoch BIGINT NOT NULL,
+                    expires_at TIMESTAMPTZ
+                )
+                """,
+                "INSERT INTO shard_leases (shard, epoch) SELECT shard, 0 FROM generate_series(0, 63) AS shard",
+                """
+                CREATE TABLE replicas (
+                    id TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    expires_at TIMESTAMPTZ NOT NULL
+                )
+                """,
+            ]
+        ),
     ]
 
     /// The advisory lock key migrations hold (any constant no other code uses): replicas that start together

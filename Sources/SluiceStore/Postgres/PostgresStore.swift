@@ -19,13 +19,18 @@ public final class PostgresStore: Sendable, Service {
     public let configuration: PostgresConfiguration
     let client: PostgresClient
     let logger: Logger
+    /// The shards this replica holds and their epochs, which every write for a rollout is fenced by (nil: no fencing,
+    /// one replica alone on the database).
+    let leases: LeaseView?
     let broadcaster = EventBroadcaster()
     private let pool: Task<Void, Never>
 
     private init(
-        configuration: PostgresConfiguration, client: PostgresClient, samplesPerCheck: Int, logger: Logger
+        configuration: PostgresConfiguration, client: PostgresClient, samplesPerCheck: Int, leases: LeaseView?,
+        logger: Logger
     ) {
         self.configuration = configuration
+        self.leases = leases
         self.client = client
         self.samplesPerCheck = samplesPerCheck
         self.logger = logger
@@ -35,9 +40,11 @@ public final class PostgresStore: Sendable, Service {
 
     /// Connects to the database `configuration` names and migrates its schema (under an advisory lock, so that
     /// replicas starting together migrate once). Fails with `StoreError` (`.database`) when the database cannot be
-    /// reached or the password file read; the message names the host and database, never the password.
+    /// reached or the password file read; the message names the host and database, never the password. With `leases`
+    /// (several replicas), every write for a rollout is refused (`fenced`) unless this replica holds its shard at the
+    /// epoch `leases` says (docs/ha.md "Leases and fencing").
     public static func open(
-        _ configuration: PostgresConfiguration, samplesPerCheck: Int = 100, logger: Logger
+        _ configuration: PostgresConfiguration, samplesPerCheck: Int = 100, leases: LeaseView? = nil, logger: Logger
     ) async throws -> PostgresStore {
         precondition(samplesPerCheck > 0, "samplesPerCheck must be positive")
         let (first, pooled) = try configuration.connectionConfigurations()
@@ -52,7 +59,7 @@ public final class PostgresStore: Sendable, Service {
         }
         let store = PostgresStore(
             configuration: configuration, client: PostgresClient(configuration: pooled, backgroundLogger: logger),
-            samplesPerCheck: samplesPerCheck, logger: logger)
+            samplesPerCheck: samplesPerCheck, leases: leases, logger: logger)
         do {
             try await store.migrate()
         } catch {
