@@ -51,16 +51,21 @@ public final class Controller: Sendable {
     /// Drivers created before `run()` started or while it runs; `run()` takes them from here.
     let newDrivers: AsyncStream<RolloutDriver>
     let newDriversContinuation: AsyncStream<RolloutDriver>.Continuation
+    /// The shards this replica drives when several share the store (nil: it drives every rollout, as with SQLite).
+    let ownership: ShardOwnership?
 
     /// A controller over `store`. `http` delivers webhooks (nil: notifications are not sent, and say so
     /// in the log); `logger` gets `rollout.id`, `strategy.name` and `stage.index` metadata; `tracer` (nil: none)
     /// traces ticks and effects, and the request id and trace of a command's context are stored with what it records.
+    /// With `ownership` (replicas sharing a PostgreSQL store) it drives only the rollouts of the shards it leases.
     public init(
         store: any RolloutStore, providers: any ProviderFactory, clock: any SluiceClock = SystemClock(),
-        http: (any HTTPClient)?, logger: Logger, options: Options = Options(), tracer: (any Tracer)? = nil
+        http: (any HTTPClient)?, logger: Logger, options: Options = Options(), tracer: (any Tracer)? = nil,
+        ownership: ShardOwnership? = nil
     ) {
         self.tracer = tracer
         self.store = store
+        self.ownership = ownership
         self.providers = providers
         self.clock = clock
         self.logger = logger
@@ -75,7 +80,20 @@ public final class Controller: Sendable {
     public func snapshot() -> ControllerSnapshot {
         var snapshot = counters.current
         snapshot.drivenRollouts = drivers.withLock { $0.count }
+        snapshot.ownershipProblem = ownership?.problem
         return snapshot
+    }
+
+    /// Whether this replica drives the rollouts of strategy `key`: it holds their shard's lease and its own deadline
+    /// has not passed. Always true without ownership (one replica). A command for a rollout this replica does not own
+    /// must not run here (the store would refuse its write as `fenced`); the owner carries it out.
+    public func owns(_ key: StrategyKey) -> Bool {
+        mayAct(on: Shards.of(key))
+    }
+
+    /// `owns` by shard: what a driver checks before each effect.
+    func mayAct(on shard: Int) -> Bool {
+        ownership?.mayAct(on: shard) ?? true
     }
 
     /// Committed events matching `query`: the backlog, then live ones, in `seq` order.
@@ -103,7 +121,7 @@ public final class Controller: Sendable {
                 return provenance.stamp(decision)
             }
         }
-        let driver = driver(for: recorded.rollout.id)
+        let driver = driver(for: recorded.rollout.id, strategy: key)
         await driver.committed(recorded, preempting: false)
         return recorded.rollout
     }
@@ -129,7 +147,7 @@ public final class Controller: Sendable {
             throw error
         }
         guard let recorded else { throw ControllerError(.notFound, "rollout \(rolloutID) does not exist") }
-        let target = driver ?? self.driver(for: rolloutID)
+        let target = driver ?? self.driver(for: rolloutID, strategy: recorded.rollout.strategy)
         await target.committed(recorded, preempting: recorded.rollout.phase.isRollingBack)
         return recorded.rollout
     }
@@ -193,16 +211,33 @@ public final class Controller: Sendable {
                 + "rollout was started; Sluice keeps retrying, start the new rollout once \(rollout.id) is RolledBack")
     }
 
-    /// The driver of `rolloutID`, created (and handed to `run()`) when there is none yet.
-    func driver(for rolloutID: String) -> RolloutDriver {
+    /// The driver of `rolloutID` (a rollout of `key`), created (and handed to `run()`) when there is none yet or the
+    /// one there stopped (its shard was lost, and is held again).
+    func driver(for rolloutID: String, strategy key: StrategyKey) -> RolloutDriver {
         let (driver, created) = drivers.withLock { drivers -> (RolloutDriver, Bool) in
-            if let driver = drivers[rolloutID] { return (driver, false) }
-            let driver = RolloutDriver(id: rolloutID, controller: self)
+            if let driver = drivers[rolloutID], !driver.isStopped { return (driver, false) }
+            let driver = RolloutDriver(id: rolloutID, shard: Shards.of(key), controller: self)
             drivers[rolloutID] = driver
             return (driver, true)
         }
         if created { newDriversContinuation.yield(driver) }
         return driver
+    }
+
+    /// Stops the drivers of the rollouts in `shards` (their leases were lost or given back) and waits until they
+    /// have: none of them records or acts afterwards. Their unconfirmed effects stay pending for the next owner.
+    func stopDrivers(inShards shards: Set<Int>) async {
+        let stopping = drivers.withLock { drivers in
+            let stopping = drivers.values.filter { shards.contains($0.shard) }
+            for driver in stopping { drivers[driver.id] = nil }
+            return stopping
+        }
+        await withDiscardingTaskGroup { group in
+            for driver in stopping { group.addTask { await driver.stop() } }
+        }
+        if !stopping.isEmpty {
+            logger.info("stopped driving the rollouts of lost shards", metadata: ["rollouts": "\(stopping.count)"])
+        }
     }
 
     /// Forgets a driver whose rollout is final and has nothing left to run.

@@ -32,6 +32,9 @@ public struct ControllerSnapshot: Sendable, Hashable {
     public var storeErrors = 0
     /// Whether `run()` is running and has resumed every unfinished rollout (the API's readiness).
     public var running = false
+    /// Why this replica's shard leases are not good (not renewed yet, or not since its deadline), nil when they are
+    /// or there are none (one replica): the replica is not ready meanwhile.
+    public var ownershipProblem: String?
 
     public init() {}
 }

@@ -57,6 +57,11 @@ public final class AdminProxy: @unchecked Sendable {
         return try lines.map { try JSONDecoder().decode(RecordedRequest.self, from: Data($0.utf8)) }
     }
 
+    /// Requests other than GET that reached the proxy so far (passed through or refused): writes to the router.
+    public func writes() throws -> Int {
+        try requests().count { $0.method != "GET" }
+    }
+
     public func stop() {
         process.stop()
         try? FileManager.default.removeItem(atPath: directory)

@@ -15,7 +15,8 @@ extension APIServer {
         // replica out of rotation would lock everyone out); it shows in the detail for a probe or a human to see.
         router.get("/readyz") { _, _ in
             guard await backend.isReady() else {
-                throw APIError(.unavailable, "not ready: the store is not open or the reconciler is not running")
+                let why = await backend.unreadyReason() ?? "the store is not open or the reconciler is not running"
+                throw APIError(.unavailable, "not ready: \(why)")
             }
             return try Self.json(Readiness(status: "ready", tokensFile: .init(authenticator.reloadStatus())))
         }

@@ -9,6 +9,8 @@ import SluiceCore
 public protocol SluiceBackend: Sendable {
     /// The store is open and the reconciler runs.
     func isReady() async -> Bool
+    /// Why it is not ready, when there is more to say than `isReady` (e.g. its shard leases are not renewed).
+    func unreadyReason() async -> String?
 
     /// Every applied strategy at its latest revision, ordered by key.
     func strategies() async throws -> [AppliedStrategy]
@@ -117,4 +119,8 @@ public struct RuntimeMetrics: Sendable, Hashable {
     public typealias ProviderRequestKey = LabelPair
     /// `sluice_rollbacks_total` labels: `strategy`, `trigger`.
     public typealias RollbackKey = LabelPair
+}
+
+extension SluiceBackend {
+    public func unreadyReason() async -> String? { nil }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceController
 import SluiceCore
 import SluiceStore
 import Yams
@@ -35,6 +36,8 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
 /// statePath: ./sluice.db          # default ./sluice.db (SQLite: one replica)
 /// database: postgres://sluice@db:5432/sluice?sslmode=verify-full   # instead of statePath (docs/ha.md)
 /// databasePasswordFile: /run/secrets/sluice-db-password             # the password alone, never in the URL
+/// leaseDuration: 15s              # with `database`: how long a replica's shard leases last (docs/ha.md)
+/// leaseRenewInterval: 5s          # with `database`: how often they are renewed (at most half of leaseDuration)
 /// kubeconfig: ~/.kube/config      # optional; in-cluster config when absent and running in a pod
 /// context: prod                   # optional kubeconfig context
 /// strategiesDir: strategies       # optional: applied at start
@@ -82,6 +85,8 @@ public struct ServerConfig: Sendable, Hashable {
     /// Whether requests, commands, ticks and effects carry W3C trace context (docs/operations.md, "Traces"); request
     /// ids are given either way.
     public var traceContext = true
+    /// How long the shard leases of a replica on PostgreSQL last and how often they are renewed (docs/ha.md).
+    public var leases = LeaseOptions()
 
     /// The default `idleTimeout`: long enough for any client that means to send a request.
     public static let defaultIdleTimeout: Duration = .seconds(10)
@@ -113,7 +118,7 @@ public struct ServerConfig: Sendable, Hashable {
     static let knownKeys: Set<String> = [
         "listen", "tls", "tokensFile", "statePath", "kubeconfig", "context", "strategiesDir", "idleTimeout",
         "maxConnections", "database", "databasePasswordFile", "sampleRetention", "oidc", "logFormat",
-        "traceContext",
+        "traceContext", "leaseDuration", "leaseRenewInterval",
     ]
 
     /// Reads, parses and checks the config file at `path`.
@@ -250,6 +255,23 @@ public struct ServerConfig: Sendable, Hashable {
                 throw fail(mapping["traceContext"]!, "`traceContext` must be true or false, got \"\(text)\"")
             }
             config.traceContext = on
+        }
+        for (key, set) in [
+            ("leaseDuration", { (config: inout ServerConfig, value: Duration) in config.leases.duration = value }),
+            ("leaseRenewInterval", { (config: inout ServerConfig, value: Duration) in config.leases.renewEvery = value }),
+        ] {
+            guard let text = try string(key) else { continue }
+            guard let value = Duration(go: text), value >= .milliseconds(100) else {
+                throw fail(mapping[key]!, "`\(key)` must be a duration of at least 100ms like 15s, got \"\(text)\"")
+            }
+            set(&config, value)
+        }
+        if config.leases.renewEvery * 2 > config.leases.duration {
+            // Renewing at most every half lease leaves a failed renewal a second chance before the deadline.
+            throw fail(
+                mapping["leaseRenewInterval"] ?? mapping["leaseDuration"]!,
+                "`leaseRenewInterval` (\(config.leases.renewEvery)) must be at most half of `leaseDuration` "
+                    + "(\(config.leases.duration))")
         }
         return config
     }

@@ -32,8 +32,15 @@ public enum SluiceServer {
 
         // The store: rollouts, strategies and the event log. PostgreSQL when `database` is set (docs/ha.md), else the
         // SQLite file, held by this process alone.
+        // On PostgreSQL, this replica leases shards of rollouts and every write for a rollout is fenced by its lease.
         var postgres: PostgresStore?
-        if let database = config.database { postgres = try await PostgresStore.open(database, logger: logger) }
+        var leases: LeaseView?
+        if let database = config.database {
+            let view = LeaseView(replica: ShardOwnership.newReplicaID())
+            logger.info("replica id", metadata: ["replica.id": "\(view.replica)"])
+            postgres = try await PostgresStore.open(database, leases: view, logger: logger)
+            leases = view
+        }
         let store: any RolloutStore
         if let postgres { store = postgres } else { store = try Store(path: config.statePath, exclusive: true) }
 
@@ -54,7 +61,14 @@ public enum SluiceServer {
             http: http, kubernetes: kubernetes)
 
         // The reconciler, and the strategies of `strategiesDir` applied before it runs.
-        let controller = Controller(store: store, providers: providers, http: http, logger: logger, tracer: tracer)
+        var ownership: ShardOwnership?
+        if let postgres, let leases {
+            ownership = ShardOwnership(
+                store: postgres, view: leases, clock: SystemClock(), options: config.leases, logger: logger)
+        }
+        let controller = Controller(
+            store: store, providers: providers, http: http, logger: logger, tracer: tracer,
+            ownership: ownership)
         if let directory = config.strategiesDir {
             try await applyDirectory(directory, to: store, logger: logger)
         }

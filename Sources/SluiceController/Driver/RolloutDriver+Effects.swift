@@ -59,6 +59,12 @@ extension RolloutDriver {
     private func runInOrder(_ pending: [StoredEffect], _ providers: RolloutProviders) async -> Bool {
         for effect in pending {
             if Task.isCancelled { return false }
+            // Recorded while this replica held the shard; carried out only while it still may act on it (its own lease
+            // deadline has not passed), or a stopped-and-resumed replica would write the router.
+            guard controller.mayAct(on: shard) else {
+                lostOwnership("the shard's lease is not held or its deadline passed")
+                return false
+            }
             do {
                 logger.debug("running effect", metadata: ["effect": "\(effect.effect)"])
                 try await withTimeout(controller.options.effectTimeout, on: clock, "\(effect.effect)") {

@@ -10,6 +10,12 @@ import SluiceStore
 /// providers, the clock, the tasks it can cut short) and reports back.
 actor RolloutDriver {
     nonisolated let id: String
+    /// The shard of the rollout's strategy: the driver acts only while the controller may act on it.
+    nonisolated let shard: Int
+    /// Set once the driver stops for good (its shard's lease was lost): it records and acts on nothing more.
+    private nonisolated let stopped = Locked(false)
+    /// The drive loop while `run()` runs, for `stop()` to cancel.
+    var driving: Task<Void, Never>?
     let controller: Controller
     var logger: Logger
     /// What the driver does next (pure): every action below comes from it, every outcome goes back to it.
@@ -27,8 +33,9 @@ actor RolloutDriver {
     /// The wait for admission, for a wake to cut short.
     var admissionWait: Task<Void, any Error>?
 
-    init(id: String, controller: Controller) {
+    init(id: String, shard: Int, controller: Controller) {
         self.id = id
+        self.shard = shard
         self.controller = controller
         var logger = controller.logger
         logger[metadataKey: "rollout.id"] = "\(id)"
@@ -39,14 +46,50 @@ actor RolloutDriver {
     var store: any RolloutStore { controller.store }
     var clock: any SluiceClock { controller.clock }
 
-    /// The loop: replay, then tick every interval until the rollout is final; ends on cancellation, and
-    /// cuts short effects still running (they stay pending and are replayed by the next run).
+    /// The loop: replay, then tick every interval until the rollout is final; ends on cancellation or `stop()`,
+    /// and cuts short effects still running (they stay pending and are replayed by the next run).
     func run() async {
-        await drive()
+        guard !isStopped else { return }
+        let loop = Task { await self.drive() }
+        driving = loop
+        await withTaskCancellationHandler {
+            await loop.value
+        } onCancel: {
+            loop.cancel()
+        }
+        driving = nil
         if let effects {
             effects.cancel()
             await effects.value
         }
+    }
+
+    /// Whether the driver stopped for good.
+    nonisolated var isStopped: Bool { stopped.current }
+
+    /// Stops the driver for good and waits until its loop and effects have ended: it records and acts on nothing
+    /// afterwards (an effect cut short stays pending, for the shard's next owner to replay).
+    func stop() async {
+        halt()
+        let loop = driving
+        let running = effects
+        await loop?.value
+        await running?.value
+    }
+
+    /// The store refused a write as `fenced`, or the controller may no longer act on the shard: another replica
+    /// owns the rollout now. Stops at once, acting on nothing.
+    func lostOwnership(_ why: String) {
+        if !isStopped { logger.warning("lost the rollout's shard; this replica stops driving it", metadata: ["why": "\(why)"]) }
+        halt()
+    }
+
+    private func halt() {
+        stopped.withLock { $0 = true }
+        driving?.cancel()
+        effects?.cancel()
+        sleeping?.cancel()
+        observation?.cancel()
     }
 
     /// Waits for the running batch of effects; cancelling the waiter cancels the batch.
@@ -222,6 +265,8 @@ actor RolloutDriver {
         } catch let error as StoreError where error.code == .staleState {
             // A command was recorded while this tick observed: its observation no longer applies.
             controller.counters.withLock { $0.ticksPreempted += 1 }
+        } catch let error as StoreError where error.code == .fenced {
+            lostOwnership(error.message)
         } catch is CancellationError {
         } catch {
             controller.counters.withLock { $0.storeErrors += 1 }
@@ -289,6 +334,9 @@ actor RolloutDriver {
             do {
                 return try await body()
             } catch is CancellationError {
+                return nil
+            } catch let error as StoreError where error.code == .fenced {
+                lostOwnership(error.message)
                 return nil
             } catch {
                 controller.counters.withLock { $0.storeErrors += 1 }

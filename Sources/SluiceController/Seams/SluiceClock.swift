@@ -12,11 +12,19 @@ public protocol SluiceClock: Sendable {
     /// Waits out a bound on a call or a backoff before a retry: returns once `duration` has passed; throws
     /// `CancellationError` when the calling task is cancelled first.
     func sleep(for duration: Duration) async throws
+    /// A moment on a clock that never jumps and keeps running while the process is stopped (SIGSTOP), as time since
+    /// an arbitrary origin: what a replica measures its own lease deadline on (docs/ha.md).
+    func monotonicNow() -> Duration
 }
 
 extension SluiceClock {
     public func sleep(for duration: Duration) async throws {
         try await sleep(until: now() + duration)
+    }
+
+    /// The wall clock as time since the epoch: a manual clock that only moves forward is monotonic.
+    public func monotonicNow() -> Duration {
+        now() - Timestamp(millisecondsSinceEpoch: 0)
     }
 }
 
@@ -37,4 +45,11 @@ public struct SystemClock: SluiceClock {
     public func sleep(for duration: Duration) async throws {
         try await Task.sleep(for: duration)
     }
+
+    /// The continuous clock (CLOCK_BOOTTIME on Linux): it runs on while the process is stopped.
+    public func monotonicNow() -> Duration {
+        ContinuousClock.now - Self.origin
+    }
+
+    private static let origin = ContinuousClock.now
 }
