@@ -81,6 +81,8 @@ public final class Controller: Sendable {
         var snapshot = counters.current
         snapshot.drivenRollouts = drivers.withLock { $0.count }
         snapshot.ownershipProblem = ownership?.problem
+        snapshot.shardsOwned = ownership?.view.shards.count
+        snapshot.shardsUnowned = ownership?.unowned.current
         return snapshot
     }
 

@@ -35,6 +35,10 @@ public struct ControllerSnapshot: Sendable, Hashable {
     /// Why this replica's shard leases are not good (not renewed yet, or not since its deadline), nil when they are
     /// or there are none (one replica): the replica is not ready meanwhile.
     public var ownershipProblem: String?
+    /// Shards this replica holds the lease of (nil with one replica, which owns every rollout).
+    public var shardsOwned: Int?
+    /// Shards no live replica held, as this replica last read the lease table (nil with one replica).
+    public var shardsUnowned: Int?
 
     public init() {}
 }

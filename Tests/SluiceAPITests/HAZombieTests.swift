@@ -43,6 +43,13 @@ struct HAZombieTests {
             try await sql("SELECT COUNT(DISTINCT holder) FROM shard_leases") == "2"
         }
         #expect(try await sql("SELECT holder FROM shard_leases WHERE shard = 18") == owner)
+        // Each replica's /metrics reports its own shards, and none unowned (once each has read the table again).
+        for server in [first, second] {
+            try await waitUntil("\(server.url)/metrics to report 32 shards owned", timeout: .seconds(15)) {
+                let metrics = try await run("/usr/bin/curl", ["-sf", server.url + "/metrics"]).stdout
+                return metrics.contains("\nsluice_shards_owned 32\n") && metrics.contains("\nsluice_shards_unowned 0\n")
+            }
+        }
 
         let path = first.directory + "/search.yaml"
         try ServeProcess.strategy(

@@ -173,8 +173,10 @@ extension StoreBackend {
             }
             try await group.waitForAll()
         }
-        let migrations = try await database.cluster.sql("SELECT id FROM schema_migrations", database: database.name)
-        #expect(migrations == "v1\n")
+        let migrations = try await database.cluster.sql(
+            "SELECT id FROM schema_migrations ORDER BY id", database: database.name)
+        #expect(migrations == PostgresStore.migrations.map { $0.id + "\n" }.joined())
+        #expect(try await database.cluster.sql("SELECT COUNT(*) FROM shard_leases", database: database.name) == "64\n")
         let seq = try await database.withStore { store in try await store.lastSeq() }
         #expect(seq == 0)
     }

@@ -201,6 +201,8 @@ public final class ControllerBackend: SluiceBackend, Service, Sendable {
         metrics.reconcileDuration = snapshot.reconcileDuration
         metrics.tickLateness = snapshot.tickLateness
         metrics.storeErrors = snapshot.storeErrors
+        metrics.shardsOwned = snapshot.shardsOwned
+        metrics.shardsUnowned = snapshot.shardsUnowned ?? 0
         metrics.rollbacks = state.withLock { $0.rollbacks }
         for provider in providerMetrics.providers {
             for outcome in ProviderMetrics.Outcome.allCases {

@@ -91,6 +91,10 @@ public struct RuntimeMetrics: Sendable, Hashable {
     public var rollbacks: [RollbackKey: Int]
     /// Store reads and writes that failed, retries included.
     public var storeErrors: Int
+    /// Shards of rollouts this replica leases (nil with one replica, which owns every rollout).
+    public var shardsOwned: Int?
+    /// Shards no live replica leases, as this replica last read the table (0 with one replica).
+    public var shardsUnowned = 0
 
     public init(
         reconcileDuration: Histogram = Histogram(), tickLateness: Histogram = Histogram(bounds: Histogram.latenessBounds),

@@ -138,6 +138,15 @@ extension PrometheusText {
 
         out.header("sluice_store_errors_total", "counter", "Store reads and writes that failed (each failed retry counts).")
         out.sample("sluice_store_errors_total", [:], Double(runtime.storeErrors))
+        out.header(
+            "sluice_shards_unowned", "gauge",
+            "Shards of rollouts whose lease no live replica holds, as this replica last read the lease table (their "
+                + "rollouts are not ticked); 0 with one replica, which owns every rollout.")
+        out.sample("sluice_shards_unowned", [:], Double(runtime.shardsUnowned))
+        if let owned = runtime.shardsOwned {
+            out.header("sluice_shards_owned", "gauge", "Shards of rollouts this replica holds the lease of (PostgreSQL).")
+            out.sample("sluice_shards_owned", [:], Double(owned))
+        }
         out.counters(
             "sluice_provider_requests_total", "Calls to metric providers and traffic routers, by outcome.",
             labels: ("provider", "outcome"), runtime.providerRequests)

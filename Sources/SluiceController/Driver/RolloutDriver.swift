@@ -50,14 +50,18 @@ actor RolloutDriver {
     /// and cuts short effects still running (they stay pending and are replayed by the next run).
     func run() async {
         guard !isStopped else { return }
-        let loop = Task { await self.drive() }
-        driving = loop
-        await withTaskCancellationHandler {
-            await loop.value
-        } onCancel: {
-            loop.cancel()
+        if controller.ownership == nil {
+            await drive()  // one replica: nothing stops a driver but the end of `run()`, so no task to cancel it by
+        } else {
+            let loop = Task { await self.drive() }
+            driving = loop
+            await withTaskCancellationHandler {
+                await loop.value
+            } onCancel: {
+                loop.cancel()
+            }
+            driving = nil
         }
-        driving = nil
         if let effects {
             effects.cancel()
             await effects.value

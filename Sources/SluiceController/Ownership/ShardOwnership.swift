@@ -18,6 +18,9 @@ public final class ShardOwnership: Sendable {
     let book: Locked<LeaseBook>
     /// Why the last renewal failed, while the book is not valid.
     let lastFailure = Locked<String?>(nil)
+    /// Shards no live replica held at the last read of the table, less those this replica took then
+    /// (`sluice_shards_unowned`).
+    let unowned = Locked<Int?>(nil)
 
     /// Ownership for the replica `view.replica`, over `store`'s lease table; `name` (the host name) is written beside
     /// the id for people reading the table.
@@ -111,6 +114,7 @@ public final class ShardOwnership: Sendable {
             return (lost, book.plan(table))
         }
         publish()
+        unowned.withLock { $0 = table.leases.count { $0.isFree } }
         if !lost.isEmpty {
             logger.warning("shard leases lost to another replica", metadata: ["shards": "\(lost)"])
             await controller.stopDrivers(inShards: Set(lost))
@@ -130,6 +134,7 @@ public final class ShardOwnership: Sendable {
             guard !taken.isEmpty else { return }
             book.withLock { $0.acquired(taken, sentAt: sentAt) }
             publish()
+            unowned.withLock { $0 = $0.map { max(0, $0 - taken.count) } }
             logger.info(
                 "shard leases taken",
                 metadata: ["shards": "\(taken.keys.sorted())", "replicas": "\(table.liveReplicas.count)"])
