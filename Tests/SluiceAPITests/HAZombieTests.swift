@@ -12,6 +12,9 @@ import Testing
 struct HAZombieTests {
     /// Short leases, so that the test takes seconds: a lease of 3 s renewed every second.
     static let leases = "leaseDuration: 3s\nleaseRenewInterval: 1s\n"
+    /// For the zombie: 6 s renewed every 2 s, so that the new owner's lease (4 s or more left when it is stopped)
+    /// outlasts the 1.5 s window even on a loaded machine.
+    static let zombieLeases = "leaseDuration: 6s\nleaseRenewInterval: 2s\n"
 
     /// argo-rollouts #2117: an owner stopped (SIGSTOP) past its lease, another replica takes the rollout over and
     /// moves its traffic; the old owner, let go on (SIGCONT) while the new one is stopped, makes no store write and no
@@ -31,13 +34,13 @@ struct HAZombieTests {
 
         // The first replica takes every shard; the second, once started, gets half, and the first keeps web/search's
         // (shard 18: a replica gives back its highest shards).
-        let first = try await ServeProcess.start(config: Self.leases, store: store)
+        let first = try await ServeProcess.start(config: Self.zombieLeases, store: store)
         defer { first.stop() }
         try await waitUntil("the first replica to hold every shard", timeout: .seconds(30)) {
             try await sql("SELECT COUNT(*) FROM shard_leases WHERE holder IS NOT NULL") == "64"
         }
         let owner = try await sql("SELECT holder FROM shard_leases WHERE shard = 18")
-        let second = try await ServeProcess.start(config: Self.leases, store: store)
+        let second = try await ServeProcess.start(config: Self.zombieLeases, store: store)
         defer { second.stop() }
         try await waitUntil("the replicas to share the shards", timeout: .seconds(30)) {
             try await sql("SELECT COUNT(DISTINCT holder) FROM shard_leases") == "2"
@@ -53,7 +56,7 @@ struct HAZombieTests {
 
         let path = first.directory + "/search.yaml"
         try ServeProcess.strategy(
-            weight: 10, adminURL: proxy.url, stable: caddy.backendDials[0], canary: caddy.backendDials[1], hold: "6s",
+            weight: 10, adminURL: proxy.url, stable: caddy.backendDials[0], canary: caddy.backendDials[1], hold: "10s",
             metricsURL: "http://\(caddy.backendDials[2])/budget"
         ).write(toFile: path, atomically: true, encoding: .utf8)
         #expect(try await runSluice(["apply", "-f", path] + first.tokenArgs(.release)).status == 0)
@@ -81,7 +84,7 @@ struct HAZombieTests {
         }
 
         // The new owner stops (so every write from now on is the old one's), and the old one goes on, well within
-        // the new owner's lease (renewed at most a second ago, for 3 s).
+        // the new owner's lease (renewed at most 2 s ago, for 6 s).
         kill(second.process.pid, SIGSTOP)
         var secondResumed = false
         defer { if !secondResumed { kill(second.process.pid, SIGCONT) } }

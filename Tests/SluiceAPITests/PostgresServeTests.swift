@@ -12,7 +12,10 @@ struct PostgresServeTests {
         let database = try await cluster.createDatabase()
         let caddy = try await ServeProcess.caddyWithPassingCheck()
         defer { caddy.stop() }
+        // Short leases: the server started again after a SIGKILL is a new replica, which takes the shards once the
+        // killed one's leases expired (docs/ha.md).
         let server = try await ServeProcess.start(
+            config: "leaseDuration: 3s\nleaseRenewInterval: 1s\n",
             store: "database: \(cluster.url(database: database))\ndatabasePasswordFile: \(cluster.passwordFile)\n")
         defer { server.stop() }
         try await server.applyBehind(caddy, hold: "1s")
@@ -42,7 +45,13 @@ struct PostgresServeTests {
         #expect(try await runSluice(["events", "web/search", "-o", "json"] + viewer).stdout == events.stdout)
         #expect(try await runSluice(["status", "-o", "json"] + viewer).stdout == overview.stdout)
         // And it goes on from there: the next rollout's first event follows the last one.
-        let next = try await runSluice(["rollout", "start", "web/search", "--version", "v3"] + server.tokenArgs(.ci))
+        // The killed replica's leases expire within 3 s; until then the start is refused (503) and nothing is written.
+        var next = try await runSluice(["rollout", "start", "web/search", "--version", "v3"] + server.tokenArgs(.ci))
+        try await waitUntil("the restarted replica to take the shards", timeout: .seconds(30)) {
+            if next.status == 0 { return true }
+            next = try await runSluice(["rollout", "start", "web/search", "--version", "v3"] + server.tokenArgs(.ci))
+            return next.status == 0
+        }
         #expect(next.status == 0, "\(next.stderr)")
         let after = try await runSluice(["events", "web/search", "-o", "json"] + viewer)
         let resumed = after.stdout.split(separator: "\n").compactMap {
