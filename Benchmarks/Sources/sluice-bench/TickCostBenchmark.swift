@@ -110,16 +110,27 @@ struct FakesChild {
     func stop() { process.stop() }
 }
 
-/// The real metric providers and router of a strategy, over `client`; the pools workload.
+/// The real metric providers and router of a strategy, over `client`; the pools workload. Built as `sluice serve`'s
+/// `LiveProviderFactory` builds them: one `MetricProviderRegistry` for the process (it reads the environment once and
+/// keeps the header files' cache across ticks; one made every tick read the whole environment every tick, ~350 k
+/// instructions that `sluice serve` does not spend), and the router's calls counted.
 struct TickProviders: ProviderFactory {
     let client: any HTTPClient
+    let metrics: MetricProviderRegistry
+    let routerMetrics = RouterMetrics()
+
+    init(client: any HTTPClient) {
+        self.client = client
+        metrics = MetricProviderRegistry(client: client)
+    }
 
     func providers(for strategy: Strategy, rollout: Rollout) throws -> RolloutProviders {
         let context = RouterContext(
             namespace: strategy.namespace, pools: rollout.pools, http: client, environment: [:])
+        let router = try RouterRegistry.router(for: strategy.traffic, context: context)
         return RolloutProviders(
-            metrics: try MetricProviderRegistry(client: client).makeProviders(for: strategy.analysis),
-            router: try RouterRegistry.router(for: strategy.traffic, context: context),
+            metrics: try metrics.makeProviders(for: strategy.analysis),
+            router: routerMetrics.counting(router, kind: strategy.traffic.kind),
             workload: PoolsWorkload())
     }
 }
