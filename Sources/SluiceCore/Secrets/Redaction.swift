@@ -17,7 +17,9 @@ public enum Redaction {
     /// `url` without user info, query and fragment, and without the path when `keeping` is `.origin`.
     /// Works on the text alone, so a URL Foundation cannot parse (one holding `{{query}}`) is redacted too.
     public static func url(_ url: String, keeping: URLPart = .path) -> String {
-        let scheme = url.range(of: "://").map { url[..<$0.upperBound] } ?? ""
+        // The standard library's search, not Foundation's `range(of:)` (which bridged to a CFString, ~20 k
+        // instructions a URL, and providers are built every tick).
+        let scheme = url.firstRange(of: "://").map { url[..<$0.upperBound] } ?? ""
         let rest = url[scheme.endIndex...]
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
         let authority = rest[..<authorityEnd]

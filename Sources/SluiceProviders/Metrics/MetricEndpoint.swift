@@ -16,7 +16,15 @@ struct MetricEndpoint: Sendable {
         kind: String, name: String, url: String, client: any HTTPClient, timeout: Duration,
         headers: ProviderHeaders = ProviderHeaders()
     ) {
-        self.provider = Self.describe(kind: kind, name: name, url: url)
+        self.init(
+            provider: Self.describe(kind: kind, name: name, url: url), client: client, timeout: timeout,
+            headers: headers)
+    }
+
+    /// An endpoint named `provider`, as `describe(kind:name:url:)` made it: providers are built every tick, and
+    /// describing one twice was a second redaction of its URL each time.
+    init(provider: String, client: any HTTPClient, timeout: Duration, headers: ProviderHeaders = ProviderHeaders()) {
+        self.provider = provider
         self.client = client
         self.timeout = timeout
         self.headers = headers

@@ -26,7 +26,7 @@ public struct PrometheusProvider: MetricReader {
         self.metrics = metrics
         let provider = MetricEndpoint.describe(kind: "prometheus", name: name, url: config.address)
         self.endpoint = MetricEndpoint(
-            kind: "prometheus", name: name, url: config.address, client: client, timeout: config.timeout,
+            provider: provider, client: client, timeout: config.timeout,
             headers: try ProviderHeaders(
                 config.headers, environment: environment, files: headerFiles, provider: provider))
     }

@@ -23,7 +23,7 @@ public struct WebProvider: MetricReader {
         self.metrics = metrics
         let provider = MetricEndpoint.describe(kind: "web", name: name, url: config.url)
         self.endpoint = MetricEndpoint(
-            kind: "web", name: name, url: config.url, client: client, timeout: config.timeout,
+            provider: provider, client: client, timeout: config.timeout,
             headers: try ProviderHeaders(
                 config.headers, environment: environment, files: headerFiles, provider: provider))
     }
