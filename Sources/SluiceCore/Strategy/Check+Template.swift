@@ -56,7 +56,8 @@ enum QueryTemplate {
         var literal = Literal.none
         var rest = query[...]
         while let first = rest.first {
-            if rest.hasPrefix("{{"), let close = rest.dropFirst(2).firstRange(of: "}}") {
+            // `first == "{"` first: a string comparison at every character was half the cost of rendering.
+            if first == "{", rest.hasPrefix("{{"), let close = rest.dropFirst(2).firstRange(of: "}}") {
                 let token = rest[rest.index(rest.startIndex, offsetBy: 2)..<close.lowerBound].trimmingSpaces()
                 if let value = context.value(of: token) {
                     out += literal.escaped(value)
