@@ -190,6 +190,26 @@ import Testing
         #expect([latency.bucketBound(forCanary: false), latency.bucketBound(forCanary: true)] == ["0.1", "0.25"])
     }
 
+    /// The demo (scripts/demo) is the first thing a new user runs (#22.7: a fresh clone's first run in under
+    /// 5 minutes, docs/demo.md): its stages are held briefly, but it still shows the real thing: every stage
+    /// to 100 %, held and checked more than once, the checks and comparisons of the recommended setup, and an
+    /// automatic rollback on the first breach.
+    @Test func theDemoStrategyIsShortAndStillTheRealThing() throws {
+        let text = try String(contentsOfFile: repositoryRoot() + "/strategies/demo.yaml", encoding: .utf8)
+        let strategy = try StrategyLoader.loadOne(yaml: text, file: "demo.yaml")
+        #expect(strategy.stages.map(\.weight) == [10, 50, 100])
+        let holds = strategy.stages.map { $0.hold ?? .zero }
+        let interval = strategy.analysis.interval
+        #expect(holds.allSatisfy { $0 >= interval * 2 }, "every stage is checked at least twice while held")
+        // A promotion's floor: every hold, and a check's interval at each stage to see the weight's traffic.
+        let promotion = holds.reduce(.zero, +) + interval * strategy.stages.count
+        #expect(promotion <= .seconds(45), "v2 needs at least \(promotion) to be promoted")
+        #expect(strategy.analysis.checks.map(\.name) == [
+            "error-rate", "p99-latency-seconds", "availability", "errors-vs-stable", "latency-vs-stable",
+        ])
+        #expect(strategy.analysis.failureLimit == 1 && strategy.rollback.automatic)
+    }
+
     @Test func errorsDescribeThemselvesCompilerStyle() {
         let error = StrategyError(
             code: .invalidValue, file: "strategies/checkout.yaml", line: 14, column: 15, path: "spec.stages[2].weight",

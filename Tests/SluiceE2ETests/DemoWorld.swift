@@ -132,8 +132,8 @@ func demoStrategy(blue: String, green: String, caddyAdmin: String, prometheus: S
     }
     let replacements = [
         ("127.0.0.1:18081", blue, 1), ("127.0.0.1:18082", green, 1), ("http://127.0.0.1:12019", caddyAdmin, 1),
-        ("http://127.0.0.1:19090", prometheus, 1), ("interval: 10s", "interval: \(interval)", 1),
-        ("hold: 20s", "hold: \(hold)", 3),
+        ("http://127.0.0.1:19090", prometheus, 1), ("interval: 5s", "interval: \(interval)", 1),
+        ("hold: 10s", "hold: \(hold)", 3),
     ]
     for (old, new, expected) in replacements {
         let found = yaml.components(separatedBy: old).count - 1
