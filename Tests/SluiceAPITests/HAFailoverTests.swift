@@ -22,7 +22,8 @@ struct HAFailoverTests {
     static let renew: Duration = lease / 3
     static let interval: Duration = .seconds(1)
     static let hold = Int(environment["SLUICE_HA_HOLD"] ?? "") ?? 50
-    static let config = "leaseDuration: \(leaseSeconds)s\nleaseRenewInterval: \(leaseSeconds * 1000 / 3)ms\n"
+    /// Text logs: `replicaID` reads the id the server logged at start.
+    static let config = "leaseDuration: \(leaseSeconds)s\nleaseRenewInterval: \(leaseSeconds * 1000 / 3)ms\nlogFormat: text\n"
 
     /// Rollout `index` breaches its check (and rolls back) when this is true; the others succeed.
     static func breaches(_ index: Int) -> Bool { index % 5 == 4 }
