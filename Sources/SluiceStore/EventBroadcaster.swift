@@ -58,6 +58,17 @@ final class EventBroadcaster: @unchecked Sendable {
         for ring in ringing { ring.yield() }
     }
 
+    /// Rings the commit subscribers of `strategy` and those of any strategy, as a commit of its events does; nil
+    /// rings every commit subscriber. For commits this broadcaster did not publish: another replica's, or ones that
+    /// may have been missed (readers then read the log themselves, so a ring too many costs one read).
+    func ringCommits(of strategy: StrategyKey?) {
+        let ringing = lock.withLock { () -> [AsyncStream<Void>.Continuation] in
+            guard let strategy else { return rings.values.flatMap { Array($0.values) } }
+            return [nil, strategy].flatMap { key in rings[key].map { Array($0.values) } ?? [] }
+        }
+        for ring in ringing { ring.yield() }
+    }
+
     @discardableResult
     private func remove(_ id: UInt64) -> AsyncStream<Event>.Continuation? {
         lock.withLock { subscribers.removeValue(forKey: id) }

@@ -289,6 +289,68 @@ extension StoreBackend {
         await store.close()
     }
 
+    /// Two replicas on one database: B's live stream gets every event A appends, promptly (A's transaction notifies,
+    /// B listens; nothing polls), and goes on after PostgreSQL restarts under both, with no gap and no duplicate,
+    /// including what A appends before B's listener is back (B wakes every reader when it listens again).
+    @Test func aReplicasStreamSeesAnotherReplicasAppendsPromptlyAndAcrossARestart() async throws {
+        let cluster = try await PostgresCluster.start()
+        defer { cluster.stop() }
+        var configuration = PostgresDatabase(cluster: cluster, name: try await cluster.createDatabase()).configuration
+        configuration.callTimeout = .seconds(2)
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        let a = try await PostgresStore.open(configuration, logger: logger)
+        let b = try await PostgresStore.open(configuration, logger: logger)
+        let arrivals = Locked<[(seq: Int64, at: ContinuousClock.Instant)]>([])
+        let reader = Task {
+            for await event in b.eventStream(EventQuery()) {
+                arrivals.withLock { $0.append((event.seq, ContinuousClock.now)) }
+            }
+        }
+        func seen() -> [Int64] { arrivals.current.map(\.seq) }
+        func append(_ rollout: Rollout, weight: Int) async throws -> (seq: Int64, at: ContinuousClock.Instant) {
+            let recorded = try await a.record(TickRecord(rolloutID: rollout.id, now: Fixtures.epoch)) { current, _ in
+                step(current, to: .progressing, weight: weight, type: .trafficShifted, now: Fixtures.epoch)
+            }
+            return (try #require(recorded?.events.last?.seq), ContinuousClock.now)
+        }
+        do {
+            let rollout = try await started(a, name: "checkout")
+            try await waitUntil("B's stream to see A's start") { seen() == [1] }
+            var latencies: [Duration] = []
+            for weight in 1...20 {
+                let (seq, committed) = try await append(rollout, weight: weight)
+                try await waitUntil("B's stream to see seq \(seq)", timeout: .seconds(5), interval: .milliseconds(1)) {
+                    seen().last == seq
+                }
+                let arrival = try #require(arrivals.current.last { $0.seq == seq }).at
+                latencies.append(arrival - committed)
+            }
+            latencies.sort()
+            print("A's append to B's stream: median \(latencies[latencies.count / 2]), max \(latencies.last!)")
+            #expect(latencies.last! < .seconds(1))
+
+            cluster.stopServer()
+            try await cluster.startServer()
+            // A appends as soon as its pool is back, maybe before B listens again.
+            try await waitUntil("A to reconnect", timeout: .seconds(60)) { try await a.lastSeq() == 21 }
+            let (afterRestart, _) = try await append(rollout, weight: 30)
+            try await waitUntil("B's stream to see seq \(afterRestart) after the restart", timeout: .seconds(30)) {
+                seen().last == afterRestart
+            }
+            let (last, _) = try await append(rollout, weight: 40)
+            try await waitUntil("B's stream to see seq \(last)", timeout: .seconds(5)) { seen().last == last }
+            #expect(seen() == Array(1...last), "no gap, no duplicate")
+        } catch {
+            reader.cancel()
+            await a.close()
+            await b.close()
+            throw error
+        }
+        reader.cancel()
+        await a.close()
+        await b.close()
+    }
+
     /// `sslmode` means what it means to libpq: `verify-full` checks the CA and the server's name, `verify-ca` the CA
     /// alone, `require` only that the connection is encrypted. The cluster's certificate names `localhost` only.
     @Test func tlsVerifiesWhatItsModeSays() async throws {

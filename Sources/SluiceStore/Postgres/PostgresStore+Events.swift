@@ -46,9 +46,10 @@ extension PostgresStore {
     }
 
     /// The events matching `query` already in the log, then each new one once committed, in `seq` order, with no
-    /// gap and no duplicate. Every page is read from the database (woken by this store's commits), so the order is
-    /// the database's commit order, whichever task committed first. Ends when the consumer stops iterating (or with
-    /// the store's failure to read).
+    /// gap and no duplicate. Every page is read from the database (woken by every replica's commits, see
+    /// `listen`), so the order is the database's commit order, whichever task or replica committed first. While the
+    /// database cannot be read (a restart, a failover) it reads again from the same `seq` every
+    /// `streamRetryDelay`, so a stream outlives an outage and misses nothing. Ends when the consumer stops iterating.
     public func eventStream(_ query: EventQuery) -> AsyncStream<Event> {
         let (stream, continuation) = AsyncStream<Event>.makeStream()
         let task = Task {
@@ -56,7 +57,15 @@ extension PostgresStore {
             var page = query
             page.limit = 500
             while !Task.isCancelled {
-                guard let events = try? await self.nextEvents(page) else { return }
+                let events: [Event]
+                do {
+                    events = try await self.nextEvents(page)
+                } catch is StoreError {
+                    try? await Task.sleep(for: Self.streamRetryDelay)  // the database is down: read again soon
+                    continue
+                } catch {
+                    return  // cancelled
+                }
                 for event in events { continuation.yield(event) }
                 page.after = events.last?.seq ?? page.after
             }
@@ -65,7 +74,10 @@ extension PostgresStore {
         return stream
     }
 
-    /// The first page of events matching `query`, waiting for a commit of this store while there is none (see
+    /// How long a live stream waits before reading again after the database failed to answer.
+    static let streamRetryDelay: Duration = .milliseconds(500)
+
+    /// The first page of events matching `query`, waiting for a commit of any replica while there is none (see
     /// `Store.nextEvents`). Throws `CancellationError` when the task is cancelled while waiting.
     public func nextEvents(_ query: EventQuery) async throws -> [Event] {
         try await broadcaster.nextEvents(query) { try await events($0) }

@@ -271,8 +271,14 @@ extension PostgresStore: RolloutStore {
     /// this transaction ends, so a concurrent append waits there: appends commit one after another in `seq` order,
     /// and a reader that sees seq N sees every seq below it. Only the commit follows, so the lock is held one round
     /// trip. Nothing is taken when there are no events.
+    ///
+    /// The same statement notifies `eventsChannel` with the events' strategy (empty when they are of several):
+    /// PostgreSQL delivers it at the commit, in commit order, to every replica listening, whose readers then read
+    /// the log by `seq` (docs/ha.md "Live streams").
     func appendEvents(_ connection: PostgresConnection, _ events: [Event]) async throws -> [Event] {
         guard !events.isEmpty else { return [] }
+        let strategies = Set(events.map(\.strategy))
+        let notice = strategies.count == 1 ? strategies.first!.description : ""
         let contents = try events.map { event in
             var unnumbered = event
             unnumbered.seq = 0
@@ -280,15 +286,19 @@ extension PostgresStore: RolloutStore {
         }
         let seqs = try await connection.rows(
             """
-            WITH next AS (UPDATE event_seq SET last = last + \(events.count) RETURNING last)
-            INSERT INTO events (seq, time, rollout, namespace, name, type, content)
-            SELECT next.last - \(events.count) + e.position, e.time, e.rollout, e.namespace, e.name, e.type, e.content
-            FROM next, UNNEST(
-                \(events.map(\.time.millisecondsSinceEpoch))::BIGINT[], \(events.map(\.rollout))::TEXT[],
-                \(events.map(\.strategy.namespace))::TEXT[], \(events.map(\.strategy.name))::TEXT[],
-                \(events.map(\.type.rawValue))::TEXT[], \(contents)::TEXT[]
-            ) WITH ORDINALITY AS e(time, rollout, namespace, name, type, content, position)
-            RETURNING seq
+            WITH next AS (UPDATE event_seq SET last = last + \(events.count) RETURNING last),
+            appended AS (
+                INSERT INTO events (seq, time, rollout, namespace, name, type, content)
+                SELECT next.last - \(events.count) + e.position, e.time, e.rollout, e.namespace, e.name, e.type,
+                    e.content
+                FROM next, UNNEST(
+                    \(events.map(\.time.millisecondsSinceEpoch))::BIGINT[], \(events.map(\.rollout))::TEXT[],
+                    \(events.map(\.strategy.namespace))::TEXT[], \(events.map(\.strategy.name))::TEXT[],
+                    \(events.map(\.type.rawValue))::TEXT[], \(contents)::TEXT[]
+                ) WITH ORDINALITY AS e(time, rollout, namespace, name, type, content, position)
+                RETURNING seq
+            )
+            SELECT seq FROM appended, (SELECT pg_notify(\(Self.eventsChannel), \(notice))) AS notified
             """, logger: logger
         ).map { try $0.get("seq", Int64.self) }.sorted()
         guard seqs.count == events.count else {

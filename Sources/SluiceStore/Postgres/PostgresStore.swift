@@ -24,10 +24,12 @@ public final class PostgresStore: Sendable, Service {
     let leases: LeaseView?
     let broadcaster = EventBroadcaster()
     private let pool: Task<Void, Never>
+    /// Listens for every replica's commits (`listen(_:to:retry:maxRetry:logger:)`).
+    private let listener: Task<Void, Never>
 
     private init(
-        configuration: PostgresConfiguration, client: PostgresClient, samplesPerCheck: Int, leases: LeaseView?,
-        logger: Logger
+        configuration: PostgresConfiguration, client: PostgresClient, listening: PostgresConnection.Configuration,
+        samplesPerCheck: Int, leases: LeaseView?, logger: Logger
     ) {
         self.configuration = configuration
         self.leases = leases
@@ -36,6 +38,10 @@ public final class PostgresStore: Sendable, Service {
         self.logger = logger
         // The pool's own long-running task (PostgresClient needs one): cancelled and awaited by `close()`.
         self.pool = Task { await client.run() }
+        let broadcaster = self.broadcaster
+        self.listener = Task {
+            await Self.listen(listening, to: broadcaster, retry: .milliseconds(100), maxRetry: .seconds(2), logger: logger)
+        }
     }
 
     /// Connects to the database `configuration` names and migrates its schema (under an advisory lock, so that
@@ -59,7 +65,7 @@ public final class PostgresStore: Sendable, Service {
         }
         let store = PostgresStore(
             configuration: configuration, client: PostgresClient(configuration: pooled, backgroundLogger: logger),
-            samplesPerCheck: samplesPerCheck, leases: leases, logger: logger)
+            listening: first, samplesPerCheck: samplesPerCheck, leases: leases, logger: logger)
         do {
             try await store.migrate()
         } catch {
@@ -74,6 +80,8 @@ public final class PostgresStore: Sendable, Service {
 
     /// Closes every connection; the store cannot be used afterwards.
     public func close() async {
+        listener.cancel()
+        await listener.value
         pool.cancel()
         await pool.value
     }
