@@ -60,11 +60,10 @@ extension PostgresStore {
                 let events: [Event]
                 do {
                     events = try await self.nextEvents(page)
-                } catch is StoreError {
+                } catch {
+                    if Task.isCancelled { return }
                     try? await Task.sleep(for: Self.streamRetryDelay)  // the database is down: read again soon
                     continue
-                } catch {
-                    return  // cancelled
                 }
                 for event in events { continuation.yield(event) }
                 page.after = events.last?.seq ?? page.after
