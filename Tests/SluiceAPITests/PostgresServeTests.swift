@@ -60,4 +60,44 @@ struct PostgresServeTests {
         #expect(resumed.count > log.count && resumed[log.count].seq == Int64(log.count) + 1, "\(after.stdout)")
         #expect(resumed[log.count].type == "RolloutStarted")
     }
+
+    /// `/readyz` reports the database (docs/api.md): 200 while PostgreSQL answers; 503 naming the store within a
+    /// probe's period and bound of it stopping, answered at once all the while (the probe's answer is kept, the
+    /// store is not asked per request), with `sluice_ready` 0; 200 and `sluice_ready` 1 again once it is back.
+    @Test
+    func readyzReportsTheDatabaseStoppedAndStartedAgain() async throws {
+        let cluster = try await PostgresCluster.start()
+        defer { cluster.stop() }
+        let database = try await cluster.createDatabase()
+        let server = try await ServeProcess.start(
+            store: "database: \(cluster.url(database: database))\ndatabasePasswordFile: \(cluster.passwordFile)\n")
+        defer { server.stop() }
+        let url = try #require(URL(string: server.url))
+        #expect(try await send("GET", url, "/readyz").status == 200)
+        #expect(try await AlertMetricsTests.lines(url).contains("sluice_ready 1"))
+
+        cluster.stopServer()
+        let stopped = ContinuousClock.now
+        try await waitUntil("/readyz to answer 503", timeout: .seconds(30)) {
+            try await send("GET", url, "/readyz").status == 503
+        }
+        print("/readyz answered 503 \(ContinuousClock.now - stopped) after PostgreSQL stopped")
+        let asked = ContinuousClock.now
+        let down = try await send("GET", url, "/readyz")
+        #expect(ContinuousClock.now - asked < .seconds(1), "/readyz must not wait for the database")
+        #expect(down.errorCode == "unavailable")
+        #expect(down.text.contains("not ready: the store did not answer within 2.0 seconds (since "), "\(down.text)")
+        let metricsAsked = ContinuousClock.now
+        #expect(try await AlertMetricsTests.lines(url).contains("sluice_ready 0"))
+        #expect(ContinuousClock.now - metricsAsked < .seconds(1), "/metrics must not wait for the database")
+
+        try await cluster.startServer()
+        let started = ContinuousClock.now
+        try await waitUntil("/readyz to answer 200 again", timeout: .seconds(60)) {
+            try await send("GET", url, "/readyz").status == 200
+        }
+        print("/readyz answered 200 \(ContinuousClock.now - started) after PostgreSQL was back")
+        #expect(try await AlertMetricsTests.lines(url).contains("sluice_ready 1"))
+        #expect(try await runSluice(["status"] + server.tokenArgs(.viewer)).status == 0)
+    }
 }

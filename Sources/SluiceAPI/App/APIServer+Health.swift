@@ -14,19 +14,22 @@ extension APIServer {
         // A bad tokens file does not make the server unready (the last good list still serves, and taking every
         // replica out of rotation would lock everyone out); it shows in the detail for a probe or a human to see.
         router.get("/readyz") { _, _ in
-            guard await backend.isReady() else {
-                let why = await backend.unreadyReason() ?? "the store is not open or the reconciler is not running"
-                throw APIError(.unavailable, "not ready: \(why)")
-            }
+            if let reason = await backend.notReadyReason() { throw APIError(.unavailable, "not ready: \(reason)") }
             return try Self.json(Readiness(status: "ready", tokensFile: .init(authenticator.reloadStatus())))
         }
+        // While not ready (the store may not answer) the store is not read: the rollouts' series are left out (not
+        // reported as none) and the rest is served at once, `sluice_ready` 0 being what an alert needs to see then.
         router.get("/metrics") { _, _ in
-            let summary = try await backend.rolloutSummary()
+            let ready = await backend.notReadyReason() == nil
+            var summary: RolloutSummary?
             var strategies: [String: Strategy] = [:]
-            for stored in try await backend.strategies() { strategies[stored.strategy.key.description] = stored.strategy }
+            if ready {
+                summary = try await backend.rolloutSummary()
+                for stored in try await backend.strategies() { strategies[stored.strategy.key.description] = stored.strategy }
+            }
             let text = PrometheusText.render(
                 rollouts: summary, strategies: strategies, runtime: await backend.runtimeMetrics(), api: metrics,
-                tokens: authenticator.reloadStatus(), ready: await backend.isReady(), now: now())
+                tokens: authenticator.reloadStatus(), ready: ready, now: now())
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -25,12 +25,28 @@ public final class ControllerBackend: SluiceBackend, Service, Sendable {
         var rollbacks: [RuntimeMetrics.RollbackKey: Int] = [:]
         /// Whether the event log is followed now (readiness).
         var following = false
+        /// Why the store's last probe failed, nil while it answers (readiness).
+        var storeFailure: String?
     }
+
+    /// How readiness asks the store whether it answers: every `interval`, waiting at most `timeout`. `/readyz` reads
+    /// the last answer, never the store, so it stays cheap however often it is called and a database that hangs
+    /// cannot hold it.
+    public struct StoreProbe: Sendable {
+        public var interval: Duration = .seconds(2)
+        public var timeout: Duration = .seconds(2)
+
+        public init() {}
+    }
+
+    let probe: StoreProbe
 
     public init(
         store: any RolloutStore, controller: Controller, signal: EventSignal, providerMetrics: ProviderMetrics,
-        routerMetrics: RouterMetrics, logger: Logger, now: @escaping @Sendable () -> Timestamp = APIServer.systemNow
+        routerMetrics: RouterMetrics, logger: Logger, probe: StoreProbe = StoreProbe(),
+        now: @escaping @Sendable () -> Timestamp = APIServer.systemNow
     ) {
+        self.probe = probe
         self.store = store
         self.controller = controller
         self.signal = signal
@@ -40,10 +56,58 @@ public final class ControllerBackend: SluiceBackend, Service, Sendable {
         self.now = now
     }
 
-    /// Follows the committed events (waking SSE followers, counting rollbacks), until cancelled or a
-    /// graceful shutdown.
+    /// Follows the committed events (waking SSE followers, counting rollbacks) and probes the store for readiness,
+    /// until cancelled or a graceful shutdown.
     public func run() async throws {
-        await cancelWhenGracefulShutdown { await self.followEvents() }
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.followEvents() }
+                group.addTask { await self.probeStore() }
+            }
+        }
+    }
+
+    /// Asks the store for its last `seq` every `probe.interval`, bounded by `probe.timeout`, and keeps the answer.
+    private func probeStore() async {
+        let store = self.store
+        while !Task.isCancelled {
+            let started = now()
+            await withTaskGroup(of: String?.self) { group in
+                group.addTask {
+                    do {
+                        _ = try await store.lastSeq()
+                        return nil
+                    } catch {
+                        return "the store failed to answer: \(error)"
+                    }
+                }
+                group.addTask {
+                    try? await Task.sleep(for: self.probe.timeout)  // the probe's bound
+                    return "the store did not answer within \(self.probe.timeout)"
+                }
+                // Kept as soon as the first child ends: a call that ignores cancellation must not delay the answer.
+                guard let first = await group.next() else { return }
+                group.cancelAll()
+                if !Task.isCancelled { self.keep(probe: first, at: started) }
+            }
+            try? await Task.sleep(for: probe.interval)  // the probe's period
+        }
+    }
+
+    private func keep(probe failure: String?, at time: Timestamp) {
+        let before = state.withLock { state -> String? in
+            defer {
+                if state.storeFailure == nil || failure == nil {
+                    state.storeFailure = failure.map { "\($0) (since \(time.rfc3339))" }
+                }
+            }
+            return state.storeFailure
+        }
+        if before == nil, let failure {
+            logger.warning("the store does not answer; not ready", metadata: ["error": "\(failure)"])
+        } else if before != nil, failure == nil {
+            logger.info("the store answers again; ready")
+        }
     }
 
     private func followEvents() async {
@@ -65,12 +129,18 @@ public final class ControllerBackend: SluiceBackend, Service, Sendable {
     }
 
     public func isReady() async -> Bool {
-        let snapshot = controller.snapshot()
-        return snapshot.running && snapshot.ownershipProblem == nil && state.withLock { $0.following }
+        await notReadyReason() == nil
     }
 
-    public func unreadyReason() async -> String? {
-        controller.snapshot().ownershipProblem
+    public func notReadyReason() async -> String? {
+        let (following, storeFailure) = state.withLock { ($0.following, $0.storeFailure) }
+        if let storeFailure { return storeFailure }
+        let snapshot = controller.snapshot()
+        if let problem = snapshot.ownershipProblem { return problem }
+        guard snapshot.running, following else {
+            return "the store is not open or the reconciler is not running"
+        }
+        return nil
     }
 
     public func strategies() async throws -> [AppliedStrategy] {

@@ -9,8 +9,9 @@ import SluiceCore
 public protocol SluiceBackend: Sendable {
     /// The store is open and the reconciler runs.
     func isReady() async -> Bool
-    /// Why it is not ready, when there is more to say than `isReady` (e.g. its shard leases are not renewed).
-    func unreadyReason() async -> String?
+    /// Why the server is not ready (what `/readyz` says with its 503: the store does not answer, its shard leases
+    /// are not renewed ...), nil when it is.
+    func notReadyReason() async -> String?
 
     /// Every applied strategy at its latest revision, ordered by key.
     func strategies() async throws -> [AppliedStrategy]
@@ -126,5 +127,8 @@ public struct RuntimeMetrics: Sendable, Hashable {
 }
 
 extension SluiceBackend {
-    public func unreadyReason() async -> String? { nil }
+    /// The reason of a backend that only knows whether it is ready.
+    public func notReadyReason() async -> String? {
+        await isReady() ? nil : "the store is not open or the reconciler is not running"
+    }
 }

@@ -82,9 +82,10 @@ struct PrometheusText {
 }
 
 extension PrometheusText {
-    /// Everything `/metrics` serves, from the store's rollout summary and the controller's counters.
+    /// Everything `/metrics` serves, from the store's rollout summary and the controller's counters; without a
+    /// summary (the store cannot be read) the rollouts' series are left out, not reported as none.
     static func render(
-        rollouts: RolloutSummary, strategies: [String: Strategy], runtime: RuntimeMetrics, api: APIMetrics,
+        rollouts: RolloutSummary?, strategies: [String: Strategy], runtime: RuntimeMetrics, api: APIMetrics,
         tokens: Authenticator.ReloadStatus, ready: Bool, now: Timestamp
     ) -> String {
         var out = PrometheusText()
@@ -92,12 +93,13 @@ extension PrometheusText {
         out.sample("sluice_ready", [:], ready ? 1 : 0)
         out.header("sluice_rollouts", "gauge", "Rollouts in the store, by phase.")
         for phase in Phase.allCases {
+            guard let rollouts else { break }
             out.sample("sluice_rollouts", ["phase": phase.rawValue], Double(rollouts.countsByPhase[phase] ?? 0))
         }
 
         // The newest rollout of each strategy says where its traffic is.
         var newest: [String: Rollout] = [:]
-        for rollout in rollouts.newest { newest[rollout.strategy.description] = rollout }
+        for rollout in rollouts?.newest ?? [] { newest[rollout.strategy.description] = rollout }
         // What the router read back: a finished rollout ended on a read-back of 0; a rollout whose router never
         // answered has no sample rather than the weight Sluice merely wants.
         let keys = Set(strategies.keys).union(newest.keys).sorted()
