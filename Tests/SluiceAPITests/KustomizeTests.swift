@@ -19,6 +19,10 @@ struct KustomizeTests {
         ("cluster+example-strategies", "overlays/cluster", ["components/example-strategies"]),
     ]
     static var names: [String] { variants.map(\.name) }
+    /// Several replicas on PostgreSQL: rendered with the others, applied on a simulator of its own (switching a
+    /// Deployment between Recreate and RollingUpdate is not what these tests are about).
+    static let ha: (name: String, overlay: String, components: [String]) = ("ha", "overlays/ha", [])
+    static var allNames: [String] { names + [ha.name] }
     /// Rendered only, never applied: the simulator serves no Prometheus Operator API to apply a PrometheusRule to
     /// (AlertRulesTests checks what it renders).
     static let renderedOnly: [(name: String, overlay: String, components: [String])] = [
@@ -28,7 +32,7 @@ struct KustomizeTests {
     /// A directory to render or apply for `name`: the overlay itself, or a kustomization in a temporary folder
     /// that adds components to it, as a user's own kustomization would.
     static func directory(_ name: String) throws -> String {
-        let variant = (variants + renderedOnly).first { $0.name == name }!
+        let variant = (variants + renderedOnly + [ha]).first { $0.name == name }!
         if variant.components.isEmpty { return manifests + "/" + variant.overlay }
         let dir = try makeTemporaryDirectory("kustomize-\(name.replacingOccurrences(of: "+", with: "-"))")
         // Kustomize takes relative paths only.
@@ -63,13 +67,17 @@ struct KustomizeTests {
         objects.first { $0["kind"] as? String == kind && ($0["metadata"] as? [String: Any])?["name"] as? String == name }
     }
 
-    @Test(arguments: names)
+    @Test(arguments: allNames)
     func theOverlayRendersALockedDownPodWhoseConfigFitsItsMounts(_ name: String) async throws {
         let objects = try await Self.render(name)
         let kinds = objects.compactMap { $0["kind"] as? String }
-        for kind in ["Namespace", "ServiceAccount", "ConfigMap", "PersistentVolumeClaim", "Deployment", "Service"] {
+        // The HA overlay keeps its state in PostgreSQL: no volume, several replicas (theHAOverlay... checks them).
+        let ha = name == "ha"
+        for kind in ["Namespace", "ServiceAccount", "ConfigMap", ha ? "PodDisruptionBudget" : "PersistentVolumeClaim",
+                     "Deployment", "Service"] {
             #expect(kinds.contains(kind), "\(name) lacks a \(kind)")
         }
+        #expect(kinds.contains("PersistentVolumeClaim") != ha)
         // The tokens are created once with kubectl and never part of what is applied again.
         #expect(!kinds.contains("Secret"), "\(name) must not carry a Secret: a re-apply would replace the tokens")
         #expect((Self.find(objects, "ConfigMap", "sluice-strategies") != nil) == name.contains("example-strategies"))
@@ -81,7 +89,8 @@ struct KustomizeTests {
 
         let deployment = try #require(Self.find(objects, "Deployment", "sluice"))
         let spec = deployment["spec"] as? [String: Any] ?? [:]
-        #expect(spec["replicas"] as? Int == 1 && (spec["strategy"] as? [String: Any])?["type"] as? String == "Recreate")
+        let (replicas, update) = ha ? (3, "RollingUpdate") : (1, "Recreate")
+        #expect(spec["replicas"] as? Int == replicas && (spec["strategy"] as? [String: Any])?["type"] as? String == update)
         let pod = (spec["template"] as? [String: Any])?["spec"] as? [String: Any] ?? [:]
         let podSecurity = pod["securityContext"] as? [String: Any] ?? [:]
         #expect(podSecurity["runAsNonRoot"] as? Bool == true && podSecurity["runAsUser"] as? Int == 65532)
@@ -121,8 +130,20 @@ struct KustomizeTests {
         #expect(volume(for: "/etc/sluice/sluice.yaml").flatMap { ($0["configMap"] as? [String: Any])?["name"] as? String } == "sluice-config")
         let tokens = volume(for: config["tokensFile"] as? String ?? "")
         #expect((tokens?["secret"] as? [String: Any])?["secretName"] as? String == "sluice-tokens", "\(name): tokensFile")
-        let state = volume(for: config["statePath"] as? String ?? "")
-        #expect((state?["persistentVolumeClaim"] as? [String: Any])?["claimName"] as? String == "sluice-state")
+        if ha {
+            // The database's password and CA from the `sluice-database` Secret, created once like the tokens.
+            #expect(config["statePath"] == nil && volumes.allSatisfy { $0["persistentVolumeClaim"] == nil })
+            let database = try #require(config["database"] as? String)
+            let query = URLComponents(string: database)?.queryItems ?? []
+            #expect(database.hasPrefix("postgres://sluice@") && query.contains(.init(name: "sslmode", value: "verify-full")))
+            let secretFiles = [config["databasePasswordFile"] as? String, query.first { $0.name == "sslrootcert" }?.value]
+            for file in secretFiles {
+                #expect((volume(for: file ?? "")?["secret"] as? [String: Any])?["secretName"] as? String == "sluice-database")
+            }
+        } else {
+            let state = volume(for: config["statePath"] as? String ?? "")
+            #expect((state?["persistentVolumeClaim"] as? [String: Any])?["claimName"] as? String == "sluice-state")
+        }
         let strategies = volume(for: config["strategiesDir"] as? String ?? "")?["configMap"] as? [String: Any]
         #expect(strategies?["name"] as? String == "sluice-strategies" && strategies?["optional"] as? Bool == true)
         if let tls {
@@ -133,6 +154,34 @@ struct KustomizeTests {
         // Everything else Sluice writes (SQLite's temporary files) goes to /tmp, an emptyDir.
         #expect(volume(for: "/tmp")?["emptyDir"] != nil)
         #expect(container["args"] as? [String] == ["serve", "--config", "/etc/sluice/sluice.yaml"])
+    }
+
+    /// overlays/ha: three replicas, never two on one node (required anti-affinity by hostname, matching the pods'
+    /// labels), replaced one at a time without a surge pod (which would have no node left), and a disruption
+    /// budget letting a drain evict one at a time.
+    @Test
+    func theHAOverlayRunsThreeReplicasOnePerNodeWithADisruptionBudget() async throws {
+        let objects = try await Self.render("ha")
+        let deployment = try #require(Self.find(objects, "Deployment", "sluice"))
+        let spec = deployment["spec"] as? [String: Any] ?? [:]
+        let rolling = (spec["strategy"] as? [String: Any])?["rollingUpdate"] as? [String: Any] ?? [:]
+        #expect(rolling["maxUnavailable"] as? Int == 1 && rolling["maxSurge"] as? Int == 0, "\(rolling)")
+        let template = spec["template"] as? [String: Any] ?? [:]
+        let labels = (template["metadata"] as? [String: Any])?["labels"] as? [String: String] ?? [:]
+        let antiAffinity = ((template["spec"] as? [String: Any])?["affinity"] as? [String: Any])?["podAntiAffinity"]
+        let required = (antiAffinity as? [String: Any])?["requiredDuringSchedulingIgnoredDuringExecution"]
+        let terms = required as? [[String: Any]] ?? []
+        #expect(terms.count == 1 && terms.first?["topologyKey"] as? String == "kubernetes.io/hostname")
+        let selected = (terms.first?["labelSelector"] as? [String: Any])?["matchLabels"] as? [String: String] ?? [:]
+        #expect(!selected.isEmpty && selected.allSatisfy { labels[$0.key] == $0.value }, "\(selected) vs \(labels)")
+
+        let budget = try #require(Self.find(objects, "PodDisruptionBudget", "sluice"))
+        #expect(budget["apiVersion"] as? String == "policy/v1")
+        let budgetSpec = budget["spec"] as? [String: Any] ?? [:]
+        #expect(budgetSpec["maxUnavailable"] as? Int == 1)
+        let budgetSelects = (budgetSpec["selector"] as? [String: Any])?["matchLabels"] as? [String: String] ?? [:]
+        #expect(!budgetSelects.isEmpty && budgetSelects.allSatisfy { labels[$0.key] == $0.value })
+        #expect(Self.find(objects, "PersistentVolumeClaim", "sluice-state") == nil)
     }
 
     // MARK: RBAC from the code
@@ -212,7 +261,7 @@ struct KustomizeTests {
             ])
     }
 
-    @Test(arguments: names)
+    @Test(arguments: allNames)
     func theRBACGrantsExactlyWhatTheCodeCalls(_ name: String) async throws {
         let objects = try await Self.render(name)
         let called = try Self.verbsTheCodeCalls()
@@ -270,5 +319,37 @@ struct KustomizeTests {
         }
         let secret = try await kubectl(["get", "secret", "sluice-tokens", "-n", "sluice", "-o", "jsonpath={.data.tokens\\.yaml}"])
         #expect(Data(base64Encoded: secret.stdout).map { String(decoding: $0, as: UTF8.self) } == tokens)
+    }
+
+    /// overlays/ha applied as docs/install.md says (both Secrets created once, by hand), then applied again: it
+    /// changes nothing and replaces neither Secret.
+    @Test
+    func theHAOverlayAppliesAndAppliedAgainKeepsBothSecrets() async throws {
+        let sim = try await KubeSimulator()
+        defer { sim.stop() }
+        let kubeconfig = try sim.writeKubeconfig()
+        let home = try makeTemporaryDirectory("kubectl-home")
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let kubectl = { (arguments: [String]) in try await runKubectl(arguments, kubeconfig: kubeconfig, home: home) }
+        let create = { (arguments: [String]) in
+            try await runProcess(
+                try kubectlBinary(version: "1.31"), ["create"] + arguments,
+                environment: ["HOME": home, "KUBECONFIG": kubeconfig], directory: home)
+        }
+        let dir = try Self.directory(Self.ha.name)
+        let applied = try await kubectl(["apply", "--validate=false", "-k", dir])
+        #expect(applied.status == 0, "\(applied.stderr)")
+        #expect(applied.stdout.contains("poddisruptionbudget.policy/sluice created"), "\(applied.stdout)")
+        #expect(!applied.stdout.contains("persistentvolumeclaim"), "\(applied.stdout)")
+        try "a-password\n".write(toFile: home + "/password", atomically: true, encoding: .utf8)
+        let created = try await create(["-n", "sluice", "secret", "generic", "sluice-database", "--from-file=" + home + "/password"])
+        #expect(created.status == 0, "\(created.stderr)")
+        for pass in 1...2 {
+            let again = try await kubectl(["apply", "--validate=false", "-k", dir])
+            #expect(again.status == 0 && !again.stdout.contains("secret/"), "\(again.stdout)\(again.stderr)")
+            if pass == 2 { #expect(again.stdout.contains("deployment.apps/sluice unchanged"), "\(again.stdout)") }
+        }
+        let secret = try await kubectl(["get", "secret", "sluice-database", "-n", "sluice", "-o", "jsonpath={.data.password}"])
+        #expect(Data(base64Encoded: secret.stdout).map { String(decoding: $0, as: UTF8.self) } == "a-password\n")
     }
 }

@@ -107,6 +107,8 @@ RESOURCES = [
     ResourceType("apps", "v1", "replicasets", "replicaset", "ReplicaSet", ["rs"], subresources=["status"]),
     ResourceType("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", ["ing"], subresources=["status"]),
     ResourceType("coordination.k8s.io", "v1", "leases", "lease", "Lease"),
+    ResourceType("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", ["pdb"],
+                 subresources=["status"]),
     ResourceType("gateway.networking.k8s.io", "v1", "httproutes", "httproute", "HTTPRoute", custom=True,
                  subresources=["status"]),
     ResourceType(RBAC, "v1", "roles", "role", "Role"),
