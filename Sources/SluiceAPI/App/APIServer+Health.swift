@@ -14,13 +14,13 @@ extension APIServer {
         // A bad tokens file does not make the server unready (the last good list still serves, and taking every
         // replica out of rotation would lock everyone out); it shows in the detail for a probe or a human to see.
         router.get("/readyz") { _, _ in
-            if let reason = await backend.notReadyReason() { throw APIError(.unavailable, "not ready: \(reason)") }
+            if let reason = await backend.unreadyReason() { throw APIError(.unavailable, "not ready: \(reason)") }
             return try Self.json(Readiness(status: "ready", tokensFile: .init(authenticator.reloadStatus())))
         }
         // While not ready (the store may not answer) the store is not read: the rollouts' series are left out (not
         // reported as none) and the rest is served at once, `sluice_ready` 0 being what an alert needs to see then.
         router.get("/metrics") { _, _ in
-            let ready = await backend.notReadyReason() == nil
+            let ready = await backend.unreadyReason() == nil
             var summary: RolloutSummary?
             var strategies: [String: Strategy] = [:]
             if ready {

@@ -129,10 +129,10 @@ public final class ControllerBackend: SluiceBackend, Service, Sendable {
     }
 
     public func isReady() async -> Bool {
-        await notReadyReason() == nil
+        await unreadyReason() == nil
     }
 
-    public func notReadyReason() async -> String? {
+    public func unreadyReason() async -> String? {
         let (following, storeFailure) = state.withLock { ($0.following, $0.storeFailure) }
         if let storeFailure { return storeFailure }
         let snapshot = controller.snapshot()

@@ -9,9 +9,9 @@ import SluiceCore
 public protocol SluiceBackend: Sendable {
     /// The store is open and the reconciler runs.
     func isReady() async -> Bool
-    /// Why the server is not ready (what `/readyz` says with its 503: the store does not answer, its shard leases
-    /// are not renewed ...), nil when it is.
-    func notReadyReason() async -> String?
+    /// Why the server is not ready (what `/readyz` says with its 503), nil when it is: the whole reason, not only
+    /// what `isReady` leaves unsaid.
+    func unreadyReason() async -> String?
 
     /// Every applied strategy at its latest revision, ordered by key.
     func strategies() async throws -> [AppliedStrategy]
@@ -128,7 +128,7 @@ public struct RuntimeMetrics: Sendable, Hashable {
 
 extension SluiceBackend {
     /// The reason of a backend that only knows whether it is ready.
-    public func notReadyReason() async -> String? {
+    public func unreadyReason() async -> String? {
         await isReady() ? nil : "the store is not open or the reconciler is not running"
     }
 }
