@@ -100,4 +100,65 @@ struct PostgresServeTests {
         #expect(try await AlertMetricsTests.lines(url).contains("sluice_ready 1"))
         #expect(try await runSluice(["status"] + server.tokenArgs(.viewer)).status == 0)
     }
+
+    /// PostgreSQL stops mid-rollout for longer than the rollout's holds (it would have gone to 100 % and been promoted
+    /// meanwhile), then starts again under the same `sluice serve`: while it is down nothing moves (Caddy's route is
+    /// the same, byte for byte, every time it is read; `/readyz` is 503); once it is back the process carries on by
+    /// itself and the rollout ends Succeeded with every event once, `seq` 1...N.
+    @Test
+    func aRolloutOutlivesPostgreSQLDownForLongerThanItsHolds() async throws {
+        let cluster = try await PostgresCluster.start()
+        defer { cluster.stop() }
+        let database = try await cluster.createDatabase()
+        let caddy = try await ServeProcess.caddyWithPassingCheck()
+        defer { caddy.stop() }
+        let server = try await ServeProcess.start(
+            store: "database: \(cluster.url(database: database))\ndatabasePasswordFile: \(cluster.passwordFile)\n")
+        defer { server.stop() }
+        let url = try #require(URL(string: server.url))
+        let viewer = server.tokenArgs(.viewer)
+        try await server.applyBehind(caddy, hold: "2s")
+        func log() async throws -> [EventView] {
+            try await runSluice(["events", "web/search", "-o", "json"] + viewer).stdout.split(separator: "\n").compactMap {
+                try? JSONDecoder().decode(EventView.self, from: Data($0.utf8))
+            }
+        }
+        func route() async throws -> String {
+            try await send("GET", try #require(URL(string: caddy.adminURL)), "/id/search").text
+        }
+        let started = try await runSluice(["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci))
+        #expect(started.status == 0, "\(started.stderr)")
+        try await waitUntil("the canary stage's weight to be confirmed", timeout: .seconds(60)) {
+            try await log().contains { $0.type == "TrafficShifted" }
+        }
+
+        cluster.stopServer()
+        let stopped = try await route()
+        #expect(stopped.contains("\(caddy.backendDials[1])"), "\(stopped)")
+        // Three holds' worth of time: the rollout would have moved to 100 % and been promoted.
+        let until = ContinuousClock.now + .seconds(6)
+        var reads = 0
+        while ContinuousClock.now < until {
+            #expect(try await route() == stopped, "Caddy's route changed while PostgreSQL was down")
+            reads += 1
+            try await Task.sleep(for: .milliseconds(250))  // the period of the reads over the outage
+        }
+        #expect(reads > 10)
+        #expect(try await send("GET", url, "/readyz").status == 503)
+
+        try await cluster.startServer()
+        let back = ContinuousClock.now
+        try await waitUntil("the rollout to succeed after PostgreSQL is back", timeout: .seconds(120)) {
+            try await log().last?.type == "Promoted"
+        }
+        print("the rollout was promoted \(ContinuousClock.now - back) after PostgreSQL was back")
+        let events = try await log()
+        #expect(events.map(\.seq) == Array(1...Int64(events.count)), "gap-free, no duplicate: \(events.map(\.seq))")
+        #expect(events.filter { $0.type == "Promoted" }.count == 1 && events.first?.type == "RolloutStarted")
+        let status = try await runSluice(["status", "web/search", "-o", "json"] + viewer)
+        let rollout = try JSONDecoder().decode(RolloutList.self, from: Data(status.stdout.utf8)).rollouts.first
+        #expect(rollout?.phase == "Succeeded", "\(status.stdout)")
+        #expect(server.process.isRunning, "the same process carried on")
+        #expect(try await send("GET", url, "/readyz").status == 200)
+    }
 }

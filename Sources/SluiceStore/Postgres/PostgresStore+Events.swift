@@ -79,7 +79,37 @@ extension PostgresStore {
     /// The first page of events matching `query`, waiting for a commit of any replica while there is none (see
     /// `Store.nextEvents`). Throws `CancellationError` when the task is cancelled while waiting.
     public func nextEvents(_ query: EventQuery) async throws -> [Event] {
-        try await broadcaster.nextEvents(query) { try await events($0) }
+        try await broadcaster.nextEvents(query) { try await eventsLeftBehindAtTheBound($0) }
+    }
+
+    /// `events(query)`, failing at `configuration.callTimeout` even when the call itself does not end: a read in
+    /// flight when PostgreSQL stopped was seen waiting inside the connection pool for good (past 120 s, while new
+    /// calls were answered), and `transaction`'s bound waits for the call it cancels. The call is cancelled and left
+    /// to end on its own, so a live stream reads again on a fresh call instead of hanging with it.
+    func eventsLeftBehindAtTheBound(_ query: EventQuery) async throws -> [Event] {
+        let call = Task { try await self.events(query) }
+        let timeout = configuration.callTimeout
+        let waiter = Locked<CheckedContinuation<[Event], any Error>?>(nil)
+        let resume: @Sendable (Result<[Event], any Error>) -> Void = { result in
+            waiter.withLock { pending -> CheckedContinuation<[Event], any Error>? in
+                defer { pending = nil }
+                return pending
+            }?.resume(with: result)
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiter.withLock { $0 = continuation }
+                Task { resume(await call.result) }
+                Task {
+                    try? await Task.sleep(for: timeout)  // the bound of the read
+                    call.cancel()
+                    resume(.failure(StoreError(.database, "cannot list events: PostgreSQL did not answer within \(timeout)")))
+                }
+            }
+        } onCancel: {
+            call.cancel()
+            resume(.failure(CancellationError()))
+        }
     }
 
     /// The `seq` of the last event `sink` is done with (delivered or given up), nil when it has none yet.
