@@ -33,10 +33,14 @@ extension PostgresStore {
                             broadcaster.ringCommits(of: StrategyKey(notified: notification.payload))
                         }
                     }
-                } catch where !Task.isCancelled {
-                    logger.warning(
-                        "lost the database's event notifications; reconnecting",
-                        metadata: ["error": "\(PostgresFailure(error))"])
+                } catch {
+                    // Closed below in every case, cancelled or not: a connection dropped unclosed is a leak (and
+                    // trips postgres-nio's assertion in a debug build).
+                    if !Task.isCancelled {
+                        logger.warning(
+                            "lost the database's event notifications; reconnecting",
+                            metadata: ["error": "\(PostgresFailure(error))"])
+                    }
                 }
                 try? await connection.close()
             } catch where !Task.isCancelled {
