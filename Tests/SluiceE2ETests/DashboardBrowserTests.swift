@@ -11,51 +11,23 @@ import Testing
 @Suite(.serialized) struct DashboardBrowserTests {
     /// The demo's world with the third stage held long, so a test can act while the rollout is in it.
     struct World {
-        let directory: String
-        let blue: DemoAppProcess
-        let green: DemoAppProcess
-        let prometheus: PrometheusServer
-        let caddy: CaddyServer
-        let serve: ServeProcess
-        let load: LoadProcess
+        let demo: DemoWorld
+        var directory: String { demo.directory }
+        var serve: ServeProcess { demo.serve }
+        var caddy: CaddyServer { demo.caddy }
         /// The strategy's checks, in its order.
-        let checks: [String]
+        var checks: [String] { demo.strategy.analysis.checks.map(\.name) }
 
         init(hold: String, lastHold: String) async throws {
-            directory = try makeTemporaryDirectory("sluice-dashboard")
-            blue = try await DemoAppProcess(port: try freePort(), version: "v1", directory: directory)
-            green = try await DemoAppProcess(port: try freePort(), version: "v2", directory: directory)
-            prometheus = try await PrometheusServer.start(targets: [blue.dial, green.dial], job: "demo")
-            let dials = [blue.dial, green.dial]
-            caddy = try await CaddyServer.start(backendBodies: []) { _ in
-                CaddyServer.weightedProxy(id: "demo", dials: dials, weights: [1, 0])
-            }
-            serve = try await ServeProcess(directory: directory, people: ["olivia": .oncall, "victor": .viewer])
-            var (yaml, strategy) = try demoStrategy(
-                blue: blue.dial, green: green.dial, caddyAdmin: caddy.adminURL, prometheus: prometheus.address,
-                interval: "2s", hold: hold)
-            yaml = yaml.replacingOccurrences(
-                of: "{name: full, weight: 100, hold: \(hold)}", with: "{name: full, weight: 100, hold: \(lastHold)}")
-            checks = strategy.analysis.checks.map(\.name)
-            try yaml.write(toFile: directory + "/demo.yaml", atomically: true, encoding: .utf8)
-            let applied = try await serve.cli(["apply", "-f", directory + "/demo.yaml"])
-            try #require(applied.status == 0, "sluice apply: \(applied.stdout)\(applied.stderr)")
-            load = try LoadProcess(url: caddy.proxyURL, rate: 100, seconds: 300, directory: directory)
-            let load = load
-            try await waitUntil("v1 answers through Caddy", timeout: .seconds(20)) {
-                load.traffic().lastSeen("v1") != nil
+            demo = try await DemoWorld(
+                "sluice-dashboard", hold: hold, rate: 100, people: ["olivia": .oncall, "victor": .viewer]
+            ) {
+                $0.replacingOccurrences(
+                    of: "{name: full, weight: 100, hold: \(hold)}", with: "{name: full, weight: 100, hold: \(lastHold)}")
             }
         }
 
-        func stop() {
-            load.managed.stop()
-            serve.managed.stop()
-            caddy.stop()
-            prometheus.stop()
-            blue.managed.stop()
-            green.managed.stop()
-            try? FileManager.default.removeItem(atPath: directory)
-        }
+        func stop() { demo.stop() }
 
         /// One request to the API with the admin token; the answer's JSON object.
         func api(_ method: String, _ path: String, _ body: String? = nil) async throws -> [String: Any] {
@@ -121,8 +93,8 @@ import Testing
             try? await browser.screenshot(to: outputDirectory + "/failed.png")
             let console = (try? await browser.console()) ?? []
             await browser.close()
-            let log = world.serve.managed.logTail()
-            throw SupportError("\(error)\nbrowser console:\n\(console.joined(separator: "\n"))\nsluice serve:\n\(log)")
+            let diagnosis = await world.demo.diagnosis()
+            throw SupportError("\(error)\nbrowser console:\n\(console.joined(separator: "\n"))\n\(diagnosis)")
         }
         await browser.close()
     }

@@ -6,7 +6,8 @@ import SluiceTestSupport
 import Testing
 
 /// scripts/demo's flow as a test, every part real and every part its own process: two `sluice-demo-app`
-/// processes behind a real Caddy, a real Prometheus scraping them every second, `sluice-demo-app load`
+/// processes behind a real Caddy, a real Prometheus scraping them every
+/// 500 ms, `sluice-demo-app load`
 /// through Caddy, and the `sluice` binary: `sluice serve` (SQLite store), `sluice apply` of
 /// strategies/demo.yaml (its ports replaced, a faster clock), `sluice rollout start --wait` for v2 (exit 0,
 /// Succeeded) and for v3 with 10 % errors (exit 1, rolled back on its own), `sluice events -o json`.
@@ -15,58 +16,27 @@ import Testing
     static let rate = 200
 
     @Test func rolloutSucceedsThenABadVersionIsRolledBack() async throws {
-        let directory = try makeTemporaryDirectory("sluice-e2e")
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let (bluePort, greenPort) = (try freePort(), try freePort())
-        var blue = try await DemoAppProcess(port: bluePort, version: "v1", directory: directory)
-        let green = try await DemoAppProcess(port: greenPort, version: "v2", directory: directory)
+        let world = try await DemoWorld("sluice-e2e", interval: "\(Self.interval)s", hold: "4s", rate: Self.rate)
+        defer { world.stop() }
+        let (green, prometheus, caddy, serve, load, strategy) = (
+            world.green, world.prometheus, world.caddy, world.serve, world.load, world.strategy
+        )
         var stopped: [(name: String, managed: ManagedProcess)] = []
-        defer {
-            blue.managed.stop()
-            green.managed.stop()
-        }
-        let prometheus = try await PrometheusServer.start(targets: [blue.dial, green.dial], job: "demo")
-        defer { prometheus.stop() }
-        let caddy = try await CaddyServer.start(backendBodies: []) { _ in
-            CaddyServer.weightedProxy(id: "demo", dials: [blue.dial, green.dial], weights: [1, 0])
-        }
-        defer { caddy.stop() }
-        let serve = try await ServeProcess(directory: directory)
-        defer { serve.managed.stop() }
-
-        let (yaml, strategy) = try demoStrategy(
-            blue: blue.dial, green: green.dial, caddyAdmin: caddy.adminURL, prometheus: prometheus.address,
-            interval: "\(Self.interval)s", hold: "4s")
-        let strategyPath = directory + "/demo.yaml"
-        try yaml.write(toFile: strategyPath, atomically: true, encoding: .utf8)
-        let applied = try await serve.cli(["apply", "-f", strategyPath])
-        #expect(applied.status == 0, "sluice apply: \(applied.stdout)\(applied.stderr)")
-        try #require(applied.stdout.contains("strategy default/demo created"), "\(applied.stdout)\(applied.stderr)")
-
-        let load = try LoadProcess(url: caddy.proxyURL, rate: Self.rate, seconds: 300, directory: directory)
-        defer { load.managed.stop() }
-        try await waitUntil("v1 answers through Caddy", timeout: .seconds(20)) { load.traffic().lastSeen("v1") != nil }
         let http = try CurlClient()
-        let diagnose: () async -> String = {
-            let events = (try? await serve.events("demo"))?.map { "\($0.type) \($0.message)" } ?? []
-            return "events:\n\(events.joined(separator: "\n"))\nanswers by version at Caddy: "
-                + "\(load.traffic().counts(from: 0, to: .max))\nsluice serve:\n\(serve.managed.logTail(2000))"
-        }
 
         // v2: every stage, then Succeeded; `--wait` exits 0.
         let v2 = try await serve.cli(
             ["rollout", "start", "demo", "--version", "v2", "--wait", "--timeout", "150s"], timeout: .seconds(180))
-        let v2Diagnosis = v2.status == 0 ? "" : await diagnose()
+        let v2Diagnosis = v2.status == 0 ? "" : await world.diagnosis()
         try #require(v2.status == 0, "rollout of v2 exited \(v2.status): \(v2.stdout)\(v2.stderr)\n\(v2Diagnosis)")
         #expect(v2.stdout.contains("succeeded"), "\(v2.stdout)")
 
         // The pools swapped: blue (was v1) is the canary pool now. It runs v3, failing 10 % of requests.
-        blue.managed.stop()
-        stopped.append(("app v1", blue.managed))
-        blue = try await DemoAppProcess(port: bluePort, version: "v3", errorRate: 0.1, directory: directory)
+        stopped.append(("app v1", world.blue.managed))
+        let blue = try await world.restart(world.blue, version: "v3", errorRate: 0.1)
         let v3 = try await serve.cli(
             ["rollout", "start", "demo", "--version", "v3", "--wait", "--timeout", "120s"], timeout: .seconds(150))
-        let v3Diagnosis = v3.status == 1 ? "" : await diagnose()
+        let v3Diagnosis = v3.status == 1 ? "" : await world.diagnosis()
         #expect(v3.status == 1, "rollout of v3 exited \(v3.status): \(v3.stdout)\(v3.stderr)\n\(v3Diagnosis)")
         #expect(v3.stderr.contains("rolled back"), "\(v3.stderr)")
         // Traffic keeps flowing a moment longer, so "no v3 answer after the rollback" is evidence.

@@ -4,6 +4,7 @@ import SluiceCore
 import SluiceDemo
 import SluiceHTTP
 import SluiceTestSupport
+import Synchronization
 
 /// The built `sluice-demo-app`: `$SLUICE_DEMO_APP_BIN`, else beside `$SLUICE_BIN`, else `.build/debug`.
 func demoAppBinary() throws -> String {
@@ -122,6 +123,89 @@ final class ServeProcess: Sendable {
     }
 }
 
+/// The demo's parts for one test, each its own process as scripts/demo runs them: two `sluice-demo-app` pools
+/// (blue runs v1 and has all traffic, green runs v2), a real Prometheus scraping both, a real Caddy splitting
+/// between them, `sluice serve` with strategies/demo.yaml applied (`interval` and `hold` for a faster clock,
+/// `edit` for the test's own changes), and `sluice-demo-app load` through Caddy, answering once `init` returns.
+///
+/// Prometheus scrapes every `scrapeInterval`, a quarter of the tests' 2 s interval: a comparison check counts
+/// `increase(...[{{interval}}])`, which is empty when its window holds fewer than two scrapes, and a window only
+/// twice the scrape interval holds one whenever the tick's phase sits on the target's (docs/judge.md).
+final class DemoWorld: Sendable {
+    static let scrapeInterval = "500ms"
+
+    let directory: String
+    let blue: DemoAppProcess
+    let green: DemoAppProcess
+    let prometheus: PrometheusServer
+    let caddy: CaddyServer
+    let serve: ServeProcess
+    let load: LoadProcess
+    /// The strategy as applied.
+    let strategy: Strategy
+    /// Apps started in place of `blue` or `green` by `restart`, stopped by `stop` with the rest.
+    private let restarted = Mutex<[DemoAppProcess]>([])
+
+    init(
+        _ name: String, interval: String = "2s", hold: String, rate: Int, people: [String: Role] = [:],
+        edit: (String) -> String = { $0 }
+    ) async throws {
+        directory = try makeTemporaryDirectory(name)
+        blue = try await DemoAppProcess(port: try freePort(), version: "v1", directory: directory)
+        green = try await DemoAppProcess(port: try freePort(), version: "v2", directory: directory)
+        prometheus = try await PrometheusServer.start(
+            targets: [blue.dial, green.dial], job: "demo", scrapeInterval: Self.scrapeInterval)
+        let dials = [blue.dial, green.dial]
+        caddy = try await CaddyServer.start(backendBodies: []) { _ in
+            CaddyServer.weightedProxy(id: "demo", dials: dials, weights: [1, 0])
+        }
+        serve = try await ServeProcess(directory: directory, people: people)
+        let (yaml, _) = try demoStrategy(
+            blue: blue.dial, green: green.dial, caddyAdmin: caddy.adminURL, prometheus: prometheus.address,
+            interval: interval, hold: hold)
+        let path = directory + "/demo.yaml"
+        let edited = edit(yaml)
+        try edited.write(toFile: path, atomically: true, encoding: .utf8)
+        strategy = try StrategyLoader.loadOne(yaml: edited, file: path)
+        let applied = try await serve.cli(["apply", "-f", path])
+        guard applied.status == 0, applied.stdout.contains("strategy default/demo created") else {
+            throw SupportError("sluice apply exited \(applied.status): \(applied.stdout)\(applied.stderr)")
+        }
+        load = try LoadProcess(url: caddy.proxyURL, rate: rate, seconds: 300, directory: directory)
+        let load = load
+        try await waitUntil("v1 answers through Caddy", timeout: .seconds(20)) { load.traffic().lastSeen("v1") != nil }
+    }
+
+    /// Stops `app` and starts `version` on its port in its place.
+    func restart(_ app: DemoAppProcess, version: String, errorRate: Double = 0) async throws -> DemoAppProcess {
+        app.managed.stop()
+        let next = try await DemoAppProcess(port: app.port, version: version, errorRate: errorRate, directory: directory)
+        restarted.withLock { $0.append(next) }
+        return next
+    }
+
+    /// The weight of each pool (by dial) in Caddy's running config, read back from its admin API.
+    func weights() async throws -> [String: Int] {
+        try await caddyWeights(caddy.adminURL, id: "demo", try CurlClient())
+    }
+
+    /// The event log, the answers the load counted by version and the server's log: what a failure needs.
+    func diagnosis() async -> String {
+        let events = (try? await serve.events("demo"))?.map { "\($0.type) \($0.message)" } ?? []
+        return "events:\n\(events.joined(separator: "\n"))\nanswers by version at Caddy: "
+            + "\(load.traffic().counts(from: 0, to: .max))\nsluice serve:\n\(serve.managed.logTail(2000))"
+    }
+
+    func stop() {
+        load.managed.stop()
+        serve.managed.stop()
+        caddy.stop()
+        prometheus.stop()
+        for app in [blue, green] + restarted.withLock({ $0 }) { app.managed.stop() }
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}
+
 /// `strategies/demo.yaml` pointed at this test's ports, with a faster clock: the same stages and checks.
 func demoStrategy(blue: String, green: String, caddyAdmin: String, prometheus: String, interval: String, hold: String)
     throws -> (yaml: String, strategy: Strategy)
@@ -178,4 +262,17 @@ func firstBreachVisible(
         }
     }
     return first
+}
+
+/// The weight of each upstream of Caddy's handler `id`, as its admin API returns the handler.
+func caddyWeights(_ admin: String, id: String, _ http: any HTTPClient) async throws -> [String: Int] {
+    let response = try await http.execute(HTTPRequest(url: admin + "/id/\(id)", timeout: .seconds(5)))
+    guard response.status == 200, let handler = try JSONSerialization.jsonObject(with: response.body) as? [String: Any]
+    else { throw SupportError("Caddy admin /id/\(id): \(response.status)") }
+    let dials = (handler["upstreams"] as? [[String: Any]] ?? []).compactMap { $0["dial"] as? String }
+    let policy = (handler["load_balancing"] as? [String: Any])?["selection_policy"] as? [String: Any]
+    let weights = (policy?["weights"] as? [Any] ?? []).map { ($0 as? NSNumber)?.intValue ?? 0 }
+    var result: [String: Int] = [:]
+    for (index, dial) in dials.enumerated() { result[dial] = index < weights.count ? weights[index] : 0 }
+    return result
 }
