@@ -52,7 +52,7 @@ import Testing
     }
 
     /// A canary whose process died: its series vanish while stable's keep answering. That is a failure, rolled
-    /// back on the first tick after its weight is confirmed, not a no-data pause (#23.8).
+    /// back on the second tick after its weight is confirmed (two silent looks in a row), not a no-data pause (#23.8).
     @Test func aCanaryWhoseSeriesVanishedWhileStableAnswersIsRolledBack() async throws {
         let scenario = try await Scenario(strategies: [Self.strategy()])
         defer { Task { await scenario.stop() } }
@@ -60,7 +60,7 @@ import Testing
             query.contains("10.0.0.2:80") ? .noData : (query.hasPrefix("errors") ? .value(3) : .value(1080))
         }
         let rollout = try await scenario.start()
-        let final = try await scenario.tickUntilFinal(rollout.id, limit: 4)
+        let final = try await scenario.tickUntilFinal(rollout.id, limit: 6)
         #expect(final.phase == .rolledBack)
         #expect(final.rollbackCause == .breach(check: "errors-vs-stable"))
         let events = try await scenario.store.events(EventQuery(rollout: rollout.id))

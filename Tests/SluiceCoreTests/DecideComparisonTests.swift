@@ -153,15 +153,16 @@ import Testing
     }
 
     /// A dead canary is not a dead provider (#23.8): stable's traffic says how many requests the canary should
-    /// have served at its weight; none counted where ≥ 30 were due is a breach, not no-data.
+    /// have served at its weight; none counted where ≥ 30 were due, on two looks in a row, is a breach, not no-data.
     @Test(arguments: [
-        // (baseline requests, canary weight confirmed, verdict)
+        // (baseline requests, canary weight confirmed, verdict of the second silent look)
         (1080.0, true, SampleVerdict.breach), (200, true, .noData), (1080, false, .noData),
     ])
     func aSilentCanaryBesideABusyStableIsABreach(baselineRequests: Double, confirmed: Bool, verdict: SampleVerdict) {
         var driver = Driver(strategy: Self.strategy())
         driver.tick()
         if confirmed { driver.tick() }
+        driver.tick(samples: Self.counts(0, 0, 3, baselineRequests))
         let d = driver.tick(samples: Self.counts(0, 0, 3, baselineRequests))
         #expect(d.rollout.checks["errors-vs-stable"]?.lastSample?.verdict == verdict)
         #expect(d.rollout.phase == (verdict == .breach ? .rollingBack : .progressing))
@@ -169,9 +170,98 @@ import Testing
             let breach = d.events.first { $0.type == .checkBreached }
             #expect(
                 breach?.message.contains(
-                    "canary silent: 0 requests counted where its weight of 10% expects about 120 (stable served 1,080)")
+                    "canary silent: 0 requests counted where its weight of 10% expects about 120 (stable served 1,080) on 2 looks in a row")
                     == true)
         }
+    }
+
+    /// The looks of a stage at 10 % after its weight is confirmed, as (canary errors, canary requests); nil is a
+    /// look whose canary queries came back empty while stable served 1,080 (the runner counts 0 for the canary),
+    /// and "down" a look where the provider did not answer at all.
+    enum Look { case counts(Double, Double), silent, down }
+
+    /// One silent look is not a breach (a window holding a single scrape of the canary's target is empty while it
+    /// serves: CI rolled back a good v2 for exactly that); two in a row are, so a crash is rolled back within two
+    /// intervals of its series going silent. A look between them that is not silent starts the count over.
+    @Test(arguments: [
+        // (looks, the look (1-based) that starts the rollback, or nil)
+        ([Look.silent, .counts(0, 120), .counts(0, 120)], nil as Int?),
+        ([Look.silent, .silent], 2),
+        ([Look.counts(0, 120), .counts(0, 120), .silent, .silent], 4),
+        ([Look.counts(0, 120), .silent, .counts(0, 120), .silent, .counts(0, 120)], nil),
+        ([Look.silent, .down, .silent, .counts(0, 120)], nil),
+        ([Look.counts(0, 120), .silent, .silent, .silent], 3),
+    ])
+    func aCanaryMustBeSilentOnTwoLooksInARowToBreach(looks: [Look], rollbackAt: Int?) {
+        var driver = Driver(strategy: Self.strategy())
+        driver.confirmFirstStage()
+        var rolledBackAt: Int?
+        for (index, look) in looks.enumerated() where rolledBackAt == nil {
+            let noDataBefore = driver.rollout.checks["errors-vs-stable"]?.consecutiveNoData
+            let d = driver.tick { time in
+                switch look {
+                case .counts(let errors, let requests): return Self.counts(errors, requests)(time)
+                case .silent: return Self.counts(0, 0)(time)
+                case .down: return [Sample(check: "errors-vs-stable", time: time, value: nil, verdict: .noData, reason: "connection refused")]
+                }
+            }
+            let state = d.rollout.checks["errors-vs-stable"]
+            if case .silent = look, d.rollout.phase == .progressing {
+                // The first silent look: not a pass (the stage cannot end on it), not a no-data streak, no event.
+                #expect(state?.lastSample?.verdict == .noData)
+                #expect(state?.lastSample?.reason?.contains("silent on 1 look(s), 2 in a row are a breach") == true)
+                #expect(state?.consecutiveNoData == noDataBefore)
+                #expect(state?.silentLooks == 1)
+                #expect(!d.events.contains { $0.type == .checkBreached || $0.type == .checkNoData })
+            }
+            if case .counts = look { #expect(state?.silentLooks == nil) }
+            if d.rollout.phase == .rollingBack { rolledBackAt = index + 1 }
+        }
+        #expect(rolledBackAt == rollbackAt)
+        if rollbackAt == nil { #expect(driver.rollout.phase == .progressing || driver.rollout.phase == .succeeded) }
+    }
+
+    /// A canary that crashes mid-stage on the virtual clock: the looks before the crash pass, the window of the
+    /// first look after it may still hold the canary's last scrapes, and from then on its series are gone. The
+    /// rollback starts within two intervals of the first silent look, and the crash's window is the only thing
+    /// between them: never a pause.
+    @Test(arguments: [1, 2, 3])
+    func aCanaryThatCrashesMidStageIsRolledBackWithinTwoIntervals(looksBeforeTheCrash: Int) {
+        var strategy = Self.strategy()
+        strategy.stages[0].hold = .seconds(120)
+        var driver = Driver(strategy: strategy)
+        driver.confirmFirstStage()
+        for _ in 0..<looksBeforeTheCrash { driver.tick(samples: Self.counts(0, 120)) }
+        let crashed = driver.now
+        // The window of the first look after the crash still holds part of the canary's traffic.
+        driver.tick(samples: Self.counts(0, 40))
+        var ticks = 0
+        while driver.rollout.phase == .progressing, ticks < 10 {
+            driver.tick(samples: Self.counts(0, 0))
+            ticks += 1
+        }
+        #expect(driver.rollout.phase == .rollingBack)
+        #expect(driver.rollout.rollbackCause == .breach(check: "errors-vs-stable"))
+        #expect(driver.now - crashed <= .seconds(30), "crash at \(crashed), rollback at \(driver.now)")
+        #expect(ticks == 2)
+        #expect(!driver.allEvents.contains(.paused))
+    }
+
+    /// A rollout stored before silent looks were counted decodes (no `silentLooks` key), and the count survives
+    /// the store's JSON round trip, so a restart between two silent looks still breaches on the second.
+    @Test func silentLooksSurviveARestartAndOldStateDecodes() throws {
+        var driver = Driver(strategy: Self.strategy())
+        driver.confirmFirstStage()
+        driver.tick(samples: Self.counts(0, 120))
+        let old = try JSONEncoder().encode(driver.rollout)
+        #expect(!String(decoding: old, as: UTF8.self).contains("silentLooks"))
+        #expect(try JSONDecoder().decode(Rollout.self, from: old).checks["errors-vs-stable"]?.silentLooks == nil)
+        driver.tick(samples: Self.counts(0, 0))
+        let stored = try JSONEncoder().encode(driver.rollout)
+        var restarted = driver
+        restarted.rollout = try JSONDecoder().decode(Rollout.self, from: stored)
+        #expect(restarted.rollout.checks["errors-vs-stable"]?.silentLooks == 1)
+        #expect(restarted.tick(samples: Self.counts(0, 0)).rollout.phase == .rollingBack)
     }
 
     /// The evidence is state in the rollout: it survives the store's JSON round trip whole.

@@ -153,7 +153,8 @@ public enum ComparisonOutcome: Sendable, Hashable {
     case collecting(String)
     /// The counts cannot be used: no-data, like a threshold check without a value.
     case noData(String)
-    /// The provider answers for stable, but the canary, which has traffic, counts nothing: a breach (docs/judge.md).
+    /// The provider answers for stable, but the canary, which has traffic, counts nothing: on
+    /// `Comparison.silentLooksToBreach` looks in a row, a breach (docs/judge.md).
     case silent(String)
 }
 
@@ -189,6 +190,11 @@ extension Comparison {
     /// canary's weight w: baseline × w / (100 - w). Below this many expected, seeing none is not evidence enough:
     /// P(0 | Poisson(30)) = 1e-13.
     public static let silentCanaryMinimum = 30.0
+
+    /// Silent looks in a row that make a breach. One is not enough: a window of `increase(...)` that holds a
+    /// single scrape of the canary's target is empty although the canary serves (scrape and tick in phase), and
+    /// a good version must not be rolled back for it. Two keep a crash's rollback within two intervals.
+    public static let silentLooksToBreach = 2
 
     /// Why a canary without requests is silent rather than idle, or nil when the baseline's traffic does not say.
     static func silence(_ counts: ComparisonCounts, canaryWeight: Int?) -> String? {

@@ -36,6 +36,8 @@ extension Decider {
         var collecting = false
         var evidence: ComparisonEvidence?
         var explanation: String?
+        /// The comparison's silent looks in a row, this one included (0 when this look was not silent).
+        var silentLooks = 0
     }
 
     static func assess(
@@ -62,7 +64,16 @@ extension Decider {
             case .noData(let why):
                 return Assessment(verdict: .noData, reason: sample.reason ?? why, evidence: evidence)
             case .silent(let why):
-                return Assessment(verdict: .breach, evidence: evidence, explanation: why)
+                let looks = (state.silentLooks ?? 0) + 1
+                guard looks >= Comparison.silentLooksToBreach else {
+                    // One empty window can be a scrape that fell outside it: not a pass, not a no-data streak.
+                    let wait = "\(why); silent on \(looks) look(s), \(Comparison.silentLooksToBreach) in a row are a breach"
+                    return Assessment(
+                        verdict: .noData, reason: wait, collecting: true, evidence: evidence, silentLooks: looks)
+                }
+                return Assessment(
+                    verdict: .breach, evidence: evidence, explanation: "\(why) on \(looks) looks in a row",
+                    silentLooks: looks)
             }
         }
         let (verdict, value) = Self.verdict(of: sample, for: check)
@@ -97,6 +108,7 @@ extension Decider {
             let (verdict, value) = (assessment.verdict, assessment.value)
             let reason = verdict == .noData ? sanitizedExcerpt(assessment.reason ?? sample.reason ?? "no value") : nil
             state.evidence = assessment.evidence
+            state.silentLooks = assessment.silentLooks > 0 ? assessment.silentLooks : nil
             if assessment.collecting {
                 // Good counts, too few of them for this stage: neither a pass nor a no-data streak.
                 state.lastSample = Sample(

@@ -160,6 +160,10 @@ public struct CheckState: Sendable, Hashable, Codable {
     public var lastSample: Sample?
     /// A comparison check's accumulated evidence (docs/judge.md); nil for threshold checks.
     public var evidence: ComparisonEvidence? = nil
+    /// A comparison's consecutive silent looks (its canary counted nothing where stable's traffic says it should
+    /// have had many; docs/judge.md): the second in a row is a breach. Nil when there is none, so a stored state
+    /// from before it decodes, and a state without silence encodes as it did.
+    public var silentLooks: Int? = nil
 
     public init(consecutiveBreaches: Int = 0, consecutiveNoData: Int = 0, passedInStage: Bool = false, lastSample: Sample? = nil) {
         self.consecutiveBreaches = consecutiveBreaches
