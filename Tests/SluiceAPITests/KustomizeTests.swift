@@ -277,24 +277,45 @@ struct KustomizeTests {
         #expect(subjects == [["kind": "ServiceAccount", "name": "sluice", "namespace": "sluice"]])
     }
 
+    /// The simulator and a kubectl home for `kubectl apply -k` and `kubectl create`.
+    struct Cluster {
+        let sim: KubeSimulator
+        let kubeconfig: String
+        let home: String
+
+        init() async throws {
+            sim = try await KubeSimulator()
+            kubeconfig = try sim.writeKubeconfig()
+            home = try makeTemporaryDirectory("kubectl-home")
+        }
+
+        func kubectl(_ arguments: [String]) async throws -> ProcessResult {
+            try await runKubectl(arguments, kubeconfig: kubeconfig, home: home)
+        }
+
+        /// `kubectl create` with kubectl 1.31: 1.32 and later send its body as protobuf, which the simulator does
+        /// not read.
+        func create(_ arguments: [String]) async throws -> ProcessResult {
+            try await runProcess(
+                try kubectlBinary(version: "1.31"), ["create"] + arguments,
+                environment: ["HOME": home, "KUBECONFIG": kubeconfig], directory: home)
+        }
+
+        func stop() {
+            sim.stop()
+            try? FileManager.default.removeItem(atPath: home)
+        }
+    }
+
     // MARK: applied
 
     /// `kubectl apply -k` of every variant, then the tokens Secret created as docs/install.md says, then each
     /// applied again: the Secret is the one created, and the second apply changes nothing.
     @Test
     func applyingAgainNeverReplacesTheTokens() async throws {
-        let sim = try await KubeSimulator()
-        defer { sim.stop() }
-        let kubeconfig = try sim.writeKubeconfig()
-        let home = try makeTemporaryDirectory("kubectl-home")
-        defer { try? FileManager.default.removeItem(atPath: home) }
-        let kubectl = { (arguments: [String]) in try await runKubectl(arguments, kubeconfig: kubeconfig, home: home) }
-        // `create` with kubectl 1.31: 1.32 and later send its body as protobuf, which the simulator does not read.
-        let create = { (arguments: [String]) in
-            try await runProcess(
-                try kubectlBinary(version: "1.31"), ["create"] + arguments,
-                environment: ["HOME": home, "KUBECONFIG": kubeconfig], directory: home)
-        }
+        let cluster = try await Cluster()
+        defer { cluster.stop() }
+        let (kubectl, create, home) = (cluster.kubectl, cluster.create, cluster.home)
         #expect(try await create(["namespace", "shop"]).status == 0)
         for name in Self.names {
             let dir = try Self.directory(name)
@@ -325,17 +346,9 @@ struct KustomizeTests {
     /// changes nothing and replaces neither Secret.
     @Test
     func theHAOverlayAppliesAndAppliedAgainKeepsBothSecrets() async throws {
-        let sim = try await KubeSimulator()
-        defer { sim.stop() }
-        let kubeconfig = try sim.writeKubeconfig()
-        let home = try makeTemporaryDirectory("kubectl-home")
-        defer { try? FileManager.default.removeItem(atPath: home) }
-        let kubectl = { (arguments: [String]) in try await runKubectl(arguments, kubeconfig: kubeconfig, home: home) }
-        let create = { (arguments: [String]) in
-            try await runProcess(
-                try kubectlBinary(version: "1.31"), ["create"] + arguments,
-                environment: ["HOME": home, "KUBECONFIG": kubeconfig], directory: home)
-        }
+        let cluster = try await Cluster()
+        defer { cluster.stop() }
+        let (kubectl, create, home) = (cluster.kubectl, cluster.create, cluster.home)
         let dir = try Self.directory(Self.ha.name)
         let applied = try await kubectl(["apply", "--validate=false", "-k", dir])
         #expect(applied.status == 0, "\(applied.stderr)")

@@ -36,7 +36,7 @@ public final class CaddyServer: Sendable {
                 guard server.process.isRunning else {
                     throw SupportError("caddy exited: \(server.process.logTail())")
                 }
-                return ports.allSatisfy(Self.isListening(port:))
+                return ports.allSatisfy(canConnect(port:))
             }
         } catch {
             let tail = server.process.logTail()
@@ -120,22 +120,4 @@ public final class CaddyServer: Sendable {
 
     /// After `stop()`: whether Caddy exited with status 0 rather than being killed.
     public var exitedCleanly: Bool { process.exitedCleanly }
-}
-
-extension CaddyServer {
-    /// Whether something accepts TCP connections on 127.0.0.1:`port` right now.
-    fileprivate static func isListening(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-    }
 }
