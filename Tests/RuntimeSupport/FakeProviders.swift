@@ -90,6 +90,15 @@ public final class FakeRouter: TrafficRouter, @unchecked Sendable {
     public func canaryWeight() async throws -> Int { lock.withLock { weight } }
 
     public func finalize() async throws { lock.withLock { finalized += 1 } }
+
+    private var health: RouterCanaryHealth?
+
+    /// What the router says of the canary's members from now on (nil: nothing, as a router without a view).
+    public func report(_ health: RouterCanaryHealth?) { lock.withLock { self.health = health } }
+}
+
+extension FakeRouter: CanaryHealthReporting {
+    public func canaryHealth() async throws -> RouterCanaryHealth? { lock.withLock { health } }
 }
 
 /// A metric provider whose answer a test sets: a value, no data, an error; or it hangs at its gate.

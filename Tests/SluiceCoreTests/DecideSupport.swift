@@ -61,6 +61,8 @@ struct World {
     var canaryReady = false
     var canaryScaledDown = false
     var stableVersion = "v1"
+    /// What the router says of the canary's members on the next tick (nil: it has no view).
+    var routerHealth: RouterCanaryHealth?
 
     mutating func run(_ effects: [Effect]) {
         for effect in effects {
@@ -122,7 +124,7 @@ struct Driver {
     private mutating func tick(at now: Timestamp, samples: [String: Sample]) -> Decision {
         let observations = Observations(
             samples: samples, routerWeight: world.routerWeight,
-            canary: world.canaryReady ? .ready : .progressing("starting"))
+            canary: world.canaryReady ? .ready : .progressing("starting"), routerHealth: world.routerHealth)
         return decide(.observed(observations))
     }
 

@@ -34,10 +34,25 @@ struct Observer {
         async let canary = try? withTimeout(limit, on: controller.clock, "reading the canary's readiness") {
             try await providers.workload.canaryReport()
         }
+        async let health = routerHealth(providers.router, rollout: rollout, limit: limit)
         let report = await canary
         return Observations(
             samples: await samples, routerWeight: await weight, canary: report?.status, failedEffects: failed,
-            canaryEvidence: report?.evidence)
+            canaryEvidence: report?.evidence, routerHealth: await health)
+    }
+
+    /// The router's own view of the canary, asked only while the canary should have traffic (docs/judge.md
+    /// "The router's view"); nil when the router has none or could not be read.
+    private func routerHealth(_ router: any TrafficRouter, rollout: Rollout, limit: Duration) async
+        -> RouterCanaryHealth?
+    {
+        guard rollout.desiredWeight > 0, !rollout.phase.isTerminal, rollout.phase != .rollingBack,
+            let reporter = router as? any CanaryHealthReporting
+        else { return nil }
+        let health = try? await withTimeout(limit, on: controller.clock, "reading the router's view of the canary") {
+            try await reporter.canaryHealth()
+        }
+        return health ?? nil
     }
 
     private func sample(

@@ -27,11 +27,15 @@ public struct Observations: Sendable, Hashable, Codable {
     public var canaryCapacity: Int?
     /// What the workload verified (or says it did not check) to call the canary ready; `CanaryDeployed` reports it.
     public var canaryEvidence: CanaryEvidence?
+    /// The router's own view of the canary's members, when it has one and the canary has traffic; nil otherwise.
+    public var routerHealth: RouterCanaryHealth?
 
     public init(
         samples: [String: Sample] = [:], routerWeight: Int? = nil, canary: CanaryStatus? = nil,
-        failedEffects: [EffectFailure] = [], canaryCapacity: Int? = nil, canaryEvidence: CanaryEvidence? = nil
+        failedEffects: [EffectFailure] = [], canaryCapacity: Int? = nil, canaryEvidence: CanaryEvidence? = nil,
+        routerHealth: RouterCanaryHealth? = nil
     ) {
+        self.routerHealth = routerHealth
         self.samples = samples
         self.routerWeight = routerWeight
         self.canary = canary

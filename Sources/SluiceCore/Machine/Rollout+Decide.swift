@@ -92,6 +92,11 @@ struct Decider {
                 reason: "canary failed: \(reason)")
             return
         }
+        if canaryServesTraffic, let reason = canaryDownByRouter(observations) {
+            startRollback(
+                cause: .canaryFailed(reason: reason), actor: Event.controller, reason: "canary failed: \(reason)")
+            return
+        }
         analyze(observations.samples)
         guard rollout.phase == phaseAtStart else { return }
         switch rollout.phase {

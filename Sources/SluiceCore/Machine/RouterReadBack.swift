@@ -10,6 +10,11 @@ public struct RouterReadBack: Sendable, Hashable, Codable {
     public var unconfirmedSince: Timestamp?
     /// Why the effects of the last tick failed (`setWeight(0) failed: ...`), while they fail.
     public var failure: String?
+    /// Looks in a row on which the router, confirming the canary's share of traffic, took every canary member for
+    /// down (`Observations.routerHealth`); the second is a canary failure. Nil when the last look was not one.
+    public var canaryDownLooks: Int? = nil
+    /// What the router said on the last of those looks.
+    public var canaryDown: String? = nil
 
     public init(
         weight: Int? = nil, readAt: Timestamp? = nil, unconfirmedSince: Timestamp? = nil, failure: String? = nil
@@ -48,5 +53,33 @@ extension Decider {
             sanitizedExcerpt("\($0.effect) failed: \($0.message)")
         }
         rollout.router = readBack
+    }
+}
+
+extension Decider {
+    /// The router's own view as evidence (#23.8, docs/judge.md "The router's view"): when this tick's read-back
+    /// confirms the canary's share of traffic and the router takes every canary member for down, on
+    /// `Comparison.silentLooksToBreach` looks in a row, the reason for a canary failure; nil otherwise. One look
+    /// is not enough, for the reason one silent look is not: a moment's failures (a restart, a burst of
+    /// refused connections) mark an upstream down for a short while and must not fail a good version.
+    mutating func canaryDownByRouter(_ observations: Observations) -> String? {
+        let previous = rollout.router?.canaryDownLooks
+        guard let health = observations.routerHealth, health.down, rollout.desiredWeight > 0,
+            observations.routerWeight == rollout.desiredWeight
+        else {
+            if previous != nil {
+                rollout.router?.canaryDownLooks = nil
+                rollout.router?.canaryDown = nil
+            }
+            return nil
+        }
+        let looks = (previous ?? 0) + 1
+        let summary = sanitizedExcerpt(health.summary)
+        var readBack = rollout.router ?? RouterReadBack()
+        readBack.canaryDownLooks = looks
+        readBack.canaryDown = summary
+        rollout.router = readBack
+        guard looks >= Comparison.silentLooksToBreach else { return nil }
+        return "the router takes it for down on \(looks) looks in a row: \(summary)"
     }
 }

@@ -19,6 +19,27 @@ public protocol TrafficRouter: Sendable {
     func finalize() async throws
 }
 
+/// A router that can say, from its own view, whether the canary is down (#23.8, docs/judge.md "The router's
+/// view"): Caddy's passive health checks, an ALB's target health. Routers without such a view do not conform.
+public protocol CanaryHealthReporting: Sendable {
+    /// What the router knows of the canary's members now; nil when it has nothing to go by (e.g. a Caddy
+    /// handler without passive health checks).
+    func canaryHealth() async throws -> RouterCanaryHealth?
+}
+
+/// The router's view of the canary: down when it takes every canary member for unhealthy.
+public struct RouterCanaryHealth: Sendable, Hashable, Codable {
+    public var down: Bool
+    /// For people and the rollback's event, e.g. "Caddy's passive health checks count 3 failed requests on
+    /// 127.0.0.1:9002 (max_fails 3 within 10s): every canary upstream is down".
+    public var summary: String
+
+    public init(down: Bool, summary: String) {
+        self.down = down
+        self.summary = summary
+    }
+}
+
 /// The thing being rolled out: a Deployment, or pools that need no deployment.
 public protocol Workload: Sendable {
     /// Create or update the canary with `version`, scaled for `weight` percent. Idempotent.

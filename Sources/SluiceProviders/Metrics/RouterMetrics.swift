@@ -46,7 +46,7 @@ struct CountingRouter: TrafficRouter {
     func canaryWeight() async throws -> Int { try await counted { try await base.canaryWeight() } }
     func finalize() async throws { try await counted { try await base.finalize() } }
 
-    private func counted<T>(_ call: () async throws -> T) async throws -> T {
+    fileprivate func counted<T>(_ call: () async throws -> T) async throws -> T {
         do {
             let value = try await call()
             metrics.record(kind, .success)
@@ -55,5 +55,13 @@ struct CountingRouter: TrafficRouter {
             metrics.record(kind, .error)
             throw error
         }
+    }
+}
+
+extension CountingRouter: CanaryHealthReporting {
+    /// The wrapped router's view of the canary, counted like its other calls; nil when it has none.
+    func canaryHealth() async throws -> RouterCanaryHealth? {
+        guard let reporter = base as? any CanaryHealthReporting else { return nil }
+        return try await counted { try await reporter.canaryHealth() }
     }
 }

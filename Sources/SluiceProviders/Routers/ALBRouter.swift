@@ -182,3 +182,32 @@ extension ALBRouter {
         try self.init(route: route, credentials: credentials, client: context.http)
     }
 }
+
+// MARK: - The router's view of the canary
+
+extension ALBRouter: CanaryHealthReporting {
+    /// The ALB's own view of the canary (docs/judge.md "The router's view"): `DescribeTargetHealth` of the canary
+    /// target group. The canary is down when no registered target is `healthy` and none is `initial` (still being
+    /// checked for the first time), or when none is registered at all: the ALB has nothing healthy to send the
+    /// canary's share to. Each target's state and reason (`unhealthy` Target.FailedHealthChecks, `unused`
+    /// Target.InvalidState for a stopped instance, `draining`, ...) is in the summary.
+    public func canaryHealth() async throws -> RouterCanaryHealth? {
+        let result = try await call("DescribeTargetHealth", [("TargetGroupArn", route.canaryTargetGroupARN)])
+        let members = result.first("TargetHealthDescriptions")?.children("member") ?? []
+        var states: [String] = []
+        var up = false
+        for member in members {
+            let id = member.child("Target")?.value("Id") ?? "?"
+            let state = member.child("TargetHealth")?.value("State") ?? "?"
+            let reason = member.child("TargetHealth")?.value("Reason")
+            if state == "healthy" || state == "initial" { up = true }
+            states.append("\(id) \(state)" + (reason.map { " (\($0))" } ?? ""))
+        }
+        let group = "canary target group \(route.canaryTargetGroupARN.split(separator: ":").last ?? "")"
+        guard !members.isEmpty else {
+            return RouterCanaryHealth(down: true, summary: "the ALB's \(group) has no registered target")
+        }
+        let summary = "the ALB's \(group): \(states.joined(separator: ", "))"
+        return RouterCanaryHealth(down: !up, summary: up ? summary : summary + ": no target is healthy")
+    }
+}

@@ -247,3 +247,64 @@ extension CaddyRouter {
         try self.init(adminURL: adminURL, handlerID: handlerID, pools: context.pools, client: context.http)
     }
 }
+
+// MARK: - The router's view of the canary
+
+extension CaddyRouter: CanaryHealthReporting {
+    /// Caddy's own view of the canary (docs/judge.md "The router's view"): `GET /reverse_proxy/upstreams` lists, per
+    /// upstream address, `num_requests` (requests in flight now, not a count of requests served) and `fails` (the
+    /// failed requests its passive health checks remember within `fail_duration`). An upstream with `fails` at the
+    /// handler's `max_fails` is one Caddy takes for down and sends nothing to. The canary is down when every canary
+    /// upstream is. A handler without passive health checks (`health_checks.passive.fail_duration` unset) counts no
+    /// failures at all: nil, nothing to go by.
+    public func canaryHealth() async throws -> RouterCanaryHealth? {
+        let handler = try await readHandler().handler
+        guard let passive = (handler["health_checks"] as? [String: Any])?["passive"] as? [String: Any],
+            let failDuration = Self.positiveDuration(passive["fail_duration"])
+        else { return nil }
+        // Caddy's default: one failure within fail_duration marks an upstream down.
+        let maxFails = max(TrafficSplit.integer(passive["max_fails"]) ?? 1, 1)
+        let canary: [String]
+        if let pools {
+            canary = pools.canary
+        } else {
+            let list = upstreams(handler)
+            guard list.count == 2, let dial = list[1]["dial"] as? String else { return nil }
+            canary = [dial]
+        }
+        let response = try await send(
+            HTTPRequest(method: "GET", url: "\(adminURL)/reverse_proxy/upstreams", timeout: timeout))
+        guard response.status == 200 else { throw failure(response, doing: "reading the upstreams' status") }
+        guard let entries = (try? JSONSerialization.jsonObject(with: response.body)) as? [[String: Any]] else {
+            throw ProviderError(
+                .badResponse, provider: name, "/reverse_proxy/upstreams is not a JSON array", status: 200)
+        }
+        var fails: [String: Int] = [:]
+        for entry in entries {
+            guard let address = entry["address"] as? String else { continue }
+            fails[address] = max(fails[address] ?? 0, TrafficSplit.integer(entry["fails"]) ?? 0)
+        }
+        let down = canary.filter { (fails[$0] ?? 0) >= maxFails }
+        let counted = canary.map { "\(fails[$0] ?? 0) on \($0)" }.joined(separator: ", ")
+        let window = "max_fails \(maxFails) within \(failDuration)"
+        let summary =
+            down.count == canary.count
+            ? "Caddy's passive health checks count failed requests \(counted) (\(window)): every canary upstream is down"
+            : "Caddy's passive health checks count failed requests \(counted) (\(window)): "
+                + "\(down.count) of \(canary.count) canary upstreams down"
+        return RouterCanaryHealth(down: !canary.isEmpty && down.count == canary.count, summary: summary)
+    }
+
+    /// A Caddy duration that is set and above zero, as text: "10s", or nanoseconds (Caddy takes both in JSON).
+    static func positiveDuration(_ value: Any?) -> String? {
+        if let text = value as? String {
+            let digits = text.filter { $0.isNumber || $0 == "." }
+            guard let number = Double(digits), number > 0 else { return nil }
+            return text
+        }
+        if let nanoseconds = TrafficSplit.integer(value), nanoseconds > 0 {
+            return "\(Double(nanoseconds) / 1e9)s"
+        }
+        return nil
+    }
+}
