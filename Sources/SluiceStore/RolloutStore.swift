@@ -139,6 +139,20 @@ public protocol RolloutStore: Sendable {
 
     /// Every sink that has a cursor, with it.
     func deliveryCursors() async throws -> [String: Int64]
+
+    // MARK: Dashboard sessions
+
+    /// Keeps a new session.
+    func putSession(_ session: StoredSession) async throws
+
+    /// The session whose cookie hashes to `digest`, expired or not.
+    func session(digest: String) async throws -> StoredSession?
+
+    /// Ends the session whose cookie hashes to `digest`.
+    func deleteSession(digest: String) async throws
+
+    /// Removes the sessions expired by `now`; returns how many.
+    func pruneSessions(expiredBy now: Timestamp) async throws -> Int
 }
 
 /// What `RolloutStore.record` is told besides the decision: which rollout, what the caller read, and what its

@@ -111,6 +111,10 @@ extension Store {
                     """
             )
         }
+        migrator.registerMigration("v6-sessions") { db in
+            // Dashboard sessions in the store, so that every replica knows them (Store+Sessions.swift).
+            try migrateSessions(db)
+        }
         return migrator
     }
 }

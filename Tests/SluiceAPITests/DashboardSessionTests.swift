@@ -225,27 +225,28 @@ import Testing
                 == "sluice_session=abc; Path=/; Max-Age=60; HttpOnly; SameSite=Strict; Secure")
     }
 
-    @Test func sessionsLastTheirLifetimeAndTheStoreIsBounded() {
+    @Test func sessionsLastTheirLifetimeAndTheStoreIsBounded() async throws {
         let clock = Locked(Timestamp(millisecondsSinceEpoch: 1_800_000_000_000))
         let store = SessionStore(now: { clock.current }, limit: 3)
         let identity = Identity(name: "olivia", role: .oncall)
-        let (staticID, staticSession) = store.create(identity: identity, tokenDigest: TokenHash.hex("token"))
-        let (oidcID, oidcSession) = store.create(identity: identity, tokenDigest: nil)
+        let (staticID, staticSession) = try await store.create(identity: identity, tokenDigest: TokenHash.hex("token"))
+        let (oidcID, oidcSession) = try await store.create(identity: identity, tokenDigest: nil)
         #expect(staticSession.expires == clock.current + .seconds(8 * 3600))
         #expect(oidcSession.expires == clock.current + .seconds(15 * 60), "an OIDC token's session: 15 minutes")
         #expect(staticSession.csrf != oidcSession.csrf && staticID != oidcID && staticID != staticSession.csrf)
         clock.withLock { $0 = $0 + .seconds(15 * 60) }
-        #expect(store.session(id: oidcID) == nil)
-        #expect(store.session(id: staticID) == staticSession)
+        #expect(try await store.session(id: oidcID) == nil)
+        #expect(try await store.session(id: staticID) == staticSession)
         // Full: a new session pushes out the one closest to its end.
-        let second = store.create(identity: identity, tokenDigest: "b").id
-        let third = store.create(identity: identity, tokenDigest: "c").id
-        _ = store.create(identity: identity, tokenDigest: "d")
+        let second = try await store.create(identity: identity, tokenDigest: "b").id
+        let third = try await store.create(identity: identity, tokenDigest: "c").id
+        _ = try await store.create(identity: identity, tokenDigest: "d")
         #expect(store.count == 3)
-        #expect(store.session(id: staticID) == nil)
-        #expect(store.session(id: second) != nil && store.session(id: third) != nil)
+        #expect(try await store.session(id: staticID) == nil)
+        #expect(try await store.session(id: second) != nil)
+        #expect(try await store.session(id: third) != nil)
         clock.withLock { $0 = $0 + .seconds(8 * 3600) }
-        #expect(store.session(id: second) == nil)
+        #expect(try await store.session(id: second) == nil)
     }
 
     @Test func samplesOfEachCheckComeWithItsThreshold() async throws {

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import SluiceCore
+import SluiceStore
 
 extension APIServer {
     /// The session cookie's name.
@@ -34,7 +35,9 @@ extension APIServer {
                 throw APIError(.unauthenticated, "the token is not known to this server")
             case .success(let identity):
                 let digest = authenticator.staticTokenDigest(authorization: authorization)
-                let (id, session) = sessions.create(identity: identity, tokenDigest: digest)
+                let (id, session) = try await sessionCall {
+                    try await sessions.create(identity: identity, tokenDigest: digest)
+                }
                 logger.info(
                     "dashboard session started",
                     metadata: ["auth.token_name": "\(identity.name)", "auth.role": "\(identity.role)"])
@@ -46,7 +49,7 @@ extension APIServer {
             }
         }
         router.get("/v1/session") { request, _ in
-            guard let id = Self.sessionCookie(request), let (session, _) = currentSession(id) else {
+            guard let id = Self.sessionCookie(request), let (session, _) = try await currentSession(id) else {
                 throw APIError(.unauthenticated, "not signed in (no session, or it has expired): sign in with a token")
             }
             var response = try Self.json(SessionView(session, now: now()))
@@ -54,11 +57,11 @@ extension APIServer {
             return response
         }
         router.delete("/v1/session") { request, _ in
-            guard let id = Self.sessionCookie(request), let (session, _) = currentSession(id) else {
+            guard let id = Self.sessionCookie(request), let (session, _) = try await currentSession(id) else {
                 throw APIError(.unauthenticated, "not signed in (no session, or it has expired)")
             }
             try checkCSRF(request, session: session)
-            sessions.remove(id: id)
+            try await sessionCall { try await sessions.remove(id: id) }
             var response = try Self.json(["signedOut": true])
             response.headers[.setCookie] = sessionCookie("", maxAge: 0)
             return response
@@ -89,11 +92,11 @@ extension APIServer {
 
     /// The session of cookie `id` with its identity now: a static token's role as the tokens file says it now; a
     /// session whose token is gone from the file is ended.
-    func currentSession(_ id: String) -> (session: SessionStore.Session, identity: Identity)? {
-        guard var session = sessions.session(id: id) else { return nil }
+    func currentSession(_ id: String) async throws -> (session: SessionStore.Session, identity: Identity)? {
+        guard var session = try await sessionCall({ try await sessions.session(id: id) }) else { return nil }
         if let digest = session.tokenDigest {
             guard let identity = authenticator.identity(tokenDigest: digest) else {
-                sessions.remove(id: id)
+                try await sessionCall { try await sessions.remove(id: id) }
                 return nil
             }
             session.identity = identity
@@ -101,9 +104,19 @@ extension APIServer {
         return (session, session.identity)
     }
 
+    /// A call to the sessions' store: a store that cannot answer is 503, not 401, so the page keeps its session and
+    /// says the server is unavailable rather than asking to sign in again.
+    func sessionCall<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as StoreError {
+            throw APIError(.unavailable, "the dashboard's sessions cannot be read or written: \(error.description)")
+        }
+    }
+
     /// `authorize` for a request with the session cookie and no Authorization header: the session must exist and
     /// hold `role`, and anything but GET and HEAD must carry the session's CSRF token.
-    func authorizeSession(_ id: String, request: Request, role: Role) throws -> Identity {
+    func authorizeSession(_ id: String, request: Request, role: Role) async throws -> Identity {
         func refuse(_ failure: Authenticator.Failure, _ reason: String, _ error: APIError) -> APIError {
             metrics.recordAuthFailure(failure)
             logger.warning(
@@ -114,7 +127,7 @@ extension APIServer {
                 ])
             return error
         }
-        guard let (session, identity) = currentSession(id) else {
+        guard let (session, identity) = try await currentSession(id) else {
             throw refuse(
                 .unknown, "session", APIError(.unauthenticated, "the session has expired or is unknown: sign in again"))
         }

@@ -162,7 +162,7 @@ public struct APIServer: Sendable {
     func authorize(_ request: Request, role: Role) async throws -> Identity {
         let header = request.headers[.authorization]
         if header == nil, let cookie = Self.sessionCookie(request) {
-            return try authorizeSession(cookie, request: request, role: role)
+            return try await authorizeSession(cookie, request: request, role: role)
         }
         switch await authenticator.authenticate(authorization: header, role: role) {
         case .success(let identity):

@@ -81,7 +81,7 @@ public enum SluiceServer {
             routerMetrics: routerMetrics, logger: logger)
         let api = APIServer(
             backend: backend, authenticator: authenticator, signal: signal, logger: logger,
-            secureCookies: config.tls != nil, tracer: tracer)
+            sessions: SessionStore(store: store), secureCookies: config.tls != nil, tracer: tracer)
         let app = try api.buildApplication(
             host: config.host, port: config.port, tls: config.tls, idleTimeout: config.idleTimeout,
             maxConnections: connectionLimit(config, openFiles: openFiles.after, logger: logger),

@@ -146,6 +146,23 @@ extension PostgresStore {
                 """,
             ]
         ),
+        (
+            // Dashboard sessions in the store, so that every replica knows them (Store+Sessions.swift).
+            "v3-sessions",
+            [
+                """
+                CREATE TABLE sessions (
+                    digest TEXT PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    token_digest TEXT,
+                    csrf TEXT NOT NULL,
+                    expires_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX sessions_by_expiry ON sessions (expires_at)",
+            ]
+        ),
     ]
 
     /// The advisory lock key migrations hold (any constant no other code uses): replicas that start together
