@@ -30,6 +30,10 @@ import Testing
         let refusing = try await LoopbackHTTPServer()
         defer { refusing.stop() }
         let fixture = try await moto.createLoadBalancer(credentials: MotoServer.anyCredentials)
+        // A healthy canary target: without one the ALB router takes the canary for down and the controller rolls
+        // it back (#23.8), which is right, but this test wants a rollout that keeps its traffic.
+        try await moto.registerRunningInstance(
+            in: fixture.canaryTargetGroupARN, of: fixture, credentials: MotoServer.anyCredentials)
         let route = ALBRoute(
             region: moto.region, listenerARN: fixture.listenerARN, stableTargetGroupARN: fixture.stableTargetGroupARN,
             canaryTargetGroupARN: fixture.canaryTargetGroupARN, endpoint: moto.endpoint)

@@ -84,17 +84,8 @@ import Testing
         let ec2 = { (parameters: [(String, String)]) in
             try await moto.call("ec2", version: "2016-11-15", parameters, credentials: credentials)
         }
-        let run = try await ec2([
-            ("Action", "RunInstances"), ("ImageId", "ami-03cf127a"), ("MinCount", "1"), ("MaxCount", "1"),
-            ("InstanceType", "t3.micro"), ("SubnetId", fixture.subnetIDs[0]),
-        ])
-        let instance = try #require(xmlValues("instanceId", in: run).first)
-        try await moto.call(
-            "elasticloadbalancing", version: "2015-12-01",
-            [
-                ("Action", "RegisterTargets"), ("TargetGroupArn", fixture.canaryTargetGroupARN),
-                ("Targets.member.1.Id", instance),
-            ], credentials: credentials)
+        let instance = try await moto.registerRunningInstance(
+            in: fixture.canaryTargetGroupARN, of: fixture, credentials: credentials)
         let healthy = try #require(try await router.canaryHealth())
         #expect(!healthy.down)
         #expect(healthy.summary == "the ALB's canary target group \(group): \(instance) healthy")

@@ -135,6 +135,26 @@ public final class MotoServer: @unchecked Sendable {
             canaryTargetGroupARN: groups[1], listenerARN: listener)
     }
 
+    /// Runs an EC2 instance in the fixture's first subnet and registers it in `targetGroupARN`: moto reports a
+    /// running registered instance healthy, so the router's own view of that group is "up". Returns its id.
+    @discardableResult
+    public func registerRunningInstance(
+        in targetGroupARN: String, of fixture: LoadBalancerFixture, credentials: AWSCredentials
+    ) async throws -> String {
+        let run = try await call(
+            "ec2", version: "2016-11-15",
+            [
+                ("Action", "RunInstances"), ("ImageId", "ami-03cf127a"), ("MinCount", "1"), ("MaxCount", "1"),
+                ("InstanceType", "t3.micro"), ("SubnetId", fixture.subnetIDs[0]),
+            ], credentials: credentials)
+        let instance = try first("instanceId", in: run)
+        try await call(
+            "elasticloadbalancing", version: "2015-12-01",
+            [("Action", "RegisterTargets"), ("TargetGroupArn", targetGroupARN), ("Targets.member.1.Id", instance)],
+            credentials: credentials)
+        return instance
+    }
+
     private func first(_ tag: String, in xml: String) throws -> String {
         guard let value = xmlValues(tag, in: xml).first else { throw SupportError("moto answer has no <\(tag)>: \(xml)") }
         return value
