@@ -83,4 +83,13 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
     public static let effectFailed = EventType("EffectFailed")
     /// `promoteStable` was confirmed: the new version is the stable one (Deployment patched or pools swapped).
     public static let stablePromoted = EventType("StablePromoted")
+
+    /// Every type Sluice writes. The dashboard listens to the event stream for each by name (an SSE listener per
+    /// type), so a type missing from its list is never seen live: DashboardListsTests keeps app.js in step.
+    public static let all: [EventType] = [
+        .rolloutStarted, .canaryDeployed, .stageStarted, .trafficShifted, .stageCompleted, .checkBreached,
+        .checkRecovered, .checkNoData, .providerError, .paused, .resumed, .promotionRequested, .promoting, .promoted,
+        .bakeStarted, .rollbackStarted, .rolledBack, .superseded, .failed, .driftDetected, .driftCorrected,
+        .effectFailed, .stablePromoted,
+    ]
 }

@@ -2,11 +2,11 @@
 // Every text from the server is put in the page as text (textContent, text nodes), never parsed as HTML.
 'use strict';
 
-const PHASES = ['Pending', 'Progressing', 'Paused', 'Promoting', 'Succeeded', 'RollingBack', 'RolledBack', 'Failed'];
+const PHASES = ['Pending', 'Progressing', 'Paused', 'Promoting', 'Baking', 'Succeeded', 'RollingBack', 'RolledBack', 'Failed'];
 const TERMINAL = ['Succeeded', 'RolledBack', 'Failed'];
 const EVENT_TYPES = ['RolloutStarted', 'CanaryDeployed', 'StageStarted', 'TrafficShifted', 'StageCompleted',
   'CheckBreached', 'CheckRecovered', 'CheckNoData', 'ProviderError', 'Paused', 'Resumed', 'PromotionRequested',
-  'Promoting', 'Promoted', 'RollbackStarted', 'RolledBack', 'Superseded', 'Failed', 'DriftDetected',
+  'Promoting', 'Promoted', 'BakeStarted', 'RollbackStarted', 'RolledBack', 'Superseded', 'Failed', 'DriftDetected',
   'DriftCorrected', 'EffectFailed', 'StablePromoted'];
 const ONCALL_ROLES = ['oncall', 'release', 'admin'];
 
@@ -242,6 +242,13 @@ function weightNode(rollout, id) {
   });
 }
 
+// The time left in the stage's hold, or in the bake after promotion (the checks still watch the new version).
+function holdText(rollout) {
+  if (TERMINAL.includes(rollout.phase)) return '—';
+  if (rollout.phase === 'Baking') return seconds(rollout.bakeRemainingSeconds) + ' of bake';
+  return seconds(rollout.holdRemainingSeconds);
+}
+
 function stageText(rollout) {
   if (!rollout.stage) return '—';
   return (rollout.stage.index + 1) + '/' + rollout.stageCount + ' ' + rollout.stage.name;
@@ -338,7 +345,7 @@ function overviewRow(strategy, rollout, limits) {
     h('td', { 'data-label': 'Phase' }, phaseBadge(rollout.phase)),
     h('td', { 'data-label': 'Stage', class: 'stage', text: stageText(rollout) }),
     h('td', { 'data-label': 'Traffic' }, weightNode(rollout)),
-    h('td', { 'data-label': 'Hold left', text: TERMINAL.includes(rollout.phase) ? '—' : seconds(rollout.holdRemainingSeconds) }),
+    h('td', { 'data-label': 'Hold left', text: holdText(rollout) }),
     h('td', { 'data-label': 'Checks', class: 'checks' },
       rollout.checks.map((c) => checkBar(c, checkLimits && checkLimits.get(c.name)))));
 }
@@ -383,7 +390,7 @@ function summary(rollout) {
   const rows = [
     ['Stage', h('span', { id: 'r-stage', text: stageText(rollout) })],
     ['Traffic to canary', weightNode(rollout, 'r-weight')],
-    ['Hold left', TERMINAL.includes(rollout.phase) ? '—' : seconds(rollout.holdRemainingSeconds)],
+    [rollout.phase === 'Baking' ? 'Bake left' : 'Hold left', h('span', { id: 'r-hold', text: holdText(rollout) })],
     ['Rollout', rollout.id],
     ['Started', dateTime(rollout.createdAt)],
     ['Updated', dateTime(rollout.updatedAt)],
