@@ -8,7 +8,7 @@ extension Controller: Service {
     /// until cancelled or a graceful shutdown (SIGTERM through a `ServiceGroup`). Effects cut short by
     /// the shutdown stay pending and are replayed by the next `run()`. Call it once per controller.
     /// With ownership, only the rollouts of the shards it leases: they resume as their leases are taken, and the
-    /// leases are given back once every driver has stopped.
+    /// leases are given back once every driver has stopped; and the commands queued for those shards are carried out.
     public func run() async throws {
         defer { counters.withLock { $0.running = false } }
         logger.info("controller started")
@@ -18,6 +18,7 @@ extension Controller: Service {
             await withDiscardingTaskGroup { group in
                 group.addTask { await self.notifier.run() }
                 if let ownership = self.ownership { group.addTask { await ownership.run(for: self) } }
+                if let commands = self.commands { group.addTask { await self.takeQueuedCommands(from: commands) } }
                 for await driver in self.newDrivers {
                     group.addTask {
                         await driver.run()

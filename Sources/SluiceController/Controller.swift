@@ -31,6 +31,13 @@ public final class Controller: Sendable {
         /// not thousands of half-done ticks each holding its requests and memory, and the HTTP queue in front of
         /// a router stays short, so a rollback's weight change is not stuck behind it. Commands never wait here.
         public var maxConcurrentTicks = 256
+        /// How long a replica that does not drive a rollout waits for the one that does to carry out a command it
+        /// queued; past it the command is withdrawn and the caller gets a 503 (docs/ha.md). Below the CLI's 15 s
+        /// request timeout, so that the caller gets that answer.
+        public var forwardTimeout: Duration = .seconds(10)
+        /// How often such a replica reads the command's outcome again when no notice came (a notice lost while its
+        /// listener reconnected).
+        public var forwardPoll: Duration = .seconds(1)
 
         public init() {}
     }
@@ -53,19 +60,30 @@ public final class Controller: Sendable {
     let newDriversContinuation: AsyncStream<RolloutDriver>.Continuation
     /// The shards this replica drives when several share the store (nil: it drives every rollout, as with SQLite).
     let ownership: ShardOwnership?
+    /// Where commands for rollouts this replica does not drive are queued for the replica that does (nil: one
+    /// replica, which carries out every command itself).
+    let commands: (any CommandQueue)?
+    /// Shards whose queued commands to take now (nil: every shard held), from the queue's notices and the lease work.
+    let sweeps: AsyncStream<Set<Int>?>
+    let sweepsContinuation: AsyncStream<Set<Int>?>.Continuation
+    /// Queued commands being carried out here now, so that a notice and a sweep do not take one twice.
+    let takingCommands = Locked<Set<Int64>>([])
 
     /// A controller over `store`. `http` delivers webhooks (nil: notifications are not sent, and say so
     /// in the log); `logger` gets `rollout.id`, `strategy.name` and `stage.index` metadata; `tracer` (nil: none)
     /// traces ticks and effects, and the request id and trace of a command's context are stored with what it records.
-    /// With `ownership` (replicas sharing a PostgreSQL store) it drives only the rollouts of the shards it leases.
+    /// With `ownership` (replicas sharing a PostgreSQL store) it drives only the rollouts of the shards it leases, and
+    /// with `commands` it queues the commands of other rollouts for their owner and carries out those queued for its own.
     public init(
         store: any RolloutStore, providers: any ProviderFactory, clock: any SluiceClock = SystemClock(),
         http: (any HTTPClient)?, logger: Logger, options: Options = Options(), tracer: (any Tracer)? = nil,
-        ownership: ShardOwnership? = nil
+        ownership: ShardOwnership? = nil, commands: (any CommandQueue)? = nil
     ) {
         self.tracer = tracer
         self.store = store
         self.ownership = ownership
+        self.commands = ownership == nil ? nil : commands
+        (sweeps, sweepsContinuation) = AsyncStream<Set<Int>?>.makeStream()
         self.providers = providers
         self.clock = clock
         self.logger = logger
@@ -106,22 +124,45 @@ public final class Controller: Sendable {
     /// Starts a rollout of `version` with the strategy's latest revision. With `supersede`, an active
     /// rollout of the strategy is rolled back first (and this waits until it has finished); without it,
     /// an active rollout is a `conflict`.
+    /// On a replica that does not drive the strategy's rollouts (several replicas), the start is queued for the one
+    /// that does and this answers with what it made of it (`forward`).
     public func startRollout(strategy key: StrategyKey, version: String, actor: String, supersede: Bool) async throws
         -> Rollout
     {
+        let request = QueuedCommand.Request.start(version: version, actor: actor, supersede: supersede)
+        if let commands, !owns(key) { return try await forward(request, strategy: key, to: commands) }
+        do {
+            return try await start(
+                strategy: key, version: version, actor: actor, supersede: supersede,
+                provenance: Provenance.current(tracer), carrying: nil)
+        } catch is NotOwner {
+            guard let commands else { throw ControllerError(.unavailable, "this replica no longer drives \(key)") }
+            return try await forward(request, strategy: key, to: commands)
+        }
+    }
+
+    /// `startRollout` here, as the owner: the start is recorded with `provenance`, and with `carrying`, the queued
+    /// command it carries out is marked applied in the same transaction.
+    func start(
+        strategy key: StrategyKey, version: String, actor: String, supersede: Bool, provenance: Provenance,
+        carrying queued: Int64?
+    ) async throws -> Rollout {
         let active = supersede ? try await mapStoreErrors({ try await self.store.activeRollout(of: key) }) : nil
-        if let active { try await supersedeAndWait(active, version: version, actor: actor) }
+        if let active { try await supersedeAndWait(active, version: version, actor: actor, provenance: provenance) }
         let superseded = active?.id
         let now = clock.now()
-        let provenance = Provenance.current(tracer)
-        let recorded = try await mapStoreErrors {
-            try await self.store.startRollout(strategy: key, now: now) { id, stored, pools in
-                let decision = Rollout.start(
-                    id: id, strategy: stored.strategy, revision: stored.revision, version: version, actor: actor,
-                    pools: pools, supersedes: superseded, now: now)
-                if let rejection = decision.rejection { throw ControllerError(.invalid, rejection) }
-                return provenance.stamp(decision)
+        let build: @Sendable (String, StoredStrategy, Pools?) throws -> Decision = { id, stored, pools in
+            let decision = Rollout.start(
+                id: id, strategy: stored.strategy, revision: stored.revision, version: version, actor: actor,
+                pools: pools, supersedes: superseded, now: now)
+            if let rejection = decision.rejection { throw ControllerError(.invalid, rejection) }
+            return provenance.stamp(decision)
+        }
+        let recorded = try await mapStoreErrorsNotingFence {
+            if let queued, let commands = self.commands {
+                return try await commands.startRollout(strategy: key, now: now, carrying: queued, build)
             }
+            return try await self.store.startRollout(strategy: key, now: now, build)
         }
         let driver = driver(for: recorded.rollout.id, strategy: key)
         await driver.committed(recorded, preempting: false)
@@ -130,19 +171,45 @@ public final class Controller: Sendable {
 
     /// Applies a human's command to a rollout: recorded at once (an in-flight observation of the rollout
     /// is cancelled and dropped), effects started at once. Refusals are `conflict` with `decide`'s reason.
+    /// On a replica that does not drive the rollout (several replicas), the command is queued for the one that does
+    /// and this answers with what it made of it (`forward`).
     public func command(rolloutID: String, _ command: Command) async throws -> Rollout {
+        guard let commands else {
+            return try await apply(command, to: rolloutID, provenance: Provenance.current(tracer), carrying: nil)
+        }
+        guard let rollout = try await mapStoreErrors({ try await self.store.rollout(rolloutID) }) else {
+            throw ControllerError(.notFound, "rollout \(rolloutID) does not exist")
+        }
+        let request = QueuedCommand.Request.command(rolloutID: rolloutID, command)
+        if !owns(rollout.strategy) { return try await forward(request, strategy: rollout.strategy, to: commands) }
+        do {
+            return try await apply(command, to: rolloutID, provenance: Provenance.current(tracer), carrying: nil)
+        } catch is NotOwner {
+            return try await forward(request, strategy: rollout.strategy, to: commands)
+        }
+    }
+
+    /// `command` here, as the owner: recorded with `provenance`, and with `carrying`, the queued command it carries
+    /// out is marked applied in the same transaction.
+    func apply(_ command: Command, to rolloutID: String, provenance: Provenance, carrying queued: Int64?) async throws
+        -> Rollout
+    {
         let driver = drivers.withLock { $0[rolloutID] }
         await driver?.preemptObservation()
         let now = clock.now()
-        let provenance = Provenance.current(tracer)
+        let tick = TickRecord(rolloutID: rolloutID, now: now)
+        let decideCommand: @Sendable (Rollout, StoredStrategy) throws -> Decision? = { rollout, stored in
+            let decision = decide(rollout, strategy: stored.strategy, input: .command(command), now: now)
+            if let rejection = decision.rejection { throw ControllerError(.conflict, rejection) }
+            return provenance.stamp(decision)
+        }
         let recorded: RecordedDecision?
         do {
-            recorded = try await mapStoreErrors {
-                try await self.store.record(TickRecord(rolloutID: rolloutID, now: now)) { rollout, stored in
-                    let decision = decide(rollout, strategy: stored.strategy, input: .command(command), now: now)
-                    if let rejection = decision.rejection { throw ControllerError(.conflict, rejection) }
-                    return provenance.stamp(decision)
+            recorded = try await mapStoreErrorsNotingFence {
+                if let queued, let commands = self.commands {
+                    return try await commands.record(tick, carrying: queued, decideCommand)
                 }
+                return try await self.store.record(tick, decideCommand)
             }
         } catch let error as ControllerError where error.code == .conflict {
             counters.withLock { $0.commandsRejected += 1 }
@@ -158,13 +225,16 @@ public final class Controller: Sendable {
     /// client's request timeout) until it is final. A rollback the router does not confirm is a `conflict` at once,
     /// with the reason: an effect of it failed, or the rollout was already RollingBack and the router has not
     /// confirmed weight 0 since. The rollback goes on (it is retried every tick); no new rollout is started.
-    private func supersedeAndWait(_ active: Rollout, version: String, actor: String) async throws {
+    private func supersedeAndWait(_ active: Rollout, version: String, actor: String, provenance: Provenance)
+        async throws
+    {
         let after = try await mapStoreErrors { try await self.store.lastSeq() }
         if active.phase == .rollingBack {
             if let stuck = Self.unconfirmedRollback(active) { throw stuck }
         } else {
-            let rollout = try await command(
-                rolloutID: active.id, .supersede(actor: actor, by: "a new rollout of \(version)"))
+            let rollout = try await apply(
+                .supersede(actor: actor, by: "a new rollout of \(version)"), to: active.id, provenance: provenance,
+                carrying: nil)
             if rollout.phase.isTerminal { return }
         }
         let store = self.store
@@ -252,6 +322,18 @@ public final class Controller: Sendable {
     func mapStoreErrors<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
+        } catch let error as StoreError {
+            throw ControllerError(error)
+        }
+    }
+
+    /// `mapStoreErrors`, except that a write refused as `fenced` (nothing was written: another replica drives the
+    /// rollout now) is `NotOwner` when commands can be queued for that replica.
+    func mapStoreErrorsNotingFence<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as StoreError where error.code == .fenced && commands != nil {
+            throw NotOwner(reason: error.message)
         } catch let error as StoreError {
             throw ControllerError(error)
         }

@@ -68,7 +68,7 @@ public enum SluiceServer {
         }
         let controller = Controller(
             store: store, providers: providers, http: http, logger: logger, tracer: tracer,
-            ownership: ownership)
+            ownership: ownership, commands: postgres)
         if let directory = config.strategiesDir {
             try await applyDirectory(directory, to: store, logger: logger)
         }

@@ -88,6 +88,8 @@ public final class ShardOwnership: Sendable {
             do {
                 try await step(controller)
                 lastFailure.withLock { $0 = nil }
+                // Commands queued for the shards held (those just taken included), in case a notice was missed.
+                controller.sweepCommands(inShards: nil)
             } catch is CancellationError {
                 return
             } catch {

@@ -10,15 +10,16 @@ extension PostgresStore {
 
     /// Wakes this replica's readers (`eventStream`, `nextEvents`, so SSE and delivery sinks) on every replica's
     /// commits: listens on `eventsChannel` on one dedicated connection, outside the pool, and rings the
-    /// broadcaster's commit subscribers of the notified strategy. Readers read every page from the database by
+    /// broadcaster's commit subscribers of the notified strategy. On the same connection it listens on
+    /// `commandsChannel` and hands the commands queue's notices to `notices` (`.missed` each time it starts listening). Readers read every page from the database by
     /// `seq`, so the notification only says when, never what or in which order.
     ///
     /// When the connection fails (the database restarted, failed over, or cut it) this connects again, after a pause
     /// that doubles from `retry` up to `maxRetry`, and each time it starts listening it rings every subscriber
     /// once: a commit may have been notified while nobody here listened. Runs until cancelled.
     static func listen(
-        _ configuration: PostgresConnection.Configuration, to broadcaster: EventBroadcaster, retry: Duration,
-        maxRetry: Duration, logger: Logger
+        _ configuration: PostgresConnection.Configuration, to broadcaster: EventBroadcaster, notices: CommandNotices,
+        retry: Duration, maxRetry: Duration, logger: Logger
     ) async {
         var delay = retry
         while !Task.isCancelled {
@@ -26,11 +27,28 @@ extension PostgresStore {
                 let connection = try await PostgresConnection.connect(
                     configuration: configuration, id: 1, logger: logger)
                 do {
-                    try await connection.listen(on: eventsChannel) { notifications in
-                        delay = retry
-                        broadcaster.ringCommits(of: nil)
-                        for try await notification in notifications {
-                            broadcaster.ringCommits(of: StrategyKey(notified: notification.payload))
+                    try await connection.listen(on: eventsChannel) { events in
+                        try await connection.listen(on: commandsChannel) { commands in
+                            delay = retry
+                            broadcaster.ringCommits(of: nil)
+                            notices.publish(.missed)
+                            // Until either sequence ends (the connection closed) or fails.
+                            try await withThrowingTaskGroup(of: Void.self) { group in
+                                group.addTask {
+                                    for try await notification in events {
+                                        broadcaster.ringCommits(of: StrategyKey(notified: notification.payload))
+                                    }
+                                }
+                                group.addTask {
+                                    for try await notification in commands {
+                                        if let notice = CommandNotice(notified: notification.payload) {
+                                            notices.publish(notice)
+                                        }
+                                    }
+                                }
+                                defer { group.cancelAll() }
+                                _ = try await group.next()
+                            }
                         }
                     }
                 } catch {

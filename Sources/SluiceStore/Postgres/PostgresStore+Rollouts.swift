@@ -9,6 +9,14 @@ extension PostgresStore: RolloutStore {
         strategy key: StrategyKey, now: Timestamp,
         _ build: @escaping @Sendable (_ id: String, _ strategy: StoredStrategy, _ pools: Pools?) throws -> Decision
     ) async throws -> RecordedDecision {
+        try await startRollout(strategy: key, now: now, queued: nil, build)
+    }
+
+    /// `startRollout`, marking the queued command `queued` (when given) applied in the same transaction.
+    func startRollout(
+        strategy key: StrategyKey, now: Timestamp, queued: Int64?,
+        _ build: @escaping @Sendable (_ id: String, _ strategy: StoredStrategy, _ pools: Pools?) throws -> Decision
+    ) async throws -> RecordedDecision {
         let recorded = try await write("start a rollout of \(key)") { connection in
             // The strategy's lock (one start at a time per strategy), then the one that numbers ids per day.
             try await Self.lockStrategyAndRolloutIDs(connection, key, logger: logger)
@@ -30,8 +38,11 @@ extension PostgresStore: RolloutStore {
                 VALUES (\(id), \(key.namespace), \(key.name), 'Pending', TRUE, 0, \(now.millisecondsSinceEpoch),
                     \(now.millisecondsSinceEpoch), '{}')
                 """, logger: logger)
-            return try await self.apply(
+            if let queued { try await self.takeCommand(connection, queued) }
+            let recorded = try await self.apply(
                 connection, decision, previous: nil, generation: 0, samples: [], reported: [], now: now)
+            if let queued { try await self.finishCommand(connection, queued, .applied(recorded.rollout), now: now) }
+            return recorded
         }
         broadcaster.publish(recorded.events)
         return recorded
@@ -46,6 +57,13 @@ extension PostgresStore: RolloutStore {
     /// `staleState`.
     public func record(
         _ tick: TickRecord, _ decide: @escaping @Sendable (Rollout, StoredStrategy) throws -> Decision?
+    ) async throws -> RecordedDecision? {
+        try await record(tick, queued: nil, decide)
+    }
+
+    /// `record`, marking the queued command `queued` (when given) applied in the same transaction.
+    func record(
+        _ tick: TickRecord, queued: Int64?, _ decide: @escaping @Sendable (Rollout, StoredStrategy) throws -> Decision?
     ) async throws -> RecordedDecision? {
         let rolloutID = tick.rolloutID
         let recorded = try await write("record a decision of \(rolloutID)") { connection -> RecordedDecision? in
@@ -81,9 +99,12 @@ extension PostgresStore: RolloutStore {
             guard decision.rollout.id == rolloutID else {
                 throw StoreError(.invalidDecision, "a decision for \(decision.rollout.id) recorded as \(rolloutID)")
             }
-            return try await self.apply(
+            if let queued { try await self.takeCommand(connection, queued) }
+            let recorded = try await self.apply(
                 connection, decision, previous: current.rollout, generation: current.generation,
                 samples: tick.samples, reported: tick.reportedFailures, observedAt: tick.observedAt, now: tick.now)
+            if let queued { try await self.finishCommand(connection, queued, .applied(recorded.rollout), now: tick.now) }
+            return recorded
         }
         if let recorded { broadcaster.publish(recorded.events) }
         return recorded

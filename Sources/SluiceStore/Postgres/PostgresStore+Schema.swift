@@ -163,6 +163,27 @@ extension PostgresStore {
                 "CREATE INDEX sessions_by_expiry ON sessions (expires_at)",
             ]
         ),
+        (
+            // Commands sent to a replica that does not drive the rollout, for the one that does (docs/ha.md).
+            "v4-commands",
+            [
+                """
+                CREATE TABLE commands (
+                    id BIGSERIAL PRIMARY KEY,
+                    shard INTEGER NOT NULL,
+                    namespace TEXT COLLATE "C" NOT NULL,
+                    name TEXT COLLATE "C" NOT NULL,
+                    request TEXT NOT NULL,
+                    status TEXT NOT NULL CHECK (status IN ('pending', 'applied', 'refused', 'cancelled')),
+                    outcome TEXT,
+                    queued_at BIGINT NOT NULL,
+                    finished_at BIGINT,
+                    finished_by TEXT
+                )
+                """,
+                "CREATE INDEX commands_pending ON commands (shard, id) WHERE status = 'pending'",
+            ]
+        ),
     ]
 
     /// The advisory lock key migrations hold (any constant no other code uses): replicas that start together

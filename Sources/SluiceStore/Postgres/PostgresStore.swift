@@ -23,8 +23,10 @@ public final class PostgresStore: Sendable, Service {
     /// one replica alone on the database).
     let leases: LeaseView?
     let broadcaster = EventBroadcaster()
+    /// The commands queue's notices from every replica (`CommandQueue.commandNotices`).
+    let notices = CommandNotices()
     private let pool: Task<Void, Never>
-    /// Listens for every replica's commits (`listen(_:to:retry:maxRetry:logger:)`).
+    /// Listens for every replica's commits and queued commands (`listen(_:to:notices:retry:maxRetry:logger:)`).
     private let listener: Task<Void, Never>
 
     private init(
@@ -39,8 +41,11 @@ public final class PostgresStore: Sendable, Service {
         // The pool's own long-running task (PostgresClient needs one): cancelled and awaited by `close()`.
         self.pool = Task { await client.run() }
         let broadcaster = self.broadcaster
+        let notices = self.notices
         self.listener = Task {
-            await Self.listen(listening, to: broadcaster, retry: .milliseconds(100), maxRetry: .seconds(2), logger: logger)
+            await Self.listen(
+                listening, to: broadcaster, notices: notices, retry: .milliseconds(100), maxRetry: .seconds(2),
+                logger: logger)
         }
     }
 
