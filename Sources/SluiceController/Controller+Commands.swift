@@ -2,6 +2,14 @@ import Logging
 import SluiceCore
 import SluiceStore
 
+/// Which queued commands the owner takes now.
+enum CommandSweep: Sendable {
+    /// Those of `shards` (nil: of every shard held), read from the queue.
+    case shards(Set<Int>?)
+    /// This one, as its notice gave it.
+    case command(QueuedCommand)
+}
+
 /// A write was fenced: another replica drives the rollout now, and nothing was written, so the command can be queued
 /// for it.
 struct NotOwner: Error {
@@ -96,23 +104,31 @@ extension Controller {
             group.addTask {
                 for await notice in commands.commandNotices() {
                     switch notice {
-                    case .queued(let shard): sweeps.yield([shard])
-                    case .missed: sweeps.yield(nil)
+                    case .command(let command): sweeps.yield(.command(command))
+                    case .queued(let shard): sweeps.yield(.shards([shard]))
+                    case .missed: sweeps.yield(.shards(nil))
                     case .finished: break
                     }
                 }
             }
-            for await shards in self.sweeps {
-                let held = Set(ownership?.view.shards.keys.map { $0 } ?? [])
-                let wanted = (shards ?? held).filter { self.mayAct(on: $0) }
-                guard !wanted.isEmpty else { continue }
+            for await sweep in self.sweeps {
                 let pending: [QueuedCommand]
-                do {
-                    pending = try await commands.pendingCommands(inShards: wanted)
-                } catch {
-                    counters.withLock { $0.storeErrors += 1 }
-                    logger.error("cannot read the queued commands; reading them again later", metadata: ["error": "\(error)"])
-                    continue
+                switch sweep {
+                case .command(let command):
+                    guard mayAct(on: Shards.of(command.strategy)) else { continue }
+                    pending = [command]  // taking it checks that it is still queued
+                case .shards(let shards):
+                    let held = Set(ownership?.view.shards.keys.map { $0 } ?? [])
+                    let wanted = (shards ?? held).filter { self.mayAct(on: $0) }
+                    guard !wanted.isEmpty else { continue }
+                    do {
+                        pending = try await commands.pendingCommands(inShards: wanted)
+                    } catch {
+                        counters.withLock { $0.storeErrors += 1 }
+                        logger.error(
+                            "cannot read the queued commands; reading them again later", metadata: ["error": "\(error)"])
+                        continue
+                    }
                 }
                 for command in pending where takingCommands.withLock({ $0.insert(command.id).inserted }) {
                     group.addTask {
@@ -128,7 +144,7 @@ extension Controller {
     /// Asks for the queued commands of `shards` (nil: of every shard held) to be taken now.
     func sweepCommands(inShards shards: Set<Int>?) {
         guard commands != nil else { return }
-        sweepsContinuation.yield(shards)
+        sweepsContinuation.yield(.shards(shards))
     }
 
     /// Carries out queued `command` as the owner, with the actor, reason, request id and trace it was queued with. A

@@ -63,9 +63,9 @@ public final class Controller: Sendable {
     /// Where commands for rollouts this replica does not drive are queued for the replica that does (nil: one
     /// replica, which carries out every command itself).
     let commands: (any CommandQueue)?
-    /// Shards whose queued commands to take now (nil: every shard held), from the queue's notices and the lease work.
-    let sweeps: AsyncStream<Set<Int>?>
-    let sweepsContinuation: AsyncStream<Set<Int>?>.Continuation
+    /// Queued commands to take now, from the queue's notices and the lease work.
+    let sweeps: AsyncStream<CommandSweep>
+    let sweepsContinuation: AsyncStream<CommandSweep>.Continuation
     /// Queued commands being carried out here now, so that a notice and a sweep do not take one twice.
     let takingCommands = Locked<Set<Int64>>([])
 
@@ -83,7 +83,7 @@ public final class Controller: Sendable {
         self.store = store
         self.ownership = ownership
         self.commands = ownership == nil ? nil : commands
-        (sweeps, sweepsContinuation) = AsyncStream<Set<Int>?>.makeStream()
+        (sweeps, sweepsContinuation) = AsyncStream<CommandSweep>.makeStream()
         self.providers = providers
         self.clock = clock
         self.logger = logger

@@ -29,10 +29,14 @@ struct PostgresCommandQueueTests {
         let queued = try await replicas.b.enqueue(
             .command(rolloutID: id, .pause(actor: "alice")), strategy: key, requestID: "req-1", traceparent: nil,
             now: Fixtures.epoch)
+        // The notice holds the whole command, so the owner needs no read to carry it out.
         var notices = heard.makeAsyncIterator()
-        while let notice = await notices.next() {
-            if notice == .queued(shard: fencing.shard) { break }
+        var notified: QueuedCommand?
+        while notified == nil, let notice = await notices.next() {
+            if case .command(let command) = notice { notified = command }
         }
+        #expect(notified?.id == queued && notified?.strategy == key && notified?.requestID == "req-1")
+        #expect(notified?.request == .command(rolloutID: id, .pause(actor: "alice")))
         #expect(try await replicas.b.outcome(ofCommand: queued) == nil, "queued, not carried out")
         let pending = try await replicas.a.pendingCommands(inShards: [fencing.shard])
         #expect(pending.map(\.id) == [queued])

@@ -45,6 +45,9 @@ public enum CommandOutcome: Sendable, Hashable, Codable {
 public enum CommandNotice: Sendable, Hashable {
     /// A command of a rollout in `shard` was queued.
     case queued(shard: Int)
+    /// This command was queued, all of it in the notice (so the owner need not read it; one too long for a notice
+    /// comes as `queued`).
+    case command(QueuedCommand)
     /// The command `id` was carried out, refused or cancelled.
     case finished(id: Int64)
     /// The replica was not listening for a while (it connected again): anything may have happened meanwhile.

@@ -3,8 +3,9 @@ import PostgresNIO
 import SluiceCore
 
 extension PostgresStore: CommandQueue {
-    /// The channel the queue notifies: `queued:SHARD` when a command is queued, `finished:ID` when one is carried out,
-    /// refused or cancelled. Delivered at commit, to every replica's listener (`listen`).
+    /// The channel the queue notifies: `command:ID:NAMESPACE/NAME:BODY` (or `queued:SHARD` for a body too long for a
+    /// notice) when a command is queued, `finished:ID` when one is carried out, refused or cancelled. Delivered at
+    /// commit, to every replica's listener (`listen`).
     static let commandsChannel = "sluice_commands"
 
     /// Queues `request` and notifies `commandsChannel` in the same statement (no extra round trip). Not fenced: any
@@ -15,6 +16,10 @@ extension PostgresStore: CommandQueue {
     ) async throws -> Int64 {
         let shard = Shards.of(key)
         let body = try StoreJSON.encode(QueuedBody(request: request, requestID: requestID, traceparent: traceparent))
+        // The whole command in the notice (`command:ID:NAMESPACE/NAME:BODY`) saves the owner a read; PostgreSQL takes
+        // payloads under 8000 bytes, so a longer one only names its shard.
+        let notice = "command:\(key.namespace)/\(key.name):\(body)"
+        let (prefix, rest) = notice.utf8.count < 7900 ? ("command:", ":" + notice.dropFirst("command:".count)) : ("queued:\(shard)", "")
         return try await write("queue a command for \(key)") { connection in
             guard
                 let row = try await connection.row(
@@ -25,7 +30,9 @@ extension PostgresStore: CommandQueue {
                             \(now.millisecondsSinceEpoch))
                         RETURNING id
                     )
-                    SELECT id FROM queued, (SELECT pg_notify(\(Self.commandsChannel), \("queued:\(shard)"))) AS notified
+                    SELECT id, pg_notify(\(Self.commandsChannel),
+                        CASE WHEN \(rest) = '' THEN \(prefix) ELSE \(prefix) || id::text || \(rest) END)
+                    FROM queued
                     """, logger: logger)
             else { throw StoreError(.database, "a command for \(key) was queued without an id") }
             return try row.get("id", Int64.self)
@@ -163,7 +170,17 @@ struct QueuedBody: Codable {
 extension CommandNotice {
     /// The notice a `commandsChannel` payload says; nil for one this version does not know.
     init?(notified payload: String) {
-        if payload.hasPrefix("queued:"), let shard = Int(payload.dropFirst("queued:".count)) {
+        if payload.hasPrefix("command:") {
+            // command:ID:NAMESPACE/NAME:BODY (namespaces and names hold no colon; the body is JSON)
+            let parts = payload.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
+            guard parts.count == 4, let id = Int64(parts[1]), let key = StrategyKey(notified: String(parts[2])),
+                let body = try? StoreJSON.decode(QueuedBody.self, String(parts[3]), what: "command \(id)")
+            else { return nil }
+            self = .command(
+                QueuedCommand(
+                    id: id, strategy: key, request: body.request, requestID: body.requestID,
+                    traceparent: body.traceparent))
+        } else if payload.hasPrefix("queued:"), let shard = Int(payload.dropFirst("queued:".count)) {
             self = .queued(shard: shard)
         } else if payload.hasPrefix("finished:"), let id = Int64(payload.dropFirst("finished:".count)) {
             self = .finished(id: id)

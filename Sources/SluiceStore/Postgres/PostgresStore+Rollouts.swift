@@ -21,6 +21,7 @@ extension PostgresStore: RolloutStore {
             // The strategy's lock (one start at a time per strategy), then the one that numbers ids per day.
             try await Self.lockStrategyAndRolloutIDs(connection, key, logger: logger)
             try await self.fence(connection, key, what: "start a rollout of \(key)")
+            if let queued { try await self.takeCommand(connection, queued) }
             guard let stored = try await Self.latestStrategy(connection, key, logger: logger) else {
                 throw StoreError(.notFound, "strategy \(key) does not exist")
             }
@@ -38,7 +39,6 @@ extension PostgresStore: RolloutStore {
                 VALUES (\(id), \(key.namespace), \(key.name), 'Pending', TRUE, 0, \(now.millisecondsSinceEpoch),
                     \(now.millisecondsSinceEpoch), '{}')
                 """, logger: logger)
-            if let queued { try await self.takeCommand(connection, queued) }
             let recorded = try await self.apply(
                 connection, decision, previous: nil, generation: 0, samples: [], reported: [], now: now)
             if let queued { try await self.finishCommand(connection, queued, .applied(recorded.rollout), now: now) }
@@ -75,6 +75,7 @@ extension PostgresStore: RolloutStore {
                 connection,
                 StrategyKey(namespace: try row.get("namespace", String.self), name: try row.get("name", String.self)),
                 what: "record a decision of \(rolloutID)")
+            if let queued { try await self.takeCommand(connection, queued) }
             let current: RolloutRecord
             if let read = tick.basedOn, read.rollout.id == rolloutID {
                 guard try row.get("generation", Int64.self) == read.generation else {
@@ -99,7 +100,6 @@ extension PostgresStore: RolloutStore {
             guard decision.rollout.id == rolloutID else {
                 throw StoreError(.invalidDecision, "a decision for \(decision.rollout.id) recorded as \(rolloutID)")
             }
-            if let queued { try await self.takeCommand(connection, queued) }
             let recorded = try await self.apply(
                 connection, decision, previous: current.rollout, generation: current.generation,
                 samples: tick.samples, reported: tick.reportedFailures, observedAt: tick.observedAt, now: tick.now)
