@@ -9,17 +9,24 @@ public struct EventQuery: Sendable, Hashable {
     public var strategy: StrategyKey?
     /// At most this many events per call (a page; call again with `after` = the last seq).
     public var limit: Int
+    /// Only events recorded in this trace: 32 lowercase hex digits, the second field of their `traceparent`.
+    public var traceID: String?
 
-    public init(after: Int64 = 0, rollout: String? = nil, strategy: StrategyKey? = nil, limit: Int = 1000) {
+    public init(
+        after: Int64 = 0, rollout: String? = nil, strategy: StrategyKey? = nil, limit: Int = 1000,
+        traceID: String? = nil
+    ) {
         self.after = after
         self.rollout = rollout
         self.strategy = strategy
         self.limit = limit
+        self.traceID = traceID
     }
 
-    /// Whether `event` passes the rollout and strategy filters (not `after`, not `limit`).
+    /// Whether `event` passes the rollout, strategy and trace filters (not `after`, not `limit`).
     public func matches(_ event: Event) -> Bool {
         (rollout == nil || event.rollout == rollout) && (strategy == nil || event.strategy == strategy)
+            && (traceID == nil || event.traceID == traceID)
     }
 }
 
@@ -75,6 +82,11 @@ extension Store {
         if let strategy = query.strategy {
             sql += " AND namespace = ? AND name = ?"
             arguments += [strategy.namespace, strategy.name]
+        }
+        if let traceID = query.traceID {
+            // A scan of the rows after `after` (no index: a trace's events are looked up, not followed at volume).
+            sql += " AND substr(json_extract(content, '$.traceparent'), 4, 32) = ?"
+            arguments += [traceID]
         }
         return (sql, arguments)
     }

@@ -133,6 +133,54 @@ struct TracingTests {
         #expect(payload.traceparent == nil, "\(payload)")
     }
 
+    /// `sluice events --trace-id` keeps the events one trace recorded (and `GET /v1/events?trace_id=`); the text
+    /// output ends an event that a request caused with `request=ID`.
+    @Test
+    func eventsAreFoundByTraceIDAndTheTextShowsTheRequestID() async throws {
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        let path = server.directory + "/search.yaml"
+        try ServeProcess.strategy(weight: 10).write(toFile: path, atomically: true, encoding: .utf8)
+        #expect(try await runSluice(["apply", "-f", path] + server.tokenArgs(.release)).status == 0)
+        let other = "0af7651916cd43dd8448eb211c80319c"
+        for (trace, arguments) in [
+            (Self.traceID, ["rollout", "start", "web/search", "--version", "v2"] + server.tokenArgs(.ci)),
+            (other, ["pause", "web/search"] + server.tokenArgs(.oncall)),
+        ] {
+            let done = try await run(
+                "/usr/bin/env", ["TRACEPARENT=00-\(trace)-00f067aa0ba902b7-01", try sluiceBinary()] + arguments)
+            #expect(done.status == 0, "\(arguments): \(done.stderr)")
+        }
+        func listed(_ arguments: [String]) async throws -> [EventPayload] {
+            let result = try await runSluice(["events", "-o", "json"] + arguments + server.tokenArgs(.viewer))
+            #expect(result.status == 0, "\(result.stderr)")
+            return try result.stdout.split(separator: "\n").map {
+                try JSONDecoder().decode(EventPayload.self, from: Data($0.utf8))
+            }
+        }
+        let all = try await listed([])
+        let first = try await listed(["--trace-id", Self.traceID])
+        #expect(first.contains { $0.type == "RolloutStarted" } && !first.contains { $0.type == "Paused" }, "\(first)")
+        #expect(first.allSatisfy { $0.traceparent?.hasPrefix("00-\(Self.traceID)-") == true }, "\(first)")
+        // Upper case is accepted, as some tools print trace ids; with a strategy it is both filters.
+        let second = try await listed(["web/search", "--trace-id", other.uppercased()])
+        #expect(second.map(\.type) == ["Paused"], "\(second)")
+        #expect(all.count >= first.count + second.count && all.count > second.count, "\(all.map(\.type))")
+
+        let text = try await runSluice(["events", "web/search"] + server.tokenArgs(.viewer))
+        let paused = try #require(text.stdout.split(separator: "\n").first { $0.contains("Paused") }, "\(text.stdout)")
+        let requestID = try #require(second.first?.requestID)
+        #expect(paused.hasSuffix("  request=\(requestID)"), "\(paused)")
+
+        let bad = try await runSluice(["events", "--trace-id", "xyz"] + server.tokenArgs(.viewer))
+        #expect(bad.status == 64 && bad.stderr.contains("--trace-id must be a W3C trace id"), "\(bad.stderr)")
+        let api = try await run(
+            "/usr/bin/curl",
+            ["-s", "-w", "\n%{http_code}", "-H", "Authorization: Bearer \(ServeProcess.token(.viewer))",
+             server.url + "/v1/events?trace_id=" + String(repeating: "0", count: 32)])
+        #expect(api.stdout.hasSuffix("\n400") && api.stdout.contains("trace_id"), "\(api.stdout)")
+    }
+
     /// The id of the active rollout once the router confirms `weight`.
     private func waitForWeight(_ weight: Int, server: ServeProcess) async throws -> String {
         var id = ""

@@ -5,6 +5,7 @@ import NIOCore
 import ServiceLifecycle
 import SluiceController
 import SluiceCore
+import SluiceStore
 
 extension APIServer {
     /// Events per read from the store.
@@ -14,15 +15,21 @@ extension APIServer {
     /// How often an idle stream sends a comment, so dead clients are noticed and proxies keep it open.
     static let keepalive: Duration = .seconds(15)
 
-    /// `GET /v1/events[?rollout=&strategy=&after=SEQ]`; with `Accept: text/event-stream` it follows.
+    /// `GET /v1/events[?rollout=&strategy=&trace_id=&after=SEQ]`; with `Accept: text/event-stream` it follows.
     func addEventRoutes(to router: Router<APIContext>) {
         route(router, .get, "/v1/events", role: .viewer) { request, _, _ in
             let query = request.uri.queryParameters
             let strategy = try Self.strategyFilter(query)
             let rollout = query.get("rollout")
+            let traceID = query.get("trace_id")
+            if let traceID, !Event.isTraceID(traceID) {
+                throw APIError(
+                    .badRequest,
+                    "`trace_id` must be a W3C trace id (32 lowercase hex digits, not all 0), got \"\(traceID)\"")
+            }
             // A strategy that was never applied is a 404 (a deleted one still has its history in the log).
             if let strategy, try await backend.strategy(strategy, revision: nil) == nil,
-                try await backend.events(after: 0, rollout: nil, strategy: strategy, limit: 1).isEmpty
+                try await backend.events(EventQuery(strategy: strategy, limit: 1)).isEmpty
             {
                 throw try await unknownStrategy(strategy)
             }
@@ -50,11 +57,12 @@ extension APIServer {
             }
             if since != nil || tail != nil {
                 after = try await backend.eventStart(
-                    after: after, rollout: rollout, strategy: strategy, since: since, tail: tail)
+                    EventQuery(after: after, rollout: rollout, strategy: strategy, traceID: traceID), since: since,
+                    tail: tail)
             }
             let accept = request.headers[.accept] ?? ""
             if accept.contains("text/event-stream") {
-                return stream(after: after, rollout: rollout, strategy: strategy)
+                return stream(EventQuery(after: after, rollout: rollout, strategy: strategy, traceID: traceID))
             }
             var limit = 1000
             if let text = query.get("limit") {
@@ -74,7 +82,8 @@ extension APIServer {
             let deadline = ContinuousClock.now + wait
             while true {
                 let seen = signal.latest
-                let events = try await backend.events(after: after, rollout: rollout, strategy: strategy, limit: limit)
+                let events = try await backend.events(
+                    EventQuery(after: after, rollout: rollout, strategy: strategy, limit: limit, traceID: traceID))
                 if !events.isEmpty || ContinuousClock.now >= deadline {
                     return try Self.json(EventList(events: events.map(EventView.init), last: events.last?.seq ?? after))
                 }
@@ -87,17 +96,20 @@ extension APIServer {
     }
 
     /// A Server-Sent Events stream from `after`: `id:` is the seq, so `Last-Event-ID` resumes exactly.
-    private func stream(after: Int64, rollout: String?, strategy: StrategyKey?) -> Response {
+    private func stream(_ query: EventQuery) -> Response {
         let backend = backend
         let signal = signal
+        let after = query.after
         let body = ResponseBody { writer in
             var last = after
             var lastWrite = ContinuousClock.now
             try await writer.write(ByteBuffer(string: ": following events after \(after)\n\n"))
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 let seen = signal.latest
-                let events = try await backend.events(
-                    after: last, rollout: rollout, strategy: strategy, limit: Self.eventPage)
+                var page = query
+                page.after = last
+                page.limit = Self.eventPage
+                let events = try await backend.events(page)
                 if !events.isEmpty {
                     var text = ""
                     for event in events { text += try Self.serverSentEvent(event) }

@@ -250,19 +250,12 @@ public final class ControllerBackend: SluiceBackend, Service, Sendable {
         try await mapped { try await self.store.samples(rollout: rollout, check: check) }
     }
 
-    public func events(after: Int64, rollout: String?, strategy: StrategyKey?, limit: Int) async throws -> [Event] {
-        try await mapped {
-            try await self.store.events(EventQuery(after: after, rollout: rollout, strategy: strategy, limit: limit))
-        }
+    public func events(_ query: EventQuery) async throws -> [Event] {
+        try await mapped { try await self.store.events(query) }
     }
 
-    public func eventStart(
-        after: Int64, rollout: String?, strategy: StrategyKey?, since: Timestamp?, tail: Int?
-    ) async throws -> Int64 {
-        try await mapped {
-            try await self.store.eventStart(
-                EventQuery(after: after, rollout: rollout, strategy: strategy), since: since, tail: tail)
-        }
+    public func eventStart(_ query: EventQuery, since: Timestamp?, tail: Int?) async throws -> Int64 {
+        try await mapped { try await self.store.eventStart(query, since: since, tail: tail) }
     }
 
     public func runtimeMetrics() async -> RuntimeMetrics {

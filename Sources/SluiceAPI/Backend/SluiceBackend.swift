@@ -1,5 +1,6 @@
 import SluiceController
 import SluiceCore
+import SluiceStore
 
 /// What the API needs from the rest of Sluice: the store and the controller behind one seam.
 ///
@@ -37,13 +38,12 @@ public protocol SluiceBackend: Sendable {
     /// The most recent samples of one check of a rollout, oldest first.
     func samples(rollout: String, check: String) async throws -> [Sample]
 
-    /// Events with `seq > after`, oldest first, at most `limit`, optionally of one rollout or strategy.
-    func events(after: Int64, rollout: String?, strategy: StrategyKey?, limit: Int) async throws -> [Event]
-    /// The `after` to list from so that a listing holds only the events from `since` on and, of those, only the
-    /// newest `tail` (each optional), read from the newest end of the log.
-    func eventStart(
-        after: Int64, rollout: String?, strategy: StrategyKey?, since: Timestamp?, tail: Int?
-    ) async throws -> Int64
+    /// Events with `seq > query.after`, oldest first, at most `query.limit`, optionally of one rollout, strategy
+    /// or trace.
+    func events(_ query: EventQuery) async throws -> [Event]
+    /// The `after` to list `query` from so that a listing holds only the events from `since` on and, of those, only
+    /// the newest `tail` (each optional), read from the newest end of the log.
+    func eventStart(_ query: EventQuery, since: Timestamp?, tail: Int?) async throws -> Int64
 
     /// Counters and timings of the controller for `/metrics`.
     func runtimeMetrics() async -> RuntimeMetrics

@@ -93,3 +93,15 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
         .effectFailed, .stablePromoted,
     ]
 }
+
+extension Event {
+    /// The trace id of the event's `traceparent` (`VERSION-TRACEID-SPANID-FLAGS`): the 32 characters after the
+    /// version; nil without one.
+    public var traceID: String? { traceparent.map { String($0.dropFirst(3).prefix(32)) } }
+
+    /// Whether `text` is a trace id as W3C writes it: 32 lowercase hex digits, not all zero.
+    public static func isTraceID(_ text: String) -> Bool {
+        text.utf8.count == 32 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
+            && text.utf8.contains { $0 != 0x30 }
+    }
+}

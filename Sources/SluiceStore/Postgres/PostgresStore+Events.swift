@@ -142,7 +142,7 @@ extension PostgresStore {
         }
     }
 
-    /// `select` (ending in `seq > ?`, bound to `query.after`) with the rollout and strategy filters of `query`.
+    /// `select` (ending in `seq > ?`, bound to `query.after`) with the rollout, strategy and trace filters of `query`.
     private static func eventFilter(_ select: String, _ query: EventQuery) -> SQLBuilder {
         var sql = SQLBuilder("")
         sql.append(select, query.after)
@@ -151,6 +151,9 @@ extension PostgresStore {
         }
         if let strategy = query.strategy {
             sql.append(" AND namespace = ? AND name = ?", strategy.namespace, strategy.name)
+        }
+        if let traceID = query.traceID {
+            sql.append(" AND substr(content::json ->> 'traceparent', 4, 32) = ?", traceID)
         }
         return sql
     }

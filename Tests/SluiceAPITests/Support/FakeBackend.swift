@@ -1,6 +1,7 @@
 import Foundation
 import SluiceAPI
 import SluiceCore
+import SluiceStore
 
 /// An in-memory `SluiceBackend` for the API's own tests: it records what the API asked and answers with
 /// what a real backend would for the cases under test (404, 409, 422). The real store and controller
@@ -192,20 +193,14 @@ final class FakeBackend: SluiceBackend, @unchecked Sendable {
         lock.withLock { rolloutsByID[id]?.phase = phase }
     }
 
-    func events(after: Int64, rollout: String?, strategy: StrategyKey?, limit: Int) async throws -> [Event] {
-        lock.withLock {
-            Array(log.filter { $0.seq > after && (rollout == nil || $0.rollout == rollout) && (strategy == nil || $0.strategy == strategy) }
-                .prefix(limit))
-        }
+    func events(_ query: EventQuery) async throws -> [Event] {
+        lock.withLock { Array(log.filter { $0.seq > query.after && query.matches($0) }.prefix(query.limit)) }
     }
 
-    func eventStart(
-        after: Int64, rollout: String?, strategy: StrategyKey?, since: Timestamp?, tail: Int?
-    ) async throws -> Int64 {
-        lock.withLock {
-            var window = log.filter {
-                $0.seq > after && (rollout == nil || $0.rollout == rollout) && (strategy == nil || $0.strategy == strategy)
-            }
+    func eventStart(_ query: EventQuery, since: Timestamp?, tail: Int?) async throws -> Int64 {
+        let after = query.after
+        return lock.withLock {
+            var window = log.filter { $0.seq > after && query.matches($0) }
             if let since { window = window.filter { $0.time >= since } }
             if let tail { window = Array(window.suffix(tail)) }
             guard let first = window.first else { return max(after, log.last?.seq ?? 0) }
