@@ -40,4 +40,46 @@ struct MetricsTests {
             #expect(!text.contains(#"sluice_canary_weight{strategy="shop/checkout"}"#), "\(text)")
         }
     }
+
+    /// Sluice's own counters are there at 0 before anything happened, for every series an applied strategy can make:
+    /// `increase()` and `rate()` see no rise in a series whose first sample is 1, so the first provider error, the
+    /// first rollback and the first failed webhook would otherwise pass the alert rules by.
+    @Test
+    func countersAreExportedAtZeroBeforeTheirFirstIncrement() async throws {
+        try await withAPIServer { url, backend, _ in
+            // The seeded shop/checkout: its check queries provider "prom", its traffic goes through Caddy.
+            var lines = Set(try await send("GET", url, "/metrics").text.split(separator: "\n").map(String.init))
+            for expected in [
+                #"sluice_provider_requests_total{provider="prom",outcome="value"} 0"#,
+                #"sluice_provider_requests_total{provider="prom",outcome="no_data"} 0"#,
+                #"sluice_provider_requests_total{provider="prom",outcome="error"} 0"#,
+                #"sluice_provider_requests_total{provider="caddy",outcome="success"} 0"#,
+                #"sluice_provider_requests_total{provider="caddy",outcome="error"} 0"#,
+                #"sluice_rollbacks_total{strategy="shop/checkout",trigger="manual"} 0"#,
+                #"sluice_rollbacks_total{strategy="shop/checkout",trigger="check_breached"} 0"#,
+                #"sluice_rollbacks_total{strategy="shop/checkout",trigger="no_data"} 0"#,
+                "# TYPE sluice_webhook_deliveries_total counter",
+                #"sluice_webhook_deliveries_total{outcome="delivered"} 0"#,
+                #"sluice_webhook_deliveries_total{outcome="failed"} 0"#,
+            ] {
+                #expect(lines.contains(expected), "missing \(expected)")
+            }
+            // Counted values replace the zeros, once each.
+            backend.metrics.providerRequests[.init(provider: "prom", outcome: "error")] = 2
+            backend.metrics.rollbacks[.init(strategy: "shop/checkout", trigger: "manual")] = 1
+            backend.metrics.webhooksDelivered = 5
+            backend.metrics.webhooksFailed = 3
+            let text = try await send("GET", url, "/metrics").text
+            lines = Set(text.split(separator: "\n").map(String.init))
+            for expected in [
+                #"sluice_provider_requests_total{provider="prom",outcome="error"} 2"#,
+                #"sluice_rollbacks_total{strategy="shop/checkout",trigger="manual"} 1"#,
+                #"sluice_webhook_deliveries_total{outcome="delivered"} 5"#,
+                #"sluice_webhook_deliveries_total{outcome="failed"} 3"#,
+            ] {
+                #expect(lines.contains(expected), "missing \(expected) in:\n\(text)")
+            }
+            #expect(!lines.contains(#"sluice_rollbacks_total{strategy="shop/checkout",trigger="manual"} 0"#))
+        }
+    }
 }

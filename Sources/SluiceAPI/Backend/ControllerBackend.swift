@@ -266,6 +266,8 @@ public final class ControllerBackend: SluiceBackend, Service, Sendable {
         metrics.storeErrors = snapshot.storeErrors
         metrics.shardsOwned = snapshot.shardsOwned
         metrics.shardsUnowned = snapshot.shardsUnowned ?? 0
+        metrics.webhooksDelivered = snapshot.notificationsDelivered
+        metrics.webhooksFailed = snapshot.notificationsFailed
         metrics.rollbacks = state.withLock { $0.rollbacks }
         for provider in providerMetrics.providers {
             for outcome in ProviderMetrics.Outcome.allCases {

@@ -96,6 +96,10 @@ public struct RuntimeMetrics: Sendable, Hashable {
     public var shardsOwned: Int?
     /// Shards no live replica leases, as this replica last read the table (0 with one replica).
     public var shardsUnowned = 0
+    /// Webhook deliveries that the receiver took (2xx).
+    public var webhooksDelivered = 0
+    /// Webhook deliveries given up after their last attempt (the event is skipped for that webhook).
+    public var webhooksFailed = 0
 
     public init(
         reconcileDuration: Histogram = Histogram(), tickLateness: Histogram = Histogram(bounds: Histogram.latenessBounds),

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceController
 import SluiceCore
+import SluiceProviders
 
 /// The API's own counters (refused requests, open connections), kept in memory for `/metrics`.
 public final class APIMetrics: @unchecked Sendable {
@@ -45,11 +46,15 @@ struct PrometheusText {
         text += " \(Self.format(value))\n"
     }
 
-    /// A counter family whose samples carry two labels, in label order.
+    /// A counter family whose samples carry two labels, in label order; each of `zeros` not counted yet is a sample
+    /// at 0, so that `rate()` and `increase()` see its first rise (a series that appears at 1 shows none).
     mutating func counters(
-        _ name: String, _ help: String, labels: (String, String), _ counts: [RuntimeMetrics.LabelPair: Int]
+        _ name: String, _ help: String, labels: (String, String), _ counts: [RuntimeMetrics.LabelPair: Int],
+        zeros: [RuntimeMetrics.LabelPair] = []
     ) {
         header(name, "counter", help)
+        var counts = counts
+        for key in zeros where counts[key] == nil { counts[key] = 0 }
         for (key, count) in counts.sorted(by: { $0.key < $1.key }) {
             sample(name, [labels.0: key.first, labels.1: key.second], Double(count))
         }
@@ -149,12 +154,23 @@ extension PrometheusText {
             out.header("sluice_shards_owned", "gauge", "Shards of rollouts this replica holds the lease of (PostgreSQL).")
             out.sample("sluice_shards_owned", [:], Double(owned))
         }
+        // Every series the applied strategies can make is there from the start, at 0.
         out.counters(
             "sluice_provider_requests_total", "Calls to metric providers and traffic routers, by outcome.",
-            labels: ("provider", "outcome"), runtime.providerRequests)
+            labels: ("provider", "outcome"), runtime.providerRequests,
+            zeros: strategies.values.flatMap(providerRequestSeries))
         out.counters(
             "sluice_rollbacks_total", "Rollbacks started, by strategy and trigger.", labels: ("strategy", "trigger"),
-            runtime.rollbacks)
+            runtime.rollbacks,
+            zeros: keys.flatMap { key in
+                RollbackCause.Kind.allCases.map { RuntimeMetrics.RollbackKey(strategy: key, trigger: $0.metricLabel) }
+            })
+        out.header(
+            "sluice_webhook_deliveries_total", "counter",
+            "Webhook deliveries, by outcome: delivered (answered 2xx) or failed (given up after the last attempt; the "
+                + "event is skipped for that webhook).")
+        out.sample("sluice_webhook_deliveries_total", ["outcome": "delivered"], Double(runtime.webhooksDelivered))
+        out.sample("sluice_webhook_deliveries_total", ["outcome": "failed"], Double(runtime.webhooksFailed))
         out.header("sluice_api_auth_failures_total", "counter", "API requests refused, by reason.")
         for failure in Authenticator.Failure.allCases {
             out.sample("sluice_api_auth_failures_total", ["reason": failure.rawValue], Double(api.authFailureCount(failure)))
@@ -170,5 +186,17 @@ extension PrometheusText {
             "1 while the tokens file on disk is invalid and an older list is in use (its revocations have not taken effect).")
         out.sample("sluice_api_tokens_file_stale", [:], tokens.error == nil ? 0 : 1)
         return out.text
+    }
+
+    /// The `sluice_provider_requests_total` series `strategy`'s rollouts count into: each metric provider its checks
+    /// query, by name, with every query outcome, and its router by kind with every call outcome.
+    static func providerRequestSeries(_ strategy: Strategy) -> [RuntimeMetrics.ProviderRequestKey] {
+        let queried = Set((strategy.analysis.checks + strategy.stages.flatMap(\.checks)).map(\.provider))
+        return queried.flatMap { name in
+            ProviderMetrics.Outcome.allCases.map { RuntimeMetrics.ProviderRequestKey(provider: name, outcome: $0.rawValue) }
+        }
+            + RouterMetrics.Outcome.allCases.map {
+                RuntimeMetrics.ProviderRequestKey(provider: strategy.traffic.kind.rawValue, outcome: $0.rawValue)
+            }
     }
 }

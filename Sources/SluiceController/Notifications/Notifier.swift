@@ -97,6 +97,7 @@ final class Notifier: Sendable {
             body = try EventPayload(event).json()
         } catch {
             logger.error("cannot encode an event for a webhook", metadata: metadata)
+            counters?.withLock { $0.notificationsFailed += 1 }
             return .givenUp
         }
         var lastProblem = ""
