@@ -17,6 +17,9 @@ public struct LiveProviderFactory: ProviderFactory {
     public let environment: [String: String]
     /// The `upstreams.health` failure streaks of all rollouts, kept across ticks.
     let healthStreaks = HealthStreaks()
+    /// The AWS credential chain of every ALB router, kept across ticks: web identity (IRSA) or instance metadata
+    /// credentials are fetched once and renewed before they expire, not fetched again for each tick's router.
+    let awsCredentials: AWSCredentialChainCache
 
     public init(
         metrics: MetricProviderRegistry, routerMetrics: RouterMetrics, http: any HTTPClient,
@@ -27,12 +30,13 @@ public struct LiveProviderFactory: ProviderFactory {
         self.kubernetes = kubernetes
         self.routerMetrics = routerMetrics
         self.environment = environment
+        self.awsCredentials = AWSCredentialChainCache(environment: environment, http: http)
     }
 
     public func providers(for strategy: Strategy, rollout: Rollout) throws -> RolloutProviders {
         let context = RouterContext(
             namespace: strategy.namespace, pools: rollout.pools, http: http, environment: environment,
-            kubernetes: kubernetes)
+            kubernetes: kubernetes, awsCredentials: awsCredentials)
         let router = try RouterRegistry.router(for: strategy.traffic, context: context)
         let workload: any Workload
         switch strategy.target {

@@ -176,9 +176,12 @@ extension ALBRouter {
 }
 
 extension ALBRouter {
-    /// The router of a strategy's `traffic.awsALB`, signing with the environment's AWS credential chain.
+    /// The router of a strategy's `traffic.awsALB`, signing with the environment's AWS credential chain (the
+    /// context's shared one when it has one, so temporary credentials outlive the router).
     init(route: ALBRoute, context: RouterContext) throws {
-        let credentials = try AWSCredentialChain.source(environment: context.environment, http: context.http)
+        let credentials =
+            try context.awsCredentials?.source()
+            ?? AWSCredentialChain.source(environment: context.environment, http: context.http)
         try self.init(route: route, credentials: credentials, client: context.http)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceCore
 import SluiceHTTP
+import Synchronization
 
 /// Where the ALB router's AWS credentials come from. Asked before every call, so a source that hands out
 /// temporary credentials (web identity, instance metadata) renews them before they expire.
@@ -56,6 +57,37 @@ public enum AWSCredentialChain {
         return InstanceMetadataCredentials(
             endpoint: value("AWS_EC2_METADATA_SERVICE_ENDPOINT") ?? InstanceMetadataCredentials.defaultEndpoint,
             http: http, now: now)
+    }
+}
+
+/// One environment's chain for the life of the process. `sluice serve` builds a rollout's router for every tick
+/// and every batch of effects; a chain resolved anew each time would start a new web identity or instance metadata
+/// source each time, asking STS (or the metadata service) again on every tick and dropping credentials good for an
+/// hour. This keeps the temporary source the chain picks, whose credentials are renewed five minutes before they
+/// expire. Keys from the environment or the shared credentials file are read again each time: a rotated file is
+/// seen at the next tick. A chain that cannot be resolved throws each time, as `AWSCredentialChain.source` does.
+public final class AWSCredentialChainCache: Sendable {
+    private let environment: [String: String]
+    private let http: any HTTPClient
+    private let now: @Sendable () -> Date
+    private let kept = Mutex<(any AWSCredentialSource)?>(nil)
+
+    public init(environment: [String: String], http: any HTTPClient, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.environment = environment
+        self.http = http
+        self.now = now
+    }
+
+    /// The chain's source: the kept web identity or instance metadata source once there is one.
+    public func source() throws -> any AWSCredentialSource {
+        if let source = kept.withLock({ $0 }) { return source }
+        let source = try AWSCredentialChain.source(environment: environment, http: http, now: now)
+        guard source is WebIdentityCredentials || source is InstanceMetadataCredentials else { return source }
+        return kept.withLock { kept in
+            if let first = kept { return first }  // another router resolved it meanwhile: one cache for all
+            kept = source
+            return source
+        }
     }
 }
 

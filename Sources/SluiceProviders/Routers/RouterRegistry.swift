@@ -14,16 +14,20 @@ public struct RouterContext: Sendable {
     public var environment: [String: String]
     /// The cluster of the Gateway API and NGINX Ingress routers; nil when Sluice runs without one.
     public var kubernetes: KubernetesClient?
+    /// The AWS credential chain every ALB router of the process shares (`sluice serve` keeps one); nil: each
+    /// ALB router resolves `environment`'s chain for itself.
+    public var awsCredentials: AWSCredentialChainCache?
 
     public init(
         namespace: String = "default", pools: Pools? = nil, http: any HTTPClient, environment: [String: String],
-        kubernetes: KubernetesClient? = nil
+        kubernetes: KubernetesClient? = nil, awsCredentials: AWSCredentialChainCache? = nil
     ) {
         self.namespace = namespace
         self.pools = pools
         self.http = http
         self.environment = environment
         self.kubernetes = kubernetes
+        self.awsCredentials = awsCredentials
     }
 }
 
