@@ -2,6 +2,7 @@ import CCurl
 import Foundation
 import Instrumentation
 import SluiceCore
+import Tracing
 
 /// `HTTPClient` over libcurl: one event-loop thread over `curl_multi`, connections reused across requests,
 /// HTTP/2 where offered, task cancellation aborting the transfer, and bounded retries per `RetryPolicy`.
@@ -48,6 +49,37 @@ public final class CurlClient: HTTPStreamingClient, @unchecked Sendable {
     deinit { loop.shutdown() }
 
     public func execute(_ request: HTTPRequest) async throws -> HTTPResponse {
+        // A client span of its own when spans are recorded (OTLP export) and the call is part of a trace (a tick's,
+        // a command's): the call's `traceparent` then names this span.
+        guard let tracer = instrument as? W3CTracer, tracer.isRecording, let context = ServiceContext.current,
+            context.traceContext != nil
+        else { return try await executeInContext(request) }
+        return try await tracer.withSpan(request.method, context: context, ofKind: .client) { span in
+            span.attributes = Self.clientSpanAttributes(request)
+            let response = try await executeInContext(request)
+            span.attributes["http.response.status_code"] = response.status
+            if response.status >= 400 { span.setStatus(SpanStatus(code: .error)) }
+            return response
+        }
+    }
+
+    /// A client span's attributes (OpenTelemetry's HTTP conventions): the method and the server, not the path or
+    /// the query, which can hold a secret (a webhook's path is its credential).
+    static func clientSpanAttributes(_ request: HTTPRequest) -> SpanAttributes {
+        var attributes: SpanAttributes = [:]
+        attributes["http.request.method"] = request.method
+        if let url = URLComponents(string: request.url) {
+            if let scheme = url.scheme { attributes["url.scheme"] = scheme }
+            if let host = url.host { attributes["server.address"] = host }
+            if let port = url.port ?? (url.scheme == "https" ? 443 : url.scheme == "http" ? 80 : nil) {
+                attributes["server.port"] = port
+            }
+        }
+        return attributes
+    }
+
+    /// `request` with the current trace context, sent with retries.
+    private func executeInContext(_ request: HTTPRequest) async throws -> HTTPResponse {
         let request = propagatingContext(request)
         if request.tls.insecureSkipVerify { warnInsecureOnce(request.url) }
         let policy = request.retry

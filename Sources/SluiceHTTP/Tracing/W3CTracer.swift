@@ -1,13 +1,23 @@
 import Instrumentation
+import SluiceCore
 import Tracing
 import W3CTraceContext
 
-/// A tracer that propagates W3C trace context (`traceparent`, `tracestate`) and records nothing: each span gets
-/// its own span id in its parent's trace (or a new trace), so what Sluice logs, stores and sends on carries one trace
-/// id from the API request through the event log to every outbound call. Exporting spans (OTLP) is another tracer's
-/// job (docs/operations.md, "Traces"); this one allocates no more than the span's context.
+/// A tracer that propagates W3C trace context (`traceparent`, `tracestate`): each span gets its own span id in its
+/// parent's trace (or a new trace), so what Sluice logs, stores and sends on carries one trace id from the API request
+/// through the event log to every outbound call. Without a sink it records nothing and allocates no more than the
+/// span's context; with one (OTLP export, docs/operations.md "Traces") each span keeps its kind, times, attributes,
+/// events and status, and is handed to the sink when it ends.
 public struct W3CTracer: Tracer {
-    public init() {}
+    /// Receives every span when it ends; nil: spans record nothing.
+    public let sink: (any SpanSink)?
+
+    public init(sink: (any SpanSink)? = nil) {
+        self.sink = sink
+    }
+
+    /// Whether spans are recorded (and so worth starting for an outbound call).
+    public var isRecording: Bool { sink != nil }
 
     public func startSpan<Instant: TracerInstant>(
         _ operationName: String, context: @autoclosure () -> ServiceContext, ofKind kind: SpanKind,
@@ -15,10 +25,18 @@ public struct W3CTracer: Tracer {
     ) -> W3CSpan {
         var context = context()
         let parent = context.traceContext
-        context.traceContext = TraceContext(
+        let trace = TraceContext(
             traceID: parent?.traceID ?? .random(), spanID: .random(), flags: parent?.flags ?? .sampled,
             state: parent?.state ?? TraceState())
-        return W3CSpan(context: context, operationName: operationName)
+        context.traceContext = trace
+        guard let sink else { return W3CSpan(context: context, operationName: operationName, recorder: nil) }
+        let recorder = SpanRecorder(
+            FinishedSpan(
+                traceID: trace.traceID, spanID: trace.spanID, parentSpanID: parent?.spanID,
+                traceState: trace.traceStateHeaderValue, name: operationName, kind: kind,
+                startNanoseconds: instant().nanosecondsSinceEpoch, endNanoseconds: 0),
+            sink: sink)
+        return W3CSpan(context: context, operationName: operationName, recorder: recorder)
     }
 
     public func forceFlush() {}
@@ -50,32 +68,91 @@ public struct W3CTracer: Tracer {
     }
 }
 
-/// A span of `W3CTracer`: its context carries the trace; it records no attributes, events or status.
+/// A span of `W3CTracer`: its context carries the trace. Without a recorder (no sink) it records no attributes,
+/// events or status; with one, it records them until it ends, and ending it a second time does nothing.
 public struct W3CSpan: Tracing.Span {
     public let context: ServiceContext
-    public var operationName: String {
-        get { name }
-        nonmutating set {}
-    }
     let name: String
+    let recorder: SpanRecorder?
 
-    init(context: ServiceContext, operationName: String) {
+    init(context: ServiceContext, operationName: String, recorder: SpanRecorder?) {
         self.context = context
         name = operationName
+        self.recorder = recorder
+    }
+
+    public var operationName: String {
+        get { recorder?.state.withLock { $0.span.name } ?? name }
+        nonmutating set { recorder?.update { $0.name = newValue } }
     }
 
     public var attributes: SpanAttributes {
-        get { [:] }
-        nonmutating set {}
+        get { recorder?.state.withLock { $0.span.attributes } ?? [:] }
+        nonmutating set { recorder?.update { $0.attributes = newValue } }
     }
-    public var isRecording: Bool { false }
-    public func setStatus(_ status: SpanStatus) {}
-    public func addEvent(_ event: SpanEvent) {}
+
+    public var isRecording: Bool { recorder?.state.withLock { !$0.ended } ?? false }
+
+    public func setStatus(_ status: SpanStatus) {
+        recorder?.update { span in
+            // An `ok` is final; an error does not replace it (the OpenTelemetry span status rules).
+            if span.status?.code != .ok { span.status = status }
+        }
+    }
+
+    public func addEvent(_ event: SpanEvent) {
+        recorder?.update { $0.events.append(event) }
+    }
+
     public func recordError<Instant: TracerInstant>(
         _ error: any Error, attributes: SpanAttributes, at instant: @autoclosure () -> Instant
-    ) {}
+    ) {
+        guard let recorder else { return }
+        var attributes = attributes
+        attributes["exception.type"] = "\(type(of: error))"
+        attributes["exception.message"] = "\(error)"
+        let event = SpanEvent(name: "exception", at: instant(), attributes: attributes)
+        recorder.update { $0.events.append(event) }
+    }
+
     public func addLink(_ link: SpanLink) {}
-    public func end<Instant: TracerInstant>(at instant: @autoclosure () -> Instant) {}
+
+    public func end<Instant: TracerInstant>(at instant: @autoclosure () -> Instant) {
+        recorder?.end(at: instant().nanosecondsSinceEpoch)
+    }
+}
+
+/// What a recording span holds until it ends; shared by the copies of its `W3CSpan`.
+final class SpanRecorder: Sendable {
+    struct State {
+        var span: FinishedSpan
+        var ended = false
+    }
+    let state: Locked<State>
+    let sink: any SpanSink
+
+    init(_ span: FinishedSpan, sink: any SpanSink) {
+        state = Locked(State(span: span))
+        self.sink = sink
+    }
+
+    /// Changes the span while it has not ended.
+    func update(_ change: (inout FinishedSpan) -> Void) {
+        state.withLock { state in
+            if !state.ended { change(&state.span) }
+        }
+    }
+
+    /// Ends the span once and hands it to the sink (outside the lock: the sink takes its own).
+    func end(at nanoseconds: UInt64) {
+        let finished: FinishedSpan? = state.withLock { state in
+            guard !state.ended else { return nil }
+            state.ended = true
+            state.span.endNanoseconds = max(nanoseconds, state.span.startNanoseconds)
+            return state.span
+        }
+        if let finished { sink.record(finished) }
+    }
 }
 
 /// The W3C Trace Context header names.
