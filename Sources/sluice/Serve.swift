@@ -17,6 +17,13 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log format: text or json (one object a line). Default: logFormat in the config, else text on a terminal and json otherwise.")
     var logFormat: String?
 
+    @Option(
+        help: """
+            Export spans to this OpenTelemetry collector (OTLP/HTTP base URL, like http://collector:4318; spans go \
+            to URL/v1/traces). Default: otlp.endpoint in the config, else no export.
+            """)
+    var otlpEndpoint: String?
+
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error")
@@ -28,13 +35,29 @@ struct Serve: AsyncParsableCommand {
             }
             flagFormat = format
         }
-        let serverConfig: ServerConfig
+        var loaded: ServerConfig
         do {
-            serverConfig = try ServerConfig.load(path: config)
+            loaded = try ServerConfig.load(path: config)
         } catch {
             writeError("sluice serve: \(error)")
             throw ExitCode(1)
         }
+        if let otlpEndpoint {
+            switch ServerConfig.OTLP.endpoint(otlpEndpoint) {
+            case .success(let endpoint):
+                guard loaded.traceContext else {
+                    throw ValidationError(
+                        "--otlp-endpoint exports the spans of trace context, which traceContext: false in \(config) "
+                            + "turns off")
+                }
+                if loaded.otlp == nil { loaded.otlp = ServerConfig.OTLP(endpoint: endpoint) }
+                loaded.otlp?.endpoint = endpoint
+            case .failure(let error):
+                throw ValidationError(
+                    "--otlp-endpoint: " + error.message.replacingOccurrences(of: "`otlp.endpoint`", with: "the URL"))
+            }
+        }
+        let serverConfig = loaded
         let format = flagFormat ?? serverConfig.logFormat ?? .default()
         LoggingSystem.bootstrap { label in format.handler(label: label, level: level) }
         let logger = Logger(label: "sluice")

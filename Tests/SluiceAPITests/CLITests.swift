@@ -452,11 +452,13 @@ final class ServeProcess: @unchecked Sendable {
     }
 
     /// Real Caddy with a passing check, `sluice serve`, web/search applied behind it (each stage holding `hold`)
-    /// and a rollout of `version` started by CI. The caller stops both.
-    static func rolloutBehindCaddy(version: String, hold: String = "1m") async throws -> (CaddyServer, ServeProcess) {
+    /// and a rollout of `version` started by CI; `config` is added to sluice.yaml. The caller stops both.
+    static func rolloutBehindCaddy(
+        version: String, hold: String = "1m", config: String = ""
+    ) async throws -> (CaddyServer, ServeProcess) {
         let caddy = try await caddyWithPassingCheck()
         do {
-            let server = try await start()
+            let server = try await start(config: config)
             do {
                 try await server.applyBehind(caddy, hold: hold)
                 let started = try await runSluice(["rollout", "start", "web/search", "--version", version] + server.tokenArgs(.ci))

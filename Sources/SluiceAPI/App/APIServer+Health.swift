@@ -27,9 +27,10 @@ extension APIServer {
                 summary = try await backend.rolloutSummary()
                 for stored in try await backend.strategies() { strategies[stored.strategy.key.description] = stored.strategy }
             }
-            let text = PrometheusText.render(
+            var text = PrometheusText.render(
                 rollouts: summary, strategies: strategies, runtime: await backend.runtimeMetrics(), api: metrics,
                 tokens: authenticator.reloadStatus(), ready: ready, now: now())
+            if let spanExporter { text += PrometheusText.spanExport(spanExporter.counts) }
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: text)))

@@ -7,6 +7,7 @@ import NIOCore
 import NIOSSL
 import ServiceLifecycle
 import SluiceCore
+import class SluiceHTTP.OTLPExporter
 import Tracing
 
 /// The request context of the API: the body limit is 1 MiB.
@@ -34,13 +35,17 @@ public struct APIServer: Sendable {
     public let secureCookies: Bool
     /// Starts a span per request, continuing the caller's W3C `traceparent`; nil: request ids only.
     public let tracer: (any Tracer)?
+    /// The span exporter whose counts `/metrics` shows; nil: spans are not exported.
+    public let spanExporter: OTLPExporter?
 
     public init(
         backend: any SluiceBackend, authenticator: Authenticator, signal: EventSignal, metrics: APIMetrics = APIMetrics(),
         logger: Logger, now: @escaping @Sendable () -> Timestamp = APIServer.systemNow,
-        sessions: SessionStore? = nil, secureCookies: Bool = false, tracer: (any Tracer)? = nil
+        sessions: SessionStore? = nil, secureCookies: Bool = false, tracer: (any Tracer)? = nil,
+        spanExporter: OTLPExporter? = nil
     ) {
         self.tracer = tracer
+        self.spanExporter = spanExporter
         self.backend = backend
         self.authenticator = authenticator
         self.signal = signal

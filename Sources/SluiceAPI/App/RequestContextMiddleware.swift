@@ -21,7 +21,7 @@ struct RequestContextMiddleware: RouterMiddleware {
         var serviceContext = ServiceContext.current ?? .topLevel
         serviceContext.requestID = id
         var response: Response
-        if let tracer {
+        if let tracer, !Self.untraced.contains(request.uri.path) {
             response = try await Self.inSpan(tracer, request, serviceContext) { try await next(request, context) }
         } else {
             response = try await ServiceContext.withValue(serviceContext) { try await next(request, context) }
@@ -30,6 +30,10 @@ struct RequestContextMiddleware: RouterMiddleware {
         return response
     }
 
+    /// Probes and scrapes: every few seconds from kubelet and Prometheus, they would fill a trace backend with spans
+    /// nobody looks for. They keep their request id.
+    static let untraced: Set<String> = ["/healthz", "/readyz", "/metrics"]
+
     /// `body` in a server span whose parent is the request's trace context (a new trace without one).
     private static func inSpan<Traced: Tracer>(
         _ tracer: Traced, _ request: Request, _ context: ServiceContext, _ body: () async throws -> Response
@@ -37,7 +41,15 @@ struct RequestContextMiddleware: RouterMiddleware {
         var context = context
         tracer.extract(request.headers, into: &context, using: HTTPFieldsExtractor())
         return try await tracer.withSpan("\(request.method) \(request.uri.path)", context: context, ofKind: .server) {
-            _ in try await body()
+            span in
+            // Recorded only when spans are exported (W3CTracer with a sink); a no-op otherwise.
+            span.attributes["http.request.method"] = "\(request.method)"
+            span.attributes["url.path"] = request.uri.path
+            span.attributes["request.id"] = context.requestID
+            let response = try await body()
+            span.attributes["http.response.status_code"] = Int(response.status.code)
+            if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
+            return response
         }
     }
 }

@@ -47,6 +47,7 @@ public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
 /// oidc: [{issuer, audience, jwksURL, caFile, rules: [{role, claims}]}]   # optional: CI's OIDC tokens (OIDCIssuer)
 /// logFormat: json                 # text or json; default text on a terminal, json otherwise (--log-format wins)
 /// traceContext: false             # default true: W3C trace context through requests, events and outbound calls
+/// otlp: {endpoint: http://collector:4318, ca: ca.pem, serviceName: sluice}   # optional: export spans (OTLP/HTTP)
 /// ```
 /// Relative paths are relative to the config file's directory.
 public struct ServerConfig: Sendable, Hashable {
@@ -87,6 +88,49 @@ public struct ServerConfig: Sendable, Hashable {
     public var traceContext = true
     /// How long the shard leases of a replica on PostgreSQL last and how often they are renewed (docs/ha.md).
     public var leases = LeaseOptions()
+    /// Where spans are exported (OTLP/HTTP); nil: they are not (the default).
+    public var otlp: OTLP?
+
+    /// `otlp:`: an OpenTelemetry collector that receives Sluice's spans (docs/operations.md "Exporting spans").
+    public struct OTLP: Sendable, Hashable {
+        /// The collector's OTLP/HTTP base URL (`http://collector:4318`); spans are posted to `endpoint/v1/traces`.
+        public var endpoint: String
+        /// A PEM CA file the collector's certificate is verified with, instead of the system's.
+        public var caFile: String?
+        /// The spans' `service.name`.
+        public var serviceName = "sluice"
+
+        public init(endpoint: String, caFile: String? = nil, serviceName: String = "sluice") {
+            self.endpoint = endpoint
+            self.caFile = caFile
+            self.serviceName = serviceName
+        }
+
+        /// Where spans are posted.
+        public var tracesURL: String { endpoint + "/v1/traces" }
+
+        /// `text` as an endpoint (without a trailing `/`), or why it is not one: an http or https URL with a host,
+        /// and no user, query or fragment (a credential in a URL ends up in logs).
+        public static func endpoint(_ text: String) -> Result<String, ConfigError> {
+            let problem = { (why: String) in
+                Result<String, ConfigError>.failure(ConfigError(file: "", message: why))
+            }
+            guard let url = URLComponents(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme),
+                let host = url.host, !host.isEmpty
+            else {
+                return problem("`otlp.endpoint` must be an http or https URL like http://collector:4318, got \"\(text)\"")
+            }
+            if url.user != nil || url.password != nil || url.query != nil || url.fragment != nil {
+                return problem("`otlp.endpoint` must hold no user, password, query or fragment")
+            }
+            var endpoint = text
+            while endpoint.hasSuffix("/") { endpoint.removeLast() }
+            if endpoint.hasSuffix("/v1/traces") {
+                return problem("`otlp.endpoint` is the collector's base URL; Sluice adds /v1/traces, got \"\(text)\"")
+            }
+            return .success(endpoint)
+        }
+    }
 
     /// The default `idleTimeout`: long enough for any client that means to send a request.
     public static let defaultIdleTimeout: Duration = .seconds(10)
@@ -118,7 +162,7 @@ public struct ServerConfig: Sendable, Hashable {
     static let knownKeys: Set<String> = [
         "listen", "tls", "tokensFile", "statePath", "kubeconfig", "context", "strategiesDir", "idleTimeout",
         "maxConnections", "database", "databasePasswordFile", "sampleRetention", "oidc", "logFormat",
-        "traceContext", "leaseDuration", "leaseRenewInterval",
+        "traceContext", "leaseDuration", "leaseRenewInterval", "otlp",
     ]
 
     /// Reads, parses and checks the config file at `path`.
@@ -256,6 +300,12 @@ public struct ServerConfig: Sendable, Hashable {
             }
             config.traceContext = on
         }
+        if let node = mapping["otlp"] {
+            config.otlp = try otlp(node, resolve: resolve, fail: fail)
+            if !config.traceContext {
+                throw fail(node, "`otlp` exports the spans of trace context, which `traceContext: false` turns off")
+            }
+        }
         for (key, set) in [
             ("leaseDuration", { (config: inout ServerConfig, value: Duration) in config.leases.duration = value }),
             ("leaseRenewInterval", { (config: inout ServerConfig, value: Duration) in config.leases.renewEvery = value }),
@@ -302,6 +352,40 @@ public struct ServerConfig: Sendable, Hashable {
         }
         configuration.rootCertificateFile = configuration.rootCertificateFile.map(resolve)
         return configuration
+    }
+
+    /// `otlp: {endpoint, ca, serviceName}`.
+    static func otlp(_ node: Node, resolve: (String) -> String, fail: (Node, String) -> ConfigError) throws -> OTLP {
+        let keys = ["endpoint", "ca", "serviceName"]
+        guard let mapping = node.mapping else {
+            throw fail(node, "`otlp` must be a mapping {endpoint, ca, serviceName}")
+        }
+        for (key, _) in mapping where !keys.contains(key.scalar?.string ?? "") {
+            throw fail(key, unknownKey("otlp setting", key.scalar?.string ?? "?", known: keys))
+        }
+        func text(_ key: String) throws -> String? {
+            guard let value = mapping[key] else { return nil }
+            guard let scalar = value.scalar, !scalar.string.isEmpty else {
+                throw fail(value, "`otlp.\(key)` must be a non-empty string")
+            }
+            return scalar.string
+        }
+        guard let given = try text("endpoint") else {
+            throw fail(node, "`otlp.endpoint` (the collector's OTLP/HTTP URL, like http://collector:4318) is required")
+        }
+        var otlp: OTLP
+        switch OTLP.endpoint(given) {
+        case .success(let endpoint): otlp = OTLP(endpoint: endpoint)
+        case .failure(let error): throw fail(mapping["endpoint"]!, error.message)
+        }
+        if let ca = try text("ca") {
+            otlp.caFile = resolve(ca)
+            guard FileManager.default.isReadableFile(atPath: otlp.caFile!) else {
+                throw fail(mapping["ca"]!, "`otlp.ca`: cannot read \(otlp.caFile!)")
+            }
+        }
+        if let name = try text("serviceName") { otlp.serviceName = name }
+        return otlp
     }
 
     /// `host:port`, `[v6]:port` or `:port` (all interfaces).

@@ -46,8 +46,13 @@ public enum SluiceServer {
 
         // Trace context: every request's span continues its caller's W3C traceparent; commands store it with their
         // events, and the ticks and effects that carry them out continue it on every outbound call (docs/operations.md).
-        // `traceContext: false` turns it off: no span, no header, nothing stored but request ids.
-        let tracer = config.traceContext ? W3CTracer() : nil
+        // `traceContext: false` turns it off: no span, no header, nothing stored but request ids. With `otlp`, the
+        // spans are recorded and exported; the exporter's own client propagates nothing, so an export starts no span.
+        var exporter: OTLPExporter?
+        if let otlp = config.otlp {
+            exporter = try spanExporter(otlp, logger: logger)
+        }
+        let tracer = config.traceContext ? W3CTracer(sink: exporter) : nil
 
         // The outside world: one HTTP client for everything, the Kubernetes cluster if there is one.
         let http = try CurlClient(instrument: tracer)
@@ -81,7 +86,8 @@ public enum SluiceServer {
             routerMetrics: routerMetrics, logger: logger)
         let api = APIServer(
             backend: backend, authenticator: authenticator, signal: signal, logger: logger,
-            sessions: SessionStore(store: store), secureCookies: config.tls != nil, tracer: tracer)
+            sessions: SessionStore(store: store), secureCookies: config.tls != nil, tracer: tracer,
+            spanExporter: exporter)
         let app = try api.buildApplication(
             host: config.host, port: config.port, tls: config.tls, idleTimeout: config.idleTimeout,
             maxConnections: connectionLimit(config, openFiles: openFiles.after, logger: logger),
@@ -92,6 +98,10 @@ public enum SluiceServer {
         if let postgres {
             // First of all, so that it stops last, after everything that writes.
             services.append(.init(service: postgres))
+        }
+        if let exporter {
+            // Before everything that makes spans, so it stops after them and sends their last spans.
+            services.append(.init(service: SpanExportService(exporter: exporter)))
         }
         if let kubernetes {
             // Before the controller, so it stops after it: events the controller commits while stopping still go out.
@@ -107,6 +117,25 @@ public enum SluiceServer {
         return ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: gracefulShutdownSignals, logger: logger))
     }
+    /// The exporter of `otlp`, logging when exports start failing and when they work again (not every batch).
+    static func spanExporter(_ otlp: ServerConfig.OTLP, logger: Logger) throws -> OTLPExporter {
+        let options = OTLPExporter.Options(
+            endpoint: otlp.tracesURL, tls: TLSOptions(ca: otlp.caFile.map { .file($0) }),
+            resource: [("service.name", otlp.serviceName), ("service.version", SluiceVersion.current)],
+            version: SluiceVersion.current)
+        let endpoint = otlp.tracesURL
+        logger.info("exporting spans (OTLP/HTTP)", metadata: ["otlp.endpoint": "\(endpoint)"])
+        return OTLPExporter(options: options, http: try CurlClient()) { failure in
+            if let failure {
+                logger.warning(
+                    "span export failing: spans are dropped until the collector takes them again",
+                    metadata: ["otlp.endpoint": "\(endpoint)", "error": "\(failure)"])
+            } else {
+                logger.info("span export working again", metadata: ["otlp.endpoint": "\(endpoint)"])
+            }
+        }
+    }
+
     /// Files the server keeps open besides API connections: the store, the Kubernetes and provider
     /// connections, logs.
     static let reservedFiles = 256

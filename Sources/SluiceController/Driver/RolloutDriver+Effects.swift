@@ -91,14 +91,16 @@ extension RolloutDriver {
         _ operation: String, continuing traceparent: String?, _ body: @Sendable () async -> T
     ) async -> T {
         guard let tracer = controller.tracer else { return await body() }
-        return await Self.inSpan(tracer, operation, continuing: traceparent, body)
+        return await Self.inSpan(tracer, operation, rollout: id, continuing: traceparent, body)
     }
 
     private static func inSpan<T: Sendable, Traced: Tracer>(
-        _ tracer: Traced, _ operation: String, continuing traceparent: String?, _ body: @Sendable () async -> T
+        _ tracer: Traced, _ operation: String, rollout: String, continuing traceparent: String?,
+        _ body: @Sendable () async -> T
     ) async -> T {
-        await tracer.withSpan(operation, context: tracer.context(continuing: traceparent), ofKind: .internal) { _ in
-            await body()
+        await tracer.withSpan(operation, context: tracer.context(continuing: traceparent), ofKind: .internal) { span in
+            span.attributes["rollout.id"] = rollout
+            return await body()
         }
     }
 
