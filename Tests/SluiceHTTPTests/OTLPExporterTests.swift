@@ -141,6 +141,26 @@ struct OTLPExporterTests {
         #expect(String(decoding: body, as: UTF8.self).contains(#""scope":{"name":"sluice","version":"1.2.3"}"#))
     }
 
+    /// The receiver the export tests trust refuses what a collector would: an unknown field, a wrong type, ids in
+    /// base64 (protobuf's JSON mapping, not OTLP's hex), a wrong Content-Type; and takes a well-formed body.
+    @Test(arguments: [
+        (#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","name":"ok","kind":1,"startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#, "application/json", 200),
+        (#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","name":"x","kind":1,"startTimeUnixNano":"1","endTimeUnixNano":"2","colour":"red"}]}]}]}"#, "application/json", 400),
+        (#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"4bf92f3577b34da6a3ce929d0e0e4736","spanId":"00f067aa0ba902b7","name":"x","kind":"internal-ish","startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#, "application/json", 400),
+        (#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"S/kvNXezTaajzpKdDg5HNg==","spanId":"APBnqguqArc=","name":"x","kind":1,"startTimeUnixNano":"1","endTimeUnixNano":"2"}]}]}]}"#, "application/json", 400),
+        (#"{"resourceSpans":[]}"#, "application/x-protobuf", 415),
+    ])
+    func theReceiverRefusesWhatACollectorWould(_ body: String, _ contentType: String, _ status: Int) async throws {
+        let receiver = try await OTLPReceiver()
+        defer { receiver.stop() }
+        let response = try await CurlClient().execute(
+            HTTPRequest(
+                method: "POST", url: receiver.endpoint + "/v1/traces", headers: [("Content-Type", contentType)],
+                body: Data(body.utf8)))
+        #expect(response.status == status, "\(String(decoding: response.body, as: UTF8.self))")
+        #expect(try receiver.spans().count == (status == 200 ? 1 : 0))
+    }
+
     @Test
     func withoutASinkSpansRecordNothing() {
         let tracer = W3CTracer()
