@@ -49,6 +49,8 @@ extension Controller: Service {
                 resumed += 1
             }
             if resumed > 0 { logger.info("resuming the rollouts of taken shards", metadata: ["rollouts": "\(resumed)"]) }
+            // Their webhooks too: events the previous owner committed but had not sent yet go out from here.
+            try await notifier.findSinks(inShards: shards)
             return true
         } catch {
             counters.withLock { $0.storeErrors += 1 }

@@ -90,7 +90,9 @@ public final class Controller: Sendable {
         self.options = options
         (newDrivers, newDriversContinuation) = AsyncStream<RolloutDriver>.makeStream()
         tickGate = AdmissionGate(limit: max(1, options.maxConcurrentTicks))
-        notifier = Notifier(store: store, http: http, options: options, logger: logger)
+        notifier = Notifier(
+            store: store, http: http, options: options, logger: logger,
+            sendsFor: { key in ownership?.mayAct(on: Shards.of(key)) ?? true })
         notifier.counters = counters
     }
 

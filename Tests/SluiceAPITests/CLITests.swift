@@ -491,9 +491,10 @@ final class ServeProcess: @unchecked Sendable {
     static func strategy(
         weight: Int, adminURL: String = "http://127.0.0.1:9", stable: String = "127.0.0.1:9", canary: String = "127.0.0.1:10",
         hold: String = "1m", metricsURL: String = "http://127.0.0.1:9/budget",
-        check: (provider: String, check: String)? = nil
+        check: (provider: String, check: String)? = nil, webhook: String? = nil
     ) -> String {
         let check = check ?? (#"{web: {url: "\#(metricsURL)", jsonPath: value}}"#, "{name: budget, query: search, min: 0.5}")
+        let notifications = webhook.map { "  notifications: [{webhook: \"\($0)\"}]\n" } ?? ""
         return """
         apiVersion: sluice.dev/v1
         kind: Strategy
@@ -518,7 +519,7 @@ final class ServeProcess: @unchecked Sendable {
               slo: \(check.provider)
             checks:
               - \(check.check)
-
+        \(notifications)
         """
     }
 }

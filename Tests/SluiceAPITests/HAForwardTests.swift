@@ -55,8 +55,10 @@ struct HAForwardTests {
         var logs: String { "owner:\n\(owner.process.logTail())\nother:\n\(other.process.logTail())" }
     }
 
-    /// Two replicas on `leases`; web/search applied with each stage holding `hold`.
-    static func world(leases: String = HAZombieTests.leases, hold: String = "1m") async throws -> World {
+    /// Two replicas on `leases`; web/search applied with each stage holding `hold` (and notifying `webhook`).
+    static func world(leases: String = HAZombieTests.leases, hold: String = "1m", webhook: String? = nil) async throws
+        -> World
+    {
         let cluster = try await PostgresCluster.shared()
         let database = try await cluster.createDatabase()
         let caddy = try await ServeProcess.caddyWithPassingCheck()
@@ -82,7 +84,7 @@ struct HAForwardTests {
             let path = owner.directory + "/search.yaml"
             try ServeProcess.strategy(
                 weight: 10, adminURL: caddy.adminURL, stable: caddy.backendDials[0], canary: caddy.backendDials[1],
-                hold: hold, metricsURL: "http://\(caddy.backendDials[2])/budget"
+                hold: hold, metricsURL: "http://\(caddy.backendDials[2])/budget", webhook: webhook
             ).write(toFile: path, atomically: true, encoding: .utf8)
             let applied = try await runSluice(["apply", "-f", path] + owner.tokenArgs(.release))
             guard applied.status == 0 else { throw SupportError("apply: \(applied.stderr)") }

@@ -24,17 +24,25 @@ final class Notifier: Sendable {
     let http: (any HTTPClient)?
     let options: Controller.Options
     let logger: Logger
+    /// Whether this replica sends a strategy's notifications: the replica that drives its rollouts (holds its
+    /// shard's lease) does, the others only follow, so a receiver gets each event once from N replicas, not N times
+    /// (always true with one replica; docs/ha.md "Notifications").
+    let sendsFor: @Sendable (StrategyKey) -> Bool
     /// The sinks running or about to, by their cursor's name.
     private let known = Locked<Set<String>>([])
     private let newSinks: AsyncStream<WebhookSink>
     private let newSinksContinuation: AsyncStream<WebhookSink>.Continuation
     private let countersBox = Locked<Locked<ControllerSnapshot>?>(nil)
 
-    init(store: any RolloutStore, http: (any HTTPClient)?, options: Controller.Options, logger: Logger) {
+    init(
+        store: any RolloutStore, http: (any HTTPClient)?, options: Controller.Options, logger: Logger,
+        sendsFor: @escaping @Sendable (StrategyKey) -> Bool = { _ in true }
+    ) {
         self.store = store
         self.http = http
         self.options = options
         self.logger = logger
+        self.sendsFor = sendsFor
         (newSinks, newSinksContinuation) = AsyncStream<WebhookSink>.makeStream()
     }
 
@@ -68,16 +76,18 @@ final class Notifier: Sendable {
 
     /// The sinks of the previous run (their cursors) and of every strategy's latest revision.
     private func resumeSinks() async {
-        guard
-            let found = await retryingStore({
-                let cursors = try await self.store.deliveryCursors().keys.compactMap(WebhookSink.init(cursorName:))
-                let named = try await self.store.strategies().flatMap { stored in
-                    stored.strategy.notifications.map { WebhookSink(strategy: stored.strategy.key, webhook: $0.webhook) }
-                }
-                return cursors + named
-            })
-        else { return }
-        for sink in found { start(sink) }
+        _ = await retryingStore({ try await self.findSinks(inShards: nil) })
+    }
+
+    /// Starts the sinks not yet running of the strategies in `shards` (nil: every strategy): those with a cursor and
+    /// those the strategies' latest revisions name. A replica that takes a shard calls it, so the events a replica
+    /// that died had not sent yet go out even when no rollout of the strategy is active to name its webhooks.
+    func findSinks(inShards shards: Set<Int>?) async throws {
+        let cursors = try await store.deliveryCursors().keys.compactMap(WebhookSink.init(cursorName:))
+        let named = try await store.strategies().flatMap { stored in
+            stored.strategy.notifications.map { WebhookSink(strategy: stored.strategy.key, webhook: $0.webhook) }
+        }
+        for sink in cursors + named where shards?.contains(Shards.of(sink.strategy)) ?? true { start(sink) }
     }
 
     /// Posts `event` to `webhook`, retrying a bounded number of times.

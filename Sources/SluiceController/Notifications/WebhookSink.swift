@@ -33,20 +33,39 @@ struct WebhookSink: Sendable, Hashable {
 extension Notifier {
     /// Events read from the log per query.
     static let page = 100
+    /// How often a sink whose strategy another replica drives asks whether this replica drives it now.
+    static let ownerPoll = Duration.seconds(1)
 
     /// Delivers `sink`'s events from its cursor on, advancing the cursor after each delivery (or give-up), until
     /// cancelled. A sink seen for the first time starts at the beginning of its strategy's log: only rollouts of
-    /// revisions that name its webhook have events for it, so nothing older than the webhook is sent.
+    /// revisions that name its webhook have events for it, so nothing older than the webhook is sent. While another
+    /// replica drives the strategy (`sendsFor` is false) it sends nothing and waits; when this replica takes the
+    /// strategy's shard it goes on from the stored cursor, which the previous sender advanced.
     func follow(_ sink: WebhookSink) async {
-        guard var cursor = await retryingStore({ try await self.store.deliveryCursor(sink: sink.cursorName) ?? 0 })
-        else { return }
+        var cursor: Int64 = 0
+        var sending = false
         // rollout id -> the entries for this webhook in the revision it runs; a rollout's revision never changes.
         var targets: [String: [NotificationTarget]] = [:]
         while !Task.isCancelled {
+            guard sendsFor(sink.strategy) else {
+                sending = false
+                // Polled: a shard changes hands at a lease renewal (seconds), and a delivery is no part of a
+                // rollout's schedule, so real time like the retries' backoff.
+                do { try await Task.sleep(for: Self.ownerPoll) } catch { return }
+                continue
+            }
+            if !sending {
+                guard let stored = await retryingStore({ try await self.store.deliveryCursor(sink: sink.cursorName) ?? 0 })
+                else { return }
+                cursor = max(cursor, stored)
+                sending = true
+            }
             let query = EventQuery(after: cursor, strategy: sink.strategy, limit: Self.page)
             guard let events = await retryingStore({ try await self.store.nextEvents(query) }) else { return }
             var stored = cursor
             for event in events {
+                // The shard may have moved while this waited for the events: the new owner sends them.
+                guard sendsFor(sink.strategy) else { break }
                 if targets[event.rollout] == nil {
                     if targets.count >= 1024 { targets.removeAll(keepingCapacity: true) }
                     guard let found = await retryingStore({ try await self.targets(of: event, webhook: sink.webhook) })
