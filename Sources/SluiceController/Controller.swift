@@ -113,6 +113,10 @@ public final class Controller: Sendable {
         mayAct(on: Shards.of(key))
     }
 
+    /// Whether this replica does what one replica does for all (the Kubernetes Event mirror): the holder of shard 0's
+    /// lease, while its own deadline has not passed. Always true with one replica.
+    public var leads: Bool { mayAct(on: 0) }
+
     /// `owns` by shard: what a driver checks before each effect.
     func mayAct(on shard: Int) -> Bool {
         ownership?.mayAct(on: shard) ?? true

@@ -62,10 +62,59 @@ import Testing
         }
     }
 
-    static func service(_ store: Store, _ client: KubernetesClient) -> EventMirrorService {
+    /// With several replicas one mirrors (docs/ha.md "Notifications"): of two mirrors on one store only the one
+    /// that leads posts, so each event is posted once; when the lead moves, the other goes on from the stored cursor.
+    @Test func onlyTheMirrorThatLeadsPostsAndTheNextGoesOnFromItsCursor() async throws {
+        let sim = try await KubeSimulator(objects: [Self.deployment])
+        defer { sim.stop() }
+        let client = KubernetesClient(
+            config: try ClusterConfig.fromKubeconfig(paths: [try sim.writeKubeconfig(current: "admin")]),
+            http: try CurlClient())
+        let store = try Store(path: try makeTemporaryDirectory("sluice-mirror-lead") + "/sluice.db")
+        let strategy = Strategy(
+            name: "checkout", namespace: "shop", target: .deployment(name: "checkout", container: nil),
+            traffic: .gatewayAPI(httpRoute: "checkout", stableService: "checkout", canaryService: "checkout-canary"),
+            stages: [Stage(name: "s0", weight: 5, hold: .seconds(30))], analysis: Analysis())
+        _ = try await store.putStrategy(strategy, now: Self.epoch)
+        let leader = Locked(0)
+        let mirrors = (0..<2).map { index in
+            Task { try await Self.service(store, client, leads: { leader.current == index }).run() }
+        }
+        defer { mirrors.forEach { $0.cancel() } }
+        try await waitUntil("the mirror's cursor", interval: .milliseconds(5)) {
+            try await store.deliveryCursor(sink: DeliverySink.kubernetesEvents) != nil
+        }
+        let rollout = try await store.startRollout(strategy: strategy.key, now: Self.epoch) { id, stored, pools in
+            Rollout.start(
+                id: id, strategy: stored.strategy, revision: stored.revision, version: "v2", actor: "ci", pools: pools,
+                now: Self.epoch)
+        }.rollout
+        let started = try await store.lastSeq()
+        try await waitUntil("the first events mirrored", interval: .milliseconds(5)) {
+            try await Self.mirrored(client).count == started
+        }
+
+        leader.withLock { $0 = 1 }
+        _ = try await store.record(TickRecord(rolloutID: rollout.id, now: Self.epoch)) { current, stored in
+            decide(current, strategy: stored.strategy, input: .command(.pause(actor: "oncall")), now: Self.epoch)
+        }
+        let last = try await store.lastSeq()
+        #expect(last > started)
+        try await waitUntil("the events after the lead moved mirrored", interval: .milliseconds(5)) {
+            try await Self.mirrored(client).count == last
+        }
+        #expect(try await Self.mirrored(client) == (1...last).map { "checkout.sluice-\($0)" })
+        let posts = try await sim.requests().filter { $0.method == "POST" && $0.path.hasSuffix("/events") }
+        #expect(posts.count == Int(last), "each event posted once, by one mirror: \(posts.map(\.status))")
+    }
+
+    static func service(
+        _ store: Store, _ client: KubernetesClient, leads: @escaping @Sendable () -> Bool = { true }
+    ) -> EventMirrorService {
         let logger = Logger(label: "mirror", factory: { _ in SwiftLogNoOpLogHandler() })
         return EventMirrorService(
-            store: store, sink: EventMirrorSink(mirror: EventMirror(client: client), logger: logger), logger: logger)
+            store: store, sink: EventMirrorSink(mirror: EventMirror(client: client), logger: logger), logger: logger,
+            leads: leads)
     }
 
     /// The names of the Events in `shop`, in `seq` order.

@@ -19,35 +19,57 @@ final class EventMirrorService: ServiceLifecycle.Service, Sendable {
     let drainTimeout: Duration
     /// Pause before retrying the store.
     let storeRetryDelay: Duration
+    /// Whether this replica mirrors now: with several replicas one does (`Controller.leads`), so that each event is
+    /// posted once, not once a replica (docs/ha.md "Notifications"); always with one.
+    let leads: @Sendable () -> Bool
+    /// How often a replica that does not mirror asks whether it leads now (a lease changes hands in seconds).
+    static let leadPoll = Duration.seconds(1)
 
     init(
         store: any RolloutStore, sink: EventMirrorSink, logger: Logger, drainTimeout: Duration = .seconds(5),
-        storeRetryDelay: Duration = .milliseconds(500)
+        storeRetryDelay: Duration = .milliseconds(500), leads: @escaping @Sendable () -> Bool = { true }
     ) {
         self.store = store
         self.sink = sink
         self.logger = logger
         self.drainTimeout = drainTimeout
         self.storeRetryDelay = storeRetryDelay
+        self.leads = leads
     }
 
-    /// Follows the log until a graceful shutdown (this service is the first of the group, so that comes after the
-    /// controller has stopped), then posts what the log holds for at most `drainTimeout`; stops at once on
-    /// cancellation. What is left is posted by the next start.
+    /// Follows the log while this replica leads, until a graceful shutdown (this service is the first of the group,
+    /// so that comes after the controller has stopped), then posts what the log holds for at most `drainTimeout`;
+    /// stops at once on cancellation. What is left is posted by the next start, or by the replica that leads next.
     func run() async throws {
-        // A first start mirrors from now on: the history before it is not posted.
-        guard
-            let start = await retryingStore({
-                if let cursor = try await self.store.deliveryCursor(sink: DeliverySink.kubernetesEvents) {
-                    return cursor
-                }
-                let last = try await self.store.lastSeq()
-                try await self.store.advanceDeliveryCursor(sink: DeliverySink.kubernetesEvents, to: last)
-                return last
-            })
-        else { return }
-        let reached = (try? await cancelWhenGracefulShutdown { await self.follow(from: start, until: nil) }) ?? start
-        if Task.isCancelled { return }
+        while !Task.isCancelled {
+            while !leads() {
+                if Task.isShuttingDownGracefully { return }
+                do { try await Task.sleep(for: Self.leadPoll) } catch { return }  // polled: see leadPoll
+            }
+            // A first start mirrors from now on: the history before it is not posted. A replica that leads after
+            // another goes on from the cursor that one stored.
+            guard
+                let start = await retryingStore({
+                    if let cursor = try await self.store.deliveryCursor(sink: DeliverySink.kubernetesEvents) {
+                        return cursor
+                    }
+                    let last = try await self.store.lastSeq()
+                    try await self.store.advanceDeliveryCursor(sink: DeliverySink.kubernetesEvents, to: last)
+                    return last
+                })
+            else { return }
+            let reached = (try? await cancelWhenGracefulShutdown { await self.follow(from: start, until: nil) }) ?? start
+            if Task.isCancelled { return }
+            if Task.isShuttingDownGracefully {
+                await drain(from: reached)
+                return
+            }
+            // follow returned without a shutdown: another replica leads now.
+        }
+    }
+
+    /// Posts what the log holds now, from `reached`, for at most `drainTimeout`.
+    private func drain(from reached: Int64) async {
         guard let end = await retryingStore({ try await self.store.lastSeq() }) else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { _ = await self.follow(from: reached, until: end) }
@@ -63,7 +85,7 @@ final class EventMirrorService: ServiceLifecycle.Service, Sendable {
         var cursor = start
         // rollout id -> its Deployment (nil: not a Deployment target); a rollout's target never changes.
         var targets: [String: (namespace: String, deployment: String)?] = [:]
-        while !Task.isCancelled {
+        while !Task.isCancelled, leads() {
             if let end, cursor >= end { return cursor }
             let query = EventQuery(after: cursor, limit: 100)
             let store = self.store
@@ -74,6 +96,8 @@ final class EventMirrorService: ServiceLifecycle.Service, Sendable {
             else { return cursor }
             var done = cursor
             for event in events {
+                // The lead may have moved while this waited for the events: the replica that leads now posts them.
+                guard leads() else { break }
                 if targets[event.rollout] == nil {
                     guard let found = await retryingStore({ try await self.deployment(of: event) }) else { break }
                     if targets.count >= 1024 { targets.removeAll(keepingCapacity: true) }

@@ -106,7 +106,8 @@ public enum SluiceServer {
         if let kubernetes {
             // Before the controller, so it stops after it: events the controller commits while stopping still go out.
             let sink = EventMirrorSink(mirror: EventMirror(client: kubernetes), logger: logger)
-            services.append(.init(service: EventMirrorService(store: store, sink: sink, logger: logger)))
+            services.append(
+                .init(service: EventMirrorService(store: store, sink: sink, logger: logger, leads: { controller.leads })))
         }
         services += [
             .init(service: controller), .init(service: backend), .init(service: app), .init(service: MemoryTrimService()),
