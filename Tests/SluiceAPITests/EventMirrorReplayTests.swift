@@ -14,17 +14,8 @@ import Testing
     static let epoch = Timestamp(millisecondsSinceEpoch: 1_795_000_000_000)
 
     @Test func eventsCommittedWhileTheServerWasDownAreMirroredByTheNextStart() async throws {
-        let sim = try await KubeSimulator(objects: [Self.deployment])
+        let (sim, client, store, strategy) = try await Self.world()
         defer { sim.stop() }
-        let client = KubernetesClient(
-            config: try ClusterConfig.fromKubeconfig(paths: [try sim.writeKubeconfig(current: "admin")]),
-            http: try CurlClient())
-        let store = try Store(path: try makeTemporaryDirectory("sluice-mirror") + "/sluice.db")
-        let strategy = Strategy(
-            name: "checkout", namespace: "shop", target: .deployment(name: "checkout", container: nil),
-            traffic: .gatewayAPI(httpRoute: "checkout", stableService: "checkout", canaryService: "checkout-canary"),
-            stages: [Stage(name: "s0", weight: 5, hold: .seconds(30))], analysis: Analysis())
-        _ = try await store.putStrategy(strategy, now: Self.epoch)
 
         // First life: the mirror runs and posts the rollout's first events, then the process dies.
         let first = Task { try await Self.service(store, client).run() }
@@ -65,17 +56,8 @@ import Testing
     /// With several replicas one mirrors (docs/ha.md "Notifications"): of two mirrors on one store only the one
     /// that leads posts, so each event is posted once; when the lead moves, the other goes on from the stored cursor.
     @Test func onlyTheMirrorThatLeadsPostsAndTheNextGoesOnFromItsCursor() async throws {
-        let sim = try await KubeSimulator(objects: [Self.deployment])
+        let (sim, client, store, strategy) = try await Self.world()
         defer { sim.stop() }
-        let client = KubernetesClient(
-            config: try ClusterConfig.fromKubeconfig(paths: [try sim.writeKubeconfig(current: "admin")]),
-            http: try CurlClient())
-        let store = try Store(path: try makeTemporaryDirectory("sluice-mirror-lead") + "/sluice.db")
-        let strategy = Strategy(
-            name: "checkout", namespace: "shop", target: .deployment(name: "checkout", container: nil),
-            traffic: .gatewayAPI(httpRoute: "checkout", stableService: "checkout", canaryService: "checkout-canary"),
-            stages: [Stage(name: "s0", weight: 5, hold: .seconds(30))], analysis: Analysis())
-        _ = try await store.putStrategy(strategy, now: Self.epoch)
         let leader = Locked(0)
         let mirrors = (0..<2).map { index in
             Task { try await Self.service(store, client, leads: { leader.current == index }).run() }
@@ -106,6 +88,26 @@ import Testing
         #expect(try await Self.mirrored(client) == (1...last).map { "checkout.sluice-\($0)" })
         let posts = try await sim.requests().filter { $0.method == "POST" && $0.path.hasSuffix("/events") }
         #expect(posts.count == Int(last), "each event posted once, by one mirror: \(posts.map(\.status))")
+    }
+
+    /// The simulator with the stable Deployment, a client of it, and a store holding a Deployment-target strategy.
+    static func world() async throws -> (KubeSimulator, KubernetesClient, Store, Strategy) {
+        let sim = try await KubeSimulator(objects: [Self.deployment])
+        do {
+            let client = KubernetesClient(
+                config: try ClusterConfig.fromKubeconfig(paths: [try sim.writeKubeconfig(current: "admin")]),
+                http: try CurlClient())
+            let store = try Store(path: try makeTemporaryDirectory("sluice-mirror") + "/sluice.db")
+            let strategy = Strategy(
+                name: "checkout", namespace: "shop", target: .deployment(name: "checkout", container: nil),
+                traffic: .gatewayAPI(httpRoute: "checkout", stableService: "checkout", canaryService: "checkout-canary"),
+                stages: [Stage(name: "s0", weight: 5, hold: .seconds(30))], analysis: Analysis())
+            _ = try await store.putStrategy(strategy, now: Self.epoch)
+            return (sim, client, store, strategy)
+        } catch {
+            sim.stop()
+            throw error
+        }
     }
 
     static func service(
