@@ -35,6 +35,9 @@ let package = Package(
         // already in the graph through Hummingbird and postgres-nio, so they cost no build time.
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         .package(url: "https://github.com/swift-otel/swift-w3c-trace-context", from: "1.0.0"),
+        // /metrics in the Prometheus text format (docs/operations.md); swift-metrics and swift-atomics, all it needs,
+        // are already in the graph through Hummingbird and SwiftNIO.
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(
@@ -77,6 +80,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         .target(
@@ -104,6 +108,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             // The dashboard's files, compiled into the binary as byte arrays (PackageResources.index_html, ...).
             resources: [.embedInCode("Dashboard/ui")]

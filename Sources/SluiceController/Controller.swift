@@ -55,6 +55,8 @@ public final class Controller: Sendable {
     let tickGate: AdmissionGate
     let drivers = Locked<[String: RolloutDriver]>([:])
     let counters = Locked(ControllerSnapshot())
+    /// The per-tick histograms `/metrics` writes out.
+    public let histograms = TickHistograms()
     /// Drivers created before `run()` started or while it runs; `run()` takes them from here.
     let newDrivers: AsyncStream<RolloutDriver>
     let newDriversContinuation: AsyncStream<RolloutDriver>.Continuation

@@ -20,13 +20,6 @@ public struct ControllerSnapshot: Sendable, Hashable {
     public var notificationsDelivered = 0
     /// Webhook deliveries given up after their last retry.
     public var notificationsFailed = 0
-    /// How long each recorded tick took from the start of its observation to the commit of its decision, in
-    /// seconds of the controller's clock (`sluice_reconcile_duration_seconds`).
-    public var reconcileDuration = Histogram()
-    /// How late each tick's observation started against its schedule (the previous tick's start plus the
-    /// interval), in seconds of the controller's clock (`sluice_tick_lateness_seconds`). A tick that a command
-    /// woke early is on time.
-    public var tickLateness = Histogram(bounds: Histogram.latenessBounds)
     /// Store reads and writes that failed (each retry that fails counts again); `sluice_store_errors_total`. A
     /// tick whose decision lost to a command (a stale state) is not an error and is not counted.
     public var storeErrors = 0

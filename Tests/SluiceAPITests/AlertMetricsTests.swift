@@ -15,11 +15,11 @@ struct AlertMetricsTests {
         try await withAPIServer { url, backend, _ in
             backend.ready = false
             #expect(try await send("GET", url, "/readyz").status == 503)
-            #expect(try await Self.lines(url).contains("sluice_ready 0"))
+            #expect(try await Self.lines(url).contains("sluice_ready 0.0"))
             backend.ready = true
             #expect(try await send("GET", url, "/readyz").status == 200)
             let lines = try await Self.lines(url)
-            #expect(lines.contains("sluice_ready 1"))
+            #expect(lines.contains("sluice_ready 1.0"))
             #expect(lines.contains("# TYPE sluice_ready gauge"))
         }
     }
@@ -37,7 +37,7 @@ struct AlertMetricsTests {
             #expect(lines.contains("# TYPE sluice_store_errors_total counter"))
             #expect(lines.contains("sluice_store_errors_total 4"))
             #expect(lines.contains("# TYPE sluice_rollout_overdue_intervals gauge"))
-            #expect(lines.contains(#"sluice_rollout_overdue_intervals{strategy="shop/checkout",phase="Progressing"} 3"#))
+            #expect(lines.contains(#"sluice_rollout_overdue_intervals{strategy="shop/checkout",phase="Progressing"} 3.0"#))
 
             rollout.phase = .paused  // a pause waits for a human: no series
             backend.replace(rollout)

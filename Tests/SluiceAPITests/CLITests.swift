@@ -134,7 +134,7 @@ struct CLITests {
         #expect(waited.stdout.contains("succeeded"))
         #expect(waited.stdout.contains("budget=0.9 pass"), "the last value of each check: \(waited.stdout)")
         let metrics = try await run("/usr/bin/curl", ["-sf", server.url + "/metrics"])
-        #expect(metrics.stdout.contains(#"sluice_rollouts{phase="Succeeded"} 1"#), "\(metrics.stdout)")
+        #expect(metrics.stdout.contains(#"sluice_rollouts{phase="Succeeded"} 1.0"#), "\(metrics.stdout)")
         #expect(metrics.stdout.contains(#"sluice_provider_requests_total{provider="caddy",outcome="success"}"#))
         #expect(metrics.stdout.contains(#"sluice_provider_requests_total{provider="slo",outcome="value"}"#))
     }

@@ -50,7 +50,7 @@ struct HAZombieTests {
         for server in [first, second] {
             try await waitUntil("\(server.url)/metrics to report 32 shards owned", timeout: .seconds(15)) {
                 let metrics = try await run("/usr/bin/curl", ["-sf", server.url + "/metrics"]).stdout
-                return metrics.contains("\nsluice_shards_owned 32\n") && metrics.contains("\nsluice_shards_unowned 0\n")
+                return metrics.contains("\nsluice_shards_owned 32.0\n") && metrics.contains("\nsluice_shards_unowned 0.0\n")
             }
         }
 

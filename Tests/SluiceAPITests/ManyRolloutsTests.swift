@@ -62,11 +62,11 @@ struct ManyRolloutsTests {
 
         let metrics = try await send("GET", URL(string: server.url)!, "/metrics").text
         for phase in Phase.allCases {
-            let line = "sluice_rollouts{phase=\"\(phase.rawValue)\"} \(seed.counts[phase] ?? 0)"
+            let line = "sluice_rollouts{phase=\"\(phase.rawValue)\"} \(Double(seed.counts[phase] ?? 0))"
             #expect(metrics.contains(line + "\n"), "missing \(line) in:\n\(metrics)")
         }
-        #expect(metrics.contains("sluice_canary_weight{strategy=\"shop/checkout\"} 0\n"))
-        #expect(metrics.contains("sluice_canary_weight{strategy=\"web/search\"} 0\n"))
+        #expect(metrics.contains("sluice_canary_weight{strategy=\"shop/checkout\"} 0.0\n"))
+        #expect(metrics.contains("sluice_canary_weight{strategy=\"web/search\"} 0.0\n"))
     }
 
     @Test

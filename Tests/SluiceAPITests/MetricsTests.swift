@@ -9,10 +9,13 @@ struct MetricsTests {
     func metricsShowPhasesWeightsChecksAndControllerCounters() async throws {
         try await withAPIServer { url, backend, _ in
             let key = StrategyKey(namespace: "shop", name: "checkout")
-            _ = try await backend.startRollout(key, version: "v2", actor: "ci", supersede: false)
+            var rollout = try await backend.startRollout(key, version: "v2", actor: "ci", supersede: false)
+            rollout.checks["error-rate"] = CheckState(
+                lastSample: Sample(check: "error-rate", time: FakeBackend.epoch, value: 0.25, verdict: .pass))
+            backend.replace(rollout)
             var runtime = RuntimeMetrics()
-            runtime.reconcileDuration.observe(0.003)
-            runtime.reconcileDuration.observe(0.2)
+            runtime.histograms.reconcileDuration.record(0.003)
+            runtime.histograms.reconcileDuration.record(0.2)
             runtime.providerRequests[.init(provider: "prometheus", outcome: "success")] = 7
             runtime.providerRequests[.init(provider: "caddy", outcome: "error")] = 1
             runtime.rollbacks[.init(strategy: "shop/checkout", trigger: "automatic")] = 2
@@ -21,9 +24,9 @@ struct MetricsTests {
             let text = try await send("GET", url, "/metrics").text
             let lines = Set(text.split(separator: "\n").map(String.init))
             for expected in [
-                #"sluice_rollouts{phase="Progressing"} 1"#,
-                #"sluice_rollouts{phase="Succeeded"} 0"#,
-                #"sluice_canary_weight_wanted{strategy="shop/checkout"} 5"#,
+                #"sluice_rollouts{phase="Progressing"} 1.0"#,
+                #"sluice_rollouts{phase="Succeeded"} 0.0"#,
+                #"sluice_canary_weight_wanted{strategy="shop/checkout"} 5.0"#,
                 #"sluice_reconcile_duration_seconds_bucket{le="0.005"} 1"#,
                 #"sluice_reconcile_duration_seconds_bucket{le="0.25"} 2"#,
                 #"sluice_reconcile_duration_seconds_bucket{le="+Inf"} 2"#,
@@ -33,6 +36,7 @@ struct MetricsTests {
                 #"sluice_rollbacks_total{strategy="shop/checkout",trigger="automatic"} 2"#,
                 #"sluice_api_auth_failures_total{reason="missing"} 1"#,
                 "# TYPE sluice_check_value gauge",
+                #"sluice_check_value{strategy="shop/checkout",check="error-rate"} 0.25"#,
             ] {
                 #expect(lines.contains(expected), "missing \(expected) in:\n\(text)")
             }

@@ -74,7 +74,7 @@ struct PostgresServeTests {
         defer { server.stop() }
         let url = try #require(URL(string: server.url))
         #expect(try await send("GET", url, "/readyz").status == 200)
-        #expect(try await AlertMetricsTests.lines(url).contains("sluice_ready 1"))
+        #expect(try await AlertMetricsTests.lines(url).contains("sluice_ready 1.0"))
 
         cluster.stopServer()
         let stopped = ContinuousClock.now
@@ -88,7 +88,7 @@ struct PostgresServeTests {
         #expect(down.errorCode == "unavailable")
         #expect(down.text.contains("not ready: the store did not answer within 2.0 seconds (since "), "\(down.text)")
         let metricsAsked = ContinuousClock.now
-        #expect(try await AlertMetricsTests.lines(url).contains("sluice_ready 0"))
+        #expect(try await AlertMetricsTests.lines(url).contains("sluice_ready 0.0"))
         #expect(ContinuousClock.now - metricsAsked < .seconds(1), "/metrics must not wait for the database")
 
         try await cluster.startServer()
@@ -97,7 +97,7 @@ struct PostgresServeTests {
             try await send("GET", url, "/readyz").status == 200
         }
         print("/readyz answered 200 \(ContinuousClock.now - started) after PostgreSQL was back")
-        #expect(try await AlertMetricsTests.lines(url).contains("sluice_ready 1"))
+        #expect(try await AlertMetricsTests.lines(url).contains("sluice_ready 1.0"))
         #expect(try await runSluice(["status"] + server.tokenArgs(.viewer)).status == 0)
     }
 

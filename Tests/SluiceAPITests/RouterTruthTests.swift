@@ -86,8 +86,8 @@ struct RouterTruthTests {
         let yaml = try await runSluice(["status", "web/search", "-o", "yaml"] + server.tokenArgs(.viewer)).stdout
         #expect(yaml.contains("confirmed: false") && yaml.contains("unconfirmedSince:"), "\(yaml)")
         let metrics = try await run("/usr/bin/curl", ["-sf", server.url + "/metrics"]).stdout
-        #expect(metrics.contains("sluice_canary_weight{strategy=\"web/search\"} 10\n"), "observed: \(metrics)")
-        #expect(metrics.contains("sluice_canary_weight_wanted{strategy=\"web/search\"} 0\n"), "wanted: \(metrics)")
+        #expect(metrics.contains("sluice_canary_weight{strategy=\"web/search\"} 10.0\n"), "observed: \(metrics)")
+        #expect(metrics.contains("sluice_canary_weight_wanted{strategy=\"web/search\"} 0.0\n"), "wanted: \(metrics)")
 
         // A new rollout over the stuck one: 409 at once with the reason; nothing recorded as superseded.
         let supersedeStarted = ContinuousClock.now
@@ -123,7 +123,7 @@ struct RouterTruthTests {
         let weights = try await world.caddyWeights()
         #expect(weights.hasSuffix(", 0]"), "Caddy sends nothing to the canary: \(weights)")
         let done = try await run("/usr/bin/curl", ["-sf", server.url + "/metrics"]).stdout
-        #expect(done.contains("sluice_canary_weight{strategy=\"web/search\"} 0\n"), "\(done)")
+        #expect(done.contains("sluice_canary_weight{strategy=\"web/search\"} 0.0\n"), "\(done)")
     }
 
     @Test

@@ -142,7 +142,7 @@ struct RunbookTests {
         try await state.startRollout()
         try await waitUntil("the check answered by Prometheus", timeout: .seconds(30)) {
             let metrics = try await SluiceTestSupport.run("/usr/bin/curl", ["-sf", server.url + "/metrics"]).stdout
-            return metrics.contains(/sluice_check_value\{[^}]*check="up"[^}]*\} 1\n/)
+            return metrics.contains(/sluice_check_value\{[^}]*check="up"[^}]*\} 1\.0\n/)
         }
 
         // The runbooks' setup (runbooks/README.md): SLUICE_SERVER and SLUICE_TOKEN, `sluice` on PATH.

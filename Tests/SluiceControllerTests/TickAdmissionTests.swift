@@ -61,8 +61,10 @@ import Testing
             for world in worlds.values { world.metrics.gate.openGate() }
             try await scenario.settle()
             #expect(waitingWorld.metrics.asked.count == askedBefore[waitingName], "a rollback runs no analysis")
-            let lateness = scenario.controller.snapshot().tickLateness
-            #expect(lateness.count == 4, "two first ticks, the admitted one, and the rollback's confirmation")
+            let lateness = ExposedSamples(scenario.controller.histograms.exposition())
+            #expect(
+                lateness["sluice_tick_lateness_seconds_count"] == 4,
+                "two first ticks, the admitted one, and the rollback's confirmation")
             #expect(try await scenario.phase(observing == "checkout" ? checkout.id : search.id) == .progressing)
         }
     }
@@ -91,8 +93,8 @@ import Testing
             scenario.clock.advance(by: .seconds(3))  // +23 s
             try await scenario.settle()
             #expect(asked()[second]! > afterBurst[second]!)
-            let lateness = scenario.controller.snapshot().tickLateness
-            #expect(lateness.sum == 3, "only the tick that waited for admission was late (3 s)")
+            let lateness = ExposedSamples(scenario.controller.histograms.exposition())
+            #expect(lateness["sluice_tick_lateness_seconds_sum"] == 3, "only the tick that waited for admission was late (3 s)")
         }
     }
 }

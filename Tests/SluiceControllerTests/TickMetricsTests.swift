@@ -34,21 +34,22 @@ import Testing
 
     @Test func everyTickObservesHowLateItsObservationStartedAgainstItsSchedule() async throws {
         try await withStartedRollout { scenario in
-            let first = scenario.controller.snapshot().tickLateness
-            #expect(first.count == 1, "the first tick runs as soon as the rollout starts")
-            #expect(first.sum == 0)
+            let first = ExposedSamples(scenario.controller.histograms.exposition())
+            #expect(first["sluice_tick_lateness_seconds_count"] == 1, "the first tick runs as soon as the rollout starts")
+            #expect(first["sluice_tick_lateness_seconds_sum"] == 0)
 
             scenario.clock.advance(by: .seconds(13))  // due at +10 s, observed at +13 s: 3 s late
             try await scenario.settle()
             scenario.clock.advance(by: .seconds(10))  // due at +23 s (that tick's start + 10 s): on time
             try await scenario.settle()
 
-            let lateness = scenario.controller.snapshot().tickLateness
-            #expect(lateness.count == 3)
-            #expect(lateness.sum == 3)
-            #expect(lateness.bucketCounts[0] == 2, "two ticks on time, in the first bucket (≤ 1 ms)")
-            let fiveSeconds = try #require(lateness.bounds.firstIndex(of: 5))
-            #expect(lateness.bucketCounts[fiveSeconds] == 1, "the late tick in (2.5 s, 5 s]: \(lateness.bucketCounts)")
+            let lateness = ExposedSamples(scenario.controller.histograms.exposition())
+            #expect(lateness["sluice_tick_lateness_seconds_count"] == 3)
+            #expect(lateness["sluice_tick_lateness_seconds_sum"] == 3)
+            #expect(lateness[#"sluice_tick_lateness_seconds_bucket{le="0.001"}"#] == 2, "two ticks on time, in the first bucket (≤ 1 ms)")
+            let upToFive = try #require(lateness[#"sluice_tick_lateness_seconds_bucket{le="5.0"}"#])
+            let upToTwoAndAHalf = try #require(lateness[#"sluice_tick_lateness_seconds_bucket{le="2.5"}"#])
+            #expect(upToFive - upToTwoAndAHalf == 1, "the late tick in (2.5 s, 5 s]: \(lateness.values)")
         }
     }
 
@@ -57,9 +58,9 @@ import Testing
             // The tick due at +10 s ends at +22 s; the next was due at +20 s.
             try await hangTheTickDueAtTenSeconds(scenario, for: .seconds(12))
 
-            let lateness = scenario.controller.snapshot().tickLateness
-            #expect(lateness.count == 3)
-            #expect(lateness.sum == 2, "the tick after the overrun started 2 s after its schedule")
+            let lateness = ExposedSamples(scenario.controller.histograms.exposition())
+            #expect(lateness["sluice_tick_lateness_seconds_count"] == 3)
+            #expect(lateness["sluice_tick_lateness_seconds_sum"] == 2, "the tick after the overrun started 2 s after its schedule")
         }
     }
 
@@ -71,10 +72,12 @@ import Testing
 
             let snapshot = scenario.controller.snapshot()
             #expect(snapshot.ticks == 3)
-            #expect(snapshot.reconcileDuration.count == snapshot.ticks, "one observation per recorded tick")
-            #expect(snapshot.reconcileDuration.sum == 2)
-            let bucket = try #require(snapshot.reconcileDuration.bounds.firstIndex(of: 2.5))
-            #expect(snapshot.reconcileDuration.bucketCounts[bucket] == 1, "\(snapshot.reconcileDuration.bucketCounts)")
+            let duration = ExposedSamples(scenario.controller.histograms.exposition())
+            #expect(duration["sluice_reconcile_duration_seconds_count"] == Double(snapshot.ticks), "one observation per recorded tick")
+            #expect(duration["sluice_reconcile_duration_seconds_sum"] == 2)
+            let upToTwoAndAHalf = try #require(duration[#"sluice_reconcile_duration_seconds_bucket{le="2.5"}"#])
+            let upToOne = try #require(duration[#"sluice_reconcile_duration_seconds_bucket{le="1.0"}"#])
+            #expect(upToTwoAndAHalf - upToOne == 1, "the 2 s tick in (1 s, 2.5 s]: \(duration.values)")
         }
     }
 }

@@ -259,10 +259,8 @@ public final class ControllerBackend: SluiceBackend, Service, Sendable {
     }
 
     public func runtimeMetrics() async -> RuntimeMetrics {
-        var metrics = RuntimeMetrics()
+        var metrics = RuntimeMetrics(histograms: controller.histograms)
         let snapshot = controller.snapshot()
-        metrics.reconcileDuration = snapshot.reconcileDuration
-        metrics.tickLateness = snapshot.tickLateness
         metrics.storeErrors = snapshot.storeErrors
         metrics.shardsOwned = snapshot.shardsOwned
         metrics.shardsUnowned = snapshot.shardsUnowned ?? 0

@@ -81,11 +81,9 @@ public struct RolloutSummary: Sendable, Hashable {
 }
 
 /// The controller's own counters and timings, rendered by `/metrics`.
-public struct RuntimeMetrics: Sendable, Hashable {
-    /// Durations of reconcile ticks (observe, decide, record), in seconds, one observation per tick.
-    public var reconcileDuration: Histogram
-    /// How late each tick's observation started against its schedule, in seconds, one observation per tick.
-    public var tickLateness: Histogram
+public struct RuntimeMetrics: Sendable {
+    /// Durations and lateness of reconcile ticks, one observation of each per tick (the controller's own).
+    public var histograms: TickHistograms
     /// Calls to metric providers and routers, by provider kind and outcome (`success`, `error`).
     public var providerRequests: [ProviderRequestKey: Int]
     /// Rollbacks started, by strategy and trigger (`automatic`, `manual`, `superseded`).
@@ -102,11 +100,10 @@ public struct RuntimeMetrics: Sendable, Hashable {
     public var webhooksFailed = 0
 
     public init(
-        reconcileDuration: Histogram = Histogram(), tickLateness: Histogram = Histogram(bounds: Histogram.latenessBounds),
-        providerRequests: [ProviderRequestKey: Int] = [:], rollbacks: [RollbackKey: Int] = [:], storeErrors: Int = 0
+        histograms: TickHistograms = TickHistograms(), providerRequests: [ProviderRequestKey: Int] = [:],
+        rollbacks: [RollbackKey: Int] = [:], storeErrors: Int = 0
     ) {
-        self.reconcileDuration = reconcileDuration
-        self.tickLateness = tickLateness
+        self.histograms = histograms
         self.providerRequests = providerRequests
         self.rollbacks = rollbacks
         self.storeErrors = storeErrors

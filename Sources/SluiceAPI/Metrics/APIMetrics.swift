@@ -1,4 +1,5 @@
 import Foundation
+import Prometheus
 import SluiceController
 import SluiceCore
 import SluiceProviders
@@ -30,76 +31,35 @@ public final class APIMetrics: @unchecked Sendable {
     public var openConnections: Int { lock.withLock { connections } }
 }
 
-/// Renders the Prometheus text exposition format (version 0.0.4).
-struct PrometheusText {
-    private(set) var text = ""
-
-    mutating func header(_ name: String, _ type: String, _ help: String) {
-        text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+extension PrometheusCollectorRegistry {
+    /// Sets the series `labels` of gauge family `name` to `value`.
+    func gauge(_ name: String, _ labels: [(String, String)], _ help: String, _ value: Double) {
+        makeGauge(descriptor: .init(metricName: name, unitName: "", helpText: help), labels: labels).set(to: value)
     }
 
-    mutating func sample(_ name: String, _ labels: KeyValuePairs<String, String> = [:], _ value: Double) {
-        text += name
-        if !labels.isEmpty {
-            text += "{" + labels.map { "\($0.key)=\"\(Self.escape($0.value))\"" }.joined(separator: ",") + "}"
-        }
-        text += " \(Self.format(value))\n"
-    }
-
-    /// A counter family whose samples carry two labels, in label order; each of `zeros` not counted yet is a sample
-    /// at 0, so that `rate()` and `increase()` see its first rise (a series that appears at 1 shows none).
-    mutating func counters(
-        _ name: String, _ help: String, labels: (String, String), _ counts: [RuntimeMetrics.LabelPair: Int],
-        zeros: [RuntimeMetrics.LabelPair] = []
-    ) {
-        header(name, "counter", help)
-        var counts = counts
-        for key in zeros where counts[key] == nil { counts[key] = 0 }
-        for (key, count) in counts.sorted(by: { $0.key < $1.key }) {
-            sample(name, [labels.0: key.first, labels.1: key.second], Double(count))
-        }
-    }
-
-    /// A histogram family: cumulative `_bucket{le}` samples, `+Inf`, `_sum` and `_count`.
-    mutating func histogram(_ name: String, _ histogram: Histogram, _ help: String) {
-        header(name, "histogram", help)
-        var cumulative = 0
-        for (bound, count) in zip(histogram.bounds, histogram.bucketCounts) {
-            cumulative += count
-            sample(name + "_bucket", ["le": Self.format(bound)], Double(cumulative))
-        }
-        sample(name + "_bucket", ["le": "+Inf"], Double(histogram.count))
-        sample(name + "_sum", [:], histogram.sum)
-        sample(name + "_count", [:], Double(histogram.count))
-    }
-
-    static func escape(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
-    }
-
-    static func format(_ value: Double) -> String {
-        if value.isNaN { return "NaN" }
-        if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
-        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
-        return "\(value)"
+    /// Sets the series `labels` of counter family `name`, new in this registry, to `value` (a count kept elsewhere).
+    func counter(_ name: String, _ labels: [(String, String)], _ help: String, _ value: Int) {
+        makeCounter(descriptor: .init(metricName: name, unitName: "", helpText: help), labels: labels)
+            .increment(by: Int64(value))
     }
 }
 
-extension PrometheusText {
+/// `/metrics` in the Prometheus text format (version 0.0.4), written by swift-prometheus: each scrape puts the values
+/// read now (the store's rollouts, the controller's and the API's counters) into a registry of its own, so a series
+/// whose strategy or rollout is gone goes with it, and the controller's tick histograms come from its registry.
+enum PrometheusText {
     /// Everything `/metrics` serves, from the store's rollout summary and the controller's counters; without a
     /// summary (the store cannot be read) the rollouts' series are left out, not reported as none.
     static func render(
         rollouts: RolloutSummary?, strategies: [String: Strategy], runtime: RuntimeMetrics, api: APIMetrics,
         tokens: Authenticator.ReloadStatus, ready: Bool, now: Timestamp
     ) -> String {
-        var out = PrometheusText()
-        out.header("sluice_ready", "gauge", "1 while /readyz answers 200 (the store is open and the reconciler runs), else 0.")
-        out.sample("sluice_ready", [:], ready ? 1 : 0)
-        out.header("sluice_rollouts", "gauge", "Rollouts in the store, by phase.")
+        let out = PrometheusCollectorRegistry()
+        out.gauge("sluice_ready", [], "1 while /readyz answers 200 (the store is open and the reconciler runs), else 0.", ready ? 1 : 0)
         for phase in Phase.allCases {
             guard let rollouts else { break }
-            out.sample("sluice_rollouts", ["phase": phase.rawValue], Double(rollouts.countsByPhase[phase] ?? 0))
+            out.gauge("sluice_rollouts", [("phase", phase.rawValue)], "Rollouts in the store, by phase.",
+                Double(rollouts.countsByPhase[phase] ?? 0))
         }
 
         // The newest rollout of each strategy says where its traffic is.
@@ -108,84 +68,72 @@ extension PrometheusText {
         // What the router read back: a finished rollout ended on a read-back of 0; a rollout whose router never
         // answered has no sample rather than the weight Sluice merely wants.
         let keys = Set(strategies.keys).union(newest.keys).sorted()
-        out.header("sluice_canary_weight", "gauge", "Canary weight in percent the router last read back, by strategy.")
         for key in keys {
             let observed = newest[key].map { $0.phase.isTerminal ? 0 : $0.router?.weight } ?? 0
-            if let observed { out.sample("sluice_canary_weight", ["strategy": key], Double(observed)) }
-        }
-        out.header("sluice_canary_weight_wanted", "gauge", "Canary weight in percent Sluice wants now, by strategy.")
-        for key in keys {
+            if let observed {
+                out.gauge("sluice_canary_weight", [("strategy", key)],
+                    "Canary weight in percent the router last read back, by strategy.", Double(observed))
+            }
             let wanted = newest[key].map { $0.phase.isTerminal ? 0 : $0.desiredWeight } ?? 0
-            out.sample("sluice_canary_weight_wanted", ["strategy": key], Double(wanted))
+            out.gauge("sluice_canary_weight_wanted", [("strategy", key)], "Canary weight in percent Sluice wants now, by strategy.",
+                Double(wanted))
         }
-        out.header("sluice_check_value", "gauge", "Last sampled value of each check of an active rollout.")
-        for (key, rollout) in newest.sorted(by: { $0.key < $1.key }) where !rollout.phase.isTerminal {
-            for (check, state) in rollout.checks.sorted(by: { $0.key < $1.key }) {
+        for (key, rollout) in newest where !rollout.phase.isTerminal {
+            for (check, state) in rollout.checks {
                 if let value = state.lastSample?.value {
-                    out.sample("sluice_check_value", ["strategy": key, "check": check], value)
+                    out.gauge("sluice_check_value", [("strategy", key), ("check", check)],
+                        "Last sampled value of each check of an active rollout.", value)
                 }
             }
         }
-
-        out.header(
-            "sluice_rollout_overdue_intervals", "gauge",
-            "Whole analysis intervals the active Pending or Progressing rollout has gone past its next step's due time.")
-        for (key, rollout) in newest.sorted(by: { $0.key < $1.key }) {
+        for (key, rollout) in newest {
             if let strategy = strategies[key], let overdue = rollout.overdueIntervals(strategy: strategy, now: now) {
-                out.sample("sluice_rollout_overdue_intervals", ["strategy": key, "phase": rollout.phase.rawValue], Double(overdue))
+                out.gauge("sluice_rollout_overdue_intervals", [("strategy", key), ("phase", rollout.phase.rawValue)],
+                    "Whole analysis intervals the active Pending or Progressing rollout has gone past its next step's due time.",
+                    Double(overdue))
             }
         }
 
-        out.histogram(
-            "sluice_reconcile_duration_seconds", runtime.reconcileDuration,
-            "Duration of each reconcile tick of a rollout, from the start of its observation to the commit of its decision.")
-        out.histogram(
-            "sluice_tick_lateness_seconds", runtime.tickLateness,
-            "How late each tick's observation started against its schedule (previous tick's start plus the interval).")
-
-        out.header("sluice_store_errors_total", "counter", "Store reads and writes that failed (each failed retry counts).")
-        out.sample("sluice_store_errors_total", [:], Double(runtime.storeErrors))
-        out.header(
-            "sluice_shards_unowned", "gauge",
+        out.counter("sluice_store_errors_total", [], "Store reads and writes that failed (each failed retry counts).", runtime.storeErrors)
+        out.gauge("sluice_shards_unowned", [],
             "Shards of rollouts whose lease no live replica holds, as this replica last read the lease table (their "
-                + "rollouts are not ticked); 0 with one replica, which owns every rollout.")
-        out.sample("sluice_shards_unowned", [:], Double(runtime.shardsUnowned))
+                + "rollouts are not ticked); 0 with one replica, which owns every rollout.", Double(runtime.shardsUnowned))
         if let owned = runtime.shardsOwned {
-            out.header("sluice_shards_owned", "gauge", "Shards of rollouts this replica holds the lease of (PostgreSQL).")
-            out.sample("sluice_shards_owned", [:], Double(owned))
+            out.gauge("sluice_shards_owned", [], "Shards of rollouts this replica holds the lease of (PostgreSQL).", Double(owned))
         }
         // Every series the applied strategies can make is there from the start, at 0.
-        out.counters(
-            "sluice_provider_requests_total", "Calls to metric providers and traffic routers, by outcome.",
-            labels: ("provider", "outcome"), runtime.providerRequests,
-            zeros: strategies.values.flatMap(providerRequestSeries))
-        out.counters(
-            "sluice_rollbacks_total", "Rollbacks started, by strategy and trigger.", labels: ("strategy", "trigger"),
-            runtime.rollbacks,
-            zeros: keys.flatMap { key in
-                RollbackCause.Kind.allCases.map { RuntimeMetrics.RollbackKey(strategy: key, trigger: $0.metricLabel) }
-            })
-        out.header(
-            "sluice_webhook_deliveries_total", "counter",
-            "Webhook deliveries, by outcome: delivered (answered 2xx) or failed (given up after the last attempt; the "
-                + "event is skipped for that webhook).")
-        out.sample("sluice_webhook_deliveries_total", ["outcome": "delivered"], Double(runtime.webhooksDelivered))
-        out.sample("sluice_webhook_deliveries_total", ["outcome": "failed"], Double(runtime.webhooksFailed))
-        out.header("sluice_api_auth_failures_total", "counter", "API requests refused, by reason.")
-        for failure in Authenticator.Failure.allCases {
-            out.sample("sluice_api_auth_failures_total", ["reason": failure.rawValue], Double(api.authFailureCount(failure)))
+        var requests = runtime.providerRequests
+        for key in strategies.values.flatMap(providerRequestSeries) where requests[key] == nil { requests[key] = 0 }
+        for (key, count) in requests {
+            out.counter("sluice_provider_requests_total", [("provider", key.first), ("outcome", key.second)],
+                "Calls to metric providers and traffic routers, by outcome.", count)
         }
-        out.header("sluice_api_connections", "gauge", "Connections to the API open now.")
-        out.sample("sluice_api_connections", [:], Double(api.openConnections))
-        out.header(
-            "sluice_api_tokens_reload_failures_total", "counter",
-            "Changes to the tokens file that could not be loaded (the last good list stayed in use).")
-        out.sample("sluice_api_tokens_reload_failures_total", [:], Double(tokens.failures))
-        out.header(
-            "sluice_api_tokens_file_stale", "gauge",
-            "1 while the tokens file on disk is invalid and an older list is in use (its revocations have not taken effect).")
-        out.sample("sluice_api_tokens_file_stale", [:], tokens.error == nil ? 0 : 1)
-        return out.text
+        var rollbacks = runtime.rollbacks
+        for key in keys {
+            for kind in RollbackCause.Kind.allCases {
+                rollbacks[RuntimeMetrics.RollbackKey(strategy: key, trigger: kind.metricLabel), default: 0] += 0
+            }
+        }
+        for (key, count) in rollbacks {
+            out.counter("sluice_rollbacks_total", [("strategy", key.first), ("trigger", key.second)],
+                "Rollbacks started, by strategy and trigger.", count)
+        }
+        let deliveries =
+            "Webhook deliveries, by outcome: delivered (answered 2xx) or failed (given up after the last attempt; the "
+            + "event is skipped for that webhook)."
+        out.counter("sluice_webhook_deliveries_total", [("outcome", "delivered")], deliveries, runtime.webhooksDelivered)
+        out.counter("sluice_webhook_deliveries_total", [("outcome", "failed")], deliveries, runtime.webhooksFailed)
+        for failure in Authenticator.Failure.allCases {
+            out.counter("sluice_api_auth_failures_total", [("reason", failure.rawValue)], "API requests refused, by reason.",
+                api.authFailureCount(failure))
+        }
+        out.gauge("sluice_api_connections", [], "Connections to the API open now.", Double(api.openConnections))
+        out.counter("sluice_api_tokens_reload_failures_total", [],
+            "Changes to the tokens file that could not be loaded (the last good list stayed in use).", tokens.failures)
+        out.gauge("sluice_api_tokens_file_stale", [],
+            "1 while the tokens file on disk is invalid and an older list is in use (its revocations have not taken effect).",
+            tokens.error == nil ? 0 : 1)
+        return out.emitToString() + runtime.histograms.exposition()
     }
 
     /// The `sluice_provider_requests_total` series `strategy`'s rollouts count into: each metric provider its checks

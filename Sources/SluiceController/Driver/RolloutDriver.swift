@@ -167,7 +167,7 @@ actor RolloutDriver {
                 else { return nil }
                 action = schedule.handle(.tickRead(read.record, failures: read.effects, at: clock.now()))
             case .observe(let record, let failures, let start, let lateness):
-                controller.counters.withLock { $0.tickLateness.observe(Double(lateness.milliseconds) / 1000) }
+                controller.histograms.tickLateness.record(Double(lateness.milliseconds) / 1000)
                 // A span per tick, in the trace of the rollout's last command (or start).
                 let happened = await traced("tick", continuing: record.rollout.traceparent) {
                     await self.observeAndRecord(record, failures: failures, start: start)
@@ -258,10 +258,8 @@ actor RolloutDriver {
                 return decision
             }
             let committedAt = clock.now()
-            controller.counters.withLock {
-                $0.ticks += 1
-                $0.reconcileDuration.observe(Double((committedAt - start).milliseconds) / 1000)
-            }
+            controller.counters.withLock { $0.ticks += 1 }
+            controller.histograms.reconcileDuration.record(Double((committedAt - start).milliseconds) / 1000)
             guard let recorded else { return .recorded(record, committed: false, at: committedAt) }
             await committed(recorded, preempting: false)
             let left = RolloutRecord(rollout: recorded.rollout, generation: recorded.generation, observedAt: start)
