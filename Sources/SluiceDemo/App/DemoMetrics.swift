@@ -17,9 +17,16 @@ public final class DemoMetrics: @unchecked Sendable {
     private let app: String
     private let version: String
 
+    /// The status codes the app answers with, exported at 0 from the start. A counter series that is born at its
+    /// first increment hides that increment from `rate()` and `increase()` (they take the difference of two
+    /// samples, and the first sample already holds 1): a version's first error would never count, and a 2 % error
+    /// rate would show only from its second error on. Prometheus' advice is to export known label values at 0.
+    public static let codes = [200, 500]
+
     public init(app: String, version: String) {
         self.app = app
         self.version = version
+        for code in Self.codes { series[String(code)] = Series() }
     }
 
     /// Counts one answered request with its status `code` and how long it took.
