@@ -19,18 +19,7 @@ import Testing
 
         // First life: the mirror runs and posts the rollout's first events, then the process dies.
         let first = Task { try await Self.service(store, client).run() }
-        try await waitUntil("the mirror's cursor", interval: .milliseconds(5)) {
-            try await store.deliveryCursor(sink: DeliverySink.kubernetesEvents) != nil
-        }
-        let rollout = try await store.startRollout(strategy: strategy.key, now: Self.epoch) { id, stored, pools in
-            Rollout.start(
-                id: id, strategy: stored.strategy, revision: stored.revision, version: "v2", actor: "ci", pools: pools,
-                now: Self.epoch)
-        }.rollout
-        let started = try await store.lastSeq()
-        try await waitUntil("the first events mirrored", interval: .milliseconds(5)) {
-            try await Self.mirrored(client).count == started
-        }
+        let (rollout, started) = try await Self.startMirrored(strategy, store, client)
         first.cancel()
         _ = try? await first.value
 
@@ -63,18 +52,7 @@ import Testing
             Task { try await Self.service(store, client, leads: { leader.current == index }).run() }
         }
         defer { mirrors.forEach { $0.cancel() } }
-        try await waitUntil("the mirror's cursor", interval: .milliseconds(5)) {
-            try await store.deliveryCursor(sink: DeliverySink.kubernetesEvents) != nil
-        }
-        let rollout = try await store.startRollout(strategy: strategy.key, now: Self.epoch) { id, stored, pools in
-            Rollout.start(
-                id: id, strategy: stored.strategy, revision: stored.revision, version: "v2", actor: "ci", pools: pools,
-                now: Self.epoch)
-        }.rollout
-        let started = try await store.lastSeq()
-        try await waitUntil("the first events mirrored", interval: .milliseconds(5)) {
-            try await Self.mirrored(client).count == started
-        }
+        let (rollout, started) = try await Self.startMirrored(strategy, store, client)
 
         leader.withLock { $0 = 1 }
         _ = try await store.record(TickRecord(rolloutID: rollout.id, now: Self.epoch)) { current, stored in
@@ -88,6 +66,26 @@ import Testing
         #expect(try await Self.mirrored(client) == (1...last).map { "checkout.sluice-\($0)" })
         let posts = try await sim.requests().filter { $0.method == "POST" && $0.path.hasSuffix("/events") }
         #expect(posts.count == Int(last), "each event posted once, by one mirror: \(posts.map(\.status))")
+    }
+
+    /// Once a running mirror has its cursor, starts a rollout of `strategy` and waits until its first events are
+    /// mirrored; returns the rollout and the last `seq` then.
+    static func startMirrored(_ strategy: Strategy, _ store: Store, _ client: KubernetesClient) async throws
+        -> (Rollout, Int64)
+    {
+        try await waitUntil("the mirror's cursor", interval: .milliseconds(5)) {
+            try await store.deliveryCursor(sink: DeliverySink.kubernetesEvents) != nil
+        }
+        let rollout = try await store.startRollout(strategy: strategy.key, now: Self.epoch) { id, stored, pools in
+            Rollout.start(
+                id: id, strategy: stored.strategy, revision: stored.revision, version: "v2", actor: "ci", pools: pools,
+                now: Self.epoch)
+        }.rollout
+        let started = try await store.lastSeq()
+        try await waitUntil("the first events mirrored", interval: .milliseconds(5)) {
+            try await Self.mirrored(client).count == started
+        }
+        return (rollout, started)
     }
 
     /// The simulator with the stable Deployment, a client of it, and a store holding a Deployment-target strategy.

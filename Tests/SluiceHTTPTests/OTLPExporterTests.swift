@@ -49,15 +49,21 @@ struct OTLPExporterTests {
         #expect(counts.droppedQueueFull + counts.queued == 10_000, "\(counts)")
     }
 
+    /// An exporter to `receiver` and the failures it reports.
+    static func exporter(to receiver: OTLPReceiver) throws -> (OTLPExporter, Locked<[String?]>) {
+        let failures = Locked<[String?]>([])
+        let exporter = OTLPExporter(options: Self.options(receiver.endpoint), http: try CurlClient()) { failure in
+            failures.withLock { $0.append(failure) }
+        }
+        return (exporter, failures)
+    }
+
     @Test
     func batchesReachAStrictReceiverAndA503IsSentAgain() async throws {
         let receiver = try await OTLPReceiver()
         defer { receiver.stop() }
         try receiver.beUnavailable(for: 2)
-        let failures = Locked<[String?]>([])
-        let exporter = OTLPExporter(options: Self.options(receiver.endpoint), http: try CurlClient()) { failure in
-            failures.withLock { $0.append(failure) }
-        }
+        let (exporter, failures) = try Self.exporter(to: receiver)
         let tracer = W3CTracer(sink: exporter)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await exporter.run() }
@@ -97,10 +103,7 @@ struct OTLPExporterTests {
         let receiver = try await OTLPReceiver()
         defer { receiver.stop() }
         try receiver.beUnavailable(for: 8)  // two batches of four attempts
-        let failures = Locked<[String?]>([])
-        let exporter = OTLPExporter(options: Self.options(receiver.endpoint), http: try CurlClient()) { failure in
-            failures.withLock { $0.append(failure) }
-        }
+        let (exporter, failures) = try Self.exporter(to: receiver)
         let tracer = W3CTracer(sink: exporter)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await exporter.run() }
