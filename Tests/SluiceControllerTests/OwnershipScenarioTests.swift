@@ -78,6 +78,11 @@ struct OwnershipScenarioTests {
         _ = try await controller.startRollout(strategy: key, version: "v2", actor: "ci", supersede: false)
         let router = factory.world(key).router
         try await waitUntil("the first weight", interval: .milliseconds(2)) { router.current == 5 }
+        // ... and its effect recorded as done: one still being recorded when the leases go is replayed when they come
+        // back (as after a restart), a second setWeight(5) that a loaded machine made this test see.
+        try await waitUntil("the first weight's effect to be recorded", interval: .milliseconds(2)) {
+            controller.snapshot().runningEffectBatches == 0
+        }
 
         // The database stops answering. The last renewal was sent at 0: the deadline is 0 + 15 - 3 = 12 s.
         leases.fail(true)

@@ -172,6 +172,148 @@ import Testing
         #expect(decision.rollout.phase == .baking)
     }
 
+    // MARK: a Deployment's bake: the promotion is undone traffic first (PromotionUndo)
+
+    static func deploymentStrategy() -> Strategy {
+        var strategy = Self.strategy()
+        strategy.target = .deployment(name: "checkout", container: nil)
+        return strategy
+    }
+
+    @Test func aBreachDuringADeploymentsBakeRunsThePreviousTemplateAsTheCanaryFirst() throws {
+        var driver = Self.baking(Self.deploymentStrategy())
+        #expect(driver.world.stableVersion == "v2")
+        #expect(driver.rollout.pools == nil)
+        let breach = driver.tick(["error-rate": 0.2])
+        #expect(breach.rollout.phase == .rollingBack)
+        #expect(breach.rollout.undo == .previousCanary)
+        #expect(breach.rollout.desiredWeight == 0)
+        // Nothing moves traffic yet: the new version keeps it until the previous one can take it.
+        #expect(breach.effects == [.deployPreviousCanary(promoted: "v2")])
+        #expect(breach.events.map(\.type) == [.checkBreached, .rollbackStarted])
+        #expect(breach.events[1].data["from"] == .string("Baking"))
+        #expect(breach.events[1].data["undo"] == .string("PreviousCanary"))
+        #expect(breach.events[1].message.contains("takes all traffic first"))
+
+        // Until the canary (running the previous template) is ready, nothing else happens.
+        driver.world.canaryReady = false
+        let waiting = driver.tick(["error-rate": 0.2])
+        #expect(waiting.effects == [])
+        #expect(waiting.events == [])
+        #expect(waiting.rollout.undo == .previousCanary)
+
+        driver.world.canaryReady = true
+        let ready = driver.tick([:])
+        #expect(ready.rollout.undo == .previousTraffic)
+        #expect(ready.rollout.desiredWeight == 100)
+        #expect(ready.effects == [.setWeight(100)])
+        #expect(ready.events.map(\.type) == [.canaryDeployed])
+        #expect(driver.world.stableVersion == "v2", "the stable is not touched before traffic left it")
+
+        let shifted = driver.tick([:])
+        #expect(shifted.rollout.undo == .restoreStable)
+        #expect(shifted.effects == [.restoreStable(promoted: "v2")])
+        #expect(shifted.events.map(\.type) == [.trafficShifted])
+        #expect(shifted.events[0].weight == 100)
+        #expect(driver.world.stableVersion == "v1")
+
+        let restored = driver.tick([:])
+        #expect(restored.rollout.undo == nil)
+        #expect(restored.rollout.desiredWeight == 0)
+        #expect(restored.effects == [.setWeight(0), .scaleDownCanary, .finalizeTraffic])
+        #expect(restored.events.map(\.type) == [.stableRestored])
+        #expect(restored.events[0].data["inPlace"] == .bool(false))
+
+        let done = driver.tick([:])
+        #expect(done.rollout.phase == .rolledBack)
+        #expect(done.events.map(\.type) == [.rolledBack])
+        #expect(driver.world.routerWeight == 0)
+        #expect(driver.world.canaryScaledDown)
+    }
+
+    /// A Deployment's bake that has just breached (its rollback undoes the promotion), and the next tick's time.
+    static func undoStarted() -> (driver: Driver, breach: Decision, now: Timestamp) {
+        var driver = Self.baking(Self.deploymentStrategy())
+        let breach = driver.tick(["error-rate": 0.2])
+        return (driver, breach, driver.now + .seconds(10))
+    }
+
+    @Test func eachUndoStepIsAskedForAgainUntilItIsReadBack() {
+        let (driver, breach, now) = Self.undoStarted()
+        let failedDeploy = decide(
+            breach.rollout, strategy: driver.strategy,
+            input: Fixture.observed(
+                router: 0, canary: .ready, at: now,
+                failed: [EffectFailure(effect: .deployPreviousCanary(promoted: "v2"), message: "conflict")]),
+            now: now)
+        #expect(failedDeploy.effects == [.deployPreviousCanary(promoted: "v2")])
+        #expect(failedDeploy.rollout.undo == .previousCanary)
+
+        var traffic = breach.rollout
+        traffic.undo = .previousTraffic
+        traffic.desiredWeight = 100
+        let notYet = decide(traffic, strategy: driver.strategy, input: Fixture.observed(router: 5, at: now), now: now)
+        #expect(notYet.effects == [.setWeight(100)])
+        #expect(notYet.rollout.undo == .previousTraffic)
+
+        var restoring = traffic
+        restoring.undo = .restoreStable
+        let failedRestore = decide(
+            restoring, strategy: driver.strategy,
+            input: Fixture.observed(
+                router: 100, at: now,
+                failed: [EffectFailure(effect: .restoreStable(promoted: "v2"), message: "timed out")]),
+            now: now)
+        #expect(failedRestore.effects == [.restoreStable(promoted: "v2")])
+        #expect(failedRestore.rollout.undo == .restoreStable)
+        #expect(failedRestore.rollout.desiredWeight == 100)
+    }
+
+    @Test func aPreviousTemplateThatCannotRunAsTheCanaryIsRestoredInPlace() {
+        let (driver, breach, now) = Self.undoStarted()
+        let failed = decide(
+            breach.rollout, strategy: driver.strategy,
+            input: Fixture.observed(router: 0, canary: .failed("ImagePullBackOff"), at: now), now: now)
+        #expect(failed.rollout.undo == .restoreStable)
+        #expect(failed.rollout.desiredWeight == 0)
+        #expect(failed.effects == [.restoreStable(promoted: "v2")])
+        #expect(failed.events.map(\.type) == [.effectFailed])
+        #expect(failed.events[0].message.contains("restoring the stable Deployment in place"))
+        let restored = decide(
+            failed.rollout, strategy: driver.strategy, input: Fixture.observed(router: 0, at: now + .seconds(10)),
+            now: now + .seconds(10))
+        #expect(restored.events.map(\.type) == [.stableRestored])
+        #expect(restored.events[0].data["inPlace"] == .bool(true))
+        #expect(restored.effects.first == .setWeight(0))
+    }
+
+    @Test func aManualRollbackDuringADeploymentsBakeUndoesThePromotionToo() {
+        var driver = Self.baking(Self.deploymentStrategy())
+        let decision = driver.command(.rollback(actor: "alice", reason: "support tickets"))
+        #expect(decision.rejection == nil)
+        #expect(decision.rollout.undo == .previousCanary)
+        #expect(decision.effects == [.deployPreviousCanary(promoted: "v2")])
+        #expect(decision.events[0].actor == "alice")
+    }
+
+    @Test func aSupersedeDuringTheUndoLetsItFinish() {
+        var driver = Self.baking(Self.deploymentStrategy())
+        driver.tick(["error-rate": 0.2])
+        let decision = driver.command(.supersede(actor: "ci", by: "a new rollout of v3"))
+        #expect(decision.rejection == nil)
+        #expect(decision.effects == [], "no cleanup: it would scale down the canary about to take the traffic")
+        #expect(decision.rollout.undo == .previousCanary)
+        #expect(driver.tick([:]).effects == [.setWeight(100)])
+    }
+
+    @Test func aDeploymentsRollbackBeforePromotionIsUnchanged() {
+        var driver = Driver(strategy: Self.deploymentStrategy())
+        driver.confirmFirstStage()
+        let decision = driver.command(.rollback(actor: "alice", reason: "no"))
+        #expect(decision.rollout.undo == nil)
+        #expect(decision.effects == [.setWeight(0), .scaleDownCanary, .finalizeTraffic])
+    }
+
     @Test func withoutABakePromotionSucceedsAsBefore() {
         var driver = Driver(strategy: Self.strategy().with(bake: nil))
         driver.passUntil(.succeeded)
@@ -223,10 +365,6 @@ let bakeCases: [InvalidCase] = [
         "21:15: spec.bake.duration: \"soon\" is not a duration: use a number and a unit (ms, s, m, h), e.g. 90s, 30m, 1h30m"),
     InvalidCase(in: bakeStrategy, "  bake:\n    duration: 10m\n", "  bake: {}\n",
         "20:9: spec.bake: missing required key \"duration\""),
-    InvalidCase(in: bakeStrategy,
-        "    upstreams: {stable: [\"10.0.0.1:80\"], canary: [\"10.0.0.2:80\"]}\n  traffic:\n    caddy: {adminURL: \"http://127.0.0.1:2019\", handlerID: lb}\n",
-        "    deployment: shop\n  traffic:\n    gatewayAPI: {httpRoute: shop, stableService: shop, canaryService: shop-canary}\n",
-        "21:5: spec.bake: bake needs an upstreams target: after promotion Sluice can swap pools back, but it does not keep a Deployment's previous pod template to restore"),
     InvalidCase(in: bakeStrategy, "    checks:\n      - {name: error-rate, query: errors, max: 0.01}\n", "",
         "19:5: spec.bake: a bake needs a threshold check (max or min) in the last stage: comparisons need a baseline, and after promotion no other version takes traffic"),
 ]
@@ -244,6 +382,18 @@ let bakeCases: [InvalidCase] = [
         #expect(without.bake == nil)
         #expect(without.bakeChecks.isEmpty)
         #expect(!without.canonicalJSON().contains("bake"))
+    }
+
+    @Test func aDeploymentTargetMayBake() throws {
+        let yaml = bakeStrategy.replacingOccurrences(
+            of: "    upstreams: {stable: [\"10.0.0.1:80\"], canary: [\"10.0.0.2:80\"]}\n  traffic:\n"
+                + "    caddy: {adminURL: \"http://127.0.0.1:2019\", handlerID: lb}\n",
+            with: "    deployment: shop\n  traffic:\n"
+                + "    gatewayAPI: {httpRoute: shop, stableService: shop, canaryService: shop-canary}\n")
+        #expect(yaml != bakeStrategy)
+        let strategy = try StrategyLoader.loadOne(yaml: yaml, file: "t.yaml")
+        #expect(strategy.target == .deployment(name: "shop", container: nil))
+        #expect(strategy.bake == Bake(duration: .seconds(600)))
     }
 
     @Test func schemaDescribesBake() {

@@ -42,7 +42,10 @@ import Testing
 
     @Test(arguments: [Phase.pending, .progressing, .paused, .promoting, .baking])
     func rollbackFromEveryActivePhasePutsTrafficToZeroFirst(phase: Phase) {
-        var driver = Self.driver(in: phase)
+        // A bake on an upstreams target: a Deployment's bake first undoes its promotion, traffic first too
+        // (DecideBakeTests.aManualRollbackDuringADeploymentsBakeUndoesThePromotionToo).
+        let upstreams = Fixture.strategy(target: .upstreams(stable: ["a:1"], canary: ["b:1"]))
+        var driver = phase == .baking ? Self.driver(in: phase, strategy: upstreams) : Self.driver(in: phase)
         let d = driver.command(.rollback(actor: "oncall", reason: "pager fired"))
         #expect(d.rejection == nil)
         #expect(d.effects == [.setWeight(0), .scaleDownCanary, .finalizeTraffic])

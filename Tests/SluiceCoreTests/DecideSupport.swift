@@ -61,6 +61,10 @@ struct World {
     var canaryReady = false
     var canaryScaledDown = false
     var stableVersion = "v1"
+    /// What the stable ran before the last promotion (restored by a Deployment bake's rollback).
+    var previousStableVersion: String?
+    /// The canary runs what the stable ran before the promotion (a Deployment bake's rollback).
+    var canaryRunsPrevious = false
     /// What the router says of the canary's members on the next tick (nil: it has no view).
     var routerHealth: RouterCanaryHealth?
 
@@ -69,7 +73,13 @@ struct World {
             switch effect {
             case .deployCanary: canaryReady = true
             case .setWeight(let weight): routerWeight = weight
-            case .promoteStable(let version): stableVersion = version
+            case .promoteStable(let version):
+                if stableVersion != version { previousStableVersion = stableVersion }
+                stableVersion = version
+            case .deployPreviousCanary:
+                canaryReady = true
+                canaryRunsPrevious = true
+            case .restoreStable: stableVersion = previousStableVersion ?? stableVersion
             case .scaleDownCanary: canaryScaledDown = true
             case .finalizeTraffic: break
             }

@@ -125,11 +125,15 @@ struct FlakyWorld {
                 capacity = max(capacity, weight)
                 canary = gen.chance(0.7) ? .ready : .progressing("starting")
                 if canary == .ready { readyCapacity = capacity }
+            case .deployPreviousCanary:
+                capacity = 100
+                canary = gen.chance(0.7) ? .ready : .progressing("starting")
+                if canary == .ready { readyCapacity = capacity }
             case .setWeight(let weight): routerWeight = weight
             case .scaleDownCanary:
                 capacity = 0
                 readyCapacity = 0
-            case .promoteStable, .finalizeTraffic: break
+            case .promoteStable, .restoreStable, .finalizeTraffic: break
             }
         }
     }

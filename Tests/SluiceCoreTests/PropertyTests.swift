@@ -25,6 +25,7 @@ import Testing
         #expect(coverage.rollbackProbedFrom == nonTerminal, "seed \(seed): rollback never probed from some phase")
         #expect(coverage.endedIn == [.succeeded, .rolledBack, .failed], "seed \(seed): some ending never reached")
         #expect(coverage.stagesCompleted > Self.runs / 2, "seed \(seed): too few stages completed to mean anything")
+        #expect(coverage.promotionsUndone > 0, "seed \(seed): no rollback probed from a Deployment's bake")
         print("randomRolloutsKeepEverySafetyRule: \(coverage)")
     }
 
@@ -95,8 +96,11 @@ struct Coverage: CustomStringConvertible {
     var endedIn: Set<Phase> = []
     var stagesCompleted = 0
     var decisions = 0
+    /// Rollback probes from a Deployment's bake, which undo its promotion.
+    var promotionsUndone = 0
     var description: String {
-        "\(decisions) decisions, \(stagesCompleted) stages completed, endings \(endedIn.map(\.rawValue).sorted())"
+        "\(decisions) decisions, \(stagesCompleted) stages completed, endings \(endedIn.map(\.rawValue).sorted()), "
+            + "\(promotionsUndone) promotions undone"
     }
 }
 
@@ -186,6 +190,40 @@ struct SafetyModel {
         return .observed(observations)
     }
 
+    /// Undoing a Deployment's promotion (a bake's rollback), traffic first: it starts only from Baking on a
+    /// Deployment and asks for the previous template as the canary first; all traffic goes to that canary only once
+    /// it is ready for it (the capacity rule above); the stable is restored only while the router reads back all
+    /// traffic on that canary (or in place, when the canary failed); traffic returns to 0 first once restored.
+    private func checkUndo(_ d: Decision, before: Rollout, input: DecisionInput, startsRollback: Bool) -> String? {
+        var isDeployment = false
+        if case .deployment = strategy.target { isDeployment = true }
+        if startsRollback, d.rollout.undo != nil {
+            guard before.phase == .baking, isDeployment else {
+                return "an undo of the promotion started from \(before.phase.rawValue) on \(strategy.target)"
+            }
+            guard d.effects == [.deployPreviousCanary(promoted: d.rollout.version)], d.rollout.desiredWeight == 0 else {
+                return "an undo started with \(d.effects) at weight \(d.rollout.desiredWeight)"
+            }
+        }
+        if startsRollback, before.phase == .baking, isDeployment, d.rollout.undo == nil {
+            return "a Deployment's bake rolled back without undoing its promotion: \(d.effects)"
+        }
+        guard d.effects.contains(.restoreStable(promoted: d.rollout.version)) else { return nil }
+        var readBack: Int?
+        var canaryFailed = false
+        if case .observed(let observations) = input {
+            readBack = observations.routerWeight
+            if case .failed = observations.canary { canaryFailed = true }
+        }
+        let restoring = before.undo == .restoreStable
+        let fromTraffic = before.undo == .previousTraffic && readBack == 100
+        let inPlace = before.undo == .previousCanary && canaryFailed
+        if !(restoring || fromTraffic || inPlace) {
+            return "restoreStable from \(String(describing: before.undo)) with the router at \(String(describing: readBack))"
+        }
+        return nil
+    }
+
     /// Rollback must be possible from here: traffic to 0 first, RolledBack once the router reads 0.
     private func probeRollback(_ coverage: inout Coverage) -> String? {
         coverage.rollbackProbedFrom.insert(rollout.phase)
@@ -196,12 +234,32 @@ struct SafetyModel {
                 rollout.phase == .rollingBack || (rollout.phase == .promoting && rollout.stablePromotedAt != nil)
             return allowed ? nil : "rollback refused from \(rollout.phase.rawValue): \(rejection)"
         }
-        guard d.rollout.phase == .rollingBack, d.effects.first == .setWeight(0), d.rollout.desiredWeight == 0 else {
-            return "rollback from \(rollout.phase.rawValue) did not put traffic to 0 first: \(d.effects)"
+        var rolledBack = d.rollout
+        if d.rollout.undo != nil {
+            // A Deployment's bake: its promotion is undone traffic first before traffic returns to stable.
+            coverage.promotionsUndone += 1
+            let steps: [(Observations, [Effect])] = [
+                (Observations(routerWeight: 0, canary: .ready), [.setWeight(100)]),
+                (Observations(routerWeight: 100, canary: .ready), [.restoreStable(promoted: rollout.version)]),
+                (Observations(routerWeight: 100, canary: .ready), [.setWeight(0), .scaleDownCanary, .finalizeTraffic]),
+            ]
+            for (index, (observations, wanted)) in steps.enumerated() {
+                let step = decide(
+                    rolledBack, strategy: strategy, input: .observed(observations),
+                    now: now + .seconds(index + 1))
+                guard step.effects == wanted else {
+                    return "undo step \(index) from \(String(describing: rolledBack.undo)): \(step.effects), wanted \(wanted)"
+                }
+                rolledBack = step.rollout
+            }
+        } else {
+            guard d.rollout.phase == .rollingBack, d.effects.first == .setWeight(0), d.rollout.desiredWeight == 0 else {
+                return "rollback from \(rollout.phase.rawValue) did not put traffic to 0 first: \(d.effects)"
+            }
         }
         let end = decide(
-            d.rollout, strategy: strategy, input: .observed(Observations(routerWeight: 0, canary: .ready)),
-            now: now + .seconds(1))
+            rolledBack, strategy: strategy, input: .observed(Observations(routerWeight: 0, canary: .ready)),
+            now: now + .seconds(5))
         return end.rollout.phase == .rolledBack ? nil : "rollback did not end RolledBack: \(end.rollout.phase)"
     }
 
@@ -237,10 +295,13 @@ struct SafetyModel {
         let startsRollback =
             d.events.contains { $0.type == .rollbackStarted }
             || (before.phase != .rollingBack && d.rollout.phase == .rollingBack)
-        if startsRollback || (d.rollout.phase == .rollingBack && !d.effects.isEmpty),
+        if startsRollback || (d.rollout.phase == .rollingBack && !d.effects.isEmpty), d.rollout.undo == nil,
             d.effects.first != .setWeight(0)
         {
             return "rollback's first effect is \(String(describing: d.effects.first)), not setWeight(0)"
+        }
+        if let violation = checkUndo(d, before: before, input: input, startsRollback: startsRollback) {
+            return violation
         }
         if (d.rollout.pause != nil) != (d.rollout.phase == .paused) { return "pause cause \(d.rollout.pause as Any)" }
         let effectiveNow = max(now, before.updatedAt)

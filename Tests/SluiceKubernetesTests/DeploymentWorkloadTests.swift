@@ -147,6 +147,48 @@ struct DeploymentWorkloadTests {
         #expect(try await c.client.deployments("shop").get("checkout-canary").spec.replicas == 0)
     }
 
+    @Test("promotion keeps the pod template it replaced; a bake's rollback runs it as the canary, then restores it")
+    func undoPromotion() async throws {
+        let c = try await Self.cluster()
+        let workload = Self.workload(c)
+        let deployments = c.client.deployments("shop")
+        let original = try await deployments.get("checkout").spec.template
+        try await workload.deployCanary(version: "v2", weight: 25)
+        try await workload.waitUntilCanaryAvailable()
+        try await workload.promote(version: "v2")
+        try await workload.promote(version: "v2")  // a retried promotion keeps what the first one kept
+        let promoted = try await deployments.get("checkout")
+        #expect(promoted.metadata.annotations?["sluice.dev/previous-template-of"] == "v2")
+        let kept = try #require(promoted.metadata.annotations?["sluice.dev/previous-template"])
+        #expect(try JSONDecoder().decode(PodTemplateSpec.self, from: Data(kept.utf8)) == original)
+        try await workload.scaleDownCanary()
+
+        try await workload.deployPreviousCanary(promoted: "v2")
+        let canary = try await deployments.get("checkout-canary")
+        #expect(canary.spec.replicas == 4, "capacity for all traffic")
+        #expect(canary.spec.template.spec.containers.map(\.image) == ["registry.example/checkout:v1", "busybox:1.36"])
+        #expect(canary.spec.template.metadata?.labels?["sluice.dev/track"] == "canary")
+        #expect(canary.spec.template.spec.containers[0].additional["readinessProbe"] != nil)
+        try await workload.waitUntilCanaryAvailable()
+        #expect(try await deployments.get("checkout").spec.template == promoted.spec.template, "stable untouched")
+
+        try await workload.restoreStable(promoted: "v2")
+        let restored = try await deployments.get("checkout")
+        #expect(restored.isRolledOut, "restoreStable returns once the stable Deployment has rolled out")
+        #expect(restored.spec.template == original)
+        let generation = restored.metadata.generation
+        try await workload.restoreStable(promoted: "v2")  // idempotent
+        #expect(try await deployments.get("checkout").metadata.generation == generation)
+
+        let error = await #expect(throws: KubernetesError.self) { try await workload.restoreStable(promoted: "v3") }
+        #expect(
+            error?.message.contains(
+                "shop/checkout does not keep the pod template it had before v3 was promoted (it keeps the one from "
+                    + "before v2); restore it by hand: kubectl rollout undo deployment/checkout -n shop") == true,
+            "\(String(describing: error))")
+        #expect(try await deployments.get("checkout").spec.template == original, "nothing written on that error")
+    }
+
     @Test("rollback (scale down) never writes the stable Deployment")
     func rollbackLeavesStable() async throws {
         let c = try await Self.cluster()

@@ -73,7 +73,10 @@ struct KubernetesRolloutEndToEndTests {
         let injectedFaults: Int
     }
 
-    static func run(breach: Bool, faults: Double) async throws -> Run {
+    static func run(
+        breach: Bool, faults: Double, strategy: Strategy = strategy,
+        metrics makeMetrics: ((SimCluster) -> any MetricProvider)? = nil
+    ) async throws -> Run {
         let cluster = try await SimCluster(
             objects: [
                 Manifests.deployment("checkout", image: "registry.example/checkout:v1", replicas: 4, namespace: "shop"),
@@ -90,7 +93,8 @@ struct KubernetesRolloutEndToEndTests {
         if faults > 0 {
             try await cluster.sim.setFaults(fraction: faults, kinds: ["429", "500", "hang"], hangSeconds: 0.3, seed: 5)
         }
-        let metrics = RouteErrorRate(routes: cluster.client.httpRoutes("shop"), breachFrom: breach ? 25 : nil)
+        let metrics =
+            makeMetrics?(cluster) ?? RouteErrorRate(routes: cluster.client.httpRoutes("shop"), breachFrom: breach ? 25 : nil)
         let directory = try makeTemporaryDirectory("kube-e2e")
         let store = try Store(path: directory + "/sluice.db")
         let clock = ManualClock()
@@ -177,6 +181,82 @@ struct KubernetesRolloutEndToEndTests {
             $0.method != "GET" && $0.path.hasSuffix("/deployments/checkout")
         }
         #expect(writes.isEmpty)
+    }
+}
+
+extension KubernetesRolloutEndToEndTests {
+    @Test(
+        "a breach in a Deployment's bake: the previous template takes all traffic as the canary, then stable gets it back",
+        arguments: [0.0, 0.2])
+    func bakeRollbackUndoesThePromotionTrafficFirst(faults: Double) async throws {
+        var strategy = Self.strategy
+        strategy.bake = Bake(duration: .seconds(60))
+        let run = try await Self.run(
+            breach: false, faults: faults, strategy: strategy,
+            metrics: { StableVersionErrorRate(client: $0.client, badImage: "registry.example/checkout:v2") })
+        let types = run.events.map(\.type.rawValue)
+        #expect(run.rollout.phase == .rolledBack, "\(run.events.map { "\($0.type): \($0.message)" })")
+        #expect(types.contains("BakeStarted"))
+        let undo = Array(types.drop { $0 != "RollbackStarted" })
+        #expect(
+            undo.filter { $0 != "EffectFailed" }
+                == ["RollbackStarted", "CanaryDeployed", "TrafficShifted", "StableRestored", "RolledBack"],
+            "\(undo)")
+
+        let deployments = run.cluster.client.deployments("shop")
+        let stable = try await deployments.get("checkout")
+        #expect(stable.spec.template.spec.containers[0].image == "registry.example/checkout:v1")
+        #expect(stable.isRolledOut)
+        #expect(stable.metadata.annotations?[DeploymentWorkload.previousTemplateOfAnnotation] == "v2")
+        #expect(try await deployments.get("checkout-canary").spec.replicas == 0)
+        #expect(try await Self.canaryWeight(run.cluster) == 0)
+
+        // The writes after the promotion, in order (a write retried after an injected fault counts once): the
+        // stable Deployment is restored only while the route sends everything to the canary running v1.
+        let writes = try await run.cluster.sim.requests().filter { $0.method != "GET" && (200..<300).contains($0.status) }
+            .compactMap(Self.describe)
+        let promotion = try #require(writes.lastIndex(of: "stable v2"))
+        var after: [String] = []
+        for write in writes[(promotion + 1)...] where write != after.last { after.append(write) }
+        #expect(
+            after == [
+                "route 0", "canary ×0", "canary v1 ×4", "route 100", "stable v1", "route 0", "canary ×0",
+            ], "\(after)")
+    }
+
+    /// A write to the simulator (a create, or a merge patch of what changed) as "stable TAG", "canary TAG ×N",
+    /// "canary ×N" (a scale) or "route CANARY-WEIGHT"; nil for anything else.
+    static func describe(_ request: KubeSimulator.Request) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: Any],
+            let spec = object["spec"] as? [String: Any]
+        else { return nil }
+        if let rules = spec["rules"] as? [[String: Any]] {
+            let refs = rules.first?["backendRefs"] as? [[String: Any]] ?? []
+            return "route \(refs.first { $0["name"] as? String == "checkout-canary" }?["weight"] as? Int ?? -1)"
+        }
+        let name = (object["metadata"] as? [String: Any])?["name"] as? String
+            ?? request.path.split(separator: "/").last.map(String.init)
+        let containers = ((spec["template"] as? [String: Any])?["spec"] as? [String: Any])?["containers"]
+        let image = (containers as? [[String: Any]])?.first?["image"] as? String
+        var parts = [name == "checkout-canary" ? "canary" : name == "checkout" ? "stable" : "?"]
+        if let image { parts.append(image.split(separator: ":").last.map(String.init) ?? image) }
+        if let replicas = spec["replicas"] as? Int { parts.append("×\(replicas)") }
+        return parts.joined(separator: " ")
+    }
+}
+
+/// The error rate of whatever takes traffic: 0.5 while the stable Deployment runs `badImage` and the route sends
+/// the canary nothing (the promoted version baking), else 0.01.
+struct StableVersionErrorRate: MetricProvider {
+    let client: KubernetesClient
+    let badImage: String
+
+    func sample(query: String) async throws -> Double? {
+        let image = try await client.deployments("shop").get("checkout").spec.template.spec.containers[0].image
+        let weight =
+            try await client.httpRoutes("shop").get("checkout").spec.rules?.first?.backendRefs?
+            .first { $0.name == "checkout-canary" }?.weight ?? 0
+        return image == badImage && weight == 0 ? 0.5 : 0.01
     }
 }
 

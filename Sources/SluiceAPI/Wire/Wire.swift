@@ -194,6 +194,8 @@ public struct RolloutView: Sendable, Hashable, Codable {
     public var holdRemainingSeconds: Double?
     /// Seconds left in the bake while Baking (0 once its time is up and it waits for a passing tick); nil otherwise.
     public var bakeRemainingSeconds: Double? = nil
+    /// While a bake's rollback undoes a Deployment's promotion: the step it is on, in words; nil otherwise.
+    public var undoing: String? = nil
     /// Why it is paused, when paused.
     public var pausedBecause: String?
     public var checks: [CheckView]
@@ -220,6 +222,12 @@ public struct RolloutView: Sendable, Hashable, Codable {
             stageCount = strategy.stages.count
             holdRemainingSeconds = rollout.holdRemaining(in: strategy).map { Double($0.milliseconds) / 1000 }
             bakeRemainingSeconds = rollout.bakeRemaining(in: strategy, now: now).map { Double($0.milliseconds) / 1000 }
+        }
+        switch rollout.undo {
+        case .previousCanary: undoing = "the previous pod template starting as the canary, for all traffic"
+        case .previousTraffic: undoing = "all traffic moving to the canary, which runs the previous pod template"
+        case .restoreStable: undoing = "the stable Deployment getting its previous pod template back"
+        case nil: undoing = nil
         }
         switch rollout.pause {
         case .manual(let actor): pausedBecause = "paused by \(actor)"

@@ -118,6 +118,8 @@ extension RolloutDriver {
             try await providers.workload.deployCanary(version: version, weight: weight)
         case .setWeight(let weight): try await providers.router.setCanaryWeight(weight)
         case .promoteStable(let version): try await providers.workload.promote(version: version)
+        case .deployPreviousCanary(let promoted): try await providers.workload.deployPreviousCanary(promoted: promoted)
+        case .restoreStable(let promoted): try await providers.workload.restoreStable(promoted: promoted)
         case .scaleDownCanary: try await providers.workload.scaleDownCanary()
         case .finalizeTraffic: try await providers.router.finalize()
         }

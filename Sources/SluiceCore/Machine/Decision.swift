@@ -114,6 +114,11 @@ public enum Effect: Sendable, Hashable, Codable {
     case setWeight(Int)
     /// Make `version` the stable one (patch the stable Deployment and wait; or swap pool roles).
     case promoteStable(version: String)
+    /// Run the pod template the stable Deployment had before `promoted` was promoted as the canary, with
+    /// capacity for all traffic (a bake's rollback, traffic first; `PromotionUndo`).
+    case deployPreviousCanary(promoted: String)
+    /// Give the stable Deployment back the pod template it had before `promoted` was promoted, and wait for it.
+    case restoreStable(promoted: String)
     /// Scale the canary to zero.
     case scaleDownCanary
     /// Remove what the router created for this rollout (e.g. a managed canary Ingress).

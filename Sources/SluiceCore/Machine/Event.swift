@@ -83,6 +83,8 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
     public static let effectFailed = EventType("EffectFailed")
     /// `promoteStable` was confirmed: the new version is the stable one (Deployment patched or pools swapped).
     public static let stablePromoted = EventType("StablePromoted")
+    /// A bake's rollback gave the stable Deployment back the pod template it had before the promotion.
+    public static let stableRestored = EventType("StableRestored")
 
     /// Every type Sluice writes. The dashboard listens to the event stream for each by name (an SSE listener per
     /// type), so a type missing from its list is never seen live: DashboardListsTests keeps app.js in step.
@@ -90,7 +92,7 @@ public struct EventType: RawRepresentable, Sendable, Hashable, Codable, CustomSt
         .rolloutStarted, .canaryDeployed, .stageStarted, .trafficShifted, .stageCompleted, .checkBreached,
         .checkRecovered, .checkNoData, .providerError, .paused, .resumed, .promotionRequested, .promoting, .promoted,
         .bakeStarted, .rollbackStarted, .rolledBack, .superseded, .failed, .driftDetected, .driftCorrected,
-        .effectFailed, .stablePromoted,
+        .effectFailed, .stablePromoted, .stableRestored,
     ]
 }
 

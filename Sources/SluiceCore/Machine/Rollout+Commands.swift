@@ -12,8 +12,10 @@ extension Decider {
                 // The baked version is the stable one already; the new rollout goes on from it.
                 endBakeEarly(actor: actor, why: "superseded by \(by)")
             } else if rollout.phase == .rollingBack {
-                // Already on its way out: the new rollout only has to wait for it. Weight 0 is asked for again.
-                addCleanup()
+                // Already on its way out: the new rollout only has to wait for it. Weight 0 is asked for again,
+                // except while a Deployment's promotion is undone: that goes on step by step and ends at weight 0
+                // (continueUndo); cleanup now would scale down the canary that is to take the traffic.
+                if rollout.undo == nil { addCleanup() }
             } else if rollout.phase == .promoting, rollout.stablePromotedAt != nil {
                 reject(
                     "rollout \(rollout.id) is finishing the promotion of \(rollout.version), which is already the "

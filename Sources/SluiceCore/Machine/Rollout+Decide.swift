@@ -410,6 +410,10 @@ struct Decider {
 
     /// RollingBack: weight 0 again and again until the router reads it back; cleanup never blocks that.
     private mutating func continueRollback(_ observations: Observations) {
+        if let step = rollout.undo {
+            continueUndo(step, observations)
+            return
+        }
         guard observations.routerWeight == 0 else {
             addCleanup()
             return
@@ -458,7 +462,16 @@ struct Decider {
         rollout.endReason = reason
         rollout.driftDetectedAt = nil
         effects = []
-        addCleanup()
+        // A Deployment's bake: the stable Deployment already runs the new version, so weight 0 alone would keep
+        // it; its previous pod template comes back first, traffic first (continueUndo).
+        var undoing = false
+        if from == .baking, swappedBack == nil, case .deployment = strategy.target { undoing = true }
+        if undoing {
+            rollout.undo = .previousCanary
+            add(.deployPreviousCanary(promoted: rollout.version))
+        } else {
+            addCleanup()
+        }
         var data: [String: JSONValue] = ["from": .string(from.rawValue)]
         switch cause {
         case .breach(let check), .noData(let check): data["check"] = .string(check)
@@ -472,12 +485,85 @@ struct Decider {
             data["poolsSwappedBack"] = true
             data["stable"] = .array(pools.stable.map { .string($0) })
         }
+        if undoing { data["undo"] = .string(PromotionUndo.previousCanary.rawValue) }
+        let how =
+            undoing
+            ? "the stable Deployment's pod template from before the promotion runs as the canary and takes all "
+                + "traffic first, then the stable Deployment gets it back"
+            : "traffic to stable first"
         emit(
             .rollbackStarted, actor: actor, reason: reasonCode(cause),
-            message: "rolling back from \(from.rawValue): \(reason); traffic to stable first", data: data)
+            message: "rolling back from \(from.rawValue): \(reason); \(how)", data: data)
     }
 
     func reasonCode(_ cause: RollbackCause) -> String { cause.kind.rawValue }
+
+    /// RollingBack from a Deployment's bake (`PromotionUndo`): the stable's previous pod template runs as the
+    /// canary, takes all traffic, the stable Deployment gets it back, and then traffic returns to stable as in
+    /// every rollback. Each step waits for its result to be read back; a failed effect is asked for again.
+    private mutating func continueUndo(_ step: PromotionUndo, _ observations: Observations) {
+        let promoted = rollout.version
+        let failed = Set(observations.failedEffects.map(\.effect))
+        switch step {
+        case .previousCanary:
+            guard !failed.contains(.deployPreviousCanary(promoted: promoted)) else {
+                add(.deployPreviousCanary(promoted: promoted))
+                return
+            }
+            switch observations.canary {
+            case .ready:
+                rollout.undo = .previousTraffic
+                rollout.desiredWeight = 100
+                add(.setWeight(100))
+                emit(
+                    .canaryDeployed,
+                    message: "the canary Deployment runs the pod template from before \(promoted) with capacity for "
+                        + "all traffic; moving all traffic to it",
+                    data: ["previousTemplate": true])
+            case .failed(let reason):
+                // The previous version cannot run beside the new one (no capacity for a second full set of pods, an
+                // image that can no longer be pulled): the stable Deployment is restored in place, by its own
+                // rolling update, rather than leaving all traffic on the version that breached.
+                rollout.undo = .restoreStable
+                add(.restoreStable(promoted: promoted))
+                emit(
+                    .effectFailed, reason: "EffectFailed",
+                    message: "the pod template from before \(promoted) did not become ready as the canary: "
+                        + "\(sanitizedExcerpt(reason)); restoring the stable Deployment in place instead",
+                    data: ["effect": .string("\(Effect.deployPreviousCanary(promoted: promoted))"),
+                        "error": .string(sanitizedExcerpt(reason))])
+            case .progressing, nil:
+                break
+            }
+        case .previousTraffic:
+            guard observations.routerWeight == 100 else {
+                add(.setWeight(100))
+                return
+            }
+            rollout.undo = .restoreStable
+            add(.restoreStable(promoted: promoted))
+            emit(
+                .trafficShifted,
+                message: "router reads back 100% to the canary, which runs the pod template from before \(promoted); "
+                    + "restoring the stable Deployment",
+                data: ["previousTemplate": true])
+        case .restoreStable:
+            guard !failed.contains(.restoreStable(promoted: promoted)) else {
+                if observations.routerWeight != rollout.desiredWeight { add(.setWeight(rollout.desiredWeight)) }
+                add(.restoreStable(promoted: promoted))
+                return
+            }
+            let inPlace = rollout.desiredWeight == 0
+            rollout.undo = nil
+            rollout.desiredWeight = 0
+            emit(
+                .stableRestored,
+                message: "the stable Deployment runs its pod template from before \(promoted) again"
+                    + (inPlace ? " (restored in place)" : "; moving traffic back to stable"),
+                data: ["promoted": .string(promoted), "inPlace": .bool(inPlace)])
+            addCleanup()
+        }
+    }
 }
 
 /// A duration the way strategies write it: `90s` is `1m30s`, `2h`, `250ms`.
@@ -504,6 +590,8 @@ extension Effect: CustomStringConvertible {
         case .deployCanary(let version, let weight): "deployCanary(\(version), \(weight)%)"
         case .setWeight(let weight): "setWeight(\(weight))"
         case .promoteStable(let version): "promoteStable(\(version))"
+        case .deployPreviousCanary(let promoted): "deployPreviousCanary(before \(promoted))"
+        case .restoreStable(let promoted): "restoreStable(before \(promoted))"
         case .scaleDownCanary: "scaleDownCanary"
         case .finalizeTraffic: "finalizeTraffic"
         }

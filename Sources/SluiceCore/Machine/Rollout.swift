@@ -51,6 +51,8 @@ public struct Rollout: Sendable, Hashable, Codable {
     /// When the bake started (the promotion was confirmed and the router read back all traffic on the new
     /// version); nil until then and for strategies without `bake`.
     public var bakeStartedAt: Timestamp? = nil
+    /// Where undoing a Deployment's confirmed promotion traffic first stands (a bake's rollback); nil otherwise.
+    public var undo: PromotionUndo? = nil
 
     public init(
         id: String, strategy: StrategyKey, strategyRevision: Int, version: String, phase: Phase = .pending,
@@ -82,6 +84,19 @@ public struct Rollout: Sendable, Hashable, Codable {
         self.stablePromotedAt = stablePromotedAt
         self.failingEffects = failingEffects
     }
+}
+
+/// Undoing the confirmed promotion of a Deployment, traffic first, when its bake rolls back (docs/decide.md
+/// "Baking"): the pod template the stable Deployment ran before the promotion (the workload keeps it) runs as the
+/// canary with capacity for all traffic and takes it, the stable Deployment gets that template back, and only then
+/// does traffic return to stable. Each step is repeated until its result is read back.
+public enum PromotionUndo: String, Sendable, Hashable, Codable {
+    /// `deployPreviousCanary` until the canary Deployment, running the previous template, reports ready.
+    case previousCanary = "PreviousCanary"
+    /// `setWeight(100)` until the router reads it back: all traffic on the previous version.
+    case previousTraffic = "PreviousTraffic"
+    /// `restoreStable` until it is confirmed: the stable Deployment runs its previous template again.
+    case restoreStable = "RestoreStable"
 }
 
 /// What started a rollback. A failure of the canary itself ends in `Failed`, everything else in `RolledBack`.

@@ -52,9 +52,32 @@ public protocol Workload: Sendable {
     func scaleDownCanary() async throws
     /// `canaryStatus()` with what was verified to reach it, in one observation (the controller calls this one).
     func canaryReport() async throws -> CanaryReport
+    /// Undoing a confirmed promotion traffic first (a bake's rollback, `PromotionUndo`): run what the stable ran
+    /// before `promoted` was promoted as the canary, with capacity for all traffic. Idempotent.
+    func deployPreviousCanary(promoted: String) async throws
+    /// Give the stable back what it ran before `promoted` was promoted, and return when that has rolled out.
+    /// Idempotent.
+    func restoreStable(promoted: String) async throws
+}
+
+/// A workload asked to undo a promotion it cannot undo (only a Deployment keeps what it ran before; `upstreams`
+/// targets undo a promotion by swapping their pools back, which needs no workload).
+public struct PromotionUndoUnsupported: Error, CustomStringConvertible {
+    public let workload: String
+    public var description: String { "\(workload) cannot undo a promotion: it keeps nothing from before it" }
 }
 
 extension Workload {
     /// The status alone: a workload whose readiness speaks for itself (a Deployment's availability).
     public func canaryReport() async throws -> CanaryReport { CanaryReport(status: try await canaryStatus()) }
+
+    /// Only a Deployment keeps what it ran before a promotion; `decide` asks no other workload for this.
+    public func deployPreviousCanary(promoted: String) async throws {
+        throw PromotionUndoUnsupported(workload: "\(Self.self)")
+    }
+
+    /// Only a Deployment keeps what it ran before a promotion; `decide` asks no other workload for this.
+    public func restoreStable(promoted: String) async throws {
+        throw PromotionUndoUnsupported(workload: "\(Self.self)")
+    }
 }

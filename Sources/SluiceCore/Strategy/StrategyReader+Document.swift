@@ -93,7 +93,7 @@ extension StrategyReader {
         if let node = fields["notifications"] { notifications = readNotifications(node) }
         var bake: Bake?? = .some(nil)
         if let node = fields["bake"] {
-            bake = readBake(node, target: target, interval: analysisPart.intervalValid ? analysisPart.analysis.interval : nil)
+            bake = readBake(node, interval: analysisPart.intervalValid ? analysisPart.analysis.interval : nil)
         }
         if case .some(.some) = bake, let stages, let last = stages.indices.last, let node = fields["bake"],
             analysisPart.valid,
@@ -115,21 +115,14 @@ extension StrategyReader {
         )
     }
 
-    /// `spec.bake: {duration: 10m}`: at least one analysis interval, and only where Sluice can undo a promotion
-    /// traffic first. An `upstreams` target swaps its pools back; a Deployment's previous pod template is not kept.
-    private func readBake(_ node: Node, target: Target?, interval: Duration?) -> Bake?? {
+    /// `spec.bake: {duration: 10m}`: at least one analysis interval. Both targets can undo a promotion traffic
+    /// first: an `upstreams` target swaps its pools back, a Deployment gets back the pod template it had before.
+    private func readBake(_ node: Node, interval: Duration?) -> Bake?? {
         let path = "spec.bake"
         guard let f = mapping(node, path, known: ["duration"]) else { return nil }
         guard let durationNode = required(f, "duration"),
             let duration = duration(durationNode, f.path("duration"), minimum: interval ?? .milliseconds(1))
         else { return nil }
-        if case .deployment = target {
-            report(
-                .invalidValue, at: node, path,
-                "bake needs an upstreams target: after promotion Sluice can swap pools back, but it does not keep a "
-                    + "Deployment's previous pod template to restore")
-            return nil
-        }
         return .some(Bake(duration: duration))
     }
 

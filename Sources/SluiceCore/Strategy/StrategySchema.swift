@@ -48,7 +48,7 @@ public enum StrategySchema {
                   "type": "object",
                   "additionalProperties": false,
                   "required": ["duration"],
-                  "description": "After promotion the new version serves all traffic while the last stage's threshold checks keep running; a breach swaps the pools back. upstreams targets only.",
+                  "description": "After promotion the new version serves all traffic while the last stage's threshold checks keep running; a breach undoes the promotion traffic first: the pools swap back, or a Deployment gets back its previous pod template.",
                   "properties": {
                     "duration": {"$ref": "#/$defs/duration", "description": "How long to watch; at least one analysis interval."}
                   }

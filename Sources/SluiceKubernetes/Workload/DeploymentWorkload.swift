@@ -1,8 +1,11 @@
+import Foundation
 import SluiceCore
 
 /// The `target.deployment` workload: Sluice owns `<name>-canary`, built from the stable Deployment's pod
 /// template with the new image, scaled to the capacity each stage's weight needs. Promotion changes the
-/// stable Deployment's image and waits for it to roll out; rollback never touches the stable Deployment.
+/// stable Deployment's image and waits for it to roll out, keeping the pod template it replaced in an annotation
+/// of the stable Deployment; rollback never touches the stable Deployment, except a bake's rollback, which
+/// gives it that template back after the canary, running it, took all traffic (`PromotionUndo`).
 public struct DeploymentWorkload: Workload {
     /// Deadlines and poll intervals.
     public struct Options: Sendable {
@@ -32,6 +35,11 @@ public struct DeploymentWorkload: Workload {
     public static let versionAnnotation = "sluice.dev/version"
     /// The canary's annotation naming its stable Deployment.
     public static let stableAnnotation = "sluice.dev/stable"
+    /// The stable Deployment's annotation holding, as JSON, the pod template it ran before Sluice's last promotion
+    /// (what a bake's rollback restores).
+    public static let previousTemplateAnnotation = "sluice.dev/previous-template"
+    /// The stable Deployment's annotation naming the version whose promotion replaced that template.
+    public static let previousTemplateOfAnnotation = "sluice.dev/previous-template-of"
 
     public let client: KubernetesClient
     public let namespace: String
@@ -66,7 +74,13 @@ public struct DeploymentWorkload: Workload {
     /// written; `canaryStatus` says when it is available.
     public func deployCanary(version: String, weight: Int) async throws {
         let stable = try await deployments.get(name)
-        let desired = try canary(from: stable, version: version, weight: weight)
+        try await write(try canary(from: stable, template: try template(of: stable, version: version),
+            version: version, weight: weight))
+    }
+
+    /// Creates the canary as `desired`, or updates the one Sluice made (replacing it when the stable selector
+    /// changed, since selectors are immutable).
+    private func write(_ desired: Deployment) async throws {
         for _ in 0..<3 {
             let existing: Deployment
             do {
@@ -116,21 +130,85 @@ public struct DeploymentWorkload: Workload {
         return Self.status(of: canary, ref: canaryRef, container: container)
     }
 
-    /// Changes the stable Deployment's image to `version` and returns when it has rolled out.
+    /// Changes the stable Deployment's image to `version` and returns when it has rolled out. The pod template it
+    /// replaces is kept in the stable's annotations (`previousTemplateAnnotation`); a retried promotion, which finds
+    /// the image changed already, keeps what the first attempt kept.
     public func promote(version: String) async throws {
         let updated = try await deployments.update(name) { stable in
             let index = try Self.containerIndex(in: stable.spec.template.spec, named: container, of: stableRef)
             let current = stable.spec.template.spec.containers[index].image ?? ""
-            stable.spec.template.spec.containers[index].image = Self.image(current, version: version)
+            let target = Self.image(current, version: version)
+            var annotations = stable.metadata.annotations ?? [:]
+            if current != target || annotations[Self.previousTemplateOfAnnotation] != version {
+                annotations[Self.previousTemplateAnnotation] = try Self.json(stable.spec.template)
+                annotations[Self.previousTemplateOfAnnotation] = version
+                stable.metadata.annotations = annotations
+            }
+            stable.spec.template.spec.containers[index].image = target
         }
-        let target = Self.image(
-            updated.spec.template.spec.containers[
-                try Self.containerIndex(
-                    in: updated.spec.template.spec, named: container, of: stableRef)
-            ].image ?? "", version: version)
-        try await waitUntil(
-            timeout: options.promotionTimeout, what: "stable Deployment \(stableRef) to roll out \(target)"
-        ) {
+        try await waitUntilRolledOut(updated, what: "roll out \(try image(of: updated))")
+    }
+
+    /// Runs the pod template the stable Deployment had before `promoted` was promoted as the canary, with as many
+    /// replicas as the stable (capacity for all traffic). `canaryStatus` says when it is available.
+    public func deployPreviousCanary(promoted: String) async throws {
+        let stable = try await deployments.get(name)
+        let previous = try previousTemplate(of: stable, promoted: promoted)
+        let index = try Self.containerIndex(in: previous.spec, named: container, of: stableRef)
+        try await write(
+            try canary(
+                from: stable, template: previous, version: previous.spec.containers[index].image ?? "?", weight: 100))
+    }
+
+    /// Gives the stable Deployment back the pod template it had before `promoted` was promoted and returns when it
+    /// has rolled out. Idempotent: once restored, writing the same template again changes nothing.
+    public func restoreStable(promoted: String) async throws {
+        let updated = try await deployments.update(name) { stable in
+            let previous = try previousTemplate(of: stable, promoted: promoted)
+            if stable.spec.template != previous { stable.spec.template = previous }
+        }
+        try await waitUntilRolledOut(updated, what: "roll back to \(try image(of: updated))")
+    }
+
+    /// The pod template kept by the promotion of `promoted`; a clear error when there is none or another
+    /// promotion's (the Deployment was changed since, by hand or by a newer rollout).
+    func previousTemplate(of stable: Deployment, promoted: String) throws -> PodTemplateSpec {
+        let annotations = stable.metadata.annotations ?? [:]
+        guard let kept = annotations[Self.previousTemplateAnnotation],
+            annotations[Self.previousTemplateOfAnnotation] == promoted
+        else {
+            let other = annotations[Self.previousTemplateOfAnnotation].map { " (it keeps the one from before \($0))" }
+            throw KubernetesError(
+                .conflict,
+                "Deployment \(stableRef) does not keep the pod template it had before \(promoted) was promoted"
+                    + (other ?? "") + "; restore it by hand: kubectl rollout undo deployment/\(name) -n \(namespace)",
+                reason: "NoPreviousTemplate")
+        }
+        do {
+            return try JSONDecoder().decode(PodTemplateSpec.self, from: Data(kept.utf8))
+        } catch {
+            throw KubernetesError(
+                .invalid,
+                "Deployment \(stableRef): annotation \(Self.previousTemplateAnnotation) is not a pod template "
+                    + "(\(error)); restore it by hand: kubectl rollout undo deployment/\(name) -n \(namespace)",
+                reason: "NoPreviousTemplate")
+        }
+    }
+
+    private static func json(_ template: PodTemplateSpec) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return String(decoding: try encoder.encode(template), as: UTF8.self)
+    }
+
+    private func image(of deployment: Deployment) throws -> String {
+        let spec = deployment.spec.template.spec
+        return spec.containers[try Self.containerIndex(in: spec, named: container, of: stableRef)].image ?? "?"
+    }
+
+    /// Polls the stable Deployment until it runs its latest spec everywhere (`promotionTimeout`).
+    private func waitUntilRolledOut(_ updated: Deployment, what: String) async throws {
+        try await waitUntil(timeout: options.promotionTimeout, what: "stable Deployment \(stableRef) to \(what)") {
             let stable = try await deployments.get(name)
             if let failure = Self.stalled(stable) {
                 throw KubernetesError(.unavailable, failure, reason: "ProgressDeadlineExceeded")
@@ -230,16 +308,22 @@ public struct DeploymentWorkload: Workload {
 
     // MARK: internals
 
-    /// The canary Deployment wanted for `version` at `weight`.
-    func canary(from stable: Deployment, version: String, weight: Int) throws -> Deployment {
-        let selector = try Self.canarySelector(for: stable.spec.selector, of: stableRef)
-        guard !Self.selectorsOverlap(selector, stable.spec.selector.matchLabels ?? [:]) else {
-            throw KubernetesError(.invalid, "the canary selector of \(stableRef) would overlap the stable one")
-        }
+    /// The stable's pod template with `version`'s image.
+    func template(of stable: Deployment, version: String) throws -> PodTemplateSpec {
         var template = stable.spec.template
         let index = try Self.containerIndex(in: template.spec, named: container, of: stableRef)
         template.spec.containers[index].image = Self.image(
             template.spec.containers[index].image ?? "", version: version)
+        return template
+    }
+
+    /// The canary Deployment wanted to run `template` (labelled `version`) at `weight`.
+    func canary(from stable: Deployment, template: PodTemplateSpec, version: String, weight: Int) throws -> Deployment {
+        let selector = try Self.canarySelector(for: stable.spec.selector, of: stableRef)
+        guard !Self.selectorsOverlap(selector, stable.spec.selector.matchLabels ?? [:]) else {
+            throw KubernetesError(.invalid, "the canary selector of \(stableRef) would overlap the stable one")
+        }
+        var template = template
         var podMeta = template.metadata ?? ObjectMeta()
         podMeta.labels = (podMeta.labels ?? [:]).merging(selector) { _, canary in canary }
         template.metadata = podMeta

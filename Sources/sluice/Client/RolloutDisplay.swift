@@ -45,6 +45,7 @@ struct RolloutDisplay {
         if withHold, let left = rollout.holdRemainingSeconds { parts.append("hold \(formatSeconds(left)) left") }
         if withHold, let left = rollout.bakeRemainingSeconds { parts.append("bake \(formatSeconds(left)) left") }
         if let paused = rollout.pausedBecause { parts.append("(\(paused))") }
+        if let undoing = rollout.undoing { parts.append("(undoing the promotion: \(undoing))") }
         let checks = rollout.checks.map(checkText)
         if !checks.isEmpty { parts.append(checks.joined(separator: " ")) }
         if let failure = rollout.router?.failure { parts.append("(stuck: \(failure); Sluice retries it)") }
@@ -82,6 +83,7 @@ struct RolloutDisplay {
         var lines = [header, "\(bar(observed, text: weightText(rollout)))  \(stageText)"]
         if let left = rollout.holdRemainingSeconds { lines[1] += "  hold \(formatSeconds(left)) left" }
         if let left = rollout.bakeRemainingSeconds { lines[1] += "  bake \(formatSeconds(left)) left" }
+        if let undoing = rollout.undoing { lines.append("  undoing the promotion: \(undoing)") }
         for check in rollout.checks { lines.append("  " + checkText(check)) }
         if let failure = rollout.router?.failure { lines.append("  stuck: \(failure); Sluice retries it") }
         return lines

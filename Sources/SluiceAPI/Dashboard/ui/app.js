@@ -7,7 +7,7 @@ const TERMINAL = ['Succeeded', 'RolledBack', 'Failed'];
 const EVENT_TYPES = ['RolloutStarted', 'CanaryDeployed', 'StageStarted', 'TrafficShifted', 'StageCompleted',
   'CheckBreached', 'CheckRecovered', 'CheckNoData', 'ProviderError', 'Paused', 'Resumed', 'PromotionRequested',
   'Promoting', 'Promoted', 'BakeStarted', 'RollbackStarted', 'RolledBack', 'Superseded', 'Failed', 'DriftDetected',
-  'DriftCorrected', 'EffectFailed', 'StablePromoted'];
+  'DriftCorrected', 'EffectFailed', 'StablePromoted', 'StableRestored'];
 const ONCALL_ROLES = ['oncall', 'release', 'admin'];
 
 const state = { session: null, stream: null, refreshTimer: null, pollTimer: null, filters: { namespace: '', phase: '' } };
