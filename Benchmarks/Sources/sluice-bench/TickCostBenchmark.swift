@@ -7,6 +7,7 @@ import SluiceHTTP
 import SluiceProviders
 import SluiceStore
 import SluiceTestSupport
+import Tracing
 
 /// `sluice-bench tick` (issue #11, point 4): one rollout driven for exactly `--ticks` ticks, in process, by the real
 /// controller with the real SQLite store, the real Prometheus provider and Caddy router over CurlClient, against
@@ -14,6 +15,10 @@ import SluiceTestSupport
 /// makes every wait for the next tick return at once (time jumps to the deadline), so the ticks run back to back
 /// and a run is deterministic. Meant to be run under callgrind twice (e.g. 1,000 and 200 ticks): the difference,
 /// divided by 800, is the cost of one tick without the setup. BENCHMARKS.md has the exact commands.
+/// Trace context is on, as `sluice serve` has it by default (`traceContext: true`, no `otlp`: a `W3CTracer` without a
+/// sink on the controller and the HTTP client), and the rollout is started inside a server span as the API's
+/// `RequestContextMiddleware` makes one, so every tick continues the start's stored `traceparent` and every call
+/// carries one, as they do in `sluice serve`.
 struct TickCostBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tick",
@@ -31,6 +36,12 @@ struct TickCostBenchmark: AsyncParsableCommand {
         """)
     var fakesURL: String?
 
+    @Option(help: """
+        W3C trace context on every tick and outbound call, as `sluice serve` has it by default (`traceContext:`); \
+        `--trace-context false` measures a tick without it (`traceContext: false`).
+        """)
+    var traceContext = true
+
     func run() async throws {
         guard ticks > 0, checks > 0 else { throw ValidationError("--ticks and --checks must be > 0") }
         let directory = try makeTemporaryDirectory("sluice-bench-tick")
@@ -45,14 +56,19 @@ struct TickCostBenchmark: AsyncParsableCommand {
         let store = try Store(path: directory + "/sluice.db")
         let strategy = Self.strategy(fakes: fakes, checks: checks, ticks: ticks)
         _ = try await store.putStrategy(strategy, now: clock.now())
-        let client = try CurlClient()
+        // As `sluice serve` builds them (SluiceServer.make): one tracer on the controller and on the HTTP client.
+        let tracer = traceContext ? W3CTracer() : nil
+        let client = try CurlClient(instrument: tracer)
         let controller = Controller(
-            store: store, providers: TickProviders(client: client), clock: clock, http: nil, logger: logger)
+            store: store, providers: TickProviders(client: client), clock: clock, http: nil, logger: logger,
+            tracer: tracer)
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await controller.run() }
-            _ = try await controller.startRollout(
-                strategy: strategy.key, version: "v2", actor: "sluice-bench", supersede: false)
+            try await Self.inRequestSpan(tracer) {
+                _ = try await controller.startRollout(
+                    strategy: strategy.key, version: "v2", actor: "sluice-bench", supersede: false)
+            }
             await clock.finished()
             group.cancelAll()
             try await group.waitForAll()
@@ -63,7 +79,15 @@ struct TickCostBenchmark: AsyncParsableCommand {
             throw BenchError("expected \(ticks) ticks, the controller counted \(snapshot.ticks)")
         }
         print(String(format: "sluice-bench tick: %d ticks, %d checks each, %.1f µs per tick (wall, with setup)",
-            snapshot.ticks, checks, elapsed.seconds * 1e6 / Double(ticks)))
+            snapshot.ticks, checks, elapsed.seconds * 1e6 / Double(ticks))
+            + ", trace context \(traceContext ? "on" : "off")")
+    }
+
+    /// `body` in a server span as the API runs a request's handler (a new trace: the CLI sends no `traceparent`),
+    /// so the rollout stores its start's `traceparent`; just `body` without a tracer.
+    static func inRequestSpan(_ tracer: W3CTracer?, _ body: () async throws -> Void) async throws {
+        guard let tracer else { return try await body() }
+        try await tracer.withSpan("POST /v1/rollouts", context: .topLevel, ofKind: .server) { _ in try await body() }
     }
 
     /// An upstreams rollout through the Caddy router at the fakes, one stage at 50 % held longer than `ticks`
