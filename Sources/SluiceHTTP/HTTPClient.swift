@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// The one outbound HTTP seam of Sluice. `CurlClient` implements it over libcurl's multi interface.
 public protocol HTTPClient: Sendable {
@@ -63,7 +64,7 @@ public struct HTTPResponse: Sendable {
 
     /// The first header named `name`, compared case-insensitively.
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { ASCIIBytes.sameFieldName($0.name, name) }?.value
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SluiceCore
 
 /// An `HTTPClient` that can also hand out a response body as it arrives (Server-Sent Events, long streams).
 public protocol HTTPStreamingClient: HTTPClient {
@@ -27,7 +28,7 @@ public struct HTTPStreamResponse: Sendable {
 
     /// The first header named `name`, compared case-insensitively.
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        headers.first { ASCIIBytes.sameFieldName($0.name, name) }?.value
     }
 
     /// Reads the rest of the body (for an error answer); more than `limit` bytes fails with `.tooLarge`.

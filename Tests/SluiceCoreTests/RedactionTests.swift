@@ -31,6 +31,19 @@ import Testing
         #expect(Redaction.url(url, keeping: .origin) == expected)
     }
 
+    @Test("an ASCII URL, read on its bytes, is redacted as by Character")
+    func bytesAsCharacters() {
+        for url in [
+            "https://user:pass@example.com/a?b=c", "http://a@b@host/p", "hooks.example.com/secret", "://x", "",
+            "http://", "http://@h", "h@x?y#z", "https://a/b#c?d", "mailto:X@Y", "http://a\r\n/b?c", "HTTP://Ex.COM/P",
+            "https://stats.example.com/q?expr={{query}}&key=k", "https://ü@bücher.example/é?k", "http://a/\u{301}b",
+        ] {
+            for part in [Redaction.URLPart.path, .origin] {
+                #expect(Redaction.url(url, keeping: part) == Redaction.characterURL(url, keeping: part), "\(url.debugDescription)")
+            }
+        }
+    }
+
     @Test func aHeaderValueNeverDescribesAWrittenValue() {
         #expect("\(HeaderValue.value("sk-live-1"))" == "<redacted>")
         #expect("\(HeaderValue.fromEnv("PROM_KEY"))" == "fromEnv PROM_KEY")

@@ -11,6 +11,15 @@ struct AdmissionGateTests {
         #expect(AdmissionGate.origin(of: "HTTPS://User:pw@Example.com:8443#x") == "https://example.com:8443")
         #expect(AdmissionGate.origin(of: "https://example.com?a=1") == "https://example.com")
         #expect(AdmissionGate.origin(of: "http://[::1]:80/x") == "http://[::1]:80")
+        // ASCII URLs are read on their bytes, others by Character: both give the Characters' answer.
+        for url in [
+            "http://127.0.0.1:9090/api/v1/query?query=up", "HTTPS://User:pw@Example.com:8443#x", "http://a@b@C:1/p",
+            "http://@host", "http://host@", "https://example.com?a=1", "http://[::1]:80/x", "no scheme/Here",
+            "HTTP:/one-slash", "://x", "http://", "mailto:X@Y", "http://a\r\n/b", "http://Bücher.example/x",
+            "http://ü@Ä:1/é", "HTTP://ÉXAMPLE.com", "ｈttp://A/b", "http://e\u{301}/x", "http://a/\u{301}b",
+        ] {
+            #expect(AdmissionGate.origin(of: url) == AdmissionGate.characterOrigin(of: url), "\(url.debugDescription)")
+        }
     }
 
     @Test("beyond the limit, requests wait and are admitted in arrival order")

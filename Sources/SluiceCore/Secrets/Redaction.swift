@@ -17,6 +17,20 @@ public enum Redaction {
     /// `url` without user info, query and fragment, and without the path when `keeping` is `.origin`.
     /// Works on the text alone, so a URL Foundation cannot parse (one holding `{{query}}`) is redacted too.
     public static func url(_ url: String, keeping: URLPart = .path) -> String {
+        // On the bytes of an ASCII URL (~26 k instructions by Character, and a provider's URL is redacted each
+        // tick); by Character otherwise, with the same answer.
+        let bytes = Array(url.utf8)
+        guard ASCIIBytes.all(bytes) else { return characterURL(url, keeping: keeping) }
+        let parts = ASCIIBytes.urlAuthority(bytes)
+        var end = parts.end
+        if keeping == .path {
+            while end < bytes.count, bytes[end] != UInt8(ascii: "?"), bytes[end] != UInt8(ascii: "#") { end += 1 }
+        }
+        return String(decoding: bytes[..<(parts.schemeEnd ?? 0)] + bytes[parts.hostStart..<end], as: UTF8.self)
+    }
+
+    /// `url(_:keeping:)` by Character, for a URL that is not ASCII.
+    package static func characterURL(_ url: String, keeping: URLPart) -> String {
         // The standard library's search, not Foundation's `range(of:)` (which bridged to a CFString, ~20 k
         // instructions a URL, and providers are built every tick).
         let scheme = url.firstRange(of: "://").map { url[..<$0.upperBound] } ?? ""

@@ -191,7 +191,9 @@ extension ServiceContext {
 public struct HeaderFieldsInjector: Injector {
     public init() {}
     public func inject(_ value: String, forKey key: String, into carrier: inout [(name: String, value: String)]) {
-        carrier.removeAll { $0.name.caseInsensitiveCompare(key) == .orderedSame }
+        // Names compared without case on their bytes when ASCII (`ASCIIBytes.sameFieldName`): Foundation's
+        // `caseInsensitiveCompare` cost ~1 k instructions a field, on every outbound call.
+        carrier.removeAll { ASCIIBytes.sameFieldName($0.name, key) }
         carrier.append((key, value))
     }
 }
