@@ -215,9 +215,28 @@ struct CurlClientTests {
             HTTPRequest(method: "GE T", url: "http://127.0.0.1:1/"),
             HTTPRequest(url: "ftp://127.0.0.1/"),
             HTTPRequest(url: "http://127.0.0.1:1/", headers: [("X-Bad", "a\r\nInjected: 1")]),
+            // Every line break and field name the Characters refuse, ASCII or not (HeaderText's two paths).
+            HTTPRequest(method: "GÉT", url: "http://127.0.0.1:1/"),
+            HTTPRequest(url: "http:127.0.0.1:1/"),
+            HTTPRequest(url: "ｈttp://127.0.0.1:1/"),
+            HTTPRequest(url: "http://127.0.0.1:1/", headers: [("X-Bad", "a\nb")]),
+            HTTPRequest(url: "http://127.0.0.1:1/", headers: [("X-Bad", "a\u{0B}b")]),
+            HTTPRequest(url: "http://127.0.0.1:1/", headers: [("X-Bad", "café\u{2028}Injected: 1")]),
+            HTTPRequest(url: "http://127.0.0.1:1/", headers: [("X-Bad", "a\u{85}b")]),
+            HTTPRequest(url: "http://127.0.0.1:1/", headers: [("X Bad", "v")]),
+            HTTPRequest(url: "http://127.0.0.1:1/", headers: [("X-Bad:", "v")]),
+            HTTPRequest(url: "http://127.0.0.1:1/", headers: [("X-Bad\t", "v")]),
+            HTTPRequest(url: "http://127.0.0.1:1/", headers: [("X-Bäd\u{A0}", "v")]),
+            HTTPRequest(url: "http://127.0.0.1:1/", headers: [("", "v")]),
+            HTTPRequest(url: "http://127.0.0.1:1/", auth: .bearer("t\u{2029}x")),
         ] {
             let error = await #expect(throws: HTTPError.self) { try await client.execute(request) }
-            #expect(error?.code == .invalidRequest)
+            #expect(error?.code == .invalidRequest, "\(request.method) \(request.url) \(request.headers)")
         }
+        // Not ASCII and no line break: tried (nothing listens there), not refused.
+        let error = await #expect(throws: HTTPError.self) {
+            try await client.execute(HTTPRequest(url: "http://127.0.0.1:1/", headers: [("X-Note", "café ☕ \u{A0}")]))
+        }
+        #expect(error.map { $0.code != .invalidRequest } == true, "\(String(describing: error))")
     }
 }

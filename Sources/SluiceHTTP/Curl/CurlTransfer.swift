@@ -51,12 +51,10 @@ final class CurlTransfer: @unchecked Sendable {
 
     private func configure(_ request: HTTPRequest) throws {
         let method = request.method.uppercased()
-        guard !method.isEmpty, method.allSatisfy({ $0.isLetter && $0.isASCII }) else {
+        guard HeaderText.isMethod(method) else {
             throw invalid("method \"\(request.method)\" is not an HTTP method")
         }
-        guard let scheme = request.url.split(separator: ":", maxSplits: 1).first?.lowercased(),
-            scheme == "http" || scheme == "https", request.url.contains("://")
-        else { throw invalid("URL must start with http:// or https://") }
+        guard HeaderText.hasHTTPScheme(request.url) else { throw invalid("URL must start with http:// or https://") }
         guard request.maxResponseBytes >= 0 else { throw invalid("maxResponseBytes must not be negative") }
 
         let this = Unmanaged.passUnretained(self).toOpaque()
@@ -112,16 +110,16 @@ final class CurlTransfer: @unchecked Sendable {
     private func configureHeaders(_ request: HTTPRequest) throws {
         var lines: [String] = []
         for (name, value) in request.headers {
-            guard !name.isEmpty, !name.contains(where: { $0 == ":" || $0.isWhitespace || $0.isNewline }) else {
+            guard HeaderText.isFieldName(name) else {
                 throw invalid("header name \"\(name)\" is not a valid field name")
             }
-            guard !value.contains(where: \.isNewline) else { throw invalid("header \(name) has a line break in its value") }
+            guard !HeaderText.hasLineBreak(value) else { throw invalid("header \(name) has a line break in its value") }
             // "Name;" is curl's way to send a header with an empty value.
             lines.append(value.isEmpty ? "\(name);" : "\(name): \(value)")
         }
         switch request.auth {
         case .bearer(let token):
-            guard !token.contains(where: \.isNewline) else { throw invalid("bearer token has a line break") }
+            guard !HeaderText.hasLineBreak(token) else { throw invalid("bearer token has a line break") }
             lines.append("Authorization: Bearer \(token)")
         case .awsSigV4(let credentials, let region, let service):
             // Signed here rather than by CURLOPT_AWS_SIGV4: libcurl 7.88's signatures do not match AWS's
@@ -312,5 +310,52 @@ final class CurlTransfer: @unchecked Sendable {
         curl_easy_reset(easy)
         if let headerList { curl_slist_free_all(headerList) }
         headerList = nil
+    }
+}
+
+/// The checks `configure` makes on a request's method, URL and header lines, on the UTF-8 bytes while the text is
+/// ASCII (every method, URL and header Sluice sends itself, `traceparent` on every call among them) and by
+/// Character otherwise: iterating Characters costs grapheme breaking and Unicode property look-ups at every one,
+/// ~33 k instructions a request with trace context on, 4 requests a tick (BENCHMARKS.md). The answers are the
+/// Characters' answers (`CurlHeaderLineTests` compares both paths with them; `CurlClientTests` sends them).
+enum HeaderText {
+    /// An upper-cased method: not empty, ASCII letters only.
+    static func isMethod(_ method: String) -> Bool {
+        guard ASCIIBytes.all(method) else { return !method.isEmpty && method.allSatisfy { $0.isLetter && $0.isASCII } }
+        return !method.isEmpty && method.utf8.allSatisfy { (0x41...0x5A).contains($0 & ~0x20) }
+    }
+
+    /// Whether the URL's scheme (up to its first ":") is http or https and it has a "://".
+    static func hasHTTPScheme(_ url: String) -> Bool {
+        let bytes = Array(url.utf8)
+        guard ASCIIBytes.all(bytes) else {
+            guard let scheme = url.split(separator: ":", maxSplits: 1).first?.lowercased() else { return false }
+            return (scheme == "http" || scheme == "https") && url.contains("://")
+        }
+        // `split` omits empty pieces: the scheme is the first run of bytes that are not ":".
+        guard let start = bytes.firstIndex(where: { $0 != UInt8(ascii: ":") }) else { return false }
+        let scheme = bytes[start...].prefix { $0 != UInt8(ascii: ":") }
+        return (ASCIIBytes.equalsLowercased(scheme, "http") || ASCIIBytes.equalsLowercased(scheme, "https"))
+            && ASCIIBytes.schemeSeparatorEnd(bytes) != nil
+    }
+
+    /// Not empty, and no ":", whitespace or line break.
+    static func isFieldName(_ name: String) -> Bool {
+        guard !name.isEmpty else { return false }
+        for byte in name.utf8 {
+            if byte >= 0x80 { return !name.contains(where: { $0 == ":" || $0.isWhitespace || $0.isNewline }) }
+            // ASCII whitespace and line breaks: 0x09...0x0D (HT, LF, VT, FF, CR) and the space.
+            if byte == UInt8(ascii: ":") || byte == UInt8(ascii: " ") || (0x09...0x0D).contains(byte) { return false }
+        }
+        return true
+    }
+
+    /// Whether `text` holds a line break: LF, VT, FF, CR, or a Unicode one (NEL, LS, PS).
+    static func hasLineBreak(_ text: String) -> Bool {
+        for byte in text.utf8 {
+            if byte >= 0x80 { return text.contains(where: \.isNewline) }
+            if (0x0A...0x0D).contains(byte) { return true }
+        }
+        return false
     }
 }
