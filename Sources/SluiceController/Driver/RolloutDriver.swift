@@ -281,13 +281,20 @@ actor RolloutDriver {
     /// `preempting` (a rollback) cancels effects in flight and runs the new ones at once.
     func committed(_ recorded: RecordedDecision, preempting: Bool) async {
         controller.counters.withLock { $0.decisions += 1 }
-        logger[metadataKey: "strategy.name"] = "\(recorded.rollout.strategy)"
-        logger[metadataKey: "stage.index"] = "\(recorded.rollout.stageIndex)"
+        setMetadata("strategy.name", "\(recorded.rollout.strategy)")
+        setMetadata("stage.index", "\(recorded.rollout.stageIndex)")
         logTransition(recorded)
         if let stored = await strategy(of: recorded.rollout) {
             controller.notifier.addSinks(for: recorded.rollout.strategy, targets: stored.strategy.notifications)
         }
         carryOutAtOnce(schedule.handle(.committed(preempting: preempting, effects: recorded.effects.count)))
+    }
+
+    /// Sets the logger's `key` to `value` when it is not that already: a handler may redo work on every set
+    /// (swift-log's `StreamLogHandler` formats all its metadata again, ~9 k instructions), and nearly every commit
+    /// is a tick's, with the strategy and stage of the one before.
+    private func setMetadata(_ key: String, _ value: String) {
+        if logger[metadataKey: key] != .string(value) { logger[metadataKey: key] = .string(value) }
     }
 
     /// Cancels an observation in flight: a command is about to be recorded.
