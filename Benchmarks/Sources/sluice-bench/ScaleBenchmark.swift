@@ -19,6 +19,12 @@ struct FleetOptions: ParsableArguments {
     @Option(help: "Directory for each run's config, store and log (kept for inspection); default a temporary one.")
     var workDirectory: String?
 
+    @Option(help: "Store: sqlite (one sluice serve) or postgres (a PostgreSQL cluster started for the run, as the tests start theirs).")
+    var backend = ScaleBackend.sqlite
+
+    @Option(help: "sluice serve replicas sharing the store (postgres only).")
+    var replicas = 1
+
     func directory(_ label: String) -> URL {
         let base = workDirectory.map { URL(fileURLWithPath: $0) } ?? FileManager.default.temporaryDirectory
         return base.appendingPathComponent("sluice-bench-\(label)-\(UUID().uuidString.prefix(8))")
@@ -26,10 +32,15 @@ struct FleetOptions: ParsableArguments {
 
     /// Starts a fleet of `rollouts` and waits until it is warm (every rollout sampled twice, then `warmup`).
     func startFleet(_ rollouts: Int, label: String, http: HTTPClient) async throws -> ScaleFleet {
+        guard replicas >= 1, backend == .postgres || replicas == 1 else {
+            throw ValidationError("--replicas: one on SQLite (a second sluice serve refuses its file), 1 or more on postgres")
+        }
         raiseOpenFileLimit()
         let fleet = try await ScaleFleet(
-            rollouts: rollouts, interval: interval, binary: sluice, directory: directory(label), http: http)
+            rollouts: rollouts, interval: interval, binary: sluice, directory: directory(label), http: http,
+            backend: backend, replicas: replicas)
         do {
+            try await fleet.waitForShardsShared()
             try await fleet.start(concurrency: setupConcurrency)
             try await fleet.waitForTicks(2, timeout: Double(interval) * 6 + Double(rollouts) / 50)
             try await Task.sleep(for: .seconds(try parseBenchDuration(warmup)))  // the warm-up, by design
@@ -48,11 +59,14 @@ func defaultSluiceBinary() -> String {
         .appendingPathComponent(".build/release/sluice").path
 }
 
-/// `sluice-bench scale`: N active rollouts in one `sluice serve`, each with 2 checks sampled every interval.
+extension ScaleBackend: ExpressibleByArgument {}
+
+/// `sluice-bench scale`: N active rollouts in one `sluice serve` (or in replicas on PostgreSQL), each with 2 checks
+/// sampled every interval.
 struct ScaleBenchmark: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "scale",
-        abstract: "Tick lateness, CPU, RSS, outbound requests and store growth of N active rollouts in one sluice serve."
+        abstract: "Tick lateness, CPU, RSS, outbound requests and store growth of N active rollouts in sluice serve (SQLite, or replicas on PostgreSQL)."
     )
 
     @Option(help: "Numbers of active rollouts, comma-separated.")
@@ -64,7 +78,7 @@ struct ScaleBenchmark: AsyncParsableCommand {
     @Option(help: "Runs per N; the table shows medians over runs.")
     var runs = 3
 
-    @Option(help: "Stop sluice serve (SIGSTOP) this long as measuring starts (e.g. 5s); then how long until it caught up.")
+    @Option(help: "Stop sluice serve (SIGSTOP; the first replica) this long as measuring starts (e.g. 5s); then how long until it caught up.")
     var stall = "0s"
 
     @OptionGroup var fleet: FleetOptions
@@ -80,7 +94,8 @@ struct ScaleBenchmark: AsyncParsableCommand {
         let stallSeconds = try parseBenchDuration(stall)
         let http = HTTPClient.shared
         print("sluice-bench scale: rollouts \(sizes), \(runs) run(s) each, \(Int(seconds)) s measured after warm-up "
-            + "\(fleet.warmup), interval \(fleet.interval) s, stall \(stall); \(ProcessInfo.processInfo.activeProcessorCount) cores; "
+            + "\(fleet.warmup), interval \(fleet.interval) s, stall \(stall); \(fleet.backend.rawValue), \(fleet.replicas) replica(s); "
+            + "\(ProcessInfo.processInfo.activeProcessorCount) cores; "
             + "sluice \(fleet.sluice)")
         var results: [Int: [ScaleResult]] = [:]
         for run in 1...runs {
@@ -108,14 +123,16 @@ struct ScaleBenchmark: AsyncParsableCommand {
             kill(fleet.sluice.pid, SIGCONT)
             stallEnd = Date()
         }
-        var rss: [Double] = []
+        var rss: [[Double]] = Array(repeating: [], count: fleet.servers.count)
         // With a stall: the lateness histogram every second, to see when the controller has caught up.
         var lastLate: Date?
         var previous = before.lateness
         let end = Date().addingTimeInterval(seconds)
         while Date() < end {
             try await Task.sleep(for: .seconds(1))  // RSS sampling period
-            rss.append(Double(try ProcessSample.read(pid: fleet.sluice.pid).rss))
+            for (index, server) in fleet.servers.enumerated() {
+                rss[index].append(Double(try ProcessSample.read(pid: server.pid).rss))
+            }
             if stallEnd != nil {
                 let current = histogramBuckets("sluice_tick_lateness_seconds", in: try await fleet.sluice.metrics())
                 if let p99 = histogramQuantile(0.99, before: previous, after: current), p99 > 1 { lastLate = Date() }
@@ -131,8 +148,10 @@ struct ScaleBenchmark: AsyncParsableCommand {
         // Caught up: the last second in which the ticks' p99 lateness was over 1 s ended this long after the stall.
         let recovery = stallEnd.map { end in lastLate.map { $0.timeIntervalSince(end) } ?? 0 }
         let wall = after.process.time.timeIntervalSince(before.process.time)
+        let replicaCPU = zip(before.replicas, after.replicas).map { ($1.cpuSeconds - $0.cpuSeconds) / wall * 100 }
         return ScaleResult(
             rollouts: size,
+            replicas: fleet.servers.count,
             setupSeconds: fleet.setupSeconds,
             latenessP50: histogramQuantile(0.5, before: before.lateness, after: after.lateness),
             latenessP99: histogramQuantile(0.99, before: before.lateness, after: after.lateness),
@@ -144,10 +163,13 @@ struct ScaleBenchmark: AsyncParsableCommand {
             tickP50: histogramQuantile(0.5, before: before.duration, after: after.duration),
             tickP99: histogramQuantile(0.99, before: before.duration, after: after.duration),
             samplesTaken: (after.lateness.last?.count ?? 0) - (before.lateness.last?.count ?? 0),
-            cpuPercent: (after.process.cpuSeconds - before.process.cpuSeconds) / wall * 100,
+            cpuPercent: replicaCPU.reduce(0, +),
+            replicaCPUPercent: replicaCPU,
+            postgresCPUPercent: after.postgresCPUSeconds.map { ($0 - (before.postgresCPUSeconds ?? 0)) / wall * 100 },
             benchCPUPercent: (after.bench.cpuSeconds - before.bench.cpuSeconds) / wall * 100,
-            rssMedianMB: median(rss) / 1_048_576,
-            rssPeakMB: Double(after.process.peakRSS) / 1_048_576,
+            rssMedianMB: rss.map { median($0) / 1_048_576 }.reduce(0, +),
+            replicaRSSMedianMB: rss.map { median($0) / 1_048_576 },
+            rssPeakMB: after.replicas.map { Double($0.peakRSS) / 1_048_576 }.max() ?? 0,
             threads: after.process.threads,
             requestsPerSecond: Double(
                 after.prometheusRequests + after.caddyRequests - before.prometheusRequests - before.caddyRequests)
@@ -162,6 +184,7 @@ struct ScaleBenchmark: AsyncParsableCommand {
 /// The figures of one run.
 struct ScaleResult {
     var rollouts: Int
+    var replicas: Int
     var setupSeconds: Double
     var latenessP50: Double?
     var latenessP99: Double?
@@ -174,9 +197,16 @@ struct ScaleResult {
     var tickP50: Double?
     var tickP99: Double?
     var samplesTaken: Double
+    /// All replicas together (the one on SQLite), in % of one core; and each.
     var cpuPercent: Double
+    var replicaCPUPercent: [Double]
+    /// Every PostgreSQL process together, in % of one core; nil on SQLite.
+    var postgresCPUPercent: Double?
     var benchCPUPercent: Double
+    /// The sum of the replicas' RSS medians (the one on SQLite), and each replica's.
     var rssMedianMB: Double
+    var replicaRSSMedianMB: [Double]
+    /// The highest peak of any replica.
     var rssPeakMB: Double
     var threads: Int
     var requestsPerSecond: Double
@@ -193,6 +223,10 @@ struct ScaleResult {
             rollouts, setupSeconds, scaleMillis(latenessP50), scaleMillis(latenessP99), scaleMillis(externalP50), scaleMillis(externalP99), scaleMillis(tickP50),
             scaleMillis(tickP99), samplesTaken, cpuPercent, benchCPUPercent, rssMedianMB, rssPeakMB, threads,
             requestsPerSecond, storeMBPerHour, storeMB, rollbacks, load[0], load[1])
+            + (replicas > 1 || postgresCPUPercent != nil
+                ? String(format: " | %d replicas: RSS median %@ MB, CPU %@%% | PostgreSQL CPU %.0f%%", replicas,
+                         scaleList(replicaRSSMedianMB), scaleList(replicaCPUPercent), postgresCPUPercent ?? 0)
+                : "")
             + (recoverySeconds.map {
                 String(format: " | stall %.0f s: p99 lateness under 1 s again %.0f s after it, latest sample %@", stallSeconds, $0,
                        scaleMillis(externalMax))
@@ -200,8 +234,8 @@ struct ScaleResult {
     }
 
     static let tableHeader = """
-        | active rollouts | tick lateness p50 / p99 | same, from Prometheus arrivals | CPU (of one core) | RSS median (peak) | outbound req/s | store growth | load avg |
-        |---:|---:|---:|---:|---:|---:|---:|---:|
+        | active rollouts | replicas | tick lateness p50 / p99 | same, from Prometheus arrivals | CPU (of one core), all replicas | RSS median per replica (highest peak) | PostgreSQL CPU | outbound req/s | store growth | load avg |
+        |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
         """
 
     /// One table row: the median of every figure over `runs`.
@@ -211,13 +245,22 @@ struct ScaleResult {
             return present.isEmpty ? nil : median(present)
         }
         guard let first = runs.first else { return "" }
+        let perReplica = (0..<first.replicas).map { index in
+            median(runs.map { index < $0.replicaRSSMedianMB.count ? $0.replicaRSSMedianMB[index] : 0 })
+        }
+        let postgresCPU = med(runs.map(\.postgresCPUPercent)).map { String(format: "%.0f%%", $0) } ?? "–"
         return String(
-            format: "| %d | %@ / %@ | %@ / %@ | %.0f%% | %.0f MB (%.0f) | %.0f | %.1f MB/h | %.1f–%.1f |",
-            first.rollouts, scaleMillis(med(runs.map(\.latenessP50))), scaleMillis(med(runs.map(\.latenessP99))),
+            format: "| %d | %d | %@ / %@ | %@ / %@ | %.0f%% | %@ MB (%.0f) | %@ | %.0f | %.1f MB/h | %.1f–%.1f |",
+            first.rollouts, first.replicas, scaleMillis(med(runs.map(\.latenessP50))), scaleMillis(med(runs.map(\.latenessP99))),
             scaleMillis(med(runs.map(\.externalP50))), scaleMillis(med(runs.map(\.externalP99))), median(runs.map(\.cpuPercent)),
-            median(runs.map(\.rssMedianMB)), median(runs.map(\.rssPeakMB)), median(runs.map(\.requestsPerSecond)),
+            scaleList(perReplica), median(runs.map(\.rssPeakMB)), postgresCPU as NSString, median(runs.map(\.requestsPerSecond)),
             median(runs.map(\.storeMBPerHour)), runs.flatMap(\.load).min() ?? 0, runs.flatMap(\.load).max() ?? 0)
     }
+}
+
+/// Whole numbers separated by slashes (`230 / 214 / 221`), per replica.
+func scaleList(_ values: [Double]) -> NSString {
+    values.map { String(format: "%.0f", $0) }.joined(separator: " / ") as NSString
 }
 
 /// Seconds as milliseconds for a table (`–` when unknown).

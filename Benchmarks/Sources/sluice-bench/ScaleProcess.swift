@@ -14,7 +14,9 @@ final class SluiceUnderTest: @unchecked Sendable {
     let http: HTTPClient
 
     /// Writes the config and tokens file and starts `binary serve`; returns once `/readyz` answers 200.
-    init(binary: String, directory: URL, http: HTTPClient) async throws {
+    /// `store` is the config's store lines: `statePath: sluice.db` (SQLite, the default) or `database:` and
+    /// `databasePasswordFile:` (PostgreSQL).
+    init(binary: String, directory: URL, http: HTTPClient, store: String = "statePath: sluice.db\n") async throws {
         self.directory = directory
         self.http = http
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -23,7 +25,7 @@ final class SluiceUnderTest: @unchecked Sendable {
         let hash = try Self.output(of: binary, ["token", "hash"], input: token)
         try "tokens:\n  - {name: scale-bench, role: admin, sha256: \(hash)}\n"
             .write(to: directory.appendingPathComponent("tokens.yaml"), atomically: true, encoding: .utf8)
-        try "listen: 127.0.0.1:\(port)\ntokensFile: tokens.yaml\nstatePath: sluice.db\n"
+        try "listen: 127.0.0.1:\(port)\ntokensFile: tokens.yaml\n\(store)"
             .write(to: directory.appendingPathComponent("sluice.yaml"), atomically: true, encoding: .utf8)
         let log = directory.appendingPathComponent("sluice.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -65,9 +67,26 @@ final class SluiceUnderTest: @unchecked Sendable {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(string: body))
         }
-        let response = try await http.execute(request, timeout: .seconds(60))
-        let bytes = try await response.body.collect(upTo: 64 << 20)
-        return (Int(response.status.code), String(buffer: bytes))
+        // A keep-alive connection the server closed as the request went out fails the request before it was sent
+        // ("I/O on closed channel", seen at load 37 while starting 10,000 rollouts): send it again, at most twice.
+        for attempt in 1... {
+            do {
+                let response = try await http.execute(request, timeout: .seconds(60))
+                let bytes = try await response.body.collect(upTo: 64 << 20)
+                return (Int(response.status.code), String(buffer: bytes))
+            } catch let error where attempt < 3 && Self.isClosedConnection(error) {
+                continue
+            } catch {
+                throw BenchError("\(method) \(path) to sluice serve on port \(port): \(error)")
+            }
+        }
+        fatalError("unreachable: the loop returns or throws")
+    }
+
+    private static func isClosedConnection(_ error: any Error) -> Bool {
+        if let error = error as? ChannelError, error == .ioOnClosedChannel { return true }
+        if let error = error as? HTTPClientError, error == .remoteConnectionClosed { return true }
+        return false
     }
 
     /// `/metrics` as text.
