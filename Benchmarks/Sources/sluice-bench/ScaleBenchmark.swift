@@ -163,6 +163,7 @@ struct ScaleBenchmark: AsyncParsableCommand {
             tickP50: histogramQuantile(0.5, before: before.duration, after: after.duration),
             tickP99: histogramQuantile(0.99, before: before.duration, after: after.duration),
             samplesTaken: (after.lateness.last?.count ?? 0) - (before.lateness.last?.count ?? 0),
+            replicaTicks: zip(before.replicaTicks, after.replicaTicks).map { $1 - $0 },
             cpuPercent: replicaCPU.reduce(0, +),
             replicaCPUPercent: replicaCPU,
             postgresCPUPercent: after.postgresCPUSeconds.map { ($0 - (before.postgresCPUSeconds ?? 0)) / wall * 100 },
@@ -197,6 +198,8 @@ struct ScaleResult {
     var tickP50: Double?
     var tickP99: Double?
     var samplesTaken: Double
+    /// Ticks each replica observed in the window (how the rollouts were spread over the replicas).
+    var replicaTicks: [Double]
     /// All replicas together (the one on SQLite), in % of one core; and each.
     var cpuPercent: Double
     var replicaCPUPercent: [Double]
@@ -224,8 +227,9 @@ struct ScaleResult {
             scaleMillis(tickP99), samplesTaken, cpuPercent, benchCPUPercent, rssMedianMB, rssPeakMB, threads,
             requestsPerSecond, storeMBPerHour, storeMB, rollbacks, load[0], load[1])
             + (replicas > 1 || postgresCPUPercent != nil
-                ? String(format: " | %d replicas: RSS median %@ MB, CPU %@%% | PostgreSQL CPU %.0f%%", replicas,
-                         scaleList(replicaRSSMedianMB), scaleList(replicaCPUPercent), postgresCPUPercent ?? 0)
+                ? String(format: " | %d replicas: RSS median %@ MB, CPU %@%%, ticks %@ | PostgreSQL CPU %.0f%%", replicas,
+                         scaleList(replicaRSSMedianMB), scaleList(replicaCPUPercent), scaleList(replicaTicks),
+                         postgresCPUPercent ?? 0)
                 : "")
             + (recoverySeconds.map {
                 String(format: " | stall %.0f s: p99 lateness under 1 s again %.0f s after it, latest sample %@", stallSeconds, $0,

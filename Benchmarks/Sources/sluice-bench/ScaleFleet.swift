@@ -20,6 +20,8 @@ final class ScaleFleet: @unchecked Sendable {
     let servers: [SluiceUnderTest]
     /// The PostgreSQL cluster (started by the fleet, as the tests start theirs) and the database, on PostgreSQL.
     let postgres: (cluster: PostgresCluster, database: String)?
+    /// The run's directory (each replica's config, log and, on SQLite, store; PostgreSQL's log at the end).
+    let directory: URL
     /// How long applying the strategies and starting the rollouts took, in seconds.
     private(set) var setupSeconds = 0.0
 
@@ -32,6 +34,7 @@ final class ScaleFleet: @unchecked Sendable {
     ) async throws {
         self.rollouts = rollouts
         self.interval = interval
+        self.directory = directory
         prometheus = try ScalePrometheus(threads: 1)
         caddy = try ScaleCaddy(threads: 1)
         switch backend {
@@ -193,6 +196,7 @@ final class ScaleFleet: @unchecked Sendable {
     func snapshot() async throws -> FleetSnapshot {
         var metrics: [String] = []
         for server in servers { metrics.append(try await server.metrics()) }
+        let lateness = metrics.map { histogramBuckets("sluice_tick_lateness_seconds", in: $0) }
         return FleetSnapshot(
             replicas: try servers.map { try ProcessSample.read(pid: $0.pid) },
             bench: try ProcessSample.read(pid: getpid()),
@@ -200,7 +204,8 @@ final class ScaleFleet: @unchecked Sendable {
             prometheusRequests: prometheus.state.withLock { $0.requests },
             caddyRequests: caddy.state.withLock { $0.requests },
             storeBytes: try await storeBytes(),
-            lateness: mergedBuckets(metrics.map { histogramBuckets("sluice_tick_lateness_seconds", in: $0) }),
+            lateness: mergedBuckets(lateness),
+            replicaTicks: lateness.map { $0.last?.count ?? 0 },
             duration: mergedBuckets(metrics.map { histogramBuckets("sluice_reconcile_duration_seconds", in: $0) }),
             rollbacks: metrics.map { counterSum("sluice_rollbacks_total", in: $0) }.reduce(0, +),
             load: oneMinuteLoadAverage())
@@ -215,7 +220,12 @@ final class ScaleFleet: @unchecked Sendable {
 
     func stop() {
         for server in servers { server.stop() }
-        postgres?.cluster.stop()
+        if let cluster = postgres?.cluster {
+            // The cluster's directory goes with it: keep its log beside the replicas' for inspection.
+            try? FileManager.default.copyItem(
+                atPath: cluster.directory + "/postgres.log", toPath: directory.appendingPathComponent("postgres.log").path)
+            cluster.stop()
+        }
         try? prometheus.server.shutdown()
         try? caddy.server.shutdown()
     }
@@ -233,6 +243,8 @@ struct FleetSnapshot {
     var storeBytes: Int64
     /// Histograms summed over the replicas.
     var lateness: [(bound: Double, count: Double)]
+    /// Ticks observed so far by each replica (its lateness histogram's count).
+    var replicaTicks: [Double]
     var duration: [(bound: Double, count: Double)]
     var rollbacks: Double
     var load: Double
