@@ -44,9 +44,43 @@ extension PrometheusCollectorRegistry {
     }
 }
 
+/// A family with a series per strategy (or per strategy and check, or trigger), written as text beside the registry's
+/// families, as swift-prometheus writes them: `# HELP` (backslash escaped), `# TYPE`, label values with backslash,
+/// double quote and line feed escaped, a gauge's value as a Swift `Double`, a counter's as a whole number, and no lines
+/// at all for a family without series. Not through the registry: swift-prometheus 2.4.1 copies a family's whole table
+/// of series to add one (`MetricFamily.adding`), so a family of n series costs n²/2 copies: at 10,000 strategies the
+/// 60,000 `sluice_rollbacks_total` series took a scrape past 60 s (BENCHMARKS.md, "Scale and soak", 2026-12-07).
+struct SeriesFamily {
+    private let name: String
+    private let header: String
+    private var lines = ""
+
+    init(_ name: String, type: String, help: String) {
+        self.name = name
+        header = "# HELP \(name) \(help.replacingOccurrences(of: "\\", with: "\\\\"))\n# TYPE \(name) \(type)\n"
+    }
+
+    mutating func add(_ labels: [(String, String)], _ value: Double) { add(labels, text: "\(value)") }
+
+    mutating func add(_ labels: [(String, String)], _ value: Int) { add(labels, text: "\(value)") }
+
+    private mutating func add(_ labels: [(String, String)], text value: String) {
+        lines += name + "{" + labels.map { "\($0)=\"\(Self.escaped($1))\"" }.joined(separator: ",") + "} " + value + "\n"
+    }
+
+    /// The family's lines; none without series.
+    var text: String { lines.isEmpty ? "" : header + lines }
+
+    private static func escaped(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
+
 /// `/metrics` in the Prometheus text format (version 0.0.4), written by swift-prometheus: each scrape puts the values
 /// read now (the store's rollouts, the controller's and the API's counters) into a registry of its own, so a series
-/// whose strategy or rollout is gone goes with it, and the controller's tick histograms come from its registry.
+/// whose strategy or rollout is gone goes with it, and the controller's tick histograms come from its registry. The
+/// families with a series per strategy are written beside it (`SeriesFamily`).
 enum PrometheusText {
     /// Everything `/metrics` serves, from the store's rollout summary and the controller's counters; without a
     /// summary (the store cannot be read) the rollouts' series are left out, not reported as none.
@@ -68,29 +102,29 @@ enum PrometheusText {
         // What the router read back: a finished rollout ended on a read-back of 0; a rollout whose router never
         // answered has no sample rather than the weight Sluice merely wants.
         let keys = Set(strategies.keys).union(newest.keys).sorted()
+        var weight = SeriesFamily(
+            "sluice_canary_weight", type: "gauge", help: "Canary weight in percent the router last read back, by strategy.")
+        var weightWanted = SeriesFamily(
+            "sluice_canary_weight_wanted", type: "gauge", help: "Canary weight in percent Sluice wants now, by strategy.")
         for key in keys {
             let observed = newest[key].map { $0.phase.isTerminal ? 0 : $0.router?.weight } ?? 0
-            if let observed {
-                out.gauge("sluice_canary_weight", [("strategy", key)],
-                    "Canary weight in percent the router last read back, by strategy.", Double(observed))
-            }
+            if let observed { weight.add([("strategy", key)], Double(observed)) }
             let wanted = newest[key].map { $0.phase.isTerminal ? 0 : $0.desiredWeight } ?? 0
-            out.gauge("sluice_canary_weight_wanted", [("strategy", key)], "Canary weight in percent Sluice wants now, by strategy.",
-                Double(wanted))
+            weightWanted.add([("strategy", key)], Double(wanted))
         }
+        var checkValue = SeriesFamily(
+            "sluice_check_value", type: "gauge", help: "Last sampled value of each check of an active rollout.")
         for (key, rollout) in newest where !rollout.phase.isTerminal {
             for (check, state) in rollout.checks {
-                if let value = state.lastSample?.value {
-                    out.gauge("sluice_check_value", [("strategy", key), ("check", check)],
-                        "Last sampled value of each check of an active rollout.", value)
-                }
+                if let value = state.lastSample?.value { checkValue.add([("strategy", key), ("check", check)], value) }
             }
         }
+        var overdueIntervals = SeriesFamily(
+            "sluice_rollout_overdue_intervals", type: "gauge",
+            help: "Whole analysis intervals the active Pending or Progressing rollout has gone past its next step's due time.")
         for (key, rollout) in newest {
             if let strategy = strategies[key], let overdue = rollout.overdueIntervals(strategy: strategy, now: now) {
-                out.gauge("sluice_rollout_overdue_intervals", [("strategy", key), ("phase", rollout.phase.rawValue)],
-                    "Whole analysis intervals the active Pending or Progressing rollout has gone past its next step's due time.",
-                    Double(overdue))
+                overdueIntervals.add([("strategy", key), ("phase", rollout.phase.rawValue)], Double(overdue))
             }
         }
 
@@ -114,10 +148,9 @@ enum PrometheusText {
                 rollbacks[RuntimeMetrics.RollbackKey(strategy: key, trigger: kind.metricLabel), default: 0] += 0
             }
         }
-        for (key, count) in rollbacks {
-            out.counter("sluice_rollbacks_total", [("strategy", key.first), ("trigger", key.second)],
-                "Rollbacks started, by strategy and trigger.", count)
-        }
+        var rollbacksTotal = SeriesFamily(
+            "sluice_rollbacks_total", type: "counter", help: "Rollbacks started, by strategy and trigger.")
+        for (key, count) in rollbacks { rollbacksTotal.add([("strategy", key.first), ("trigger", key.second)], count) }
         let deliveries =
             "Webhook deliveries, by outcome: delivered (answered 2xx) or failed (given up after the last attempt; the "
             + "event is skipped for that webhook)."
@@ -133,7 +166,8 @@ enum PrometheusText {
         out.gauge("sluice_api_tokens_file_stale", [],
             "1 while the tokens file on disk is invalid and an older list is in use (its revocations have not taken effect).",
             tokens.error == nil ? 0 : 1)
-        return out.emitToString() + runtime.histograms.exposition()
+        let families = [weight, weightWanted, checkValue, overdueIntervals, rollbacksTotal].map(\.text).joined()
+        return out.emitToString() + families + runtime.histograms.exposition()
     }
 
     /// The `sluice_provider_requests_total` series `strategy`'s rollouts count into: each metric provider its checks
