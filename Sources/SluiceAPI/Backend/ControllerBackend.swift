@@ -197,24 +197,21 @@ public final class ControllerBackend: SluiceBackend, Service, Sendable {
 
     /// The one valid strategy of `source`, named as the URL names it; 422 with every error otherwise.
     public static func validate(_ source: String, as key: StrategyKey) throws -> Strategy {
-        let result = StrategyLoader.load(yaml: source, file: key.description)
-        if !result.errors.isEmpty {
+        let located: (strategy: Strategy, position: SourcePosition)
+        do {
+            located = try StrategyLoader.loadOneLocated(yaml: source, file: key.description)
+        } catch {
             throw APIError(
-                .invalidStrategy, "\(result.errors.count) error\(result.errors.count == 1 ? "" : "s") in strategy \(key)",
-                details: result.errors.map {
+                .invalidStrategy, "\(error.errors.count) error\(error.errors.count == 1 ? "" : "s") in strategy \(key)",
+                details: error.errors.map {
                     ErrorDetail(path: $0.path.isEmpty ? nil : $0.path, line: $0.line, column: $0.column, message: $0.message)
                 })
         }
-        guard result.strategies.count == 1, let strategy = result.strategies.first else {
-            throw APIError(
-                .invalidStrategy, "the body must hold exactly one strategy document, found \(result.strategies.count)",
-                details: [ErrorDetail(line: 1, column: 1, message: "one document per PUT")])
-        }
+        let (strategy, position) = located
         guard strategy.key == key else {
-            let line = result.positions.first?.line
             throw APIError(
                 .invalidStrategy, "the document is strategy \(strategy.key) but the URL names \(key)",
-                details: [ErrorDetail(path: "metadata", line: line, column: result.positions.first?.column,
+                details: [ErrorDetail(path: "metadata", line: position.line, column: position.column,
                                       message: "metadata.namespace/name \(strategy.key) must match the URL's \(key)")])
         }
         return strategy

@@ -63,16 +63,25 @@ public enum StrategyLoader {
 
     /// The strategy of a file that must hold exactly one document.
     public static func loadOne(yaml: String, file: String) throws(StrategyValidationError) -> Strategy {
-        let strategies = try loadValid(yaml: yaml, file: file)
-        guard strategies.count == 1 else {
+        try loadOneLocated(yaml: yaml, file: file).strategy
+    }
+
+    /// `loadOne` with where its document starts (the API points there when the name is not the URL's): the one
+    /// place that says a text must hold exactly one strategy document.
+    public static func loadOneLocated(yaml: String, file: String) throws(StrategyValidationError)
+        -> (strategy: Strategy, position: SourcePosition)
+    {
+        let result = load(yaml: yaml, file: file)
+        guard result.errors.isEmpty else { throw StrategyValidationError(errors: result.errors) }
+        guard result.strategies.count == 1 else {
             throw StrategyValidationError(errors: [
                 StrategyError(
                     code: .invalidValue, file: file, line: 1, column: 1, path: "",
-                    message: "expected exactly one strategy document, found \(strategies.count)"
+                    message: "expected exactly one strategy document, found \(result.strategies.count)"
                 )
             ])
         }
-        return strategies[0]
+        return (result.strategies[0], result.positions[0])
     }
 
     /// Past this many errors a file is surely not a strategy; the rest are dropped.
