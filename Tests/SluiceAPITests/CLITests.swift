@@ -5,6 +5,32 @@ import Testing
 
 /// The `sluice` binary as a subprocess against a running `sluice serve`: verbs, output, exit codes.
 struct CLITests {
+    /// `apply` sends each document of a file on its own, cut where YAML cuts it (`StrategyLoader.documents`): a
+    /// `---` with a comment after it starts a document, and an error in one points at its line in the file.
+    @Test
+    func applySendsEachDocumentOfAFileAsYAMLCutsIt() async throws {
+        let server = try await ServeProcess.start()
+        defer { server.stop() }
+        func named(_ name: String, weight: Int) -> String {
+            ServeProcess.strategy(weight: weight).replacingOccurrences(of: "name: search\n", with: "name: \(name)\n")
+        }
+        let text = "# three strategies\n" + named("a", weight: 10) + "--- # the second one, over 100 %\n"
+            + named("b", weight: 500) + "---\n" + named("c", weight: 20)
+        let path = server.directory + "/three.yaml"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let applied = try await runSluice(["apply", "-f", path] + server.tokenArgs(.release))
+        #expect(applied.status == 1, "one of three is invalid: \(applied.stdout) \(applied.stderr)")
+        #expect(applied.stdout.contains("strategy web/a created"), "\(applied.stdout)")
+        #expect(applied.stdout.contains("strategy web/c created"), "\(applied.stdout)")
+        #expect(!applied.stdout.contains("web/b"))
+        let line = try #require(text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex {
+            $0.contains("weight: 500")
+        }) + 1
+        #expect(applied.stderr.contains("three.yaml:\(line):"), "the error at its line in the file: \(applied.stderr)")
+        #expect(applied.stderr.contains("weight"))
+        #expect(applied.stderr.contains("1 of 3 strategies invalid"), "\(applied.stderr)")
+    }
+
     @Test
     func applyStartStatusEventsAndRollbackThroughTheCLI() async throws {
         let server = try await ServeProcess.start()

@@ -24,12 +24,18 @@ public enum StrategyLoader {
         let reader = StrategyReader(file: file, source: yaml, placeholders: composed.placeholders)
         var result = StrategyLoadResult()
         var seen: [StrategyKey: Int] = [:]
-        let documents = composed.roots.filter { !($0.scalar != nil && $0.tag.rawValue == Tag.Name.null.rawValue) }
+        let documents = composed.roots.enumerated().filter {
+            !($0.element.scalar != nil && $0.element.tag.rawValue == Tag.Name.null.rawValue)
+        }
         if documents.isEmpty, composed.errors.isEmpty {
             reader.report(.missingKey, line: 1, column: 1, "", "no strategy document in this file")
         }
-        for root in documents {
-            guard let (strategy, position, nameNode) = reader.readStrategy(root) else { continue }
+        let crossAliases = documentEvents(yaml).crossAliases
+        var aliasErrors: [StrategyError] = []
+        for (index, root) in documents {
+            let refused = crossAliases.filter { $0.document == index }.map { crossAliasError($0, file: file) }
+            aliasErrors += refused
+            guard let (strategy, position, nameNode) = reader.readStrategy(root), refused.isEmpty else { continue }
             if let line = seen[strategy.key] {
                 reader.report(
                     .conflict, at: nameNode, "metadata.name",
@@ -41,7 +47,7 @@ public enum StrategyLoader {
             result.strategies.append(strategy)
             result.positions.append(position)
         }
-        result.errors = (reader.errors + composed.errors).sorted(by: StrategyError.byPosition)
+        result.errors = (reader.errors + composed.errors + aliasErrors).sorted(by: StrategyError.byPosition)
         if result.errors.count > maxErrors {
             let last = result.errors[maxErrors - 1]
             result.errors = Array(result.errors.prefix(maxErrors))

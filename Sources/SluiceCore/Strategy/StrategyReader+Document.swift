@@ -44,6 +44,15 @@ extension StrategyReader {
         return (strategy, position, metadata.nameNode)
     }
 
+    /// `metadata.namespace`/`metadata.name` of one document and the name's node, by `readStrategy`'s rules for
+    /// them; nil (with the reason in `errors`) when they cannot be read. The rest of the document is not checked.
+    func readKey(_ root: Node) -> (StrategyKey, Node)? {
+        guard let doc = mapping(root, "", known: Self.documentKeys),
+              let metadata = required(doc, "metadata").flatMap(readMetadata)
+        else { return nil }
+        return (StrategyKey(namespace: metadata.namespace, name: metadata.name), metadata.nameNode)
+    }
+
     // MARK: metadata
 
     private func readMetadata(_ node: Node) -> (name: String, namespace: String, labels: [String: String], nameNode: Node)? {

@@ -33,15 +33,21 @@ public struct YAMLBudget: Sendable {
     ///
     /// Anchors stay defined across `---` documents, as they do in Yams' composer (libyaml's own resets them).
     public static func excess(in yaml: String) -> Excess? {
+        withParser(yaml, orElse: nil, count)
+    }
+
+    /// `body` over a libyaml parser reading `yaml` (UTF-8), or `orElse` when the text is empty or libyaml cannot
+    /// start one.
+    static func withParser<T>(_ yaml: String, orElse: T, _ body: (inout yaml_parser_t) -> T) -> T {
         var utf8 = Array(yaml.utf8)
-        if utf8.isEmpty { return nil }
+        if utf8.isEmpty { return orElse }
         return utf8.withUnsafeMutableBufferPointer { buffer in
             var parser = yaml_parser_t()
-            guard yaml_parser_initialize(&parser) == 1 else { return nil }
+            guard yaml_parser_initialize(&parser) == 1 else { return orElse }
             defer { yaml_parser_delete(&parser) }
             yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
             yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-            return count(&parser)
+            return body(&parser)
         }
     }
 
