@@ -8,7 +8,7 @@ import Testing
 #endif
 
 /// The container image `scripts/image` builds (an OCI layout in .build-image/oci; scripts/test builds it with
-/// `scripts/image --debug` before the tests, as a test cannot run `swift build` while `swift test` holds the
+/// `scripts/image --relink` before the tests, as a test cannot run `swift build` while `swift test` holds the
 /// build folders). Unpacked with umoci and run as a container runtime would: its own
 /// root, /proc, the image's user, working directory and command. And the Dockerfile kept in step with it.
 struct ImageTests {
@@ -20,7 +20,7 @@ struct ImageTests {
     static func imageConfig() throws -> (config: [String: Any], layers: Int) {
         func json(_ path: String) throws -> [String: Any] {
             guard let data = FileManager.default.contents(atPath: path) else {
-                throw SupportError("\(path) not found: build the image with `scripts/image --debug` (scripts/test does)")
+                throw SupportError("\(path) not found: build the image with `scripts/image --relink` after `swift build` (scripts/test does)")
             }
             return try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
         }
@@ -30,7 +30,7 @@ struct ImageTests {
             let entry = manifests.first(where: {
                 ($0["annotations"] as? [String: String])?["org.opencontainers.image.ref.name"] == tag
             }), let digest = entry["digest"] as? String
-        else { throw SupportError("no image tagged \(tag) in \(layout): run `scripts/image --debug`") }
+        else { throw SupportError("no image tagged \(tag) in \(layout): run `scripts/image --relink` after `swift build`") }
         let manifest = try json(blob(digest))
         let configDigest = (manifest["config"] as? [String: Any])?["digest"] as? String ?? ""
         let config = try json(blob(configDigest))["config"] as? [String: Any] ?? [:]

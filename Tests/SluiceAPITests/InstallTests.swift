@@ -7,7 +7,7 @@ import Testing
     import Glibc
 #endif
 
-/// README "Install in a cluster", run as written: the image (built by `scripts/image --debug` before the tests)
+/// README "Install in a cluster", run as written: the image (built by `scripts/image --relink` before the tests)
 /// pushed with skopeo to a real registry (Debian's `docker-registry`, on loopback), the user's kustomization
 /// applied to the Kubernetes simulator, the tokens Secret created, the rollout status awaited. One line differs
 /// from the README: `REGISTRY=` names the loopback registry; `kubectl` is 1.31 with `apply --validate=false`
