@@ -64,13 +64,14 @@ struct DeploymentWorkloadTests {
             availableAfter: availableAfter)
     }
 
-    static func workload(_ c: SimCluster, container: String? = nil, availability: Duration = .seconds(30))
-        -> DeploymentWorkload
-    {
+    static func workload(
+        _ c: SimCluster, container: String? = nil, availability: Duration = .seconds(30), bakes: Bool = false
+    ) -> DeploymentWorkload {
         DeploymentWorkload(
             client: c.client, namespace: "shop", deployment: "checkout", container: container,
             options: .init(
-                availabilityTimeout: availability, promotionTimeout: .seconds(30), pollInterval: .milliseconds(50)))
+                availabilityTimeout: availability, promotionTimeout: .seconds(30), pollInterval: .milliseconds(50),
+                keepPreviousTemplate: bakes))
     }
 
     @Test("deployCanary builds checkout-canary from the stable template, scaled per weight, and reports availability")
@@ -143,14 +144,36 @@ struct DeploymentWorkloadTests {
         #expect(stable.spec.selector.matchLabels == ["app": "checkout"], "the stable selector is untouched")
         try await workload.promote(version: "v2")  // idempotent: nothing to change, still rolled out
         #expect(try await c.client.deployments("shop").get("checkout").metadata.generation == 2)
+        #expect(stable.metadata.annotations?["sluice.dev/previous-template"] == nil, "no bake: no template kept")
         try await workload.scaleDownCanary()
         #expect(try await c.client.deployments("shop").get("checkout-canary").spec.replicas == 0)
+    }
+
+    @Test("a promotion without a bake removes the template an earlier promotion with one kept")
+    func promoteWithoutBakeDropsAnEarlierRecord() async throws {
+        let c = try await Self.cluster()
+        let baking = Self.workload(c, bakes: true)
+        try await baking.deployCanary(version: "v2", weight: 25)
+        try await baking.waitUntilCanaryAvailable()
+        try await baking.promote(version: "v2")
+        let kept = try await c.client.deployments("shop").get("checkout").metadata.annotations ?? [:]
+        #expect(kept["sluice.dev/previous-template"] != nil && kept["sluice.dev/previous-template-of"] == "v2")
+        let plain = Self.workload(c)
+        try await plain.deployCanary(version: "v3", weight: 25)
+        try await plain.waitUntilCanaryAvailable()
+        try await plain.promote(version: "v3")
+        let stable = try await c.client.deployments("shop").get("checkout")
+        #expect(stable.spec.template.spec.containers[0].image == "registry.example/checkout:v3")
+        #expect(stable.metadata.annotations?["sluice.dev/previous-template"] == nil)
+        #expect(stable.metadata.annotations?["sluice.dev/previous-template-of"] == nil)
+        let error = await #expect(throws: KubernetesError.self) { try await plain.deployPreviousCanary(promoted: "v3") }
+        #expect(error?.message.contains("kubectl rollout undo") == true, "\(String(describing: error))")
     }
 
     @Test("promotion keeps the pod template it replaced; a bake's rollback runs it as the canary, then restores it")
     func undoPromotion() async throws {
         let c = try await Self.cluster()
-        let workload = Self.workload(c)
+        let workload = Self.workload(c, bakes: true)
         let deployments = c.client.deployments("shop")
         let original = try await deployments.get("checkout").spec.template
         try await workload.deployCanary(version: "v2", weight: 25)

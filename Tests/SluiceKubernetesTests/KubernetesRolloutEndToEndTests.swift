@@ -32,7 +32,7 @@ struct KubernetesRolloutEndToEndTests {
                     client: client, namespace: strategy.namespace, deployment: name, container: container,
                     options: .init(
                         availabilityTimeout: .seconds(30), promotionTimeout: .seconds(30),
-                        pollInterval: .milliseconds(20))))
+                        pollInterval: .milliseconds(20), keepPreviousTemplate: strategy.bake != nil)))
         }
     }
 

@@ -47,7 +47,10 @@ public struct LiveProviderFactory: ProviderFactory {
                     "strategy \(strategy.key) targets Deployment \(name), but no Kubernetes cluster is configured "
                         + "(set kubeconfig in the server config, or run in a pod)")
             }
-            workload = DeploymentWorkload(client: kubernetes, namespace: strategy.namespace, deployment: name, container: container)
+            // Only a bake undoes a promotion, so only then does the promotion keep the template it replaces.
+            workload = DeploymentWorkload(
+                client: kubernetes, namespace: strategy.namespace, deployment: name, container: container,
+                options: .init(keepPreviousTemplate: strategy.bake != nil))
         case .upstreams(_, let declaredCanary, let health):
             let members = rollout.pools?.canary ?? declaredCanary
             if let health {

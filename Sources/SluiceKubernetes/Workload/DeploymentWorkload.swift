@@ -16,14 +16,19 @@ public struct DeploymentWorkload: Workload {
         public var promotionTimeout: Duration
         /// How often `waitUntilCanaryAvailable` and `promote` read the status.
         public var pollInterval: Duration
+        /// Whether `promote` keeps the pod template it replaces (`previousTemplateAnnotation`): only a strategy with
+        /// a bake needs it, to undo the promotion. Without one the annotations are not written (a pod template can
+        /// be large, and a Deployment's annotations may hold 256 KiB in all) and an earlier one is removed.
+        public var keepPreviousTemplate: Bool
 
         public init(
             availabilityTimeout: Duration = .seconds(300), promotionTimeout: Duration = .seconds(600),
-            pollInterval: Duration = .seconds(1)
+            pollInterval: Duration = .seconds(1), keepPreviousTemplate: Bool = false
         ) {
             self.availabilityTimeout = availabilityTimeout
             self.promotionTimeout = promotionTimeout
             self.pollInterval = pollInterval
+            self.keepPreviousTemplate = keepPreviousTemplate
         }
     }
 
@@ -130,19 +135,27 @@ public struct DeploymentWorkload: Workload {
         return Self.status(of: canary, ref: canaryRef, container: container)
     }
 
-    /// Changes the stable Deployment's image to `version` and returns when it has rolled out. The pod template it
-    /// replaces is kept in the stable's annotations (`previousTemplateAnnotation`); a retried promotion, which finds
-    /// the image changed already, keeps what the first attempt kept.
+    /// Changes the stable Deployment's image to `version` and returns when it has rolled out. With
+    /// `keepPreviousTemplate` (a strategy that bakes), the pod template it replaces is kept in the stable's
+    /// annotations (`previousTemplateAnnotation`); a retried promotion, which finds the image changed already, keeps
+    /// what the first attempt kept. Without it, a record an earlier promotion kept is removed.
     public func promote(version: String) async throws {
+        let keep = options.keepPreviousTemplate
         let updated = try await deployments.update(name) { stable in
             let index = try Self.containerIndex(in: stable.spec.template.spec, named: container, of: stableRef)
             let current = stable.spec.template.spec.containers[index].image ?? ""
             let target = Self.image(current, version: version)
             var annotations = stable.metadata.annotations ?? [:]
-            if current != target || annotations[Self.previousTemplateOfAnnotation] != version {
+            if keep, current != target || annotations[Self.previousTemplateOfAnnotation] != version {
                 annotations[Self.previousTemplateAnnotation] = try Self.json(stable.spec.template)
                 annotations[Self.previousTemplateOfAnnotation] = version
                 stable.metadata.annotations = annotations
+            } else if !keep, annotations[Self.previousTemplateAnnotation] != nil
+                || annotations[Self.previousTemplateOfAnnotation] != nil
+            {
+                annotations[Self.previousTemplateAnnotation] = nil
+                annotations[Self.previousTemplateOfAnnotation] = nil
+                stable.metadata.annotations = annotations.isEmpty ? nil : annotations
             }
             stable.spec.template.spec.containers[index].image = target
         }
