@@ -274,11 +274,21 @@ import Testing
         let failed = decide(
             breach.rollout, strategy: driver.strategy,
             input: Fixture.observed(router: 0, canary: .failed("ImagePullBackOff"), at: now), now: now)
-        #expect(failed.rollout.undo == .restoreStable)
+        #expect(failed.rollout.undo == .restoreInPlace)
         #expect(failed.rollout.desiredWeight == 0)
         #expect(failed.effects == [.restoreStable(promoted: "v2")])
         #expect(failed.events.map(\.type) == [.effectFailed])
         #expect(failed.events[0].message.contains("restoring the stable Deployment in place"))
+        // A restore that fails is asked for again, still in place: traffic stays on stable.
+        let retried = decide(
+            failed.rollout, strategy: driver.strategy,
+            input: Fixture.observed(
+                router: 0, at: now + .seconds(5),
+                failed: [EffectFailure(effect: .restoreStable(promoted: "v2"), message: "timed out")]),
+            now: now + .seconds(5))
+        #expect(retried.effects == [.restoreStable(promoted: "v2")])
+        #expect(retried.rollout.undo == .restoreInPlace)
+        #expect(retried.rollout.desiredWeight == 0)
         let restored = decide(
             failed.rollout, strategy: driver.strategy, input: Fixture.observed(router: 0, at: now + .seconds(10)),
             now: now + .seconds(10))

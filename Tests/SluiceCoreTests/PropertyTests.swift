@@ -215,7 +215,7 @@ struct SafetyModel {
             readBack = observations.routerWeight
             if case .failed = observations.canary { canaryFailed = true }
         }
-        let restoring = before.undo == .restoreStable
+        let restoring = before.undo == .restoreStable || before.undo == .restoreInPlace
         let fromTraffic = before.undo == .previousTraffic && readBack == 100
         let inPlace = before.undo == .previousCanary && canaryFailed
         if !(restoring || fromTraffic || inPlace) {

@@ -227,6 +227,8 @@ public struct RolloutView: Sendable, Hashable, Codable {
         case .previousCanary: undoing = "the previous pod template starting as the canary, for all traffic"
         case .previousTraffic: undoing = "all traffic moving to the canary, which runs the previous pod template"
         case .restoreStable: undoing = "the stable Deployment getting its previous pod template back"
+        case .restoreInPlace:
+            undoing = "the stable Deployment getting its previous pod template back in place (it could not run as the canary)"
         case nil: undoing = nil
         }
         switch rollout.pause {

@@ -524,7 +524,7 @@ struct Decider {
                 // The previous version cannot run beside the new one (no capacity for a second full set of pods, an
                 // image that can no longer be pulled): the stable Deployment is restored in place, by its own
                 // rolling update, rather than leaving all traffic on the version that breached.
-                rollout.undo = .restoreStable
+                rollout.undo = .restoreInPlace
                 add(.restoreStable(promoted: promoted))
                 emit(
                     .effectFailed, reason: "EffectFailed",
@@ -547,13 +547,13 @@ struct Decider {
                 message: "router reads back 100% to the canary, which runs the pod template from before \(promoted); "
                     + "restoring the stable Deployment",
                 data: ["previousTemplate": true])
-        case .restoreStable:
+        case .restoreStable, .restoreInPlace:
             guard !failed.contains(.restoreStable(promoted: promoted)) else {
                 if observations.routerWeight != rollout.desiredWeight { add(.setWeight(rollout.desiredWeight)) }
                 add(.restoreStable(promoted: promoted))
                 return
             }
-            let inPlace = rollout.desiredWeight == 0
+            let inPlace = step == .restoreInPlace
             rollout.undo = nil
             rollout.desiredWeight = 0
             emit(

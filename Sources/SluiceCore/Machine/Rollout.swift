@@ -95,8 +95,12 @@ public enum PromotionUndo: String, Sendable, Hashable, Codable {
     case previousCanary = "PreviousCanary"
     /// `setWeight(100)` until the router reads it back: all traffic on the previous version.
     case previousTraffic = "PreviousTraffic"
-    /// `restoreStable` until it is confirmed: the stable Deployment runs its previous template again.
+    /// `restoreStable` until it is confirmed: the stable Deployment runs its previous template again, all traffic
+    /// on the canary meanwhile.
     case restoreStable = "RestoreStable"
+    /// `restoreStable` until it is confirmed, all traffic on stable meanwhile: the previous template could not run
+    /// as the canary, so the stable Deployment is restored in place by its own rolling update.
+    case restoreInPlace = "RestoreInPlace"
 }
 
 /// What started a rollback. A failure of the canary itself ends in `Failed`, everything else in `RolledBack`.
