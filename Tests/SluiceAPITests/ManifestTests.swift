@@ -222,9 +222,9 @@ struct ManifestTests {
 
     /// Starts `sluice serve` in `dir` (config, tokens ci and viewer, the two strategies) on the simulator's
     /// kubeconfig with `context`; writes its URL to `dir/url` and returns once it answers.
-    static func serve(in dir: String, kubeconfig: String, context: String, sim: KubeSimulator) async throws
-        -> ManagedProcess
-    {
+    static func serve(
+        in dir: String, kubeconfig: String, context: String, sim: KubeSimulator, checkoutBake: String? = nil
+    ) async throws -> ManagedProcess {
         let port = try freePort()
         var tokens = "tokens:\n"
         for role in ["ci", "viewer"] {
@@ -237,7 +237,7 @@ struct ManifestTests {
         try Self.strategy(
             "checkout",
             traffic: "gatewayAPI: {httpRoute: checkout, stableService: checkout, canaryService: checkout-canary}",
-            sim: sim
+            sim: sim, bake: checkoutBake
         )
         .write(toFile: dir + "/strategies/checkout.yaml", atomically: true, encoding: .utf8)
         try Self.strategy("search", traffic: "nginxIngress: {ingress: search, canaryService: search-canary}", sim: sim)
@@ -271,8 +271,8 @@ struct ManifestTests {
     }
 
     /// A Deployment-target strategy in namespace shop: 50 % then 100 %, one-second holds, checked against a
-    /// number the simulator serves (its pod start delay, through the `web` provider).
-    static func strategy(_ name: String, traffic: String, sim: KubeSimulator) -> String {
+    /// number the simulator serves (its pod start delay, through the `web` provider); `bake` a duration to bake for.
+    static func strategy(_ name: String, traffic: String, sim: KubeSimulator, bake: String? = nil) -> String {
         """
         apiVersion: sluice.dev/v1
         kind: Strategy
@@ -293,7 +293,7 @@ struct ManifestTests {
               - name: pod-start-seconds
                 query: config
                 max: 5
-
+        \(bake.map { "  bake: {duration: \($0)}\n" } ?? "")
         """
     }
 
