@@ -91,6 +91,40 @@ struct PostgresFencingTests {
         #expect(recorded?.rollout.phase == .paused)
     }
 
+    /// A controller's tick (its read and strategy given: one statement on PostgreSQL) with samples, with and without
+    /// events, on a stale epoch: refused, and neither its state nor a sample written.
+    @Test
+    func aTickWithItsStrategyAndSamplesWithAStaleEpochWritesNothing() async throws {
+        let replicas = try await replicas()
+        let started = try await start(replicas.a)
+        let read = try #require(try await replicas.a.rolloutRecord(started.rollout.id))
+        let stored = try #require(try await replicas.a.strategy(strategy.key))
+        try await replicas.bTakesOver(shard)
+        let later = Fixtures.epoch + .seconds(10)
+        let tick = TickRecord(
+            rolloutID: started.rollout.id, basedOn: read, strategy: stored,
+            samples: [Sample(check: "error-rate", time: later, value: 0.5, verdict: .breach)], observedAt: later,
+            now: later)
+        let decisions: [@Sendable (Rollout) -> Decision?] = [
+            { rollout in Decision(rollout: rollout) },
+            { rollout in step(rollout, to: .progressing, weight: 25, type: .trafficShifted, now: later) },
+            { _ in nil },
+        ]
+        for decision in decisions {
+            await #expect {
+                _ = try await replicas.a.record(tick) { rollout, _ in decision(rollout) }
+            } throws: { isFenced($0) }
+        }
+        let after = try #require(try await replicas.b.rolloutRecord(started.rollout.id))
+        #expect(after.generation == read.generation && after.observedAt == nil, "nothing written")
+        #expect(try await replicas.b.samples(rollout: started.rollout.id, check: "error-rate").isEmpty)
+        #expect(try await replicas.b.events().map(\.type) == [.rolloutStarted])
+        // The new holder records the same tick.
+        let recorded = try await replicas.b.record(tick) { rollout, _ in Decision(rollout: rollout) }
+        #expect(recorded?.generation == read.generation + 1)
+        #expect(try await replicas.b.samples(rollout: started.rollout.id, check: "error-rate").count == 1)
+    }
+
     @Test
     func confirmingOrFailingAnEffectWithAStaleEpochIsRefused() async throws {
         let replicas = try await replicas()

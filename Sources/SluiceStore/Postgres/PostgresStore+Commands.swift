@@ -41,7 +41,7 @@ extension PostgresStore: CommandQueue {
 
     public func pendingCommands(inShards shards: Set<Int>) async throws -> [QueuedCommand] {
         guard !shards.isEmpty else { return [] }
-        return try await read("read the queued commands") { connection in
+        return try await single("read the queued commands") { connection in
             try await connection.rows(
                 """
                 SELECT id, namespace, name, request FROM commands
@@ -61,7 +61,7 @@ extension PostgresStore: CommandQueue {
     }
 
     public func outcome(ofCommand id: Int64) async throws -> CommandOutcome? {
-        try await read("read what became of command \(id)") { connection in
+        try await single("read what became of command \(id)") { connection in
             guard let row = try await connection.row("SELECT status, outcome FROM commands WHERE id = \(id)", logger: logger)
             else { return nil }
             return try Self.outcome(row, id: id)

@@ -4,14 +4,14 @@ import SluiceCore
 extension PostgresStore {
     /// Effects of a rollout in one status (all when nil), oldest first.
     public func effects(rollout: String, status: EffectStatus?) async throws -> [StoredEffect] {
-        try await read("read effects of \(rollout)") { connection in
+        try await single("read effects of \(rollout)") { connection in
             try await Self.effects(connection, rollout: rollout, status: status, logger: logger)
         }
     }
 
     /// Ids of rollouts, in any phase, that have effects still pending (to replay after a restart).
     public func rolloutsWithPendingEffects() async throws -> [String] {
-        try await read("list rollouts with pending effects") { connection in
+        try await single("list rollouts with pending effects") { connection in
             try await connection.rows(
                 "SELECT rollout FROM effects WHERE status = 'pending' GROUP BY rollout ORDER BY MIN(id)",
                 logger: logger
@@ -20,11 +20,46 @@ extension PostgresStore {
     }
 
     /// Marks a pending effect confirmed (carried out). A no-op when it is no longer pending.
+    ///
+    /// Fenced, in two statements and no transaction: the effect's strategy (it never changes), then the update with
+    /// the lease's row taken `FOR SHARE` in the same statement, as `fence` takes it.
     public func confirmEffect(_ id: Int64, now: Timestamp) async throws {
-        try await write("confirm effect \(id)") { connection in
-            try await self.fence(connection, effect: id, what: "confirm effect \(id)")
-            try await Self.settle(connection, [id], .confirmed, message: nil, now: now, logger: logger)
+        let what = "confirm effect \(id)"
+        guard leases != nil else {
+            try await single(what) { connection in
+                try await Self.settle(connection, [id], .confirmed, message: nil, now: now, logger: logger)
+            }
+            return
         }
+        guard
+            let key = try await single(what, { connection in
+                try await connection.row(
+                    "SELECT r.namespace, r.name FROM effects e JOIN rollouts r ON r.id = e.rollout WHERE e.id = \(id)",
+                    logger: logger
+                ).map { row in
+                    StrategyKey(
+                        namespace: try row.get("namespace", String.self), name: try row.get("name", String.self))
+                }
+            })
+        else { return }  // no such effect: a no-op
+        guard let lease = try heldLease(of: key, what: what) else { return }
+        let held = try await single(what) { connection in
+            try await connection.row(
+                """
+                WITH fence AS (
+                    SELECT epoch FROM shard_leases
+                    WHERE shard = \(Int64(lease.shard)) AND holder = \(lease.replica) AND epoch = \(lease.epoch)
+                    FOR SHARE
+                ),
+                confirmed AS (
+                    UPDATE effects SET status = 'confirmed', settled_at = \(now.millisecondsSinceEpoch)
+                    WHERE id = \(id) AND status = 'pending' AND EXISTS (SELECT 1 FROM fence)
+                )
+                SELECT EXISTS (SELECT 1 FROM fence) AS held
+                """, logger: logger
+            )?.get("held", Bool.self) ?? false
+        }
+        guard held else { throw leaseMoved(lease, key, what: what) }
     }
 
     /// Marks a pending effect failed with `message`, and every later pending effect of the same rollout abandoned:
@@ -49,7 +84,7 @@ extension PostgresStore {
 
     /// The most recent samples of one check of a rollout, oldest first (at most `samplesPerCheck`).
     public func samples(rollout: String, check: String) async throws -> [Sample] {
-        try await read("read samples of \(rollout)") { connection in
+        try await single("read samples of \(rollout)") { connection in
             try await connection.rows(
                 "SELECT content FROM samples WHERE rollout = \(rollout) AND check_name = \(check) ORDER BY id",
                 logger: logger
@@ -62,7 +97,7 @@ extension PostgresStore {
     /// Drops the samples of every rollout that finished before `cutoff` (by its last update); events, effects and
     /// the rollouts stay. A few rollouts per transaction, so decisions recorded meanwhile wait little.
     public func pruneSamples(ofRolloutsFinishedBefore cutoff: Timestamp) async throws -> Int {
-        let finished = try await read("find finished rollouts with samples") { connection in
+        let finished = try await single("find finished rollouts with samples") { connection in
             try await connection.rows(
                 """
                 SELECT id FROM rollouts WHERE NOT active AND updated_at < \(cutoff.millisecondsSinceEpoch)
@@ -87,18 +122,19 @@ extension PostgresStore {
 
     // MARK: - Inside a transaction
 
-    /// Adds a sample and drops the oldest beyond `samplesPerCheck` for that rollout and check.
+    /// Adds a sample and drops the oldest beyond `samplesPerCheck` for that rollout and check, in one statement: the
+    /// trim reads the ring as it was before it (one snapshot), so it keeps `samplesPerCheck - 1` old samples beside
+    /// the new one.
     func insertSample(_ connection: PostgresConnection, rollout: String, _ sample: Sample) async throws {
         try await connection.run(
             """
+            WITH trimmed AS (
+                DELETE FROM samples WHERE rollout = \(rollout) AND check_name = \(sample.check) AND id <= (
+                    SELECT id FROM samples WHERE rollout = \(rollout) AND check_name = \(sample.check)
+                    ORDER BY id DESC LIMIT 1 OFFSET \(samplesPerCheck - 1))
+            )
             INSERT INTO samples (rollout, check_name, time, content)
             VALUES (\(rollout), \(sample.check), \(sample.time.millisecondsSinceEpoch), \(try StoreJSON.encode(sample)))
-            """, logger: logger)
-        try await connection.run(
-            """
-            DELETE FROM samples WHERE rollout = \(rollout) AND check_name = \(sample.check) AND id <= (
-                SELECT id FROM samples WHERE rollout = \(rollout) AND check_name = \(sample.check)
-                ORDER BY id DESC LIMIT 1 OFFSET \(samplesPerCheck))
             """, logger: logger)
     }
 
@@ -114,7 +150,7 @@ extension PostgresStore {
             rows = try await connection.rows(
                 "SELECT * FROM effects WHERE rollout = \(rollout) ORDER BY id", logger: logger)
         }
-        return try rows.map(decodeEffect)
+        return try rows.map { try decodeEffect($0) }
     }
 
     static func settle(
@@ -130,17 +166,19 @@ extension PostgresStore {
             """, logger: logger)
     }
 
-    static func decodeEffect(_ row: PostgresRandomAccessRow) throws -> StoredEffect {
-        let id = try row.get("id", Int64.self)
-        let statusText = try row.get("status", String.self)
+    /// An effect from `row`'s columns, each named `prefix` and the `effects` table's column.
+    static func decodeEffect(_ row: PostgresRandomAccessRow, prefix: String = "") throws -> StoredEffect {
+        let id = try row.get(prefix + "id", Int64.self)
+        let statusText = try row.get(prefix + "status", String.self)
         guard let status = EffectStatus(rawValue: statusText) else {
             throw StoreError(.corruptData, "effect \(id) has an unknown status \(statusText)")
         }
         return StoredEffect(
-            id: id, rollout: try row.get("rollout", String.self),
-            effect: try StoreJSON.decode(Effect.self, try row.get("content", String.self), what: "effect \(id)"),
-            status: status, message: try row.get("message", String?.self),
-            createdAt: Timestamp(millisecondsSinceEpoch: try row.get("created_at", Int64.self)),
-            settledAt: try row.get("settled_at", Int64?.self).map(Timestamp.init(millisecondsSinceEpoch:)))
+            id: id, rollout: try row.get(prefix + "rollout", String.self),
+            effect: try StoreJSON.decode(
+                Effect.self, try row.get(prefix + "content", String.self), what: "effect \(id)"),
+            status: status, message: try row.get(prefix + "message", String?.self),
+            createdAt: Timestamp(millisecondsSinceEpoch: try row.get(prefix + "created_at", Int64.self)),
+            settledAt: try row.get(prefix + "settled_at", Int64?.self).map(Timestamp.init(millisecondsSinceEpoch:)))
     }
 }

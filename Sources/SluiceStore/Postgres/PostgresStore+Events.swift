@@ -4,7 +4,7 @@ import SluiceCore
 extension PostgresStore {
     /// Events in `seq` order, filtered by `query`.
     public func events(_ query: EventQuery) async throws -> [Event] {
-        try await read("list events") { connection in
+        try await single("list events") { connection in
             var select = Self.eventFilter("SELECT seq, content FROM events WHERE seq > ?", query)
             select.append(" ORDER BY seq LIMIT ?", query.limit)
             return try await connection.rows(select.query, logger: logger).map { row in
@@ -40,7 +40,7 @@ extension PostgresStore {
 
     /// The highest `seq` in the log (0 when it is empty).
     public func lastSeq() async throws -> Int64 {
-        try await read("read the last event seq") { connection in
+        try await single("read the last event seq") { connection in
             try await connection.row("SELECT last FROM event_seq", logger: logger)?.get("last", Int64.self) ?? 0
         }
     }
@@ -114,7 +114,7 @@ extension PostgresStore {
 
     /// The `seq` of the last event `sink` is done with (delivered or given up), nil when it has none yet.
     public func deliveryCursor(sink: String) async throws -> Int64? {
-        try await read("read the delivery cursor") { connection in
+        try await single("read the delivery cursor") { connection in
             try await connection.row("SELECT seq FROM delivery_cursors WHERE sink = \(sink)", logger: logger)?
                 .get("seq", Int64.self)
         }
@@ -133,7 +133,7 @@ extension PostgresStore {
 
     /// Every sink that has a cursor, with it.
     public func deliveryCursors() async throws -> [String: Int64] {
-        try await read("list the delivery cursors") { connection in
+        try await single("list the delivery cursors") { connection in
             var cursors: [String: Int64] = [:]
             for row in try await connection.rows("SELECT sink, seq FROM delivery_cursors", logger: logger) {
                 cursors[try row.get("sink", String.self)] = try row.get("seq", Int64.self)

@@ -95,21 +95,33 @@ extension PostgresStore: LeaseStore {
     /// that row) waits for this transaction, and every write after its commit sees the new epoch. Nothing is checked
     /// when the store has no lease view (SQLite-like single-replica use, and tests of the store alone).
     func fence(_ connection: PostgresConnection, _ key: StrategyKey, what: String) async throws {
-        guard let leases else { return }
+        guard let lease = try heldLease(of: key, what: what) else { return }
+        let held = try await connection.row(
+            """
+            SELECT epoch FROM shard_leases WHERE shard = \(Int64(lease.shard)) AND holder = \(lease.replica)
+                AND epoch = \(lease.epoch) FOR SHARE
+            """, logger: logger)
+        guard held != nil else { throw leaseMoved(lease, key, what: what) }
+    }
+
+    /// The lease a write for a rollout of `key` is fenced by: this replica's shard of `key` and the epoch it holds it
+    /// at, as the lease view says (nil without a lease view: nothing to fence). Refuses (`fenced`) at once when the
+    /// view holds no lease of that shard; the database checks the rest.
+    func heldLease(of key: StrategyKey, what: String) throws -> HeldLease? {
+        guard let leases else { return nil }
         let shard = Shards.of(key)
         guard let epoch = leases.epoch(of: shard) else {
             throw StoreError(.fenced, "cannot \(what): this replica does not hold shard \(shard) of \(key)")
         }
-        let held = try await connection.row(
-            """
-            SELECT epoch FROM shard_leases WHERE shard = \(Int64(shard)) AND holder = \(leases.replica)
-                AND epoch = \(epoch) FOR SHARE
-            """, logger: logger)
-        guard held != nil else {
-            throw StoreError(
-                .fenced,
-                "cannot \(what): the lease of shard \(shard) (\(key)) moved past epoch \(epoch) to another replica")
-        }
+        return HeldLease(shard: shard, epoch: epoch, replica: leases.replica)
+    }
+
+    /// The refusal of a write whose lease the database no longer has at this replica's epoch.
+    func leaseMoved(_ lease: HeldLease, _ key: StrategyKey, what: String) -> StoreError {
+        StoreError(
+            .fenced,
+            "cannot \(what): the lease of shard \(lease.shard) (\(key)) moved past epoch \(lease.epoch) to another "
+                + "replica")
     }
 
     /// `fence` for the rollout an effect belongs to.
@@ -123,4 +135,11 @@ extension PostgresStore: LeaseStore {
         let key = StrategyKey(namespace: try row.get("namespace", String.self), name: try row.get("name", String.self))
         try await fence(connection, key, what: what)
     }
+}
+
+/// A shard lease this replica holds, as a fenced write names it to the database.
+struct HeldLease: Sendable {
+    var shard: Int
+    var epoch: Int64
+    var replica: String
 }

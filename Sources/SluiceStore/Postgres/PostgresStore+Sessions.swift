@@ -16,7 +16,7 @@ extension PostgresStore {
 
     /// The session whose cookie hashes to `digest`, expired or not (the caller compares with its clock).
     public func session(digest: String) async throws -> StoredSession? {
-        try await read("read the dashboard session") { connection in
+        try await single("read the dashboard session") { connection in
             guard
                 let row = try await connection.row(
                     "SELECT name, role, token_digest, csrf, expires_at FROM sessions WHERE digest = \(digest)",

@@ -51,21 +51,21 @@ extension PostgresStore {
 
     /// The latest revision of a strategy, or nil.
     public func strategy(_ key: StrategyKey) async throws -> StoredStrategy? {
-        try await read("read strategy \(key)") { connection in
+        try await single("read strategy \(key)") { connection in
             try await Self.latestStrategy(connection, key, logger: logger)
         }
     }
 
     /// One revision of a strategy (what a rollout runs), or nil.
     public func strategy(_ key: StrategyKey, revision: Int) async throws -> StoredStrategy? {
-        try await read("read strategy \(key) revision \(revision)") { connection in
+        try await single("read strategy \(key) revision \(revision)") { connection in
             try await Self.strategyRevision(connection, key, revision: revision, logger: logger)
         }
     }
 
     /// The latest revision of every strategy, ordered by namespace and name.
     public func strategies() async throws -> [StoredStrategy] {
-        try await read("list strategies") { connection in
+        try await single("list strategies") { connection in
             try await connection.rows(
                 """
                 SELECT s.* FROM (
@@ -87,17 +87,6 @@ extension PostgresStore {
     static func lockStrategy(_ connection: PostgresConnection, _ key: StrategyKey, logger: Logger) async throws {
         try await connection.run(
             "SELECT pg_advisory_xact_lock(hashtextextended(\(key.namespace + "/" + key.name), 0))", logger: logger)
-    }
-
-    /// `lockStrategy`, then the lock that numbers rollout ids, in one round trip: what a start takes.
-    static func lockStrategyAndRolloutIDs(_ connection: PostgresConnection, _ key: StrategyKey, logger: Logger)
-        async throws
-    {
-        try await connection.run(
-            """
-            SELECT pg_advisory_xact_lock(hashtextextended(\(key.namespace + "/" + key.name), 0)),
-                pg_advisory_xact_lock(\(rolloutIDLock))
-            """, logger: logger)
     }
 
     static func latestStrategy(_ connection: PostgresConnection, _ key: StrategyKey, logger: Logger) async throws

@@ -111,12 +111,19 @@ public final class PostgresStore: Sendable, Service {
         try await transaction(what, begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
     }
 
-    /// `body` in a transaction, bounded by `configuration.callTimeout`: while the database cannot be reached the pool
-    /// waits for a connection for a minute before it gives up, and a store call must fail long before that (docs/ha.md
-    /// "When the database fails"). A call that timed out may still have committed; callers read again, as after any
-    /// store failure.
+    /// Runs `body`, which sends one statement, with no transaction around it: a statement sees one snapshot and is
+    /// atomic on its own, and BEGIN and COMMIT would be two more round trips (a tick's read and record are one
+    /// statement each, docs/ha.md "Round trips").
+    func single<T: Sendable>(_ what: String, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await transaction(what, begin: nil, body)
+    }
+
+    /// `body` in a transaction (none when `begin` is nil), bounded by `configuration.callTimeout`: while the database
+    /// cannot be reached the pool waits for a connection for a minute before it gives up, and a store call must fail
+    /// long before that (docs/ha.md "When the database fails"). A call that timed out may still have committed;
+    /// callers read again, as after any store failure.
     private func transaction<T: Sendable>(
-        _ what: String, begin: PostgresQuery, _ body: (PostgresConnection) async throws -> T
+        _ what: String, begin: PostgresQuery?, _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         let timeout = configuration.callTimeout
         return try await withoutActuallyEscaping(body) { body in
@@ -138,18 +145,18 @@ public final class PostgresStore: Sendable, Service {
     }
 
     private func transactionNow<T: Sendable>(
-        _ what: String, begin: PostgresQuery, _ body: (PostgresConnection) async throws -> T
+        _ what: String, begin: PostgresQuery?, _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         do {
             return try await client.withConnection { connection in
-                try await connection.query(begin, logger: logger)
+                if let begin { try await connection.query(begin, logger: logger) }
                 do {
                     let value = try await body(connection)
-                    try await connection.query("COMMIT", logger: logger)
+                    if begin != nil { try await connection.query("COMMIT", logger: logger) }
                     return value
                 } catch {
                     // A broken connection cannot roll back; the pool drops it and the server aborts the transaction.
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
+                    if begin != nil { _ = try? await connection.query("ROLLBACK", logger: logger) }
                     // Only the database's failures are the store's; what the caller's code throws passes through.
                     guard error is PSQLError || error is PostgresDecodingError else { throw PassedThrough(error: error) }
                     throw error
