@@ -40,6 +40,7 @@ struct PostgresRoundTripTests {
         #expect(try await store.effects(rollout: started.rollout.id).map(\.status) == [.confirmed])
         let id = started.rollout.id
         var last = RolloutRecord(rollout: started.rollout, generation: started.generation, observedAt: nil)
+        let parsedBefore = counter.parsed.current
         for index in 1...4 {
             let time = Fixtures.epoch + .seconds(index * 10)
             let (reads, read) = try await counter.counting {
@@ -64,6 +65,9 @@ struct PostgresRoundTripTests {
             let decision = try #require(recorded)
             last = RolloutRecord(rollout: decision.rollout, generation: decision.generation, observedAt: time)
         }
+        // The tick's read and record are prepared statements: their text was parsed once (on the connection the pool
+        // gave, one here as the calls came one at a time), not on every tick.
+        #expect(counter.parsed.current - parsedBefore == 2, "the read and the record parsed once each, in 4 ticks")
         // What those statements did.
         let after = try #require(try await store.rolloutRecord(id))
         #expect(after.generation == started.generation + 4)
@@ -74,9 +78,11 @@ struct PostgresRoundTripTests {
 }
 
 /// A log handler that counts postgres-nio's "Backend message received" of a BindComplete (logged at trace level):
-/// one per statement sent.
+/// one per statement sent; and of a ParseComplete: one per statement whose text the server parsed (a prepared
+/// statement's only on its connection's first use).
 struct StatementCounter: LogHandler {
     let count = Locked(0)
+    let parsed = Locked(0)
     var logLevel: Logger.Level = .trace
     var metadata: Logger.Metadata = [:]
 
@@ -86,10 +92,11 @@ struct StatementCounter: LogHandler {
     }
 
     func log(event: LogEvent) {
-        guard event.message.description == "Backend message received",
-            event.metadata?.values.contains(where: { "\($0)" == ".bindComplete" }) == true
-        else { return }
-        count.withLock { $0 += 1 }
+        guard event.message.description == "Backend message received", let values = event.metadata?.values else {
+            return
+        }
+        if values.contains(where: { "\($0)" == ".bindComplete" }) { count.withLock { $0 += 1 } }
+        if values.contains(where: { "\($0)" == ".parseComplete" }) { parsed.withLock { $0 += 1 } }
     }
 
     /// The statements sent while `body` ran, and its result.

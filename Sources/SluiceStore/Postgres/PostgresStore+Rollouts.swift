@@ -192,16 +192,7 @@ extension PostgresStore: RolloutStore {
         let knownGeneration = known.flatMap { $0.rollout.id == id ? $0.generation : nil }
         return try await single("read rollout \(id) and its \(status.rawValue) effects") { connection in
             let rows = try await connection.rows(
-                """
-                SELECT r.generation, r.observed_at,
-                    CASE WHEN r.generation = \(knownGeneration) THEN NULL ELSE r.content END AS content,
-                    e.id AS effect_id, e.rollout AS effect_rollout, e.status AS effect_status,
-                    e.content AS effect_content, e.message AS effect_message, e.created_at AS effect_created_at,
-                    e.settled_at AS effect_settled_at
-                FROM rollouts AS r LEFT JOIN effects AS e ON e.rollout = r.id AND e.status = \(status.rawValue)
-                WHERE r.id = \(id)
-                ORDER BY e.id
-                """, logger: logger)
+                TickReadStatement(id: id, knownGeneration: knownGeneration, status: status.rawValue), logger: logger)
             guard let first = rows.first else { return (nil, []) }
             let generation = try first.get("generation", Int64.self)
             let observedAt = try first.get("observed_at", Int64?.self).map(Timestamp.init(millisecondsSinceEpoch:))
@@ -471,43 +462,13 @@ extension PostgresStore: RolloutStore {
         _ connection: PostgresConnection, _ rollout: Rollout, read: RolloutRecord, lease: HeldLease?,
         samples: [Sample], observedAt: Timestamp?, what: String
     ) async throws -> Int64 {
-        let unfenced = lease == nil
-        let row = try await connection.row(
-            """
-            WITH fence AS (
-                SELECT epoch FROM shard_leases
-                WHERE shard = \(Int64(lease?.shard ?? -1)) AND holder = \(lease?.replica ?? "")
-                    AND epoch = \(lease?.epoch ?? -1)
-                FOR SHARE
-            ),
-            updated AS (
-                UPDATE rollouts SET phase = \(rollout.phase.rawValue), active = \(!rollout.phase.isTerminal),
-                    generation = generation + 1, updated_at = \(rollout.updatedAt.millisecondsSinceEpoch),
-                    content = \(try StoreJSON.encode(rollout)),
-                    observed_at = COALESCE(\(observedAt?.millisecondsSinceEpoch), observed_at)
-                WHERE id = \(rollout.id) AND generation = \(read.generation)
-                    AND (\(unfenced) OR EXISTS (SELECT 1 FROM fence))
-                RETURNING generation
-            ),
-            added AS (
-                INSERT INTO samples (rollout, check_name, time, content)
-                SELECT \(rollout.id), s.check_name, s.time, s.content
-                FROM updated, UNNEST(
-                    \(samples.map(\.check))::TEXT[], \(samples.map(\.time.millisecondsSinceEpoch))::BIGINT[],
-                    \(try samples.map { try StoreJSON.encode($0) })::TEXT[]
-                ) WITH ORDINALITY AS s(check_name, time, content, position)
-                ORDER BY s.position
-            ),
-            trimmed AS (
-                DELETE FROM samples AS d USING updated, UNNEST(\(samples.map(\.check))::TEXT[]) AS c(check_name)
-                WHERE d.rollout = \(rollout.id) AND d.check_name = c.check_name AND d.id <= (
-                    SELECT id FROM samples WHERE rollout = \(rollout.id) AND check_name = c.check_name
-                    ORDER BY id DESC LIMIT 1 OFFSET \(samplesPerCheck - 1))
-            )
-            SELECT (SELECT generation FROM updated) AS generation,
-                \(unfenced) OR EXISTS (SELECT 1 FROM fence) AS held,
-                EXISTS (SELECT 1 FROM rollouts WHERE id = \(rollout.id)) AS found
-            """, logger: logger)
+        let statement = TickWriteStatement(
+            fence: FenceParameters(lease), phase: rollout.phase.rawValue, active: !rollout.phase.isTerminal,
+            updatedAt: rollout.updatedAt.millisecondsSinceEpoch, content: try StoreJSON.encode(rollout),
+            observedAt: observedAt?.millisecondsSinceEpoch, id: rollout.id, readGeneration: read.generation,
+            checks: samples.map(\.check), times: samples.map(\.time.millisecondsSinceEpoch),
+            contents: try samples.map { try StoreJSON.encode($0) }, keep: Int64(samplesPerCheck - 1))
+        let row = try await connection.rows(statement, logger: logger).first
         guard let row, try row.get("found", Bool.self) else {
             throw StoreError(.notFound, "rollout \(rollout.id) does not exist")
         }
@@ -523,15 +484,8 @@ extension PostgresStore: RolloutStore {
         async throws
     {
         let id = read.rollout.id
-        let row = try await connection.row(
-            """
-            SELECT generation, \(lease == nil) OR EXISTS (
-                SELECT 1 FROM shard_leases
-                WHERE shard = \(Int64(lease?.shard ?? -1)) AND holder = \(lease?.replica ?? "")
-                    AND epoch = \(lease?.epoch ?? -1)
-            ) AS held
-            FROM rollouts WHERE id = \(id)
-            """, logger: logger)
+        let row = try await connection.rows(TickCheckStatement(fence: FenceParameters(lease), id: id), logger: logger)
+            .first
         guard let row else { throw StoreError(.notFound, "rollout \(id) does not exist") }
         if let lease, try !row.get("held", Bool.self) { throw leaseMoved(lease, read.rollout.strategy, what: what) }
         guard try row.get("generation", Int64.self) == read.generation else {
