@@ -56,50 +56,131 @@ import Testing
         ]
     }
 
+    /// A failed effect of the rollout, as a tick's read reports it.
+    static let failed = StoredEffect(
+        id: 7, rollout: "r-1", effect: .setWeight(25), status: .failed, message: "503", createdAt: at(0))
+
+    /// A whole tick that starts with an undisturbed record at `seconds`: observed without a read, recorded as
+    /// `generation` with nothing to run, its slot given back.
+    static func unreadTick(_ seen: RolloutRecord, at seconds: Int, leaving generation: Int64) -> [(Event, Action)] {
+        [
+            (.woke(at: at(seconds)), .awaitAdmission),
+            (
+                .admitted(holdingSlot: true, at: at(seconds)),
+                .observe(seen, failures: [], observedAt: at(seconds), lateness: .zero)
+            ),
+            (.recorded(record(generation), committed: true, at: at(seconds)), .awaitEffects),
+            (.effectsDone(at: at(seconds)), .releaseAdmission),
+            (.admissionReleased(at: at(seconds)), .sleep(until: at(seconds + 10))),
+        ]
+    }
+
+    /// The same tick when something happened beside the loop: it reads first.
+    static func readTick(_ seen: RolloutRecord, at seconds: Int, leaving generation: Int64) -> [(Event, Action)] {
+        [
+            (.woke(at: at(seconds)), .awaitAdmission),
+            (.admitted(holdingSlot: true, at: at(seconds)), .readForTick(lastSeen: seen)),
+            tick(seen, at: seconds),
+            (.recorded(record(generation), committed: true, at: at(seconds)), .awaitEffects),
+            (.effectsDone(at: at(seconds)), .releaseAdmission),
+            (.admissionReleased(at: at(seconds)), .sleep(until: at(seconds + 10))),
+        ]
+    }
+
     static let cases: [Case] = [
+        Case(
+            name: "a tick reads only after something beside the loop: failures, effects, a command, a wake",
+            steps: opening(record(), at: at(0), sleepsUntil: at(0)) + [
+                (.woke(at: at(0)), .awaitAdmission),
+                (.admitted(holdingSlot: true, at: at(0)), .readForTick(lastSeen: nil)),
+                // The read found a failed effect: the tick reports it, so the next one reads again.
+                (
+                    .tickRead(record(), failures: [failed], at: at(0)),
+                    .observe(record(), failures: [failed], observedAt: at(0), lateness: .zero)
+                ),
+                (.recorded(record(2), committed: true, at: at(0)), .awaitEffects),
+                (.effectsDone(at: at(0)), .releaseAdmission),
+                (.admissionReleased(at: at(0)), .sleep(until: at(10))),
+            ] + readTick(record(2), at: 10, leaving: 3) + unreadTick(record(3), at: 20, leaving: 4) + [
+                // The tick's own decision has effects: they may fail, so the next tick reads.
+                (.woke(at: at(30)), .awaitAdmission),
+                (
+                    .admitted(holdingSlot: true, at: at(30)),
+                    .observe(record(4), failures: [], observedAt: at(30), lateness: .zero)
+                ),
+                (.committed(preempting: false, effects: 1), .runEffects(preempting: false, wakeWhenDone: false)),
+                (.recorded(record(5), committed: true, at: at(30)), .awaitEffects),
+                (.effectsDone(at: at(30)), .releaseAdmission),
+                (.admissionReleased(at: at(30)), .sleep(until: at(40))),
+            ] + readTick(record(5), at: 40, leaving: 6) + unreadTick(record(6), at: 50, leaving: 7) + [
+                (.commandArrived, .none)  // while it sleeps
+            ] + readTick(record(7), at: 60, leaving: 8) + unreadTick(record(8), at: 70, leaving: 9) + [
+                (.wakeRequested, .endSleep)
+            ] + readTick(record(9), at: 80, leaving: 10) + [
+                // A decision with nothing to write leaves the record read, and that is undisturbed too.
+                (.woke(at: at(90)), .awaitAdmission),
+                (
+                    .admitted(holdingSlot: false, at: at(90)),
+                    .observe(record(10), failures: [], observedAt: at(90), lateness: .zero)
+                ),
+                (.recorded(record(10), committed: false, at: at(90)), .sleep(until: at(100))),
+                (.woke(at: at(100)), .awaitAdmission),
+                (
+                    .admitted(holdingSlot: false, at: at(100)),
+                    .observe(record(10), failures: [], observedAt: at(100), lateness: .zero)
+                ),
+                // A refused record (a write this driver was not told of) drops the tick and reads again.
+                (.recordRefused, .readRollout),
+            ]),
         Case(
             name: "a new rollout ticks at once, then an interval after it observed",
             steps: opening(record(), at: at(0), sleepsUntil: at(0)) + [
                 (.woke(at: at(0)), .awaitAdmission),
-                (.admitted(holdingSlot: true), .readForTick(lastSeen: nil)),
+                (.admitted(holdingSlot: true, at: at(0)), .readForTick(lastSeen: nil)),
                 tick(record(), at: 0),
                 (.recorded(record(2, observedAt: at(0)), committed: true, at: at(1)), .awaitEffects),
                 (.effectsDone(at: at(2)), .releaseAdmission),
                 (.admissionReleased(at: at(2)), .sleep(until: at(10))),
                 (.woke(at: at(10)), .awaitAdmission),
-                (.admitted(holdingSlot: true), .readForTick(lastSeen: record(2, observedAt: at(0)))),
+                // Nothing happened beside the loop: the rollout the tick left is observed without a read.
+                (
+                    .admitted(holdingSlot: true, at: at(11)),
+                    .observe(record(2, observedAt: at(0)), failures: [], observedAt: at(11), lateness: .seconds(1))
+                ),
             ]),
         Case(
             name: "after a restart the cadence goes on from the last recorded observation",
             steps: opening(record(observedAt: at(-3)), at: at(0), sleepsUntil: at(7)) + [
                 (.woke(at: at(7)), .awaitAdmission),
-                (.admitted(holdingSlot: false), .readForTick(lastSeen: nil)),
+                (.admitted(holdingSlot: false, at: at(7)), .readForTick(lastSeen: nil)),
                 tick(record(), at: 7),
             ]),
         Case(
             name: "a deadline missed while no driver ran counts from now: only the wait for admission is late",
             steps: opening(record(observedAt: at(-60)), at: at(0), sleepsUntil: at(-50)) + [
                 (.woke(at: at(0)), .awaitAdmission),
-                (.admitted(holdingSlot: true), .readForTick(lastSeen: nil)),
+                (.admitted(holdingSlot: true, at: at(0)), .readForTick(lastSeen: nil)),
                 tick(record(), at: 2, late: 2),
             ]),
         Case(
             name: "a tick that overran the interval makes the next one late",
             steps: opening(record(), at: at(0), sleepsUntil: at(0)) + [
                 (.woke(at: at(0)), .awaitAdmission),
-                (.admitted(holdingSlot: false), .readForTick(lastSeen: nil)),
+                (.admitted(holdingSlot: false, at: at(0)), .readForTick(lastSeen: nil)),
                 tick(record(), at: 0),
                 (.recorded(record(2), committed: false, at: at(12)), .sleep(until: at(10))),
                 (.woke(at: at(12)), .awaitAdmission),
-                (.admitted(holdingSlot: false), .readForTick(lastSeen: record(2))),
-                tick(record(2), at: 12, late: 2),
+                (
+                    .admitted(holdingSlot: false, at: at(12)),
+                    .observe(record(2), failures: [], observedAt: at(12), lateness: .seconds(2))
+                ),
                 (.recorded(record(2), committed: false, at: at(13)), .sleep(until: at(22))),
             ]),
         Case(
             name: "a tick admitted late is followed an interval after it observed, so a burst spreads out",
             steps: opening(record(), at: at(0), sleepsUntil: at(0)) + [
                 (.woke(at: at(0)), .awaitAdmission),
-                (.admitted(holdingSlot: true), .readForTick(lastSeen: nil)),
+                (.admitted(holdingSlot: true, at: at(0)), .readForTick(lastSeen: nil)),
                 tick(record(), at: 3, late: 3),
                 (.recorded(record(), committed: false, at: at(3)), .releaseAdmission),
                 (.admissionReleased(at: at(3)), .sleep(until: at(13))),
@@ -108,7 +189,7 @@ import Testing
             name: "a tick that finds the rollout final or gone gives its slot back and reads it again",
             steps: opening(record(), at: at(0), sleepsUntil: at(0)) + [
                 (.woke(at: at(0)), .awaitAdmission),
-                (.admitted(holdingSlot: true), .readForTick(lastSeen: nil)),
+                (.admitted(holdingSlot: true, at: at(0)), .readForTick(lastSeen: nil)),
                 (.tickRead(record(phase: .rolledBack), failures: [], at: at(0)), .releaseAdmission),
                 (.admissionReleased(at: at(0)), .readRollout),
                 (.read(record(phase: .rolledBack), at: at(0)), .finishEffects),
@@ -123,7 +204,7 @@ import Testing
                 (.commandArrived, .none),
                 (.woke(at: at(0)), .awaitAdmission),
                 (.commandArrived, .none),
-                (.admitted(holdingSlot: false), .readForTick(lastSeen: nil)),
+                (.admitted(holdingSlot: false, at: at(0)), .readForTick(lastSeen: nil)),
                 tick(record(), at: 0),
                 (.commandArrived, .cancelObservation),
                 (.observationCancelled, .readRollout),
@@ -133,7 +214,7 @@ import Testing
             name: "a decision that lost to a command is dropped and the rollout read again",
             steps: opening(record(), at: at(0), sleepsUntil: at(0)) + [
                 (.woke(at: at(0)), .awaitAdmission),
-                (.admitted(holdingSlot: true), .readForTick(lastSeen: nil)),
+                (.admitted(holdingSlot: true, at: at(0)), .readForTick(lastSeen: nil)),
                 tick(record(), at: 0),
                 (.recordRefused, .releaseAdmission),
                 (.admissionReleased(at: at(1)), .readRollout),
@@ -142,18 +223,21 @@ import Testing
             name: "a wake ends a sleep or a wait for admission; during a tick it skips the next sleep",
             steps: opening(record(), at: at(0), sleepsUntil: at(0)) + [
                 (.woke(at: at(0)), .awaitAdmission),
-                (.admitted(holdingSlot: false), .readForTick(lastSeen: nil)),
+                (.admitted(holdingSlot: false, at: at(0)), .readForTick(lastSeen: nil)),
                 (.wakeRequested, .none),
                 tick(record(), at: 0),
                 (.recorded(record(2), committed: false, at: at(1)), .sleep(until: at(10))),
                 (.woke(at: at(1)), .awaitAdmission),  // the sleep was skipped
                 (.wakeRequested, .endAdmissionWait),
-                (.admitted(holdingSlot: false), .readForTick(lastSeen: record(2))),
+                (.admitted(holdingSlot: false, at: at(1)), .readForTick(lastSeen: record(2))),  // a wake: read
                 tick(record(2), at: 1),
                 (.recorded(record(2), committed: false, at: at(1)), .sleep(until: at(11))),
                 (.woke(at: at(1)), .awaitAdmission),  // skipped again: the wake came after this sleep was last skipped
-                (.admitted(holdingSlot: false), .readForTick(lastSeen: record(2))),
-                tick(record(2), at: 1),
+                // The wake came before the last read: nothing since, so no read.
+                (
+                    .admitted(holdingSlot: false, at: at(1)),
+                    .observe(record(2), failures: [], observedAt: at(1), lateness: .zero)
+                ),
                 (.recorded(record(2), committed: false, at: at(2)), .sleep(until: at(11))),
                 (.wakeRequested, .endSleep),
                 (.woke(at: at(4)), .awaitAdmission),
@@ -217,7 +301,7 @@ import Testing
         _ = schedule.handle(.started)
         let before = schedule
         for event: Event in [
-            .woke(at: Self.at(0)), .admitted(holdingSlot: true), .observationCancelled, .recordRefused,
+            .woke(at: Self.at(0)), .admitted(holdingSlot: true, at: Self.at(0)), .observationCancelled, .recordRefused,
             .recorded(Self.record(), committed: true, at: Self.at(0)), .admissionReleased(at: Self.at(0)),
             .pendingEffects(0), .effectsStarted, .strategyRead(interval: .seconds(10), at: Self.at(0)),
             .tickRead(Self.record(), failures: [], at: Self.at(0)),

@@ -29,16 +29,19 @@ struct StoreErrorCountTests {
         try await scenario.tick()
         #expect(scenario.controller.snapshot().storeErrors == 0)
 
-        // The tick reads the rollout with its failed effects: without that table every read fails.
+        // Without the rollouts' table the tick's record fails (counted), then every read of the rollout after it.
         let database = scenario.directory + "/sluice.db"
-        try Self.sqlite(database, "ALTER TABLE effects RENAME TO effects_hidden")
+        try Self.sqlite(database, "ALTER TABLE rollouts RENAME TO rollouts_hidden")
         scenario.clock.advance(by: .seconds(10))
         // The backoff between retries runs on the controller's clock: each step of it lets one retry through.
-        try await waitUntil("two failed store reads", timeout: .seconds(20), interval: .milliseconds(5)) {
+        // It stops advancing once two failed: a retry let through then could find the table back, and the driver
+        // would not be in the backoff this test then ends.
+        try await waitUntil("two failed store calls", timeout: .seconds(20), interval: .milliseconds(5)) {
+            if scenario.controller.snapshot().storeErrors >= 2 { return true }
             if scenario.clock.timers == 1 { scenario.clock.advance(by: scenario.options.storeRetryDelay) }
-            return scenario.controller.snapshot().storeErrors >= 2
+            return false
         }
-        try Self.sqlite(database, "ALTER TABLE effects_hidden RENAME TO effects")
+        try Self.sqlite(database, "ALTER TABLE rollouts_hidden RENAME TO rollouts")
         try await waitUntil("the retry after the backoff", interval: .milliseconds(2)) { scenario.clock.timers == 1 }
         scenario.clock.advance(by: scenario.options.storeRetryDelay)
         try await scenario.settle()

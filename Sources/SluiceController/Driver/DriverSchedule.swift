@@ -32,7 +32,7 @@ struct DriverSchedule: Sendable, Equatable {
         case awaitAdmission
         /// Start the tick: wait for running effects (a command's finish before the world is observed again), then
         /// read the rollout with its failed effects (`lastSeen` spares decoding an unchanged rollout); report
-        /// `tickRead`.
+        /// `tickRead`. Not asked when the last tick's record is known to be the stored one (`observe` at once).
         case readForTick(lastSeen: RolloutRecord?)
         /// Observe `record` at `observedAt`, decide and record; `lateness` is how late the observation started
         /// against its schedule. Report `observationCancelled`, `recorded` or `recordRefused`.
@@ -80,8 +80,8 @@ struct DriverSchedule: Sendable, Equatable {
         case effectsStarted
         /// The sleep ended (deadline come, or cut short by a wake).
         case woke(at: Timestamp)
-        /// The tick may go on; `holdingSlot`: it took one of the controller's tick slots.
-        case admitted(holdingSlot: Bool)
+        /// The tick may go on, at the time given; `holdingSlot`: it took one of the controller's tick slots.
+        case admitted(holdingSlot: Bool, at: Timestamp)
         /// The rollout and its failed effects, read at the start of a tick (nil: gone).
         case tickRead(RolloutRecord?, failures: [StoredEffect], at: Timestamp)
         /// A command cancelled the observation (or the driver is stopping).
@@ -128,8 +128,17 @@ struct DriverSchedule: Sendable, Equatable {
     private(set) var plannedTick: Timestamp?
     /// The rollout as the last tick left it, so the loop need not read it again; nil: read it.
     private(set) var known: RolloutRecord?
-    /// The same, kept for the next tick's read: the store decodes the rollout only when it changed since.
+    /// The same, kept for the next tick: observed without a read while nothing `disturbed` it, else given to the
+    /// read, so the store decodes the rollout only when it changed since.
     private(set) var lastSeen: RolloutRecord?
+    /// Whether something happened beside the loop since the last tick's read that may have changed the rollout or
+    /// its effects: a command arrived, a decision with effects (or a rollback) was committed, a wake came, or the
+    /// read found failed effects to report. Until then `lastSeen` is the rollout as stored (every decision on it is
+    /// this driver's: commands reach the owner's driver before they are recorded), so the next tick observes it
+    /// without reading it again: a tick is one store call, its record, not two. Should the belief be wrong (a write
+    /// this driver was not told of), the record's generation check refuses the tick (`staleState`) having written
+    /// nothing, and the next tick reads (docs/architecture.md, "Rules that keep it correct", 4).
+    private(set) var disturbed = false
     /// Set by a wake: the next sleep is skipped, so the rollout is observed again at once.
     private(set) var wakeRequested = false
     /// Whether the tick running holds one of the controller's tick slots.
@@ -169,21 +178,18 @@ struct DriverSchedule: Sendable, Equatable {
             guard case .sleeping(let scheduled) = step else { return .none }
             wakeRequested = false
             return admit(scheduled: scheduled, at: now)
-        case .admitted(let holding):
+        case .admitted(let holding, let now):
             guard case .awaitingAdmission(let scheduled) = step else { return .none }
             holdingSlot = holding
+            if let lastSeen, !disturbed { return observe(lastSeen, failures: [], at: now, scheduled: scheduled) }
             step = .readingForTick(scheduled: scheduled)
             return .readForTick(lastSeen: lastSeen)
         case .tickRead(let record, let failures, let start):
-            guard case .readingForTick(let scheduled) = step, let interval else { return .none }
+            guard case .readingForTick(let scheduled) = step else { return .none }
+            // Read now: what was reported beside the loop before is in it, but failures to report may bring effects.
+            disturbed = !failures.isEmpty
             guard let record, !record.rollout.phase.isTerminal else { return endTick(leaving: nil, at: start) }
-            // The next tick is due an interval after this observation, not after this tick woke: when many woke at
-            // once (after a stall, every rollout that fell due during it), their observations spread out as they
-            // are admitted, and so do their next ticks. Anchored at the wake-up they stayed bunched: every interval
-            // the same burst, each tick of it up to the burst's length late, for good (BENCHMARKS.md).
-            plannedTick = start + interval
-            step = .observing
-            return .observe(record, failures: failures, observedAt: start, lateness: max(.zero, start - scheduled))
+            return observe(record, failures: failures, at: start, scheduled: scheduled)
         case .observationCancelled, .recordRefused:
             guard step == .observing else { return .none }
             return endTick(leaving: nil, at: nil)
@@ -198,11 +204,14 @@ struct DriverSchedule: Sendable, Equatable {
         case .committed(let preempting, let effects):
             // A rollback is confirmed as soon as its effects are done, not an interval later.
             guard preempting || effects > 0 else { return .none }
+            disturbed = true  // effects may fail, and the next tick reports them
             return .runEffects(preempting: preempting, wakeWhenDone: preempting)
         case .commandArrived:
+            disturbed = true
             return step == .observing ? .cancelObservation : .none
         case .wakeRequested:
             wakeRequested = true
+            disturbed = true
             switch step {
             case .sleeping: return .endSleep
             case .awaitingAdmission: return .endAdmissionWait
@@ -241,6 +250,20 @@ struct DriverSchedule: Sendable, Equatable {
         // down) counts from now, so lateness measures the controller, not its downtime.
         step = .sleeping(scheduled: plannedTick ?? max(deadline, now))
         return .sleep(until: deadline)
+    }
+
+    /// The tick due at `scheduled` observes `record` from `start` on.
+    private mutating func observe(
+        _ record: RolloutRecord, failures: [StoredEffect], at start: Timestamp, scheduled: Timestamp
+    ) -> Action {
+        guard let interval else { return .none }
+        // The next tick is due an interval after this observation, not after this tick woke: when many woke at
+        // once (after a stall, every rollout that fell due during it), their observations spread out as they
+        // are admitted, and so do their next ticks. Anchored at the wake-up they stayed bunched: every interval
+        // the same burst, each tick of it up to the burst's length late, for good (BENCHMARKS.md).
+        plannedTick = start + interval
+        step = .observing
+        return .observe(record, failures: failures, observedAt: start, lateness: max(.zero, start - scheduled))
     }
 
     /// The tick that was due at `scheduled` woke at `now`: it waits for admission (the wait counts as lateness). The

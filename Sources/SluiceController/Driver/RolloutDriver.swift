@@ -156,7 +156,8 @@ actor RolloutDriver {
                 startEffects(preempting: preempting, wakeWhenDone: wakeWhenDone)
                 action = schedule.handle(.effectsStarted)
             case .awaitAdmission:
-                action = schedule.handle(.admitted(holdingSlot: await admission()))
+                let holding = await admission()
+                action = schedule.handle(.admitted(holdingSlot: holding, at: clock.now()))
             case .readForTick(let lastSeen):
                 await awaitEffects()  // a command's effects finish before the world is observed again
                 // The rollout and the failed effects to report, in one read.
