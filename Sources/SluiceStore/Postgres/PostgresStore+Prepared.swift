@@ -54,11 +54,20 @@ struct FenceParameters: Sendable {
         epoch = lease?.epoch ?? -1
         unfenced = lease == nil
     }
+
+    /// Appends the four, in the order the fenced statements number them ($1 to $4).
+    func append(to bindings: inout PostgresBindings) {
+        bindings.append(shard)
+        bindings.append(holder)
+        bindings.append(epoch)
+        bindings.append(unfenced)
+    }
 }
 
 /// A tick's record: takes the lease row `FOR SHARE`, writes the rollout over the generation read, adds the samples
 /// (one per check) and trims their rings, all only when the lease is held and the generation unchanged
-/// (`PostgresStore.writeTick`).
+/// (`PostgresStore.writeTicks` of one tick; several go in `TickBatchStatement`, whose plan costs PostgreSQL half as
+/// much again for a single row: BENCHMARKS.md, "Group commit of ticks").
 struct TickWriteStatement: PostgresPreparedStatement {
     static let name = "sluice_tick_write_v1"
     static let sql = """
@@ -96,36 +105,23 @@ struct TickWriteStatement: PostgresPreparedStatement {
     ]
     typealias Row = PostgresRandomAccessRow
 
-    var fence: FenceParameters
-    var phase: String
-    var active: Bool
-    var updatedAt: Int64
-    var content: String
-    var observedAt: Int64?
-    var id: String
-    var readGeneration: Int64
-    var checks: [String]
-    var times: [Int64]
-    var contents: [String]
+    var write: TickWrite
     /// How many of a ring's old samples stay beside the new one.
     var keep: Int64
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 15)
-        bindings.append(fence.shard)
-        bindings.append(fence.holder)
-        bindings.append(fence.epoch)
-        bindings.append(fence.unfenced)
-        bindings.append(phase)
-        bindings.append(active)
-        bindings.append(updatedAt)
-        bindings.append(content)
-        bindings.append(observedAt)
-        bindings.append(id)
-        bindings.append(readGeneration)
-        bindings.append(checks)
-        bindings.append(times)
-        bindings.append(contents)
+        write.fence.append(to: &bindings)
+        bindings.append(write.phase)
+        bindings.append(write.active)
+        bindings.append(write.updatedAt)
+        bindings.append(write.content)
+        bindings.append(write.observedAt)
+        bindings.append(write.id)
+        bindings.append(write.readGeneration)
+        bindings.append(write.checks)
+        bindings.append(write.times)
+        bindings.append(write.contents)
         bindings.append(keep)
         return bindings
     }
@@ -150,10 +146,7 @@ struct TickCheckStatement: PostgresPreparedStatement {
 
     func makeBindings() throws -> PostgresBindings {
         var bindings = PostgresBindings(capacity: 5)
-        bindings.append(fence.shard)
-        bindings.append(fence.holder)
-        bindings.append(fence.epoch)
-        bindings.append(fence.unfenced)
+        fence.append(to: &bindings)
         bindings.append(id)
         return bindings
     }

@@ -430,14 +430,14 @@ extension PostgresStore: RolloutStore {
             && !Self.swapsPools(decision.rollout, previous: previous)
         let recorded: RecordedDecision
         if alone {
-            recorded = try await single(what) { connection in
-                let generation = try await self.writeTick(
-                    connection, decision.rollout, read: read, lease: lease, samples: inStatement,
-                    observedAt: tick.observedAt, what: what)
-                return RecordedDecision(
-                    previous: previous, rollout: decision.rollout, generation: generation, events: [], effects: [],
-                    supersededEffects: [])
-            }
+            // With the ticks of other rollouts that reach the store meanwhile, in one statement.
+            let write = try tickWrite(decision.rollout, read: read, lease: lease, samples: inStatement,
+                observedAt: tick.observedAt)
+            let outcome = try await tickBatcher.write(write) { try await self.sendTicks($0) }
+            let generation = try written(outcome, decision.rollout, lease: lease, what: what)
+            recorded = RecordedDecision(
+                previous: previous, rollout: decision.rollout, generation: generation, events: [], effects: [],
+                supersededEffects: [])
         } else {
             recorded = try await write(what) { connection in
                 let generation = try await self.writeTick(
@@ -452,31 +452,49 @@ extension PostgresStore: RolloutStore {
         return recorded
     }
 
-    /// A tick's statement: takes `lease`'s row `FOR SHARE` (a replica taking the shard waits for it, as in `fence`),
-    /// writes `rollout` over the generation `read` had, adds `samples` (one per check) and drops what falls out of
-    /// their rings, all only when the lease is held and the generation unchanged. Returns the new generation; throws
-    /// `notFound`, `fenced` or `staleState` (in that order, as `record`'s transactional path) having written nothing.
-    /// The trim reads the rings as they were before the statement (one snapshot), so it keeps `samplesPerCheck - 1`
-    /// of the old samples beside the new one.
+    /// A tick's write in a transaction (`recordTick` of a decision that writes more than the rollout's row): the batch
+    /// statement with this one tick (`TickBatchStatement`). Returns the new generation; throws `notFound`, `fenced` or
+    /// `staleState` (in that order, as `record`'s transactional path) having written nothing.
     private func writeTick(
         _ connection: PostgresConnection, _ rollout: Rollout, read: RolloutRecord, lease: HeldLease?,
         samples: [Sample], observedAt: Timestamp?, what: String
     ) async throws -> Int64 {
-        let statement = TickWriteStatement(
+        let write = try tickWrite(rollout, read: read, lease: lease, samples: samples, observedAt: observedAt)
+        guard let outcome = try await writeTicks(connection, [write]).first else {
+            throw StoreError(.database, "cannot \(what): the tick's statement answered no row")
+        }
+        return try written(outcome, rollout, lease: lease, what: what)
+    }
+
+    /// What a tick writes: `rollout` over the generation `read` had, with `samples` (one per check), fenced by
+    /// `lease`. The statement trims each check's ring, reading it as it was before the statement (one snapshot), so it
+    /// keeps `samplesPerCheck - 1` of the old samples beside the new one.
+    private func tickWrite(
+        _ rollout: Rollout, read: RolloutRecord, lease: HeldLease?, samples: [Sample], observedAt: Timestamp?
+    ) throws -> TickWrite {
+        TickWrite(
             fence: FenceParameters(lease), phase: rollout.phase.rawValue, active: !rollout.phase.isTerminal,
             updatedAt: rollout.updatedAt.millisecondsSinceEpoch, content: try StoreJSON.encode(rollout),
             observedAt: observedAt?.millisecondsSinceEpoch, id: rollout.id, readGeneration: read.generation,
             checks: samples.map(\.check), times: samples.map(\.time.millisecondsSinceEpoch),
-            contents: try samples.map { try StoreJSON.encode($0) }, keep: Int64(samplesPerCheck - 1))
-        let row = try await connection.rows(statement, logger: logger).first
-        guard let row, try row.get("found", Bool.self) else {
+            contents: try samples.map { try StoreJSON.encode($0) })
+    }
+
+    /// The new generation of a tick's write, or its refusal: `notFound`, `fenced` or `staleState`.
+    private func written(_ outcome: TickWriteOutcome, _ rollout: Rollout, lease: HeldLease?, what: String) throws
+        -> Int64
+    {
+        switch outcome {
+        case .written(let generation):
+            return generation
+        case .notFound:
             throw StoreError(.notFound, "rollout \(rollout.id) does not exist")
-        }
-        if let lease, try !row.get("held", Bool.self) { throw leaseMoved(lease, rollout.strategy, what: what) }
-        guard let generation = try row.get("generation", Int64?.self) else {
+        case .fenced:
+            guard let lease else { throw StoreError(.fenced, "cannot \(what): the write was fenced") }
+            throw leaseMoved(lease, rollout.strategy, what: what)
+        case .stale:
             throw StoreError(.staleState, "rollout \(rollout.id) changed since it was read")
         }
-        return generation
     }
 
     /// What `writeTick` refuses, for a tick whose decision writes nothing: `notFound`, `fenced` or `staleState`.

@@ -23,6 +23,10 @@ public final class PostgresStore: Sendable, Service {
     /// one replica alone on the database).
     let leases: LeaseView?
     let broadcaster = EventBroadcaster()
+    /// Gathers the one-statement ticks that reach the store within 10 ms, or while the batch before is in flight, into
+    /// one statement (`TickBatcher`; BENCHMARKS.md "Group commit of ticks"): one in flight, so a replica's ticks take
+    /// one of its pool's connections.
+    let tickBatcher = TickBatcher(maxInFlight: 1, maxBatch: 256, gather: .milliseconds(10))
     /// The commands queue's notices from every replica (`CommandQueue.commandNotices`).
     let notices = CommandNotices()
     private let pool: Task<Void, Never>
