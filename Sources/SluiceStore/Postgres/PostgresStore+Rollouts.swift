@@ -452,9 +452,9 @@ extension PostgresStore: RolloutStore {
         return recorded
     }
 
-    /// A tick's write in a transaction (`recordTick` of a decision that writes more than the rollout's row): the batch
-    /// statement with this one tick (`TickBatchStatement`). Returns the new generation; throws `notFound`, `fenced` or
-    /// `staleState` (in that order, as `record`'s transactional path) having written nothing.
+    /// A tick's write in a transaction (`recordTick` of a decision that writes more than the rollout's row): the
+    /// one-tick statement (`writeTicks` of one, `TickWriteStatement`). Returns the new generation; throws `notFound`,
+    /// `fenced` or `staleState` (in that order, as `record`'s transactional path) having written nothing.
     private func writeTick(
         _ connection: PostgresConnection, _ rollout: Rollout, read: RolloutRecord, lease: HeldLease?,
         samples: [Sample], observedAt: Timestamp?, what: String
